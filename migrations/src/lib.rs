@@ -1,0 +1,21 @@
+//! The one migrator for the core database. Each migration names the subgraph that owns its tables;
+//! no table is written by two subgraphs.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_identity;
+mod m20261122_000002_apps;
+mod m20261122_000003_licensing;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_identity::Migration),
+            Box::new(m20261122_000002_apps::Migration),
+            Box::new(m20261122_000003_licensing::Migration),
+        ]
+    }
+}

@@ -1,0 +1,8 @@
+//! The registry: which subgraphs make the supergraph, and composing them with `apollo-federation`
+//! (the same code the embedded router plans with, so what composes here loads there).
+
+pub mod compose;
+pub mod sdl_fetch;
+pub mod supergraph_config;
+
+pub use compose::{CompositionErrors, SubgraphSdl, compose};

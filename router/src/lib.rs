@@ -1,0 +1,158 @@
+//! The Nexus router: `apollo-router` embedded as a library, configured from `router.yaml`, fed
+//! supergraph SDLs through a stream so a new supergraph is a hot reload.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use apollo_router::{
+    Configuration, ConfigurationSource, RouterHttpServer, SchemaSource, ShutdownSource,
+};
+use futures::channel::mpsc;
+use serde_yaml::Value;
+
+/// The checked-in configuration.
+pub const ROUTER_YAML: &str = include_str!("../router.yaml");
+
+pub struct RouterOptions {
+    /// Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Subgraph name → URL the router calls, overriding the supergraph's routing URLs.
+    pub subgraph_urls: BTreeMap<String, String>,
+}
+
+pub struct RunningRouter {
+    server: RouterHttpServer,
+    addr: SocketAddr,
+    schemas: mpsc::UnboundedSender<String>,
+}
+
+impl RunningRouter {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn graphql_url(&self) -> String {
+        format!("http://{}/graphql", self.addr)
+    }
+
+    /// Hands the router a new supergraph; it swaps over without dropping requests, or keeps the
+    /// current one if it cannot load the new one.
+    pub fn publish(&self, supergraph_sdl: String) -> anyhow::Result<()> {
+        self.schemas
+            .unbounded_send(supergraph_sdl)
+            .map_err(|_| anyhow!("the router has stopped"))
+    }
+
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.server
+            .shutdown()
+            .await
+            .map_err(|e| anyhow!("router shutdown: {e}"))
+    }
+}
+
+/// `router.yaml` with the listen addresses and subgraph URLs of this run.
+pub fn configuration(
+    listen: SocketAddr,
+    subgraph_urls: &BTreeMap<String, String>,
+) -> anyhow::Result<Configuration> {
+    let mut yaml: Value = serde_yaml::from_str(ROUTER_YAML).context("router.yaml is not YAML")?;
+    let listen = Value::String(listen.to_string());
+    yaml["supergraph"]["listen"] = listen.clone();
+    yaml["health_check"]["listen"] = listen;
+    if !subgraph_urls.is_empty() {
+        let mut urls = serde_yaml::Mapping::new();
+        for (name, url) in subgraph_urls {
+            urls.insert(Value::String(name.clone()), Value::String(url.clone()));
+        }
+        yaml["override_subgraph_url"] = Value::Mapping(urls);
+    }
+    let text = serde_yaml::to_string(&yaml).context("cannot write router configuration")?;
+    Configuration::from_str(&text).map_err(|e| anyhow!("invalid router configuration: {e}"))
+}
+
+/// Starts the router and waits until it answers on `/health`.
+pub async fn start(
+    options: RouterOptions,
+    supergraph_sdl: String,
+) -> anyhow::Result<RunningRouter> {
+    let addr = resolve_listen(options.listen)?;
+    let configuration = configuration(addr, &options.subgraph_urls)?;
+    let (schemas, stream) = mpsc::unbounded();
+    schemas
+        .unbounded_send(supergraph_sdl)
+        .map_err(|_| anyhow!("schema stream closed"))?;
+    let mut server = RouterHttpServer::builder()
+        .configuration(ConfigurationSource::Static(Box::new(configuration)))
+        .schema(SchemaSource::Stream(Box::pin(stream)))
+        .shutdown(ShutdownSource::None)
+        .is_telemetry_disabled(true)
+        .start();
+    tokio::select! {
+        result = &mut server => {
+            match result {
+                Ok(()) => bail!("the router stopped while starting"),
+                Err(e) => bail!("the router could not start on {addr}: {e} (see the log above)"),
+            }
+        }
+        ready = wait_until_healthy(addr) => ready?,
+    }
+    Ok(RunningRouter {
+        server,
+        addr,
+        schemas,
+    })
+}
+
+/// A concrete address for the router to bind, with a clear error if it is taken.
+fn resolve_listen(listen: SocketAddr) -> anyhow::Result<SocketAddr> {
+    // The router binds the address itself; binding it here first turns "port taken" into a
+    // one-line error and turns port 0 into a real port we can report.
+    let probe = TcpListener::bind(listen).map_err(|e| anyhow!("cannot listen on {listen}: {e}"))?;
+    let addr = probe.local_addr()?;
+    drop(probe);
+    Ok(addr)
+}
+
+async fn wait_until_healthy(addr: SocketAddr) -> anyhow::Result<()> {
+    let url = format!("http://{addr}/health");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(stream) = tokio::net::TcpStream::connect(addr).await {
+            drop(stream);
+            if health_ok(&url).await {
+                return Ok(());
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the router did not become healthy at {url} within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn health_ok(url: &str) -> bool {
+    match reqwest::get(url).await {
+        Ok(response) => response.status().is_success(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checked_in_configuration_is_valid_for_the_router() {
+        let mut urls = BTreeMap::new();
+        urls.insert(
+            "identity".to_owned(),
+            "http://127.0.0.1:9/graphql".to_owned(),
+        );
+        let config = configuration("127.0.0.1:4999".parse().unwrap(), &urls);
+        assert!(config.is_ok(), "{:?}", config.err());
+    }
+}

@@ -1,0 +1,91 @@
+//! The command line: `nexus dev | serve | migrate | compose | schema`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "nexus",
+    version,
+    about = "Nexus: an open app-platform core served as one GraphQL supergraph"
+)]
+pub struct Cli {
+    /// Database to use: `sqlite://PATH` or `postgres://USER@HOST/DB`.
+    /// Default: the embedded SQLite file in the data directory.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Where `nexus dev` keeps its SQLite file and development keys.
+    #[arg(long, env = "NEXUS_DATA_DIR", default_value = ".nexus", global = true)]
+    pub data_dir: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run everything in one process: migrations, the core subgraphs and the router.
+    Dev {
+        /// Router address; the subgraphs take the next three ports.
+        #[arg(long, default_value = "127.0.0.1:4000")]
+        listen: SocketAddr,
+        /// Load a small demo data set (organizations acme and globex, two apps) if it is not there yet.
+        #[arg(long)]
+        seed: bool,
+    },
+    /// Run one service in this process (for deployments: one process per service).
+    Serve {
+        service: Service,
+        /// Address to listen on. Default: 127.0.0.1:4000 for the router, 4001-4003 for the subgraphs.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// The router's supergraph schema.
+        #[arg(long, default_value = "schema/supergraph.graphql")]
+        supergraph: PathBuf,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Compose the supergraph from a rover-style `supergraph.yaml`.
+    Compose {
+        #[arg(long, default_value = "supergraph.yaml")]
+        config: PathBuf,
+        /// Where to write the supergraph SDL; `-` for standard output.
+        #[arg(long, default_value = "schema/supergraph.graphql")]
+        output: PathBuf,
+    },
+    /// Write each core subgraph's federation SDL to `schema/<name>.graphql`.
+    ExportSchema {
+        #[arg(long, default_value = "schema")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Router,
+    Identity,
+    Apps,
+    Licensing,
+}
+
+impl Cli {
+    /// `DATABASE_URL`, else the embedded SQLite file in the data directory.
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create data directory {}: {e}",
+                self.data_dir.display()
+            )
+        })?;
+        Ok(format!(
+            "sqlite://{}",
+            self.data_dir.join("nexus.db").display()
+        ))
+    }
+}

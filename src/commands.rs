@@ -1,0 +1,118 @@
+//! What each subcommand does.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Context, anyhow};
+use nexus_migrations::{Migrator, MigratorTrait};
+use nexus_registry::supergraph_config::SupergraphConfig;
+use nexus_router::RouterOptions;
+
+use crate::cli::{Cli, Command, Service};
+use crate::core_subgraphs::{self, CORE_SUBGRAPHS};
+use crate::seed;
+use crate::stack::{self, Stack, StackOptions};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Dev { listen, seed } => dev(&cli, *listen, *seed).await,
+        Command::Serve {
+            service,
+            listen,
+            supergraph,
+        } => serve(&cli, *service, *listen, supergraph).await,
+        Command::Migrate => {
+            let (db, _) = stack::connect(&cli.database_url()?).await?;
+            Migrator::up(&db, None)
+                .await
+                .context("running migrations")?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Compose { config, output } => compose(config, output).await,
+        Command::ExportSchema { dir } => export_schema(dir),
+    }
+}
+
+async fn dev(cli: &Cli, listen: SocketAddr, with_seed: bool) -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        database_url: cli.database_url()?,
+        router_listen: listen,
+    })
+    .await?;
+    if with_seed {
+        seed::load(&stack.db).await?;
+    }
+    println!("Nexus is running: {}", stack.graphql_url());
+    shutdown_signal().await;
+    println!("shutting down");
+    stack.shutdown().await
+}
+
+async fn serve(
+    cli: &Cli,
+    service: Service,
+    listen: Option<SocketAddr>,
+    supergraph: &Path,
+) -> anyhow::Result<()> {
+    let name = match service {
+        Service::Router => {
+            let sdl = std::fs::read_to_string(supergraph)
+                .with_context(|| format!("cannot read supergraph {}", supergraph.display()))?;
+            let router = nexus_router::start(
+                RouterOptions {
+                    listen: listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 4000))),
+                    subgraph_urls: Default::default(),
+                },
+                sdl,
+            )
+            .await?;
+            println!("router listening: {}", router.graphql_url());
+            shutdown_signal().await;
+            return router.shutdown().await;
+        }
+        Service::Identity => nexus_identity::NAME,
+        Service::Apps => nexus_apps::NAME,
+        Service::Licensing => nexus_licensing::NAME,
+    };
+    let core = core_subgraphs::find(name).ok_or_else(|| anyhow!("unknown subgraph {name}"))?;
+    let (db, _) = stack::connect(&cli.database_url()?).await?;
+    let addr = listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], core.default_port)));
+    let listener = nexus_kit::server::bind(addr).await?;
+    println!("{name} subgraph listening: http://{addr}/graphql");
+    nexus_kit::server::serve(listener, (core.http_router)(db), shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn compose(config_path: &Path, output: &Path) -> anyhow::Result<()> {
+    let config = SupergraphConfig::load(config_path)?;
+    let base = config_path.parent().unwrap_or(Path::new("."));
+    let subgraphs = config.resolve(base).await?;
+    let supergraph = nexus_registry::compose(&subgraphs)?;
+    if output == Path::new("-") {
+        print!("{supergraph}");
+    } else {
+        std::fs::write(output, &supergraph)
+            .with_context(|| format!("cannot write {}", output.display()))?;
+        eprintln!("wrote {} ({} subgraphs)", output.display(), subgraphs.len());
+    }
+    Ok(())
+}
+
+fn export_schema(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for core in &CORE_SUBGRAPHS {
+        let path = dir.join(format!("{}.graphql", core.name));
+        std::fs::write(&path, (core.sdl)())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No signal handler available: run until killed.
+        std::future::pending::<()>().await;
+    }
+}

@@ -1,0 +1,139 @@
+//! `nexus dev --seed`: a small demo data set, through the same service functions the API uses.
+
+use anyhow::anyhow;
+use chrono::{Duration, Utc};
+use nexus_apps::entity::app::{AppStatus, PricingModel};
+use nexus_apps::service::{NewApp, Pricing};
+use nexus_identity::entity::membership::Role;
+use nexus_licensing::entity::license::LicenseKind;
+use nexus_licensing::service::NewLicense;
+use sea_orm::DatabaseConnection;
+
+/// Loads the demo data unless organization `acme` already exists.
+pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
+    let e = |err: async_graphql::Error| anyhow!("seeding demo data: {}", err.message);
+    if nexus_identity::service::find_organization_by_slug(db, "acme")
+        .await
+        .map_err(e)?
+        .is_some()
+    {
+        tracing::info!("demo data already present");
+        return Ok(());
+    }
+    use nexus_identity::service::{add_membership, create_organization, create_user};
+    let ada = create_user(db, "ada@acme.test", "Ada Lovelace", None)
+        .await
+        .map_err(e)?;
+    let grace = create_user(db, "grace@acme.test", "Grace Hopper", None)
+        .await
+        .map_err(e)?;
+    let linus = create_user(db, "linus@globex.test", "Linus Torvalds", None)
+        .await
+        .map_err(e)?;
+    let dev = create_user(db, "dev@apps.test", "Margaret Hamilton", None)
+        .await
+        .map_err(e)?;
+
+    let acme = create_organization(db, "Acme Corp", "acme")
+        .await
+        .map_err(e)?;
+    let globex = create_organization(db, "Globex", "globex")
+        .await
+        .map_err(e)?;
+    add_membership(db, acme.id, ada.id, Role::Owner)
+        .await
+        .map_err(e)?;
+    add_membership(db, acme.id, grace.id, Role::Admin)
+        .await
+        .map_err(e)?;
+    add_membership(db, globex.id, linus.id, Role::Owner)
+        .await
+        .map_err(e)?;
+    add_membership(db, globex.id, grace.id, Role::Member)
+        .await
+        .map_err(e)?;
+
+    use nexus_apps::service::{create_app, create_installation};
+    let analytics = create_app(
+        db,
+        NewApp {
+            namespace: "analytics".into(),
+            name: "Analytics".into(),
+            description: "Usage analytics for every member of your organization".into(),
+            category: "insights".into(),
+            developer_id: dev.id,
+            status: AppStatus::Published,
+            pricing: Pricing::free(),
+        },
+    )
+    .await
+    .map_err(e)?;
+    let crm = create_app(
+        db,
+        NewApp {
+            namespace: "crm".into(),
+            name: "CRM".into(),
+            description: "Customers, deals and pipelines".into(),
+            category: "sales".into(),
+            developer_id: dev.id,
+            status: AppStatus::Published,
+            pricing: Pricing {
+                model: PricingModel::Subscription,
+                price_cents: Some(1200),
+                currency: Some("USD".into()),
+                trial_days: None,
+            },
+        },
+    )
+    .await
+    .map_err(e)?;
+    let scopes = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    create_installation(db, analytics.id, acme.id, ada.id, scopes(&["users:read"]))
+        .await
+        .map_err(e)?;
+    create_installation(
+        db,
+        crm.id,
+        acme.id,
+        grace.id,
+        scopes(&["users:read", "organizations:read"]),
+    )
+    .await
+    .map_err(e)?;
+    create_installation(
+        db,
+        analytics.id,
+        globex.id,
+        linus.id,
+        scopes(&["users:read"]),
+    )
+    .await
+    .map_err(e)?;
+
+    use nexus_licensing::service::create_license;
+    for (app, organization, kind, expires_at) in [
+        (analytics.id, acme.id, LicenseKind::Free, None),
+        (
+            crm.id,
+            acme.id,
+            LicenseKind::Subscription,
+            Some(Utc::now() + Duration::days(365)),
+        ),
+        (analytics.id, globex.id, LicenseKind::Free, None),
+    ] {
+        create_license(
+            db,
+            NewLicense {
+                app_id: app,
+                organization_id: organization,
+                kind,
+                max_activations: 5,
+                expires_at,
+            },
+        )
+        .await
+        .map_err(e)?;
+    }
+    tracing::info!("demo data loaded: organizations acme and globex, apps analytics and crm");
+    Ok(())
+}

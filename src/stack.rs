@@ -1,0 +1,173 @@
+//! The whole platform in one process: database, the three core subgraphs on loopback and the
+//! router in front of them. `nexus dev` runs it; the end-to-end tests spawn it on random ports.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use anyhow::{Context, anyhow};
+use nexus_kit::db::{self, StatementCounter};
+use nexus_migrations::{Migrator, MigratorTrait};
+use nexus_registry::SubgraphSdl;
+use nexus_router::{RouterOptions, RunningRouter};
+use sea_orm::DatabaseConnection;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::core_subgraphs::CORE_SUBGRAPHS;
+
+pub struct StackOptions {
+    pub database_url: String,
+    /// Port 0 puts the router and every subgraph on a free port.
+    pub router_listen: SocketAddr,
+}
+
+struct RunningSubgraph {
+    name: &'static str,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+pub struct Stack {
+    pub db: DatabaseConnection,
+    /// Every SQL statement the subgraphs run.
+    pub statements: StatementCounter,
+    pub router: RunningRouter,
+    subgraphs: Vec<RunningSubgraph>,
+}
+
+impl Stack {
+    pub async fn start(options: StackOptions) -> anyhow::Result<Stack> {
+        let (db, statements) = connect_and_migrate(&options.database_url).await?;
+        let mut subgraphs = Vec::new();
+        let mut sdls = Vec::new();
+        for core in &CORE_SUBGRAPHS {
+            let port = match options.router_listen.port() {
+                0 => 0,
+                _ => core.default_port,
+            };
+            let listener =
+                nexus_kit::server::bind(SocketAddr::new(options.router_listen.ip(), port)).await?;
+            let addr = listener.local_addr()?;
+            let (stop, stopped) = oneshot::channel::<()>();
+            let task = tokio::spawn(nexus_kit::server::serve(
+                listener,
+                (core.http_router)(db.clone()),
+                async move {
+                    let _ = stopped.await;
+                },
+            ));
+            tracing::info!(subgraph = core.name, %addr, "subgraph listening");
+            sdls.push(SubgraphSdl {
+                name: core.name.to_owned(),
+                routing_url: format!("http://{addr}/graphql"),
+                sdl: (core.sdl)(),
+            });
+            subgraphs.push(RunningSubgraph {
+                name: core.name,
+                addr,
+                stop: Some(stop),
+                task,
+            });
+        }
+        let supergraph = nexus_registry::compose(&sdls)?;
+        let router = nexus_router::start(
+            RouterOptions {
+                listen: options.router_listen,
+                subgraph_urls: BTreeMap::new(),
+            },
+            supergraph,
+        )
+        .await?;
+        tracing::info!(url = %router.graphql_url(), "router listening");
+        Ok(Stack {
+            db,
+            statements,
+            router,
+            subgraphs,
+        })
+    }
+
+    pub fn graphql_url(&self) -> String {
+        self.router.graphql_url()
+    }
+
+    /// Where subgraph `name` listens (for tests that call a subgraph directly).
+    pub fn subgraph_url(&self, name: &str) -> Option<String> {
+        self.subgraphs
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| format!("http://{}/graphql", s.addr))
+    }
+
+    /// Stops one subgraph, as if its process died; the router keeps serving the others.
+    pub async fn stop_subgraph(&mut self, name: &str) -> anyhow::Result<()> {
+        let subgraph = self
+            .subgraphs
+            .iter_mut()
+            .find(|s| s.name == name)
+            .ok_or_else(|| anyhow!("no subgraph named {name}"))?;
+        if let Some(stop) = subgraph.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut subgraph.task).await??;
+        Ok(())
+    }
+
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.router.shutdown().await?;
+        for subgraph in &mut self.subgraphs {
+            if let Some(stop) = subgraph.stop.take() {
+                let _ = stop.send(());
+                (&mut subgraph.task).await??;
+            }
+        }
+        self.db.close().await.context("closing the database")?;
+        Ok(())
+    }
+}
+
+pub async fn connect_and_migrate(
+    database_url: &str,
+) -> anyhow::Result<(DatabaseConnection, StatementCounter)> {
+    let (db, statements) = connect(database_url).await?;
+    Migrator::up(&db, None)
+        .await
+        .context("running database migrations")?;
+    Ok((db, statements))
+}
+
+pub async fn connect(database_url: &str) -> anyhow::Result<(DatabaseConnection, StatementCounter)> {
+    db::connect(database_url)
+        .await
+        .map_err(|e| anyhow!("cannot open database {}: {e}", redact(database_url)))
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(
+            super::redact("sqlite://.nexus/nexus.db"),
+            "sqlite://.nexus/nexus.db"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, InputObject, Object};
+use nexus_kit::Result;
+use nexus_kit::error::{bad_input, internal};
+use nexus_kit::id::parse_id;
+use nexus_kit::loader::load;
+use nexus_kit::page::{PageArgs, fetch_page};
+use sea_orm::sea_query::{Expr, Func, LikeExpr};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
+
+use super::types::{App, Installation, OrganizationInstallations};
+use crate::entity::app::{self, AppStatus};
+use crate::entity::installation;
+use crate::service;
+
+#[derive(InputObject, Default)]
+pub struct AppFilter {
+    pub category: Option<String>,
+    /// Case-insensitive match on name, namespace or description.
+    pub search: Option<String>,
+    pub status: Option<AppStatus>,
+}
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// An app by `id` or by `namespace` (exactly one); null when there is none.
+    async fn app(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+        namespace: Option<String>,
+    ) -> Result<Option<App>> {
+        match (id, namespace) {
+            (Some(id), None) => {
+                let id = parse_id(&id, "app")?;
+                Ok(load::<app::Entity>(ctx, id).await?.map(App))
+            }
+            (None, Some(namespace)) => {
+                let db = ctx.data_unchecked::<DatabaseConnection>();
+                Ok(service::find_app_by_namespace(db, &namespace)
+                    .await?
+                    .map(App))
+            }
+            _ => Err(bad_input("give exactly one of `id` and `namespace`")),
+        }
+    }
+
+    /// Apps, oldest first, optionally filtered.
+    async fn apps(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AppFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, App>> {
+        let args = PageArgs::parse(first, after)?;
+        let filter = filter.unwrap_or_default();
+        let mut condition = Condition::all();
+        if let Some(category) = filter.category {
+            condition = condition.add(app::Column::Category.eq(category.trim().to_lowercase()));
+        }
+        if let Some(status) = filter.status {
+            condition = condition.add(app::Column::Status.eq(status));
+        }
+        if let Some(search) = filter.search.filter(|s| !s.trim().is_empty()) {
+            let escaped = search
+                .trim()
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let pattern = || LikeExpr::new(format!("%{escaped}%")).escape('\\');
+            let lower = |column: app::Column| Expr::expr(Func::lower(Expr::col(column)));
+            condition = condition.add(
+                Condition::any()
+                    .add(lower(app::Column::Name).like(pattern()))
+                    .add(lower(app::Column::Namespace).like(pattern()))
+                    .add(lower(app::Column::Description).like(pattern())),
+            );
+        }
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let page = fetch_page(
+            db,
+            app::Entity::find().filter(condition),
+            app::Column::Id,
+            &args,
+        )
+        .await
+        .map_err(internal)?;
+        Ok(page.into_connection(|a| a.id, App))
+    }
+
+    /// An installation by id; null when there is none.
+    async fn installation(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Installation>> {
+        let id = parse_id(&id, "installation")?;
+        Ok(load::<installation::Entity>(ctx, id)
+            .await?
+            .map(Installation))
+    }
+
+    #[graphql(entity)]
+    async fn find_app_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<App>> {
+        let id = parse_id(&id, "app")?;
+        Ok(load::<app::Entity>(ctx, id).await?.map(App))
+    }
+
+    #[graphql(entity)]
+    async fn find_installation_by_id(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<Installation>> {
+        self.installation(ctx, id).await
+    }
+
+    #[graphql(entity)]
+    async fn find_organization_by_id(&self, id: ID) -> Result<OrganizationInstallations> {
+        Ok(OrganizationInstallations {
+            id: parse_id(&id, "organization")?,
+        })
+    }
+}

@@ -1,0 +1,154 @@
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use nexus_kit::Result;
+use nexus_kit::error::internal;
+use nexus_kit::id::to_id;
+use nexus_kit::loader::{load, load_children};
+use nexus_kit::page::PageArgs;
+use uuid::Uuid;
+
+use crate::entity::app::{self, AppStatus, PricingModel};
+use crate::entity::installation::{self, InstallationStatus};
+
+/// identity's `User`, referenced by id (identity resolves it).
+#[derive(SimpleObject)]
+#[graphql(name = "User", unresolvable = "id")]
+pub struct UserRef {
+    pub id: ID,
+}
+
+impl UserRef {
+    fn new(id: Uuid) -> Self {
+        UserRef { id: to_id(id) }
+    }
+}
+
+/// What an app costs.
+#[derive(SimpleObject)]
+pub struct AppPricing {
+    pub model: PricingModel,
+    /// In minor units of `currency` (cents); set for paid and subscription apps.
+    pub price_cents: Option<i64>,
+    /// ISO 4217 code.
+    pub currency: Option<String>,
+    pub trial_days: Option<i32>,
+}
+
+pub struct App(pub app::Model);
+
+#[Object]
+impl App {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    /// Unique; prefixes every type and field the app adds to the supergraph.
+    async fn namespace(&self) -> &str {
+        &self.0.namespace
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+
+    async fn category(&self) -> &str {
+        &self.0.category
+    }
+
+    async fn status(&self) -> AppStatus {
+        self.0.status
+    }
+
+    async fn pricing(&self) -> AppPricing {
+        AppPricing {
+            model: self.0.pricing_model,
+            price_cents: self.0.price_cents,
+            currency: self.0.currency.clone(),
+            trial_days: self.0.trial_days,
+        }
+    }
+
+    async fn developer(&self) -> UserRef {
+        UserRef::new(self.0.developer_id)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+pub struct Installation(pub installation::Model);
+
+#[Object]
+impl Installation {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn status(&self) -> InstallationStatus {
+        self.0.status
+    }
+
+    /// Scopes the organization granted the app.
+    async fn granted_scopes(&self) -> Vec<String> {
+        self.0.scopes()
+    }
+
+    async fn app(&self, ctx: &Context<'_>) -> Result<App> {
+        load::<app::Entity>(ctx, self.0.app_id)
+            .await?
+            .map(App)
+            .ok_or_else(|| internal(sea_orm::DbErr::RecordNotFound("installation app".into())))
+    }
+
+    async fn organization(&self) -> OrganizationInstallations {
+        OrganizationInstallations {
+            id: self.0.organization_id,
+        }
+    }
+
+    async fn installed_by(&self) -> UserRef {
+        UserRef::new(self.0.installed_by)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// identity's `Organization`, extended with the apps installed in it.
+pub struct OrganizationInstallations {
+    pub id: Uuid,
+}
+
+#[Object(name = "Organization")]
+impl OrganizationInstallations {
+    async fn id(&self) -> ID {
+        to_id(self.id)
+    }
+
+    /// Apps installed in this organization (active or suspended), oldest first.
+    async fn installations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Installation>> {
+        let args = PageArgs::parse(first, after)?;
+        let page = load_children::<installation::LiveByOrganization>(ctx, self.id, args).await?;
+        Ok(page.into_connection(|i| i.id, Installation))
+    }
+}

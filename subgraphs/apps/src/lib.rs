@@ -1,0 +1,47 @@
+//! The apps subgraph: apps in the store and their installations into organizations.
+
+pub mod entity;
+pub mod graphql;
+pub mod service;
+
+use std::sync::Arc;
+
+use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
+use sea_orm::DatabaseConnection;
+
+use entity::{app, installation};
+use graphql::{Mutation, Query};
+use nexus_kit::loader;
+
+pub const NAME: &str = "apps";
+
+pub type AppsSchema = Schema<Query, Mutation, EmptySubscription>;
+
+pub fn schema(db: DatabaseConnection) -> AppsSchema {
+    Schema::build(Query, Mutation, EmptySubscription)
+        .enable_federation()
+        .data(db)
+        .finish()
+}
+
+/// The federation SDL this subgraph serves as `_service { sdl }`.
+pub fn sdl() -> String {
+    Schema::build(Query, Mutation, EmptySubscription)
+        .enable_federation()
+        .finish()
+        .sdl_with_options(SDLExportOptions::new().federation())
+}
+
+pub fn http_router(db: DatabaseConnection) -> axum::Router {
+    let schema = schema(db.clone());
+    nexus_kit::server::http_router(
+        NAME,
+        schema,
+        Arc::new(move |request, _headers| {
+            request
+                .data(loader::by_id::<app::Entity>(&db))
+                .data(loader::by_id::<installation::Entity>(&db))
+                .data(loader::child_pages::<installation::LiveByOrganization>(&db))
+        }),
+    )
+}

@@ -1,0 +1,9 @@
+//! Identity's part of the supergraph.
+
+mod mutation;
+mod query;
+mod types;
+
+pub use mutation::Mutation;
+pub use query::Query;
+pub use types::{Membership, Organization, User};

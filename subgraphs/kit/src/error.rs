@@ -1,0 +1,56 @@
+//! Errors with a stable `extensions.code`, so clients can branch on the code, not the message.
+
+use async_graphql::ErrorExtensions;
+use sea_orm::{DbErr, SqlErr};
+
+pub type Error = async_graphql::Error;
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    BadUserInput,
+    NotFound,
+    Conflict,
+    Unauthenticated,
+    Forbidden,
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::BadUserInput => "BAD_USER_INPUT",
+            Code::NotFound => "NOT_FOUND",
+            Code::Conflict => "CONFLICT",
+            Code::Unauthenticated => "UNAUTHENTICATED",
+            Code::Forbidden => "FORBIDDEN",
+            Code::Internal => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    pub fn error(self, message: impl Into<String>) -> Error {
+        Error::new(message).extend_with(|_, e| e.set("code", self.as_str()))
+    }
+}
+
+pub fn bad_input(message: impl Into<String>) -> Error {
+    Code::BadUserInput.error(message)
+}
+
+pub fn not_found(message: impl Into<String>) -> Error {
+    Code::NotFound.error(message)
+}
+
+/// A database failure the caller cannot fix: logged in full, reported without internals.
+pub fn internal(err: DbErr) -> Error {
+    tracing::error!(error = %err, "database error");
+    Code::Internal.error("internal error; it has been logged")
+}
+
+/// Maps a unique-constraint violation to `CONFLICT` with `conflict_message`, anything else to internal.
+pub fn on_conflict(err: DbErr, conflict_message: impl FnOnce() -> String) -> Error {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => Code::Conflict.error(conflict_message()),
+        _ => internal(err),
+    }
+}

@@ -1,0 +1,11 @@
+//! Plumbing every core subgraph shares: database connection, error codes, ids, Relay pagination,
+//! DataLoaders and the HTTP server a subgraph is served by.
+
+pub mod db;
+pub mod error;
+pub mod id;
+pub mod loader;
+pub mod page;
+pub mod server;
+
+pub use error::{Code, Error, Result};

@@ -1,0 +1,70 @@
+use nexus_kit::loader::{ChildRelation, Keyed};
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, async_graphql::Enum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum LicenseKind {
+    #[sea_orm(string_value = "free")]
+    Free,
+    #[sea_orm(string_value = "purchase")]
+    Purchase,
+    #[sea_orm(string_value = "subscription")]
+    Subscription,
+    #[sea_orm(string_value = "trial")]
+    Trial,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, async_graphql::Enum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum LicenseStatus {
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "suspended")]
+    Suspended,
+    #[sea_orm(string_value = "expired")]
+    Expired,
+    #[sea_orm(string_value = "revoked")]
+    Revoked,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "licenses")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub app_id: Uuid,
+    pub organization_id: Uuid,
+    pub kind: LicenseKind,
+    pub status: LicenseStatus,
+    pub max_activations: i32,
+    pub expires_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+impl Keyed for Entity {
+    fn id_column() -> Column {
+        Column::Id
+    }
+    fn id_of(model: &Model) -> Uuid {
+        model.id
+    }
+}
+
+/// `Organization.licenses`
+pub struct ByOrganization;
+
+impl ChildRelation for ByOrganization {
+    type Entity = Entity;
+    fn parent_column() -> Column {
+        Column::OrganizationId
+    }
+    fn parent_of(model: &Model) -> Uuid {
+        model.organization_id
+    }
+}

@@ -1,0 +1,196 @@
+use async_graphql::connection::Connection;
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use nexus_kit::Result;
+use nexus_kit::error::internal;
+use nexus_kit::id::{parse_id, to_id};
+use nexus_kit::loader::{load, load_children};
+use nexus_kit::page::PageArgs;
+use uuid::Uuid;
+
+use crate::entity::activation;
+use crate::entity::license::{self, LicenseKind, LicenseStatus};
+use crate::service::{AppOrganization, LicenseForInstallation};
+
+/// apps' `App`, referenced by id (apps resolves it).
+#[derive(SimpleObject)]
+#[graphql(name = "App", unresolvable = "id")]
+pub struct AppRef {
+    pub id: ID,
+}
+
+/// The `{ id }` of an entity in a representation's `@requires` selection.
+#[derive(InputObject, Clone)]
+#[graphql(name = "LicensingEntityKey")]
+pub struct EntityKey {
+    pub id: ID,
+}
+
+pub struct License(pub license::Model);
+
+#[Object]
+impl License {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn kind(&self) -> LicenseKind {
+        self.0.kind
+    }
+
+    async fn status(&self) -> LicenseStatus {
+        self.0.status
+    }
+
+    /// How many machines or instances may activate this license at once.
+    async fn max_activations(&self) -> i32 {
+        self.0.max_activations
+    }
+
+    /// Null for licenses that never expire.
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    async fn app(&self) -> AppRef {
+        AppRef {
+            id: to_id(self.0.app_id),
+        }
+    }
+
+    async fn organization(&self) -> OrganizationLicenses {
+        OrganizationLicenses {
+            id: self.0.organization_id,
+        }
+    }
+
+    /// Machines or instances this license is active on, oldest first.
+    async fn activations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Activation>> {
+        let args = PageArgs::parse(first, after)?;
+        let page = load_children::<activation::ByLicense>(ctx, self.0.id, args).await?;
+        Ok(page.into_connection(|a| a.id, Activation))
+    }
+}
+
+pub struct Activation(pub activation::Model);
+
+#[Object]
+impl Activation {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn fingerprint(&self) -> &str {
+        &self.0.fingerprint
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn last_seen_at(&self) -> DateTime<Utc> {
+        self.0.last_seen_at
+    }
+
+    async fn license(&self, ctx: &Context<'_>) -> Result<License> {
+        load::<license::Entity>(ctx, self.0.license_id)
+            .await?
+            .map(License)
+            .ok_or_else(|| internal(sea_orm::DbErr::RecordNotFound("activation license".into())))
+    }
+}
+
+/// identity's `Organization`, extended with its licenses.
+pub struct OrganizationLicenses {
+    pub id: Uuid,
+}
+
+#[Object(name = "Organization")]
+impl OrganizationLicenses {
+    async fn id(&self) -> ID {
+        to_id(self.id)
+    }
+
+    /// Licenses held by this organization, oldest first.
+    async fn licenses(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, License>> {
+        let args = PageArgs::parse(first, after)?;
+        let page = load_children::<license::ByOrganization>(ctx, self.id, args).await?;
+        Ok(page.into_connection(|l| l.id, License))
+    }
+}
+
+/// apps' `Installation`, extended with the license that governs it. Licensing keeps no
+/// installation rows: the router hands it the installation's app and organization ids.
+pub struct InstallationLicense {
+    pub id: Uuid,
+    pub app: Option<EntityKey>,
+    pub organization: Option<EntityKey>,
+}
+
+#[Object(name = "Installation")]
+impl InstallationLicense {
+    async fn id(&self) -> ID {
+        to_id(self.id)
+    }
+
+    // External: apps resolves these; licensing only reads them from the representation.
+    #[graphql(external)]
+    async fn app(&self) -> Result<AppRef> {
+        let key = self.app.as_ref().ok_or_else(|| missing("app"))?;
+        Ok(AppRef { id: key.id.clone() })
+    }
+
+    #[graphql(external)]
+    async fn organization(&self) -> Result<OrganizationLicenses> {
+        let key = self
+            .organization
+            .as_ref()
+            .ok_or_else(|| missing("organization"))?;
+        Ok(OrganizationLicenses {
+            id: parse_id(&key.id, "organization")?,
+        })
+    }
+
+    /// The organization's license for this app: the newest active one, else the newest; null when
+    /// it holds none.
+    #[graphql(requires = "app { id } organization { id }")]
+    async fn license(&self, ctx: &Context<'_>) -> Result<Option<License>> {
+        let (Some(app), Some(organization)) = (&self.app, &self.organization) else {
+            return Ok(None);
+        };
+        let key = AppOrganization {
+            app_id: parse_id(&app.id, "app")?,
+            organization_id: parse_id(&organization.id, "organization")?,
+        };
+        Ok(ctx
+            .data_unchecked::<DataLoader<LicenseForInstallation>>()
+            .load_one(key)
+            .await?
+            .map(License))
+    }
+}
+
+fn missing(field: &str) -> async_graphql::Error {
+    nexus_kit::error::bad_input(format!(
+        "the Installation representation has no `{field} {{ id }}`"
+    ))
+}

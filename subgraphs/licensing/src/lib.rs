@@ -1,0 +1,54 @@
+//! The licensing subgraph: licenses of apps for organizations, and their activations.
+
+pub mod entity;
+pub mod graphql;
+pub mod service;
+
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
+use sea_orm::DatabaseConnection;
+
+use entity::{activation, license};
+use graphql::{Mutation, Query};
+use nexus_kit::loader;
+use service::LicenseForInstallation;
+
+pub const NAME: &str = "licensing";
+
+pub type LicensingSchema = Schema<Query, Mutation, EmptySubscription>;
+
+pub fn schema(db: DatabaseConnection) -> LicensingSchema {
+    Schema::build(Query, Mutation, EmptySubscription)
+        .enable_federation()
+        .data(db)
+        .finish()
+}
+
+/// The federation SDL this subgraph serves as `_service { sdl }`.
+pub fn sdl() -> String {
+    Schema::build(Query, Mutation, EmptySubscription)
+        .enable_federation()
+        .finish()
+        .sdl_with_options(SDLExportOptions::new().federation())
+}
+
+pub fn http_router(db: DatabaseConnection) -> axum::Router {
+    let schema = schema(db.clone());
+    nexus_kit::server::http_router(
+        NAME,
+        schema,
+        Arc::new(move |request, _headers| {
+            request
+                .data(loader::by_id::<license::Entity>(&db))
+                .data(loader::by_id::<activation::Entity>(&db))
+                .data(loader::child_pages::<license::ByOrganization>(&db))
+                .data(loader::child_pages::<activation::ByLicense>(&db))
+                .data(DataLoader::new(
+                    LicenseForInstallation { db: db.clone() },
+                    tokio::spawn,
+                ))
+        }),
+    )
+}
