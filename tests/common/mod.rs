@@ -1,0 +1,175 @@
+//! Test support: a throwaway database (SQLite file, or a fresh PostgreSQL database when
+//! `NEXUS_TEST_POSTGRES` is set), the whole stack on random ports, and a GraphQL client.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use nexus::stack::{Stack, StackOptions};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+
+/// `NEXUS_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432` runs the tests on PostgreSQL.
+pub const POSTGRES_ENV: &str = "NEXUS_TEST_POSTGRES";
+
+pub enum TestDb {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+    },
+    Postgres {
+        server: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        match std::env::var(POSTGRES_ENV) {
+            Ok(server) if !server.is_empty() => {
+                let server = server.trim_end_matches('/').to_owned();
+                let name = format!("nexus_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(format!("{server}/postgres"))
+                    .await
+                    .expect("connect to PostgreSQL (is it running?)");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let url = format!("{server}/{name}");
+                TestDb::Postgres { server, name, url }
+            }
+            _ => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("nexus.db").display());
+                TestDb::Sqlite { _dir: dir, url }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            TestDb::Sqlite { url, .. } | TestDb::Postgres { url, .. } => url,
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            TestDb::Sqlite { .. } => "sqlite",
+            TestDb::Postgres { .. } => "postgres",
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { server, name, .. } = self {
+            let (server, name) = (server.clone(), name.clone());
+            // Drop runs outside any runtime we may block: use a thread with its own.
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async {
+                    if let Ok(admin) = Database::connect(format!("{server}/postgres")).await {
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
+                        let _ = admin.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestStack {
+    pub stack: Stack,
+    pub client: reqwest::Client,
+    // Dropped last: the database outlives the stack using it.
+    pub db: TestDb,
+}
+
+impl TestStack {
+    pub async fn start() -> TestStack {
+        let db = TestDb::create().await;
+        let stack = Stack::start(StackOptions {
+            database_url: db.url().to_owned(),
+            router_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        })
+        .await
+        .expect("stack starts");
+        TestStack {
+            stack,
+            client: reqwest::Client::new(),
+            db,
+        }
+    }
+
+    /// POSTs to the router; returns (HTTP status, JSON body).
+    pub async fn post(&self, query: &str, variables: Value) -> (u16, Value) {
+        post_graphql(&self.client, &self.stack.graphql_url(), query, variables).await
+    }
+
+    /// A query through the router that must answer HTTP 200; returns the JSON body.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        let (status, body) = self.post(query, variables).await;
+        assert_eq!(status, 200, "HTTP {status}: {body}");
+        body
+    }
+
+    /// A query that must succeed without errors; returns `data`.
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let body = self.gql(query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    pub async fn stop(self) {
+        self.stack.shutdown().await.expect("clean shutdown");
+    }
+}
+
+pub async fn post_graphql(
+    client: &reqwest::Client,
+    url: &str,
+    query: &str,
+    variables: Value,
+) -> (u16, Value) {
+    let response = client
+        .post(url)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("request reaches the server");
+    let status = response.status().as_u16();
+    let body = response.json::<Value>().await.expect("JSON body");
+    (status, body)
+}
+
+/// The `extensions.code` of every error in a response.
+pub fn error_codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn first_error_message(body: &Value) -> String {
+    body["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}

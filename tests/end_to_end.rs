@@ -1,0 +1,311 @@
+//! The whole stack through the router: one query across all three core subgraphs, and the ways a
+//! request goes wrong.
+
+mod common;
+
+use common::{TestStack, error_codes, first_error_message};
+use serde_json::{Value, json};
+
+const CROSS_SUBGRAPH_QUERY: &str = r#"
+query Org($slug: String!) {
+  organization(slug: $slug) {
+    name
+    members(first: 10) { edges { node { role user { email name } } } }
+    installations(first: 10) {
+      edges { node { status app { name namespace } license { status kind expiresAt } } }
+    }
+  }
+}"#;
+
+async fn create(stack: &TestStack, mutation: &str, input: Value) -> Value {
+    let data = stack.data(mutation, json!({ "input": input })).await;
+    data.as_object()
+        .and_then(|o| o.values().next().cloned())
+        .expect("mutation returns its object")
+}
+
+/// acme: ada (owner) and grace (admin); the analytics app installed with a free license.
+async fn seed_acme(stack: &TestStack) -> (String, String) {
+    let user = "mutation($input: CreateUserInput!) { createUser(input: $input) { id email } }";
+    let ada = create(
+        stack,
+        user,
+        json!({ "email": "Ada@Acme.TEST", "name": "Ada" }),
+    )
+    .await;
+    assert_eq!(ada["email"], "ada@acme.test", "emails are normalized");
+    let grace = create(
+        stack,
+        user,
+        json!({ "email": "grace@acme.test", "name": "Grace" }),
+    )
+    .await;
+    let org = create(
+        stack,
+        "mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { id slug } }",
+        json!({ "name": "Acme Corp", "slug": "acme" }),
+    )
+    .await;
+    let membership =
+        "mutation($input: AddMembershipInput!) { addMembership(input: $input) { id role } }";
+    for (user, role) in [(&ada, "OWNER"), (&grace, "ADMIN")] {
+        let m = create(
+            stack,
+            membership,
+            json!({ "organizationId": org["id"], "userId": user["id"], "role": role }),
+        )
+        .await;
+        assert_eq!(m["role"], role);
+    }
+    let app = create(
+        stack,
+        "mutation($input: CreateAppInput!) { createApp(input: $input) { id namespace status } }",
+        json!({ "namespace": "analytics", "name": "Analytics", "category": "Insights",
+                "developerId": ada["id"], "status": "PUBLISHED" }),
+    )
+    .await;
+    create(
+        stack,
+        "mutation($input: CreateInstallationInput!) { createInstallation(input: $input) { id } }",
+        json!({ "appId": app["id"], "organizationId": org["id"], "installedBy": ada["id"],
+                "scopes": ["users:read"] }),
+    )
+    .await;
+    create(
+        stack,
+        "mutation($input: CreateLicenseInput!) { createLicense(input: $input) { id } }",
+        json!({ "appId": app["id"], "organizationId": org["id"], "kind": "FREE" }),
+    )
+    .await;
+    (
+        org["id"].as_str().unwrap_or_default().to_owned(),
+        app["id"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn one_query_crosses_all_three_subgraphs() {
+    let stack = TestStack::start().await;
+    seed_acme(&stack).await;
+    let data = stack
+        .data(CROSS_SUBGRAPH_QUERY, json!({ "slug": "acme" }))
+        .await;
+    assert_eq!(
+        data,
+        json!({ "organization": {
+            "name": "Acme Corp",
+            "members": { "edges": [
+                { "node": { "role": "OWNER", "user": { "email": "ada@acme.test", "name": "Ada" } } },
+                { "node": { "role": "ADMIN", "user": { "email": "grace@acme.test", "name": "Grace" } } },
+            ] },
+            "installations": { "edges": [
+                { "node": { "status": "ACTIVE",
+                            "app": { "name": "Analytics", "namespace": "analytics" },
+                            "license": { "status": "ACTIVE", "kind": "FREE", "expiresAt": null } } },
+            ] },
+        } }),
+        "backend {}",
+        stack.db.backend()
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_ids_are_null_not_errors() {
+    let stack = TestStack::start().await;
+    let missing = "01900000-0000-7000-8000-000000000000";
+    let data = stack
+        .data(
+            "query($id: ID!) { user(id: $id) { id } organization(id: $id) { id } \
+             app(id: $id) { id } installation(id: $id) { id } license(id: $id) { id } }",
+            json!({ "id": missing }),
+        )
+        .await;
+    assert_eq!(
+        data,
+        json!({ "user": null, "organization": null, "app": null, "installation": null, "license": null })
+    );
+    let data = stack
+        .data(
+            "{ organization(slug: \"nobody\") { id } app(namespace: \"nothing\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data, json!({ "organization": null, "app": null }));
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn duplicates_are_conflicts_naming_the_value() {
+    let stack = TestStack::start().await;
+    let (org_id, app_id) = seed_acme(&stack).await;
+
+    let body = stack
+        .gql(
+            "mutation { createOrganization(input: {name: \"Other\", slug: \"acme\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["CONFLICT"]);
+    assert_eq!(
+        first_error_message(&body),
+        "an organization with slug `acme` already exists"
+    );
+
+    let body = stack
+        .gql(
+            "mutation { createUser(input: {email: \"ADA@acme.test\", name: \"Other Ada\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["CONFLICT"]);
+    assert_eq!(
+        first_error_message(&body),
+        "a user with email `ada@acme.test` already exists"
+    );
+
+    let body = stack
+        .gql(
+            "mutation($dev: ID!) { createApp(input: {namespace: \"analytics\", name: \"Copy\", \
+             category: \"x\", developerId: $dev}) { id } }",
+            json!({ "dev": org_id }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["CONFLICT"]);
+    assert_eq!(
+        first_error_message(&body),
+        "an app with namespace `analytics` already exists"
+    );
+
+    let body = stack
+        .gql(
+            "mutation($app: ID!, $org: ID!) { createInstallation(input: {appId: $app, \
+             organizationId: $org, installedBy: $org}) { id } }",
+            json!({ "app": app_id, "org": org_id }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["CONFLICT"]);
+    assert!(first_error_message(&body).starts_with("app `analytics` is already installed"));
+
+    // Nothing was half-written: still exactly one organization, one app, one installation.
+    let data = stack
+        .data(
+            "{ organizations(first: 100) { edges { node { slug installations { edges { node { id } } } } } } \
+               apps { edges { node { namespace } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["organizations"]["edges"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        data["organizations"]["edges"][0]["node"]["installations"]["edges"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(data["apps"]["edges"].as_array().map(Vec::len), Some(1));
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_input_is_bad_user_input() {
+    let stack = TestStack::start().await;
+    for query in [
+        "{ user(id: \"not-a-uuid\") { id } }",
+        "{ organization(id: \"42\") { id } }",
+        "{ installation(id: \"x\") { id } }",
+        "{ license(id: \"x\") { id } }",
+        "{ organizations(first: 101) { edges { cursor } } }",
+        "{ organizations(after: \"bogus\") { edges { cursor } } }",
+        "{ organization { id } }",
+        "mutation { createOrganization(input: {name: \"Bad\", slug: \"Not A Slug\"}) { id } }",
+        "mutation { createUser(input: {email: \"no-at-sign\", name: \"X\"}) { id } }",
+        "mutation { createApp(input: {namespace: \"user\", name: \"X\", category: \"x\", \
+         developerId: \"01900000-0000-7000-8000-000000000000\"}) { id } }",
+    ] {
+        let body = stack.gql(query, json!({})).await;
+        assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{query} -> {body}");
+    }
+    let body = stack
+        .gql("{ user(id: \"not-a-uuid\") { id } }", json!({}))
+        .await;
+    assert_eq!(
+        first_error_message(&body),
+        "`not-a-uuid` is not a valid user id: ids are UUIDs"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn pagination_walks_every_row_once() {
+    let stack = TestStack::start().await;
+    for i in 0..7 {
+        stack
+            .data(
+                "mutation($slug: String!) { createOrganization(input: {name: \"Org\", slug: $slug}) { id } }",
+                json!({ "slug": format!("org-{i}") }),
+            )
+            .await;
+    }
+    let mut after: Option<String> = None;
+    let mut seen = Vec::new();
+    loop {
+        let data = stack
+            .data(
+                "query($after: String) { organizations(first: 3, after: $after) { \
+                   edges { cursor node { slug } } pageInfo { hasNextPage endCursor } } }",
+                json!({ "after": after }),
+            )
+            .await;
+        let page = &data["organizations"];
+        for edge in page["edges"].as_array().into_iter().flatten() {
+            seen.push(edge["node"]["slug"].as_str().unwrap_or_default().to_owned());
+        }
+        if page["pageInfo"]["hasNextPage"] != json!(true) {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    let expected: Vec<String> = (0..7).map(|i| format!("org-{i}")).collect();
+    assert_eq!(seen, expected, "creation order, no gaps, no repeats");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_subgraph_down_costs_only_its_fields() {
+    let mut stack = TestStack::start().await;
+    seed_acme(&stack).await;
+    stack
+        .stack
+        .stop_subgraph("licensing")
+        .await
+        .expect("licensing stops");
+
+    let (status, body) = stack
+        .post(CROSS_SUBGRAPH_QUERY, json!({ "slug": "acme" }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let org = &body["data"]["organization"];
+    assert_eq!(org["name"], "Acme Corp");
+    assert_eq!(
+        org["members"]["edges"][0]["node"]["user"]["email"],
+        "ada@acme.test"
+    );
+    let installation = &org["installations"]["edges"][0]["node"];
+    assert_eq!(installation["app"]["namespace"], "analytics");
+    assert_eq!(installation["license"], Value::Null);
+    let errors = body["errors"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !errors.is_empty(),
+        "an error reports the missing part: {body}"
+    );
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["extensions"]["service"] == "licensing"),
+        "the error names the licensing subgraph: {body}"
+    );
+    stack.stop().await;
+}
