@@ -37,11 +37,13 @@ pub fn http_router(db: DatabaseConnection) -> axum::Router {
     nexus_kit::server::http_router(
         NAME,
         schema,
-        Arc::new(move |request, _headers| {
+        Arc::new(move |request, scope| {
             request
-                .data(loader::by_id::<app::Entity>(&db))
-                .data(loader::by_id::<installation::Entity>(&db))
-                .data(loader::child_pages::<installation::LiveByOrganization>(&db))
+                .data(loader::by_id::<app::Entity>(&db, scope.gate))
+                .data(loader::by_id::<installation::Entity>(&db, scope.gate))
+                .data(loader::child_pages::<installation::LiveByOrganization>(
+                    &db, scope.gate,
+                ))
         }),
     )
 }

@@ -37,13 +37,15 @@ pub fn http_router(db: DatabaseConnection) -> axum::Router {
     nexus_kit::server::http_router(
         NAME,
         schema,
-        Arc::new(move |request, _headers| {
+        Arc::new(move |request, scope| {
             request
-                .data(loader::by_id::<user::Entity>(&db))
-                .data(loader::by_id::<organization::Entity>(&db))
-                .data(loader::by_id::<membership::Entity>(&db))
-                .data(loader::child_pages::<membership::ByOrganization>(&db))
-                .data(loader::child_pages::<membership::ByUser>(&db))
+                .data(loader::by_id::<user::Entity>(&db, scope.gate))
+                .data(loader::by_id::<organization::Entity>(&db, scope.gate))
+                .data(loader::by_id::<membership::Entity>(&db, scope.gate))
+                .data(loader::child_pages::<membership::ByOrganization>(
+                    &db, scope.gate,
+                ))
+                .data(loader::child_pages::<membership::ByUser>(&db, scope.gate))
         }),
     )
 }

@@ -38,8 +38,9 @@ pub async fn connect(url: &str) -> Result<(DatabaseConnection, StatementCounter)
     let mut db = Database::connect(options).await?;
     let counter = StatementCounter::default();
     let count = counter.0.clone();
-    db.set_metric_callback(move |_| {
+    db.set_metric_callback(move |info| {
         count.fetch_add(1, Ordering::SeqCst);
+        tracing::trace!(target: "nexus::sql", sql = %info.statement.sql);
     });
     Ok((db, counter))
 }

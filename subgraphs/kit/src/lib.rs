@@ -4,6 +4,7 @@
 pub mod db;
 pub mod error;
 pub mod id;
+pub mod idle;
 pub mod loader;
 pub mod page;
 pub mod server;

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, Loader};
@@ -10,6 +12,7 @@ use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilt
 use uuid::Uuid;
 
 use crate::error::{Error, Result, internal};
+use crate::idle::IdleGate;
 use crate::page::{Page, PageArgs, fetch_child_pages};
 
 /// An entity keyed by a UUID id column.
@@ -92,23 +95,40 @@ impl<R: ChildRelation> Loader<ChildPageKey> for ChildPages<R> {
     }
 }
 
-pub fn by_id<E: Keyed>(db: &DatabaseConnection) -> DataLoader<ById<E>> {
-    DataLoader::new(
+/// A request-scoped DataLoader whose batches close when the request goes idle (see `idle`).
+pub fn batched<L: Send + Sync + 'static>(loader: L, gate: &Arc<IdleGate>) -> DataLoader<L> {
+    let gate = gate.clone();
+    DataLoader::new(loader, move |load| {
+        let gate = gate.clone();
+        tokio::spawn(async move {
+            gate.wait_idle().await;
+            load.await
+        })
+    })
+    // The gate is the batch window; no extra delay on top of it.
+    .delay(Duration::ZERO)
+}
+
+pub fn by_id<E: Keyed>(db: &DatabaseConnection, gate: &Arc<IdleGate>) -> DataLoader<ById<E>> {
+    batched(
         ById {
             db: db.clone(),
             entity: PhantomData,
         },
-        tokio::spawn,
+        gate,
     )
 }
 
-pub fn child_pages<R: ChildRelation>(db: &DatabaseConnection) -> DataLoader<ChildPages<R>> {
-    DataLoader::new(
+pub fn child_pages<R: ChildRelation>(
+    db: &DatabaseConnection,
+    gate: &Arc<IdleGate>,
+) -> DataLoader<ChildPages<R>> {
+    batched(
         ChildPages {
             db: db.clone(),
             relation: PhantomData,
         },
-        tokio::spawn,
+        gate,
     )
 }
 

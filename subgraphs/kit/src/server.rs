@@ -1,6 +1,7 @@
 //! How a subgraph is served over HTTP: `POST /graphql` (the router's fetches) and `GET /health`.
 
 use std::future::Future;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -12,9 +13,18 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 
+use crate::idle::{IdleGate, track_idle};
+
+/// What a subgraph may use to prepare one request.
+pub struct RequestScope<'a> {
+    pub headers: &'a HeaderMap,
+    /// Closes this request's DataLoader batches (see `idle`).
+    pub gate: &'a Arc<IdleGate>,
+}
+
 /// Adds per-request data (DataLoaders, the caller's verified identity) to a request.
 pub type PrepareRequest =
-    Arc<dyn Fn(async_graphql::Request, &HeaderMap) -> async_graphql::Request + Send + Sync>;
+    Arc<dyn Fn(async_graphql::Request, RequestScope<'_>) -> async_graphql::Request + Send + Sync>;
 
 struct Served<E> {
     name: &'static str,
@@ -43,8 +53,15 @@ async fn graphql<E: Executor>(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
-    let request = (served.prepare)(request.into_inner(), &headers);
-    served.executor.execute(request).await.into()
+    let gate = Arc::new(IdleGate::default());
+    let scope = RequestScope {
+        headers: &headers,
+        gate: &gate,
+    };
+    let request = (served.prepare)(request.into_inner(), scope);
+    track_idle(gate.clone(), served.executor.execute(request))
+        .await
+        .into()
 }
 
 async fn health<E: Executor>(State(served): State<Arc<Served<E>>>) -> Json<serde_json::Value> {

@@ -6,7 +6,6 @@ pub mod service;
 
 use std::sync::Arc;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
 use sea_orm::DatabaseConnection;
 
@@ -39,15 +38,19 @@ pub fn http_router(db: DatabaseConnection) -> axum::Router {
     nexus_kit::server::http_router(
         NAME,
         schema,
-        Arc::new(move |request, _headers| {
+        Arc::new(move |request, scope| {
             request
-                .data(loader::by_id::<license::Entity>(&db))
-                .data(loader::by_id::<activation::Entity>(&db))
-                .data(loader::child_pages::<license::ByOrganization>(&db))
-                .data(loader::child_pages::<activation::ByLicense>(&db))
-                .data(DataLoader::new(
+                .data(loader::by_id::<license::Entity>(&db, scope.gate))
+                .data(loader::by_id::<activation::Entity>(&db, scope.gate))
+                .data(loader::child_pages::<license::ByOrganization>(
+                    &db, scope.gate,
+                ))
+                .data(loader::child_pages::<activation::ByLicense>(
+                    &db, scope.gate,
+                ))
+                .data(loader::batched(
                     LicenseForInstallation { db: db.clone() },
-                    tokio::spawn,
+                    scope.gate,
                 ))
         }),
     )
