@@ -55,7 +55,10 @@ fn start_dev(data_dir: &std::path::Path, seed: bool) -> (Child, String) {
         if let Some(url) = line.strip_prefix("Nexus is running: ") {
             break url.to_owned();
         }
-        assert!(Instant::now() < deadline, "nexus dev did not say it was running");
+        assert!(
+            Instant::now() < deadline,
+            "nexus dev did not say it was running"
+        );
     };
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
@@ -73,7 +76,10 @@ fn interrupt(child: &mut Child) -> std::process::ExitStatus {
         if let Some(status) = child.try_wait().expect("wait") {
             return status;
         }
-        assert!(Instant::now() < deadline, "nexus dev did not stop on Ctrl-C");
+        assert!(
+            Instant::now() < deadline,
+            "nexus dev did not stop on Ctrl-C"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -95,9 +101,19 @@ async fn dev_with_seed_answers_the_readme_query_and_stops_on_ctrl_c() {
             .expect("JSON");
         let org = &body["data"]["organization"];
         assert_eq!(org["name"], "Acme Corp", "run {run}: {body}");
-        assert_eq!(org["members"]["edges"].as_array().map(Vec::len), Some(2), "{body}");
-        assert_eq!(org["members"]["edges"][0]["node"]["user"]["email"], "ada@acme.test");
-        let installations = org["installations"]["edges"].as_array().cloned().unwrap_or_default();
+        assert_eq!(
+            org["members"]["edges"].as_array().map(Vec::len),
+            Some(2),
+            "{body}"
+        );
+        assert_eq!(
+            org["members"]["edges"][0]["node"]["user"]["email"],
+            "ada@acme.test"
+        );
+        let installations = org["installations"]["edges"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         assert_eq!(installations.len(), 2, "{body}");
         assert_eq!(installations[1]["node"]["app"]["namespace"], "crm");
         assert_eq!(installations[1]["node"]["license"]["status"], "ACTIVE");
@@ -106,7 +122,10 @@ async fn dev_with_seed_answers_the_readme_query_and_stops_on_ctrl_c() {
         let status = interrupt(&mut child);
         assert!(status.success(), "Ctrl-C is a clean exit, got {status}");
     }
-    assert!(dir.path().join("nexus.db").exists(), "SQLite file in the data directory");
+    assert!(
+        dir.path().join("nexus.db").exists(),
+        "SQLite file in the data directory"
+    );
 }
 
 #[test]
@@ -115,12 +134,18 @@ fn help_lists_every_command() {
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
     for command in ["dev", "serve", "migrate", "compose", "export-schema"] {
-        assert!(help.contains(command), "--help does not mention {command}: {help}");
+        assert!(
+            help.contains(command),
+            "--help does not mention {command}: {help}"
+        );
     }
     let output = run(nexus().args(["serve", "--help"]));
     let help = String::from_utf8_lossy(&output.stdout);
     for service in ["router", "identity", "apps", "licensing"] {
-        assert!(help.contains(service), "serve --help does not mention {service}: {help}");
+        assert!(
+            help.contains(service),
+            "serve --help does not mention {service}: {help}"
+        );
     }
 }
 
@@ -130,37 +155,56 @@ fn a_taken_port_is_one_line() {
     let port = taken.local_addr().expect("addr").port();
     let dir = tempfile::tempdir().expect("temp dir");
     let output = run(nexus()
-        .args(["serve", "identity", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "serve",
+            "identity",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(dir.path()));
     assert!(!output.status.success());
     let line = error_line(&output);
-    assert!(line.starts_with(&format!("error: cannot listen on 127.0.0.1:{port}: ")), "{line}");
+    assert!(
+        line.starts_with(&format!("error: cannot listen on 127.0.0.1:{port}: ")),
+        "{line}"
+    );
 
     let output = run(nexus()
         .args(["serve", "router", "--listen", &format!("127.0.0.1:{port}")])
         .current_dir(env!("CARGO_MANIFEST_DIR")));
     assert!(!output.status.success());
     let line = error_line(&output);
-    assert!(line.starts_with(&format!("error: cannot listen on 127.0.0.1:{port}: ")), "{line}");
+    assert!(
+        line.starts_with(&format!("error: cannot listen on 127.0.0.1:{port}: ")),
+        "{line}"
+    );
 }
 
 #[test]
 fn a_bad_database_url_is_one_line() {
-    let output = run(nexus()
-        .args(["dev", "--listen", "127.0.0.1:0"])
-        .env("DATABASE_URL", "postgres://nexus:secret@127.0.0.1:1/nowhere"));
+    let output = run(nexus().args(["dev", "--listen", "127.0.0.1:0"]).env(
+        "DATABASE_URL",
+        "postgres://nexus:secret@127.0.0.1:1/nowhere",
+    ));
     assert!(!output.status.success());
     let line = error_line(&output);
     assert!(
         line.starts_with("error: cannot open database postgres://nexus:***@127.0.0.1:1/nowhere: "),
         "{line}"
     );
-    assert!(!line.contains("secret"), "the password is not printed: {line}");
+    assert!(
+        !line.contains("secret"),
+        "the password is not printed: {line}"
+    );
 
     let output = run(nexus().arg("migrate").env("DATABASE_URL", "mysql-ish://x"));
     assert!(!output.status.success());
     let line = error_line(&output);
-    assert!(line.starts_with("error: cannot open database mysql-ish://x"), "{line}");
+    assert!(
+        line.starts_with("error: cannot open database mysql-ish://x"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -190,9 +234,17 @@ fn compose_prints_every_error_and_fails() {
     assert!(output.stdout.is_empty(), "no supergraph on failure");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("\"Thing.size\""), "{stderr}");
-    assert!(stderr.contains("\"Thing.weight\""), "every error is printed: {stderr}");
+    assert!(
+        stderr.contains("\"Thing.weight\""),
+        "every error is printed: {stderr}"
+    );
 
-    let output = run(nexus().args(["compose", "--config"]).arg(dir.path().join("missing.yaml")));
+    let output = run(nexus()
+        .args(["compose", "--config"])
+        .arg(dir.path().join("missing.yaml")));
     let line = error_line(&output);
-    assert!(line.contains("cannot read") && line.contains("missing.yaml"), "{line}");
+    assert!(
+        line.contains("cannot read") && line.contains("missing.yaml"),
+        "{line}"
+    );
 }

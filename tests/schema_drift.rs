@@ -11,7 +11,8 @@ const REGENERATE: &str = "regenerate with `cargo run -- export-schema && cargo r
 #[test]
 fn committed_subgraph_sdl_matches_the_code() {
     for core in &CORE_SUBGRAPHS {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("schema/{}.graphql", core.name));
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("schema/{}.graphql", core.name));
         let committed = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}; {REGENERATE}", path.display()));
         assert!(
