@@ -137,3 +137,77 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
     tracing::info!("demo data loaded: organizations acme and globex, apps analytics and crm");
     Ok(())
 }
+
+/// Bulk data for tests and benchmarks: `organizations` organizations (slugs `org-{from}`…), each
+/// with an owner, an admin and a member, and every app in `apps` installed and licensed (free).
+pub async fn populate(
+    db: &DatabaseConnection,
+    from: usize,
+    organizations: usize,
+    apps: &[uuid::Uuid],
+) -> anyhow::Result<()> {
+    let e = |err: async_graphql::Error| anyhow!("populating: {}", err.message);
+    use nexus_identity::service::{add_membership, create_organization, create_user};
+    for i in from..from + organizations {
+        let org = create_organization(db, "Org", &format!("org-{i}"))
+            .await
+            .map_err(e)?;
+        for (j, role) in [Role::Owner, Role::Admin, Role::Member]
+            .into_iter()
+            .enumerate()
+        {
+            let user = create_user(db, &format!("user{j}@org{i}.test"), "User", None)
+                .await
+                .map_err(e)?;
+            add_membership(db, org.id, user.id, role).await.map_err(e)?;
+        }
+        for app in apps {
+            nexus_apps::service::create_installation(db, *app, org.id, org.id, vec![])
+                .await
+                .map_err(e)?;
+            nexus_licensing::service::create_license(
+                db,
+                NewLicense {
+                    app_id: *app,
+                    organization_id: org.id,
+                    kind: LicenseKind::Free,
+                    max_activations: 1,
+                    expires_at: None,
+                },
+            )
+            .await
+            .map_err(e)?;
+        }
+    }
+    Ok(())
+}
+
+/// Published free apps with these namespaces, by one developer; returns their ids.
+pub async fn published_apps(
+    db: &DatabaseConnection,
+    namespaces: &[&str],
+) -> anyhow::Result<Vec<uuid::Uuid>> {
+    let e = |err: async_graphql::Error| anyhow!("creating apps: {}", err.message);
+    let developer = nexus_identity::service::create_user(db, "dev@apps.test", "Dev", None)
+        .await
+        .map_err(e)?;
+    let mut ids = Vec::new();
+    for namespace in namespaces {
+        let app = nexus_apps::service::create_app(
+            db,
+            NewApp {
+                namespace: (*namespace).into(),
+                name: (*namespace).into(),
+                description: String::new(),
+                category: "tools".into(),
+                developer_id: developer.id,
+                status: AppStatus::Published,
+                pricing: Pricing::free(),
+            },
+        )
+        .await
+        .map_err(e)?;
+        ids.push(app.id);
+    }
+    Ok(ids)
+}

@@ -4,11 +4,6 @@
 mod common;
 
 use common::TestStack;
-use nexus_apps::entity::app::AppStatus;
-use nexus_apps::service::{NewApp, Pricing};
-use nexus_identity::entity::membership::Role;
-use nexus_licensing::entity::license::LicenseKind;
-use nexus_licensing::service::NewLicense;
 use serde_json::json;
 
 const NESTED: &str = r#"{
@@ -20,49 +15,6 @@ const NESTED: &str = r#"{
     } }
   }
 }"#;
-
-/// Adds `count` organizations, each with 3 members and both apps installed and licensed.
-async fn add_organizations(stack: &TestStack, from: usize, count: usize, apps: &[uuid::Uuid]) {
-    let db = &stack.stack.db;
-    for i in from..from + count {
-        let org = nexus_identity::service::create_organization(db, "Org", &format!("org-{i}"))
-            .await
-            .expect("organization");
-        for (j, role) in [Role::Owner, Role::Admin, Role::Member]
-            .into_iter()
-            .enumerate()
-        {
-            let user = nexus_identity::service::create_user(
-                db,
-                &format!("user{j}@org{i}.test"),
-                "User",
-                None,
-            )
-            .await
-            .expect("user");
-            nexus_identity::service::add_membership(db, org.id, user.id, role)
-                .await
-                .expect("membership");
-        }
-        for app in apps {
-            nexus_apps::service::create_installation(db, *app, org.id, org.id, vec![])
-                .await
-                .expect("installation");
-            nexus_licensing::service::create_license(
-                db,
-                NewLicense {
-                    app_id: *app,
-                    organization_id: org.id,
-                    kind: LicenseKind::Free,
-                    max_activations: 1,
-                    expires_at: None,
-                },
-            )
-            .await
-            .expect("license");
-        }
-    }
-}
 
 async fn statements_for_nested_query(stack: &TestStack, organizations: usize) -> u64 {
     let before = stack.stack.statements.get();
@@ -104,31 +56,16 @@ async fn statements_for_nested_query(stack: &TestStack, organizations: usize) ->
 async fn nested_query_cost_does_not_grow_with_parents() {
     let stack = TestStack::start().await;
     let db = &stack.stack.db;
-    let developer = nexus_identity::service::create_user(db, "dev@apps.test", "Dev", None)
+    let apps = nexus::seed::published_apps(db, &["analytics", "crm"])
         .await
-        .expect("developer");
-    let mut apps = Vec::new();
-    for namespace in ["analytics", "crm"] {
-        let app = nexus_apps::service::create_app(
-            db,
-            NewApp {
-                namespace: namespace.into(),
-                name: namespace.into(),
-                description: String::new(),
-                category: "tools".into(),
-                developer_id: developer.id,
-                status: AppStatus::Published,
-                pricing: Pricing::free(),
-            },
-        )
+        .expect("apps");
+    nexus::seed::populate(db, 0, 5, &apps)
         .await
-        .expect("app");
-        apps.push(app.id);
-    }
-
-    add_organizations(&stack, 0, 5, &apps).await;
+        .expect("populate");
     let with_5 = statements_for_nested_query(&stack, 5).await;
-    add_organizations(&stack, 5, 45, &apps).await;
+    nexus::seed::populate(db, 5, 45, &apps)
+        .await
+        .expect("populate");
     let with_50 = statements_for_nested_query(&stack, 50).await;
 
     println!(

@@ -60,8 +60,7 @@ pub fn compose(subgraphs: &[SubgraphSdl]) -> Result<String, CompositionErrors> {
 mod tests {
     use super::*;
 
-    const LINK: &str =
-        r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])"#;
+    const LINK: &str = r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])"#;
 
     fn subgraph(name: &str, body: &str) -> SubgraphSdl {
         SubgraphSdl {

@@ -1,0 +1,173 @@
+//! Load benchmark: the same queries, side by side in one run, against the router and against the
+//! subgraph directly, so the result is a ratio that does not depend on the machine.
+//!
+//! Every request goes to loopback; each scenario is bounded by a request count and a time limit.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use nexus::stack::{Stack, StackOptions};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(about = "Nexus load benchmark (loopback only)")]
+struct Args {
+    /// Organizations in the data set (each with 3 members and 2 installed, licensed apps).
+    #[arg(long, default_value_t = 50)]
+    organizations: usize,
+    /// Concurrent clients per scenario.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Wall-clock limit per scenario and round.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Request limit per scenario and round.
+    #[arg(long, default_value_t = 20_000)]
+    max_requests: usize,
+    /// Rounds; scenarios alternate within each round so drift hits them alike.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Database: default a temporary SQLite file.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+const IDENTITY_ONLY: &str = "{ organizations(first: 50) { edges { node { name members(first: 10) { edges { node { role user { email } } } } } } } }";
+const CROSS_SUBGRAPH: &str = "{ organizations(first: 50) { edges { node { name members(first: 10) { edges { node { role user { email } } } } installations(first: 10) { edges { node { status app { name } license { status } } } } } } } }";
+
+struct Scenario {
+    name: &'static str,
+    url: String,
+    query: &'static str,
+}
+
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Tally {
+    fn throughput(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn percentile(&mut self, p: f64) -> Duration {
+        self.latencies.sort();
+        let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies.get(index).copied().unwrap_or_default()
+    }
+}
+
+async fn run_scenario(scenario: &Scenario, args: &Args, tally: &mut Tally) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    // One request first, checked, so a broken scenario fails loudly instead of measuring errors.
+    let body: Value = client
+        .post(&scenario.url)
+        .json(&json!({ "query": scenario.query }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    if body.get("errors").is_some() || body["data"].is_null() {
+        bail!("{}: the query failed: {body}", scenario.name);
+    }
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let per_client = args.max_requests / args.concurrency.max(1);
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for _ in 0..args.concurrency {
+        let client = client.clone();
+        let url = scenario.url.clone();
+        let query = scenario.query;
+        clients.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while latencies.len() < per_client && Instant::now() < deadline {
+                let t = Instant::now();
+                let response = client
+                    .post(&url)
+                    .json(&json!({ "query": query }))
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    bail!("HTTP {}", response.status());
+                }
+                response.bytes().await?;
+                latencies.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    for client in clients {
+        tally.latencies.extend(client.await??);
+    }
+    tally.elapsed += started.elapsed();
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir()?;
+    let database_url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let stack = Stack::start(StackOptions {
+        database_url,
+        router_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+    })
+    .await?;
+    let apps = nexus::seed::published_apps(&stack.db, &["analytics", "crm"]).await?;
+    nexus::seed::populate(&stack.db, 0, args.organizations, &apps).await?;
+
+    let identity = stack
+        .subgraph_url("identity")
+        .context("identity subgraph")?;
+    let scenarios = [
+        Scenario {
+            name: "identity subgraph, direct",
+            url: identity,
+            query: IDENTITY_ONLY,
+        },
+        Scenario {
+            name: "identity query via router",
+            url: stack.graphql_url(),
+            query: IDENTITY_ONLY,
+        },
+        Scenario {
+            name: "3-subgraph query via router",
+            url: stack.graphql_url(),
+            query: CROSS_SUBGRAPH,
+        },
+    ];
+    let mut tallies: Vec<Tally> = scenarios.iter().map(|_| Tally::default()).collect();
+    for _ in 0..args.rounds {
+        for (scenario, tally) in scenarios.iter().zip(tallies.iter_mut()) {
+            run_scenario(scenario, &args, tally).await?;
+        }
+    }
+    let baseline = tallies[0].throughput();
+    println!(
+        "{} organizations, concurrency {}, {} rounds × {} s per scenario",
+        args.organizations, args.concurrency, args.rounds, args.seconds
+    );
+    println!("| scenario | requests | req/s | p50 ms | p99 ms | throughput vs direct |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (scenario, tally) in scenarios.iter().zip(tallies.iter_mut()) {
+        let throughput = tally.throughput();
+        let (p50, p99) = (tally.percentile(0.5), tally.percentile(0.99));
+        println!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            scenario.name,
+            tally.latencies.len(),
+            throughput,
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3,
+            throughput / baseline
+        );
+    }
+    stack.shutdown().await
+}
