@@ -145,14 +145,16 @@ async fn health_ok(url: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn checked_in_configuration_is_valid_for_the_router() {
+    // Parsing a configuration spawns router tasks, hence the runtime.
+    #[tokio::test]
+    async fn checked_in_configuration_is_valid_for_the_router() {
         let mut urls = BTreeMap::new();
         urls.insert(
             "identity".to_owned(),
             "http://127.0.0.1:9/graphql".to_owned(),
         );
-        let config = configuration("127.0.0.1:4999".parse().unwrap(), &urls);
+        let listen = SocketAddr::from(([127, 0, 0, 1], 4999));
+        let config = configuration(listen, &urls);
         assert!(config.is_ok(), "{:?}", config.err());
     }
 }

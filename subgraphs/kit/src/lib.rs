@@ -8,5 +8,6 @@ pub mod idle;
 pub mod loader;
 pub mod page;
 pub mod server;
+pub mod token;
 
 pub use error::{Code, Error, Result};

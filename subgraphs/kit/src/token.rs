@@ -1,0 +1,437 @@
+//! Signed tokens: Ed25519 JWTs (`EdDSA`), the key set they are signed with, and its JWKS.
+//!
+//! The key set is a JSON file (`{data_dir}/signing-keys.json` in development, generated on first
+//! run; a mounted secret in production). Every process that verifies tokens reads the same file
+//! and notices when `nexus keys rotate` changes it. Retired keys stay published until every token
+//! they signed has expired.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, anyhow, bail};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// The audience of tokens for the core API (an app's context token has the app's namespace).
+pub const CORE_AUDIENCE: &str = "nexus";
+/// No token lives longer than this, so a key retired this long ago verifies nothing any more.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
+/// How often a process looks at the key file for a rotation.
+const RELOAD_EVERY: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenType {
+    /// A signed-in user.
+    Access,
+    /// An organization's API key, exchanged by the router.
+    ApiKey,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    /// The user id (or, for API keys, the key id).
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    /// The organization the token acts in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// The role in `org`: owner, admin or member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub typ: TokenType,
+    /// Platform administrator.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adm: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not a valid Nexus token: {0}")]
+    Invalid(String),
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct StoredKey {
+    kid: String,
+    /// Base64url of the 32-byte Ed25519 seed.
+    private_key: String,
+    created_at: DateTime<Utc>,
+    #[serde(default)]
+    retired_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct KeyFile {
+    keys: Vec<StoredKey>,
+}
+
+struct LoadedKey {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    public_x: String,
+    retired_at: Option<DateTime<Utc>>,
+}
+
+struct Loaded {
+    keys: Vec<LoadedKey>,
+    modified: Option<SystemTime>,
+    checked: Instant,
+}
+
+/// The signing keys of this deployment, reloaded when their file changes.
+pub struct KeyStore {
+    path: PathBuf,
+    issuer: String,
+    loaded: RwLock<Loaded>,
+}
+
+impl KeyStore {
+    /// Opens the key file, creating it with a fresh key if it does not exist (development).
+    pub fn open_or_create(path: &Path, issuer: &str) -> anyhow::Result<Arc<KeyStore>> {
+        if !path.exists() {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            write_key_file(
+                path,
+                &KeyFile {
+                    keys: vec![new_key()],
+                },
+            )?;
+            tracing::info!(path = %path.display(), "generated a development signing key");
+        }
+        Self::open(path, issuer)
+    }
+
+    /// Opens an existing key file (production: keys come from configuration).
+    pub fn open(path: &Path, issuer: &str) -> anyhow::Result<Arc<KeyStore>> {
+        let loaded = load(path)?;
+        Ok(Arc::new(KeyStore {
+            path: path.to_owned(),
+            issuer: issuer.to_owned(),
+            loaded: RwLock::new(loaded),
+        }))
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Signs `claims` with the newest key.
+    pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
+        self.reload_if_changed();
+        let loaded = self
+            .loaded
+            .read()
+            .map_err(|_| anyhow!("key store poisoned"))?;
+        let key = loaded
+            .keys
+            .iter()
+            .rev()
+            .find(|k| k.retired_at.is_none())
+            .ok_or_else(|| anyhow!("no active signing key in {}", self.path.display()))?;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, claims, &key.encoding).context("signing a token")
+    }
+
+    /// Verifies signature (EdDSA only, by `kid`), expiry, issuer and audience.
+    pub fn verify(&self, token: &str, audience: &str) -> Result<Claims, TokenError> {
+        self.reload_if_changed();
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::Invalid(format!(
+                "algorithm {:?} is not accepted, only EdDSA",
+                header.alg
+            )));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| TokenError::Invalid("no `kid` in the header".into()))?;
+        let loaded = self
+            .loaded
+            .read()
+            .map_err(|_| TokenError::Invalid("key store poisoned".into()))?;
+        let key = loaded
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or_else(|| TokenError::Invalid(format!("unknown signing key `{kid}`")))?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid(e.to_string()),
+            })
+    }
+
+    /// The public keys, as a JWKS document: active keys and those retired less than
+    /// `MAX_TOKEN_LIFETIME` ago.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.reload_if_changed();
+        let Ok(loaded) = self.loaded.read() else {
+            return serde_json::json!({ "keys": [] });
+        };
+        let keys: Vec<serde_json::Value> = loaded
+            .keys
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+                    "kid": k.kid, "x": k.public_x,
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    fn reload_if_changed(&self) {
+        let due = self
+            .loaded
+            .read()
+            .map(|l| l.checked.elapsed() >= RELOAD_EVERY)
+            .unwrap_or(false);
+        if !due {
+            return;
+        }
+        let modified = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok();
+        let Ok(mut loaded) = self.loaded.write() else {
+            return;
+        };
+        loaded.checked = Instant::now();
+        if modified.is_some() && modified != loaded.modified {
+            match load(&self.path) {
+                Ok(fresh) => *loaded = fresh,
+                Err(e) => tracing::error!(error = %e, "keeping the old signing keys"),
+            }
+        }
+    }
+}
+
+/// `nexus keys rotate`: retires the active key, adds a new one, and forgets keys retired longer
+/// than `MAX_TOKEN_LIFETIME` ago. Returns the new key id.
+pub fn rotate(path: &Path) -> anyhow::Result<String> {
+    let mut file = read_key_file(path)?;
+    let now = Utc::now();
+    let horizon = chrono::Duration::from_std(MAX_TOKEN_LIFETIME)?;
+    file.keys
+        .retain(|k| k.retired_at.is_none_or(|at| now - at < horizon));
+    for key in &mut file.keys {
+        key.retired_at.get_or_insert(now);
+    }
+    let key = new_key();
+    let kid = key.kid.clone();
+    file.keys.push(key);
+    write_key_file(path, &file)?;
+    Ok(kid)
+}
+
+fn new_key() -> StoredKey {
+    let seed: [u8; 32] = rand::random();
+    StoredKey {
+        kid: uuid::Uuid::now_v7().simple().to_string(),
+        private_key: URL_SAFE_NO_PAD.encode(seed),
+        created_at: Utc::now(),
+        retired_at: None,
+    }
+}
+
+fn read_key_file(path: &Path) -> anyhow::Result<KeyFile> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read signing keys {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a Nexus signing-key file", path.display()))
+}
+
+fn write_key_file(path: &Path, file: &KeyFile) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(file)?;
+    // Write then rename, so a reader never sees half a file.
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    restrict_permissions(&tmp);
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_: &Path) {}
+
+fn load(path: &Path) -> anyhow::Result<Loaded> {
+    let file = read_key_file(path)?;
+    if file.keys.is_empty() {
+        bail!("{} holds no signing keys", path.display());
+    }
+    let mut keys = Vec::with_capacity(file.keys.len());
+    for stored in &file.keys {
+        let seed: [u8; 32] = URL_SAFE_NO_PAD
+            .decode(&stored.private_key)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| {
+                anyhow!(
+                    "key `{}` in {} is not a 32-byte Ed25519 seed",
+                    stored.kid,
+                    path.display()
+                )
+            })?;
+        let signing = SigningKey::from_bytes(&seed);
+        let der = signing
+            .to_pkcs8_der()
+            .map_err(|e| anyhow!("key `{}`: {e}", stored.kid))?;
+        let public_x = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
+        keys.push(LoadedKey {
+            kid: stored.kid.clone(),
+            encoding: EncodingKey::from_ed_der(der.as_bytes()),
+            decoding: DecodingKey::from_ed_components(&public_x)
+                .map_err(|e| anyhow!("key `{}`: {e}", stored.kid))?,
+            public_x,
+            retired_at: stored.retired_at,
+        });
+    }
+    Ok(Loaded {
+        keys,
+        modified: std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+        checked: Instant::now(),
+    })
+}
+
+/// Claims for a token issued now that lives `ttl`.
+pub fn new_claims(issuer: &str, subject: String, typ: TokenType, ttl: Duration) -> Claims {
+    let now = Utc::now().timestamp();
+    Claims {
+        iss: issuer.to_owned(),
+        sub: subject,
+        aud: CORE_AUDIENCE.to_owned(),
+        exp: now + ttl.as_secs() as i64,
+        iat: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        org: None,
+        role: None,
+        scopes: Vec::new(),
+        typ,
+        adm: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Arc<KeyStore>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::open_or_create(&dir.path().join("keys.json"), "https://nexus.test")
+            .expect("store");
+        (dir, store)
+    }
+
+    fn claims(store: &KeyStore) -> Claims {
+        new_claims(
+            store.issuer(),
+            "user-1".into(),
+            TokenType::Access,
+            Duration::from_secs(60),
+        )
+    }
+
+    #[test]
+    fn signs_and_verifies() {
+        let (_dir, store) = store();
+        let token = store.sign(&claims(&store)).expect("sign");
+        let verified = store.verify(&token, CORE_AUDIENCE).expect("verify");
+        assert_eq!(verified.sub, "user-1");
+    }
+
+    #[test]
+    fn rejects_tampering_expiry_audience_issuer_and_alg_none() {
+        let (_dir, store) = store();
+        let token = store.sign(&claims(&store)).expect("sign");
+        // Tampered payload: flip the subject.
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let mut payload: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).expect("b64")).expect("json");
+        payload["sub"] = "someone-else".into();
+        parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
+        assert!(matches!(
+            store.verify(&parts.join("."), CORE_AUDIENCE),
+            Err(TokenError::Invalid(_))
+        ));
+        // alg: none
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            parts[1]
+        );
+        assert!(store.verify(&none, CORE_AUDIENCE).is_err());
+        // Expired
+        let mut expired = claims(&store);
+        expired.exp = Utc::now().timestamp() - 60;
+        let token = store.sign(&expired).expect("sign");
+        assert_eq!(
+            store.verify(&token, CORE_AUDIENCE),
+            Err(TokenError::Expired)
+        );
+        // Audience and issuer
+        let token = store.sign(&claims(&store)).expect("sign");
+        assert!(store.verify(&token, "analytics").is_err());
+        let other = KeyStore::open(store.path(), "https://elsewhere.test").expect("open");
+        assert!(other.verify(&token, CORE_AUDIENCE).is_err());
+    }
+
+    #[test]
+    fn a_token_from_another_key_set_is_refused() {
+        let (_a, first) = store();
+        let (_b, second) = store();
+        let token = second.sign(&claims(&second)).expect("sign");
+        assert!(matches!(
+            first.verify(&token, CORE_AUDIENCE),
+            Err(TokenError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn rotation_keeps_old_tokens_valid_and_publishes_both_keys() {
+        let (_dir, store) = store();
+        let old = store.sign(&claims(&store)).expect("sign");
+        rotate(store.path()).expect("rotate");
+        let reopened = KeyStore::open(store.path(), store.issuer()).expect("open");
+        assert!(reopened.verify(&old, CORE_AUDIENCE).is_ok());
+        let new = reopened.sign(&claims(&reopened)).expect("sign");
+        let kid = |t: &str| jsonwebtoken::decode_header(t).ok().and_then(|h| h.kid);
+        assert_ne!(kid(&old), kid(&new), "new tokens use the new key");
+        assert_eq!(reopened.jwks()["keys"].as_array().map(Vec::len), Some(2));
+    }
+}
