@@ -21,6 +21,15 @@ pub struct Cli {
     #[arg(long, env = "NEXUS_DATA_DIR", default_value = ".nexus", global = true)]
     pub data_dir: PathBuf,
 
+    /// The signing-key file (Ed25519 keys of the tokens). Default: `signing-keys.json` in the data
+    /// directory, generated on first run. In production, point it at a mounted secret.
+    #[arg(long, env = "NEXUS_KEYS_FILE", global = true)]
+    pub keys_file: Option<PathBuf>,
+
+    /// The tokens' issuer (`iss`) and OIDC issuer. Default: the router's URL.
+    #[arg(long, env = "NEXUS_ISSUER", global = true)]
+    pub issuer: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -45,6 +54,20 @@ pub enum Command {
         /// The router's supergraph schema.
         #[arg(long, default_value = "schema/supergraph.graphql")]
         supergraph: PathBuf,
+        /// The router: where identity listens (API keys are exchanged there).
+        #[arg(long, default_value = "http://127.0.0.1:4001")]
+        identity_url: String,
+    },
+    /// Signing keys: `nexus keys rotate` adds a new key; old keys stay published until their
+    /// tokens have expired.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Platform administrators: `nexus admin grant EMAIL`, `nexus admin revoke EMAIL`.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
     },
     /// Apply pending database migrations.
     Migrate,
@@ -61,6 +84,20 @@ pub enum Command {
         #[arg(long, default_value = "schema")]
         dir: PathBuf,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysAction {
+    /// Retire the active signing key and add a new one (creates the key file if missing).
+    Rotate,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminAction {
+    /// Make a user a platform administrator.
+    Grant { email: String },
+    /// Take the platform-administrator flag away.
+    Revoke { email: String },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,5 +124,13 @@ impl Cli {
             "sqlite://{}",
             self.data_dir.join("nexus.db").display()
         ))
+    }
+}
+
+impl Cli {
+    pub fn keys_file(&self) -> PathBuf {
+        self.keys_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("signing-keys.json"))
     }
 }

@@ -4,11 +4,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::{Context, anyhow};
+use nexus_kit::token::KeyStore;
 use nexus_migrations::{Migrator, MigratorTrait};
 use nexus_registry::supergraph_config::SupergraphConfig;
-use nexus_router::RouterOptions;
+use nexus_router::{AuthOptions, RouterOptions};
 
-use crate::cli::{Cli, Command, Service};
+use crate::cli::{AdminAction, Cli, Command, KeysAction, Service};
 use crate::core_subgraphs::{self, CORE_SUBGRAPHS};
 use crate::seed;
 use crate::stack::{self, Stack, StackOptions};
@@ -20,7 +21,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             service,
             listen,
             supergraph,
-        } => serve(&cli, *service, *listen, supergraph).await,
+            identity_url,
+        } => serve(&cli, *service, *listen, supergraph, identity_url).await,
+        Command::Keys {
+            action: KeysAction::Rotate,
+        } => {
+            let path = cli.keys_file();
+            if path.exists() {
+                let kid = nexus_kit::token::rotate(&path)?;
+                println!("rotated: new signing key `{kid}` in {}", path.display());
+            } else {
+                KeyStore::open_or_create(&path, "")?;
+                println!("created {}", path.display());
+            }
+            Ok(())
+        }
+        Command::Admin { action } => {
+            let (email, grant) = match action {
+                AdminAction::Grant { email } => (email, true),
+                AdminAction::Revoke { email } => (email, false),
+            };
+            let (db, _) = stack::connect_and_migrate(&cli.database_url()?).await?;
+            let user = nexus_identity::service::set_platform_admin(&db, email, grant)
+                .await
+                .map_err(|e| anyhow!("{}", e.message))?;
+            println!(
+                "{} is {} a platform administrator (from their next login)",
+                user.email,
+                if grant { "now" } else { "no longer" }
+            );
+            Ok(())
+        }
         Command::Migrate => {
             let (db, _) = stack::connect(&cli.database_url()?).await?;
             Migrator::up(&db, None)
@@ -38,6 +69,8 @@ async fn dev(cli: &Cli, listen: SocketAddr, with_seed: bool) -> anyhow::Result<(
     let stack = Stack::start(StackOptions {
         database_url: cli.database_url()?,
         router_listen: listen,
+        keys_file: cli.keys_file(),
+        issuer: cli.issuer.clone(),
     })
     .await?;
     if with_seed {
@@ -54,15 +87,37 @@ async fn serve(
     service: Service,
     listen: Option<SocketAddr>,
     supergraph: &Path,
+    identity_url: &str,
 ) -> anyhow::Result<()> {
+    let router_listen = SocketAddr::from(([127, 0, 0, 1], 4000));
+    let issuer = cli
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", listen.unwrap_or(router_listen)));
+    let keys_file = cli.keys_file();
+    let keys = KeyStore::open(&keys_file, &issuer).with_context(|| {
+        format!(
+            "no usable signing keys (create them with `nexus keys rotate --keys-file {}`)",
+            keys_file.display()
+        )
+    })?;
     let name = match service {
         Service::Router => {
             let sdl = std::fs::read_to_string(supergraph)
                 .with_context(|| format!("cannot read supergraph {}", supergraph.display()))?;
             let router = nexus_router::start(
                 RouterOptions {
-                    listen: listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 4000))),
+                    listen: listen.unwrap_or(router_listen),
                     subgraph_urls: Default::default(),
+                    auth: AuthOptions {
+                        keys_file,
+                        issuer,
+                        api_key_exchange_url: format!(
+                            "{}{}",
+                            identity_url.trim_end_matches('/'),
+                            nexus_identity::API_KEY_EXCHANGE_PATH
+                        ),
+                    },
                 },
                 sdl,
             )
@@ -80,7 +135,7 @@ async fn serve(
     let addr = listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], core.default_port)));
     let listener = nexus_kit::server::bind(addr).await?;
     println!("{name} subgraph listening: http://{addr}/graphql");
-    nexus_kit::server::serve(listener, (core.http_router)(db), shutdown_signal()).await?;
+    nexus_kit::server::serve(listener, (core.http_router)(db, keys), shutdown_signal()).await?;
     Ok(())
 }
 

@@ -1,11 +1,14 @@
 //! The core subgraphs, in one table: their names, SDL and HTTP service.
 
+use std::sync::Arc;
+
+use nexus_kit::token::KeyStore;
 use sea_orm::DatabaseConnection;
 
 pub struct CoreSubgraph {
     pub name: &'static str,
     pub sdl: fn() -> String,
-    pub http_router: fn(DatabaseConnection) -> axum::Router,
+    pub http_router: fn(DatabaseConnection, Arc<KeyStore>) -> axum::Router,
     /// Port in `nexus dev` and `nexus serve`, next to the router's 4000.
     pub default_port: u16,
 }

@@ -9,6 +9,10 @@ use nexus_licensing::entity::license::LicenseKind;
 use nexus_licensing::service::NewLicense;
 use sea_orm::DatabaseConnection;
 
+/// The password of every demo user (`ada@acme.test`, `grace@acme.test`, `linus@globex.test`,
+/// `dev@apps.test`, and the platform admin `admin@nexus.test`).
+pub const DEMO_PASSWORD: &str = "nexus-demo-2026";
+
 /// Loads the demo data unless organization `acme` already exists.
 pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
     let e = |err: async_graphql::Error| anyhow!("seeding demo data: {}", err.message);
@@ -21,16 +25,25 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
         return Ok(());
     }
     use nexus_identity::service::{add_membership, create_organization, create_user};
-    let ada = create_user(db, "ada@acme.test", "Ada Lovelace", None)
+    // One hash for every demo user: hashing is deliberately slow.
+    let hash = nexus_identity::accounts::password::hash(DEMO_PASSWORD.to_owned())
         .await
         .map_err(e)?;
-    let grace = create_user(db, "grace@acme.test", "Grace Hopper", None)
+    let user = |email: &'static str, name: &'static str| {
+        create_user(db, email, name, None, Some(hash.clone()))
+    };
+    let ada = user("ada@acme.test", "Ada Lovelace").await.map_err(e)?;
+    let grace = user("grace@acme.test", "Grace Hopper").await.map_err(e)?;
+    let linus = user("linus@globex.test", "Linus Torvalds")
         .await
         .map_err(e)?;
-    let linus = create_user(db, "linus@globex.test", "Linus Torvalds", None)
+    let dev = user("dev@apps.test", "Margaret Hamilton")
         .await
         .map_err(e)?;
-    let dev = create_user(db, "dev@apps.test", "Margaret Hamilton", None)
+    user("admin@nexus.test", "Platform Admin")
+        .await
+        .map_err(e)?;
+    nexus_identity::service::set_platform_admin(db, "admin@nexus.test", true)
         .await
         .map_err(e)?;
 
@@ -156,7 +169,7 @@ pub async fn populate(
             .into_iter()
             .enumerate()
         {
-            let user = create_user(db, &format!("user{j}@org{i}.test"), "User", None)
+            let user = create_user(db, &format!("user{j}@org{i}.test"), "User", None, None)
                 .await
                 .map_err(e)?;
             add_membership(db, org.id, user.id, role).await.map_err(e)?;
@@ -188,7 +201,7 @@ pub async fn published_apps(
     namespaces: &[&str],
 ) -> anyhow::Result<Vec<uuid::Uuid>> {
     let e = |err: async_graphql::Error| anyhow!("creating apps: {}", err.message);
-    let developer = nexus_identity::service::create_user(db, "dev@apps.test", "Dev", None)
+    let developer = nexus_identity::service::create_user(db, "dev@apps.test", "Dev", None, None)
         .await
         .map_err(e)?;
     let mut ids = Vec::new();

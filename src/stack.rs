@@ -3,12 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use nexus_kit::db::{self, StatementCounter};
+use nexus_kit::token::KeyStore;
 use nexus_migrations::{Migrator, MigratorTrait};
 use nexus_registry::SubgraphSdl;
-use nexus_router::{RouterOptions, RunningRouter};
+use nexus_router::{AuthOptions, RouterOptions, RunningRouter};
 use sea_orm::DatabaseConnection;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -19,6 +22,10 @@ pub struct StackOptions {
     pub database_url: String,
     /// Port 0 puts the router and every subgraph on a free port.
     pub router_listen: SocketAddr,
+    /// The signing-key file; created with a fresh key if missing.
+    pub keys_file: PathBuf,
+    /// The tokens' `iss`; default: the router's URL.
+    pub issuer: Option<String>,
 }
 
 struct RunningSubgraph {
@@ -30,6 +37,7 @@ struct RunningSubgraph {
 
 pub struct Stack {
     pub db: DatabaseConnection,
+    pub keys: Arc<KeyStore>,
     /// Every SQL statement the subgraphs run.
     pub statements: StatementCounter,
     pub router: RunningRouter,
@@ -39,6 +47,12 @@ pub struct Stack {
 impl Stack {
     pub async fn start(options: StackOptions) -> anyhow::Result<Stack> {
         let (db, statements) = connect_and_migrate(&options.database_url).await?;
+        let router_listen = nexus_router::resolve_listen(options.router_listen)?;
+        let issuer = options
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{router_listen}"));
+        let keys = KeyStore::open_or_create(&options.keys_file, &issuer)?;
         let mut subgraphs = Vec::new();
         let mut sdls = Vec::new();
         for core in &CORE_SUBGRAPHS {
@@ -52,7 +66,7 @@ impl Stack {
             let (stop, stopped) = oneshot::channel::<()>();
             let task = tokio::spawn(nexus_kit::server::serve(
                 listener,
-                (core.http_router)(db.clone()),
+                (core.http_router)(db.clone(), keys.clone()),
                 async move {
                     let _ = stopped.await;
                 },
@@ -71,10 +85,23 @@ impl Stack {
             });
         }
         let supergraph = nexus_registry::compose(&sdls)?;
+        let identity = subgraphs
+            .iter()
+            .find(|s| s.name == nexus_identity::NAME)
+            .map(|s| s.addr)
+            .ok_or_else(|| anyhow!("no identity subgraph"))?;
         let router = nexus_router::start(
             RouterOptions {
-                listen: options.router_listen,
+                listen: router_listen,
                 subgraph_urls: BTreeMap::new(),
+                auth: AuthOptions {
+                    keys_file: options.keys_file.clone(),
+                    issuer,
+                    api_key_exchange_url: format!(
+                        "http://{identity}{}",
+                        nexus_identity::API_KEY_EXCHANGE_PATH
+                    ),
+                },
             },
             supergraph,
         )
@@ -82,6 +109,7 @@ impl Stack {
         tracing::info!(url = %router.graphql_url(), "router listening");
         Ok(Stack {
             db,
+            keys,
             statements,
             router,
             subgraphs,

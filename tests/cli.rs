@@ -35,6 +35,10 @@ const README_QUERY: &str = r#"query {
   }
 }"#;
 
+const LOG_IN: &str = r#"mutation($password: String!) {
+  logIn(input: {email: "ada@acme.test", password: $password}) { accessToken }
+}"#;
+
 /// Starts `nexus dev` and returns it with the GraphQL URL it printed.
 fn start_dev(data_dir: &std::path::Path, seed: bool) -> (Child, String) {
     let mut command = nexus();
@@ -90,8 +94,24 @@ async fn dev_with_seed_answers_the_readme_query_and_stops_on_ctrl_c() {
     for run in 0..2 {
         // The second run finds the seed already there and must neither fail nor duplicate it.
         let (mut child, url) = start_dev(dir.path(), true);
-        let body: Value = reqwest::Client::new()
+        let client = reqwest::Client::new();
+        let login: Value = client
             .post(&url)
+            .json(&json!({ "query": LOG_IN, "variables": { "password": nexus::seed::DEMO_PASSWORD } }))
+            .send()
+            .await
+            .expect("router answers")
+            .json()
+            .await
+            .expect("JSON");
+        let token = login["data"]["logIn"]["accessToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(!token.is_empty(), "the demo user logs in: {login}");
+        let body: Value = client
+            .post(&url)
+            .bearer_auth(&token)
             .json(&json!({ "query": README_QUERY }))
             .send()
             .await
@@ -154,6 +174,16 @@ fn a_taken_port_is_one_line() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
     let dir = tempfile::tempdir().expect("temp dir");
+    // `serve` needs signing keys to exist; `keys rotate` creates them the first time.
+    let output = run(nexus()
+        .args(["keys", "rotate", "--data-dir"])
+        .arg(dir.path()));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(dir.path().join("signing-keys.json").exists());
     let output = run(nexus()
         .args([
             "serve",
@@ -171,7 +201,14 @@ fn a_taken_port_is_one_line() {
     );
 
     let output = run(nexus()
-        .args(["serve", "router", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "serve",
+            "router",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path())
         .current_dir(env!("CARGO_MANIFEST_DIR")));
     assert!(!output.status.success());
     let line = error_line(&output);

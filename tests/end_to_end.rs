@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestStack, error_codes, first_error_message};
+use common::{Session, TestStack, error_codes, first_error_message};
 use serde_json::{Value, json};
 
 const CROSS_SUBGRAPH_QUERY: &str = r#"
@@ -17,78 +17,77 @@ query Org($slug: String!) {
   }
 }"#;
 
-async fn create(stack: &TestStack, mutation: &str, input: Value) -> Value {
-    let data = stack.data(mutation, json!({ "input": input })).await;
-    data.as_object()
-        .and_then(|o| o.values().next().cloned())
-        .expect("mutation returns its object")
+struct Acme {
+    /// Ada, owner, acting in acme.
+    ada: Session,
+    /// A platform admin.
+    admin: Session,
+    org_id: String,
+    app_id: String,
 }
 
 /// acme: ada (owner) and grace (admin); the analytics app installed with a free license.
-async fn seed_acme(stack: &TestStack) -> (String, String) {
-    let user = "mutation($input: CreateUserInput!) { createUser(input: $input) { id email } }";
-    let ada = create(
-        stack,
-        user,
-        json!({ "email": "Ada@Acme.TEST", "name": "Ada" }),
-    )
-    .await;
-    assert_eq!(ada["email"], "ada@acme.test", "emails are normalized");
-    let grace = create(
-        stack,
-        user,
-        json!({ "email": "grace@acme.test", "name": "Grace" }),
-    )
-    .await;
-    let org = create(
-        stack,
-        "mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { id slug } }",
-        json!({ "name": "Acme Corp", "slug": "acme" }),
-    )
-    .await;
-    let membership =
-        "mutation($input: AddMembershipInput!) { addMembership(input: $input) { id role } }";
-    for (user, role) in [(&ada, "OWNER"), (&grace, "ADMIN")] {
-        let m = create(
-            stack,
-            membership,
-            json!({ "organizationId": org["id"], "userId": user["id"], "role": role }),
+async fn seed_acme(stack: &TestStack) -> Acme {
+    let ada = stack.sign_up("Ada@Acme.TEST", "Ada").await;
+    stack.sign_up("grace@acme.test", "Grace").await;
+    let admin = stack.platform_admin("admin@nexus.test").await;
+    let org_id = stack.create_organization(&ada, "Acme Corp", "acme").await;
+    let ada = stack.switch(&ada, &org_id).await;
+    let member = stack
+        .data_as(
+            &ada.access,
+            "mutation($input: AddMemberInput!) { addMember(input: $input) { role user { email } } }",
+            json!({ "input": { "organizationId": org_id, "email": "grace@acme.test", "role": "ADMIN" } }),
         )
         .await;
-        assert_eq!(m["role"], role);
+    assert_eq!(
+        member["addMember"],
+        json!({ "role": "ADMIN", "user": { "email": "grace@acme.test" } })
+    );
+    let app = stack
+        .data_as(
+            &admin.access,
+            "mutation($input: CreateAppInput!) { createApp(input: $input) { id namespace status } }",
+            json!({ "input": { "namespace": "analytics", "name": "Analytics", "category": "Insights",
+                               "status": "PUBLISHED" } }),
+        )
+        .await;
+    let app_id = app["createApp"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    stack
+        .data_as(
+            &ada.access,
+            "mutation($input: CreateInstallationInput!) { createInstallation(input: $input) { id } }",
+            json!({ "input": { "appId": app_id, "organizationId": org_id, "scopes": ["users:read"] } }),
+        )
+        .await;
+    stack
+        .data_as(
+            &admin.access,
+            "mutation($input: CreateLicenseInput!) { createLicense(input: $input) { id } }",
+            json!({ "input": { "appId": app_id, "organizationId": org_id, "kind": "FREE" } }),
+        )
+        .await;
+    Acme {
+        ada,
+        admin,
+        org_id,
+        app_id,
     }
-    let app = create(
-        stack,
-        "mutation($input: CreateAppInput!) { createApp(input: $input) { id namespace status } }",
-        json!({ "namespace": "analytics", "name": "Analytics", "category": "Insights",
-                "developerId": ada["id"], "status": "PUBLISHED" }),
-    )
-    .await;
-    create(
-        stack,
-        "mutation($input: CreateInstallationInput!) { createInstallation(input: $input) { id } }",
-        json!({ "appId": app["id"], "organizationId": org["id"], "installedBy": ada["id"],
-                "scopes": ["users:read"] }),
-    )
-    .await;
-    create(
-        stack,
-        "mutation($input: CreateLicenseInput!) { createLicense(input: $input) { id } }",
-        json!({ "appId": app["id"], "organizationId": org["id"], "kind": "FREE" }),
-    )
-    .await;
-    (
-        org["id"].as_str().unwrap_or_default().to_owned(),
-        app["id"].as_str().unwrap_or_default().to_owned(),
-    )
 }
 
 #[tokio::test]
 async fn one_query_crosses_all_three_subgraphs() {
     let stack = TestStack::start().await;
-    seed_acme(&stack).await;
+    let acme = seed_acme(&stack).await;
     let data = stack
-        .data(CROSS_SUBGRAPH_QUERY, json!({ "slug": "acme" }))
+        .data_as(
+            &acme.ada.access,
+            CROSS_SUBGRAPH_QUERY,
+            json!({ "slug": "acme" }),
+        )
         .await;
     assert_eq!(
         data,
@@ -113,9 +112,11 @@ async fn one_query_crosses_all_three_subgraphs() {
 #[tokio::test]
 async fn unknown_ids_are_null_not_errors() {
     let stack = TestStack::start().await;
+    let acme = seed_acme(&stack).await;
     let missing = "01900000-0000-7000-8000-000000000000";
     let data = stack
-        .data(
+        .data_as(
+            &acme.ada.access,
             "query($id: ID!) { user(id: $id) { id } organization(id: $id) { id } \
              app(id: $id) { id } installation(id: $id) { id } license(id: $id) { id } }",
             json!({ "id": missing }),
@@ -126,7 +127,8 @@ async fn unknown_ids_are_null_not_errors() {
         json!({ "user": null, "organization": null, "app": null, "installation": null, "license": null })
     );
     let data = stack
-        .data(
+        .data_as(
+            &acme.ada.access,
             "{ organization(slug: \"nobody\") { id } app(namespace: \"nothing\") { id } }",
             json!({}),
         )
@@ -138,10 +140,12 @@ async fn unknown_ids_are_null_not_errors() {
 #[tokio::test]
 async fn duplicates_are_conflicts_naming_the_value() {
     let stack = TestStack::start().await;
-    let (org_id, app_id) = seed_acme(&stack).await;
+    let acme = seed_acme(&stack).await;
+    let ada = &acme.ada.access;
 
     let body = stack
-        .gql(
+        .gql_as(
+            ada,
             "mutation { createOrganization(input: {name: \"Other\", slug: \"acme\"}) { id } }",
             json!({}),
         )
@@ -154,7 +158,8 @@ async fn duplicates_are_conflicts_naming_the_value() {
 
     let body = stack
         .gql(
-            "mutation { createUser(input: {email: \"ADA@acme.test\", name: \"Other Ada\"}) { id } }",
+            "mutation { signUp(input: {email: \"ADA@acme.test\", password: \"another pass 12\", \
+             name: \"Other Ada\"}) { accessToken } }",
             json!({}),
         )
         .await;
@@ -165,10 +170,10 @@ async fn duplicates_are_conflicts_naming_the_value() {
     );
 
     let body = stack
-        .gql(
-            "mutation($dev: ID!) { createApp(input: {namespace: \"analytics\", name: \"Copy\", \
-             category: \"x\", developerId: $dev}) { id } }",
-            json!({ "dev": org_id }),
+        .gql_as(
+            &acme.admin.access,
+            "mutation { createApp(input: {namespace: \"analytics\", name: \"Copy\", category: \"x\"}) { id } }",
+            json!({}),
         )
         .await;
     assert_eq!(error_codes(&body), ["CONFLICT"]);
@@ -178,10 +183,10 @@ async fn duplicates_are_conflicts_naming_the_value() {
     );
 
     let body = stack
-        .gql(
-            "mutation($app: ID!, $org: ID!) { createInstallation(input: {appId: $app, \
-             organizationId: $org, installedBy: $org}) { id } }",
-            json!({ "app": app_id, "org": org_id }),
+        .gql_as(
+            ada,
+            "mutation($app: ID!, $org: ID!) { createInstallation(input: {appId: $app, organizationId: $org}) { id } }",
+            json!({ "app": acme.app_id, "org": acme.org_id }),
         )
         .await;
     assert_eq!(error_codes(&body), ["CONFLICT"]);
@@ -189,7 +194,8 @@ async fn duplicates_are_conflicts_naming_the_value() {
 
     // Nothing was half-written: still exactly one organization, one app, one installation.
     let data = stack
-        .data(
+        .data_as(
+            &acme.admin.access,
             "{ organizations(first: 100) { edges { node { slug installations { edges { node { id } } } } } } \
                apps { edges { node { namespace } } } }",
             json!({}),
@@ -212,6 +218,8 @@ async fn duplicates_are_conflicts_naming_the_value() {
 #[tokio::test]
 async fn malformed_input_is_bad_user_input() {
     let stack = TestStack::start().await;
+    let acme = seed_acme(&stack).await;
+    let ada = &acme.ada.access;
     for query in [
         "{ user(id: \"not-a-uuid\") { id } }",
         "{ organization(id: \"42\") { id } }",
@@ -221,15 +229,14 @@ async fn malformed_input_is_bad_user_input() {
         "{ organizations(after: \"bogus\") { edges { cursor } } }",
         "{ organization { id } }",
         "mutation { createOrganization(input: {name: \"Bad\", slug: \"Not A Slug\"}) { id } }",
-        "mutation { createUser(input: {email: \"no-at-sign\", name: \"X\"}) { id } }",
-        "mutation { createApp(input: {namespace: \"user\", name: \"X\", category: \"x\", \
-         developerId: \"01900000-0000-7000-8000-000000000000\"}) { id } }",
+        "mutation { signUp(input: {email: \"no-at-sign\", password: \"long enough 1\", name: \"X\"}) { accessToken } }",
+        "mutation { createApp(input: {namespace: \"user\", name: \"X\", category: \"x\"}) { id } }",
     ] {
-        let body = stack.gql(query, json!({})).await;
+        let body = stack.gql_as(ada, query, json!({})).await;
         assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{query} -> {body}");
     }
     let body = stack
-        .gql("{ user(id: \"not-a-uuid\") { id } }", json!({}))
+        .gql_as(ada, "{ user(id: \"not-a-uuid\") { id } }", json!({}))
         .await;
     assert_eq!(
         first_error_message(&body),
@@ -241,9 +248,11 @@ async fn malformed_input_is_bad_user_input() {
 #[tokio::test]
 async fn pagination_walks_every_row_once() {
     let stack = TestStack::start().await;
+    let ada = stack.sign_up("ada@acme.test", "Ada").await;
     for i in 0..7 {
         stack
-            .data(
+            .data_as(
+                &ada.access,
                 "mutation($slug: String!) { createOrganization(input: {name: \"Org\", slug: $slug}) { id } }",
                 json!({ "slug": format!("org-{i}") }),
             )
@@ -253,7 +262,8 @@ async fn pagination_walks_every_row_once() {
     let mut seen = Vec::new();
     loop {
         let data = stack
-            .data(
+            .data_as(
+                &ada.access,
                 "query($after: String) { organizations(first: 3, after: $after) { \
                    edges { cursor node { slug } } pageInfo { hasNextPage endCursor } } }",
                 json!({ "after": after }),
@@ -276,7 +286,7 @@ async fn pagination_walks_every_row_once() {
 #[tokio::test]
 async fn a_subgraph_down_costs_only_its_fields() {
     let mut stack = TestStack::start().await;
-    seed_acme(&stack).await;
+    let acme = seed_acme(&stack).await;
     stack
         .stack
         .stop_subgraph("licensing")
@@ -284,7 +294,11 @@ async fn a_subgraph_down_costs_only_its_fields() {
         .expect("licensing stops");
 
     let (status, body) = stack
-        .post(CROSS_SUBGRAPH_QUERY, json!({ "slug": "acme" }))
+        .post_as(
+            &acme.ada.access,
+            CROSS_SUBGRAPH_QUERY,
+            json!({ "slug": "acme" }),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let org = &body["data"]["organization"];

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use nexus::stack::{Stack, StackOptions};
+use nexus_kit::token::{TokenType, new_claims};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -41,6 +42,7 @@ struct Scenario {
     name: &'static str,
     url: String,
     query: &'static str,
+    token: String,
 }
 
 #[derive(Default)]
@@ -66,6 +68,7 @@ async fn run_scenario(scenario: &Scenario, args: &Args, tally: &mut Tally) -> an
     // One request first, checked, so a broken scenario fails loudly instead of measuring errors.
     let body: Value = client
         .post(&scenario.url)
+        .bearer_auth(&scenario.token)
         .json(&json!({ "query": scenario.query }))
         .send()
         .await?
@@ -82,12 +85,14 @@ async fn run_scenario(scenario: &Scenario, args: &Args, tally: &mut Tally) -> an
         let client = client.clone();
         let url = scenario.url.clone();
         let query = scenario.query;
+        let token = scenario.token.clone();
         clients.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while latencies.len() < per_client && Instant::now() < deadline {
                 let t = Instant::now();
                 let response = client
                     .post(&url)
+                    .bearer_auth(&token)
                     .json(&json!({ "query": query }))
                     .send()
                     .await?;
@@ -118,8 +123,23 @@ async fn main() -> anyhow::Result<()> {
     let stack = Stack::start(StackOptions {
         database_url,
         router_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        keys_file: dir.path().join("signing-keys.json"),
+        issuer: None,
     })
     .await?;
+    // A platform admin's token: the query reads every organization.
+    let admin =
+        nexus_identity::service::create_user(&stack.db, "admin@bench.test", "Admin", None, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let mut claims = new_claims(
+        stack.keys.issuer(),
+        admin.id.to_string(),
+        TokenType::Access,
+        Duration::from_secs(3600),
+    );
+    claims.adm = true;
+    let token = stack.keys.sign(&claims)?;
     let apps = nexus::seed::published_apps(&stack.db, &["analytics", "crm"]).await?;
     nexus::seed::populate(&stack.db, 0, args.organizations, &apps).await?;
 
@@ -131,16 +151,19 @@ async fn main() -> anyhow::Result<()> {
             name: "identity subgraph, direct",
             url: identity,
             query: IDENTITY_ONLY,
+            token: token.clone(),
         },
         Scenario {
             name: "identity query via router",
             url: stack.graphql_url(),
             query: IDENTITY_ONLY,
+            token: token.clone(),
         },
         Scenario {
             name: "3-subgraph query via router",
             url: stack.graphql_url(),
             query: CROSS_SUBGRAPH,
+            token: token.clone(),
         },
     ];
     let mut tallies: Vec<Tally> = scenarios.iter().map(|_| Tally::default()).collect();

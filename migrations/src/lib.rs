@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_identity;
 mod m20261122_000002_apps;
 mod m20261122_000003_licensing;
+mod m20261122_000004_identity_accounts;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_identity::Migration),
             Box::new(m20261122_000002_apps::Migration),
             Box::new(m20261122_000003_licensing::Migration),
+            Box::new(m20261122_000004_identity_accounts::Migration),
         ]
     }
 }

@@ -1,6 +1,8 @@
 //! The Nexus router: `apollo-router` embedded as a library, configured from `router.yaml`, fed
 //! supergraph SDLs through a stream so a new supergraph is a hot reload.
 
+pub mod plugins;
+
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::str::FromStr;
@@ -21,6 +23,16 @@ pub struct RouterOptions {
     pub listen: SocketAddr,
     /// Subgraph name → URL the router calls, overriding the supergraph's routing URLs.
     pub subgraph_urls: BTreeMap<String, String>,
+    pub auth: AuthOptions,
+}
+
+/// What the `nexus.auth` plugin needs.
+#[derive(Clone, Debug)]
+pub struct AuthOptions {
+    pub keys_file: std::path::PathBuf,
+    pub issuer: String,
+    /// identity's `/api-keys/exchange`.
+    pub api_key_exchange_url: String,
 }
 
 pub struct RunningRouter {
@@ -58,11 +70,19 @@ impl RunningRouter {
 pub fn configuration(
     listen: SocketAddr,
     subgraph_urls: &BTreeMap<String, String>,
+    auth: &AuthOptions,
 ) -> anyhow::Result<Configuration> {
     let mut yaml: Value = serde_yaml::from_str(ROUTER_YAML).context("router.yaml is not YAML")?;
-    let listen = Value::String(listen.to_string());
-    yaml["supergraph"]["listen"] = listen.clone();
-    yaml["health_check"]["listen"] = listen;
+    let listen_value = Value::String(listen.to_string());
+    yaml["supergraph"]["listen"] = listen_value.clone();
+    yaml["health_check"]["listen"] = listen_value;
+    let auth_yaml = serde_yaml::to_value(serde_json::json!({
+        "keys_file": auth.keys_file.display().to_string(),
+        "issuer": auth.issuer,
+        "api_key_exchange_url": auth.api_key_exchange_url,
+        "listen": listen.to_string(),
+    }))?;
+    yaml["plugins"]["nexus.auth"] = auth_yaml;
     if !subgraph_urls.is_empty() {
         let mut urls = serde_yaml::Mapping::new();
         for (name, url) in subgraph_urls {
@@ -80,7 +100,7 @@ pub async fn start(
     supergraph_sdl: String,
 ) -> anyhow::Result<RunningRouter> {
     let addr = resolve_listen(options.listen)?;
-    let configuration = configuration(addr, &options.subgraph_urls)?;
+    let configuration = configuration(addr, &options.subgraph_urls, &options.auth)?;
     let (schemas, stream) = mpsc::unbounded();
     schemas
         .unbounded_send(supergraph_sdl)
@@ -108,7 +128,7 @@ pub async fn start(
 }
 
 /// A concrete address for the router to bind, with a clear error if it is taken.
-fn resolve_listen(listen: SocketAddr) -> anyhow::Result<SocketAddr> {
+pub fn resolve_listen(listen: SocketAddr) -> anyhow::Result<SocketAddr> {
     // The router binds the address itself; binding it here first turns "port taken" into a
     // one-line error and turns port 0 into a real port we can report.
     let probe = TcpListener::bind(listen).map_err(|e| anyhow!("cannot listen on {listen}: {e}"))?;
@@ -154,7 +174,12 @@ mod tests {
             "http://127.0.0.1:9/graphql".to_owned(),
         );
         let listen = SocketAddr::from(([127, 0, 0, 1], 4999));
-        let config = configuration(listen, &urls);
+        let auth = AuthOptions {
+            keys_file: "/nonexistent/keys.json".into(),
+            issuer: "http://127.0.0.1:4999".into(),
+            api_key_exchange_url: "http://127.0.0.1:4001/api-keys/exchange".into(),
+        };
+        let config = configuration(listen, &urls, &auth);
         assert!(config.is_ok(), "{:?}", config.err());
     }
 }

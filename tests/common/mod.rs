@@ -95,14 +95,51 @@ pub struct TestStack {
     pub client: reqwest::Client,
     // Dropped last: the database outlives the stack using it.
     pub db: TestDb,
+    pub dir: tempfile::TempDir,
+}
+
+/// A signed-in user: an access token (acting in `organization`, if any) and a refresh token.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub access: String,
+    pub refresh: String,
+    pub user_id: String,
+    pub organization: Option<String>,
+}
+
+pub const PASSWORD: &str = "correct horse 42";
+
+const AUTH_FIELDS: &str = "accessToken refreshToken expiresAt user { id } organization { id }";
+
+impl Session {
+    fn from_payload(payload: &Value) -> Session {
+        Session {
+            access: payload["accessToken"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            refresh: payload["refreshToken"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            user_id: payload["user"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            organization: payload["organization"]["id"].as_str().map(str::to_owned),
+        }
+    }
 }
 
 impl TestStack {
     pub async fn start() -> TestStack {
         let db = TestDb::create().await;
+        let dir = tempfile::tempdir().expect("temp dir");
         let stack = Stack::start(StackOptions {
             database_url: db.url().to_owned(),
             router_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            keys_file: dir.path().join("signing-keys.json"),
+            issuer: None,
         })
         .await
         .expect("stack starts");
@@ -110,26 +147,122 @@ impl TestStack {
             stack,
             client: reqwest::Client::new(),
             db,
+            dir,
         }
     }
 
-    /// POSTs to the router; returns (HTTP status, JSON body).
+    /// POSTs to the router, anonymously; returns (HTTP status, JSON body).
     pub async fn post(&self, query: &str, variables: Value) -> (u16, Value) {
-        post_graphql(&self.client, &self.stack.graphql_url(), query, variables).await
+        post_graphql(
+            &self.client,
+            &self.stack.graphql_url(),
+            None,
+            query,
+            variables,
+        )
+        .await
     }
 
-    /// A query through the router that must answer HTTP 200; returns the JSON body.
+    /// POSTs to the router with a bearer token.
+    pub async fn post_as(&self, token: &str, query: &str, variables: Value) -> (u16, Value) {
+        post_graphql(
+            &self.client,
+            &self.stack.graphql_url(),
+            Some(token),
+            query,
+            variables,
+        )
+        .await
+    }
+
+    /// An anonymous query that must answer HTTP 200; returns the JSON body.
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
         let (status, body) = self.post(query, variables).await;
         assert_eq!(status, 200, "HTTP {status}: {body}");
         body
     }
 
-    /// A query that must succeed without errors; returns `data`.
+    /// A query as `token` that must answer HTTP 200; returns the JSON body.
+    pub async fn gql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        let (status, body) = self.post_as(token, query, variables).await;
+        assert_eq!(status, 200, "HTTP {status}: {body}");
+        body
+    }
+
+    /// An anonymous query that must succeed without errors; returns `data`.
     pub async fn data(&self, query: &str, variables: Value) -> Value {
         let body = self.gql(query, variables).await;
         assert!(body.get("errors").is_none(), "unexpected errors: {body}");
         body["data"].clone()
+    }
+
+    /// A query as `token` that must succeed without errors; returns `data`.
+    pub async fn data_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        let body = self.gql_as(token, query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    pub async fn sign_up(&self, email: &str, name: &str) -> Session {
+        let data = self
+            .data(
+                &format!(
+                    "mutation($input: SignUpInput!) {{ signUp(input: $input) {{ {AUTH_FIELDS} }} }}"
+                ),
+                json!({ "input": { "email": email, "password": PASSWORD, "name": name } }),
+            )
+            .await;
+        Session::from_payload(&data["signUp"])
+    }
+
+    pub async fn log_in(&self, email: &str) -> Session {
+        let data = self
+            .data(
+                &format!(
+                    "mutation($input: LogInInput!) {{ logIn(input: $input) {{ {AUTH_FIELDS} }} }}"
+                ),
+                json!({ "input": { "email": email, "password": PASSWORD } }),
+            )
+            .await;
+        Session::from_payload(&data["logIn"])
+    }
+
+    /// A session of `session`'s user acting in `organization`.
+    pub async fn switch(&self, session: &Session, organization: &str) -> Session {
+        let data = self
+            .data_as(
+                &session.access,
+                &format!(
+                    "mutation($id: ID!) {{ switchOrganization(id: $id) {{ {AUTH_FIELDS} }} }}"
+                ),
+                json!({ "id": organization }),
+            )
+            .await;
+        Session::from_payload(&data["switchOrganization"])
+    }
+
+    /// Creates an organization owned by `owner`; returns its id.
+    pub async fn create_organization(&self, owner: &Session, name: &str, slug: &str) -> String {
+        let data = self
+            .data_as(
+                &owner.access,
+                "mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { id } }",
+                json!({ "input": { "name": name, "slug": slug } }),
+            )
+            .await;
+        data["createOrganization"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// A signed-up user made platform admin (as `nexus admin grant` does), logged in again.
+    pub async fn platform_admin(&self, email: &str) -> Session {
+        self.sign_up(email, "Platform Admin").await;
+        nexus_identity::service::set_platform_admin(&self.stack.db, email, true)
+            .await
+            .expect("grant admin");
+        self.log_in(email).await
     }
 
     pub async fn stop(self) {
@@ -140,15 +273,17 @@ impl TestStack {
 pub async fn post_graphql(
     client: &reqwest::Client,
     url: &str,
+    token: Option<&str>,
     query: &str,
     variables: Value,
 ) -> (u16, Value) {
-    let response = client
+    let mut request = client
         .post(url)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .expect("request reaches the server");
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("request reaches the server");
     let status = response.status().as_u16();
     let body = response.json::<Value>().await.expect("JSON body");
     (status, body)

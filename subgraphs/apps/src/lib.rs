@@ -12,6 +12,7 @@ use sea_orm::DatabaseConnection;
 use entity::{app, installation};
 use graphql::{Mutation, Query};
 use nexus_kit::loader;
+use nexus_kit::token::KeyStore;
 
 pub const NAME: &str = "apps";
 
@@ -32,11 +33,12 @@ pub fn sdl() -> String {
         .sdl_with_options(SDLExportOptions::new().federation())
 }
 
-pub fn http_router(db: DatabaseConnection) -> axum::Router {
+pub fn http_router(db: DatabaseConnection, keys: Arc<KeyStore>) -> axum::Router {
     let schema = schema(db.clone());
     nexus_kit::server::http_router(
         NAME,
         schema,
+        keys,
         Arc::new(move |request, scope| {
             request
                 .data(loader::by_id::<app::Entity>(&db, scope.gate))

@@ -152,6 +152,12 @@ pub async fn create_installation(
         .await
         .map_err(internal)?
         .ok_or_else(|| not_found(format!("no app with id `{app_id}`")))?;
+    if app.status != AppStatus::Published {
+        return Err(nexus_kit::Code::Conflict.error(format!(
+            "app `{}` is not published, so it cannot be installed",
+            app.namespace
+        )));
+    }
     let mut scopes = scopes;
     scopes.sort();
     scopes.dedup();

@@ -1,26 +1,39 @@
-//! The identity subgraph: users, organizations and their memberships.
+//! The identity subgraph: users, organizations and their memberships, accounts and tokens.
 
+pub mod accounts;
 pub mod entity;
 pub mod graphql;
 pub mod service;
+pub mod tenancy;
 
 use std::sync::Arc;
 
 use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
 use sea_orm::DatabaseConnection;
 
+use accounts::AuthConfig;
 use entity::{membership, organization, user};
-use graphql::{Mutation, Query};
+use graphql::{ClientAddress, Mutation, Query};
 use nexus_kit::loader;
+use nexus_kit::token::KeyStore;
+use tenancy::{Tenancy, VisibleUsers};
 
 pub const NAME: &str = "identity";
 
+/// Where the router exchanges an `X-Api-Key` for a short-lived token.
+pub const API_KEY_EXCHANGE_PATH: &str = "/api-keys/exchange";
+
 pub type IdentitySchema = Schema<Query, Mutation, EmptySubscription>;
 
-pub fn schema(db: DatabaseConnection) -> IdentitySchema {
+pub fn schema(db: DatabaseConnection, config: AuthConfig) -> IdentitySchema {
     Schema::build(Query, Mutation, EmptySubscription)
         .enable_federation()
         .data(db)
+        .data(config)
         .finish()
 }
 
@@ -32,12 +45,23 @@ pub fn sdl() -> String {
         .sdl_with_options(SDLExportOptions::new().federation())
 }
 
-pub fn http_router(db: DatabaseConnection) -> axum::Router {
-    let schema = schema(db.clone());
+pub fn http_router(db: DatabaseConnection, keys: Arc<KeyStore>) -> axum::Router {
+    let config = AuthConfig::new(keys.clone());
+    let schema = schema(db.clone(), config.clone());
+    let exchange_state = (db.clone(), config);
     nexus_kit::server::http_router(
         NAME,
         schema,
+        keys,
         Arc::new(move |request, scope| {
+            let tenancy = Tenancy::new(db.clone(), scope.caller.clone());
+            let address = scope
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_else(|| "unknown".to_owned());
             request
                 .data(loader::by_id::<user::Entity>(&db, scope.gate))
                 .data(loader::by_id::<organization::Entity>(&db, scope.gate))
@@ -46,6 +70,42 @@ pub fn http_router(db: DatabaseConnection) -> axum::Router {
                     &db, scope.gate,
                 ))
                 .data(loader::child_pages::<membership::ByUser>(&db, scope.gate))
+                .data(loader::batched(
+                    VisibleUsers {
+                        tenancy: tenancy.clone(),
+                    },
+                    scope.gate,
+                ))
+                .data(tenancy)
+                .data(ClientAddress(address))
         }),
     )
+    .route(
+        API_KEY_EXCHANGE_PATH,
+        post(exchange_api_key).with_state(exchange_state),
+    )
+}
+
+/// `POST /api-keys/exchange` with `X-Api-Key`: a short-lived token for that key, or 401.
+async fn exchange_api_key(
+    State((db, config)): State<(DatabaseConnection, AuthConfig)>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<serde_json::Value>) {
+    let secret = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    match accounts::api_keys::exchange(&db, &config, secret.trim()).await {
+        Ok(token) => (
+            StatusCode::OK,
+            Json(serde_json::json!({
+                "token": token,
+                "expires_in": accounts::api_keys::EXCHANGED_TOKEN_TTL.as_secs(),
+            })),
+        ),
+        Err(e) => (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({ "error": e.message })),
+        ),
+    }
 }

@@ -2,9 +2,12 @@
 //! so every entry point gets the same errors.
 
 use chrono::Utc;
-use nexus_kit::error::{Result, bad_input, internal, not_found, on_conflict};
+use nexus_kit::error::{Code, Result, bad_input, internal, not_found, on_conflict};
 use nexus_kit::id::new_id;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, Set, TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::entity::membership::{self, Role};
@@ -58,10 +61,11 @@ fn validate_name(name: &str, what: &str) -> Result<String> {
 }
 
 pub async fn create_user(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     email: &str,
     name: &str,
     avatar_url: Option<String>,
+    password_hash: Option<String>,
 ) -> Result<user::Model> {
     let email = normalize_email(email)?;
     let name = validate_name(name, "user")?;
@@ -71,6 +75,8 @@ pub async fn create_user(
         email: Set(email.clone()),
         name: Set(name),
         avatar_url: Set(avatar_url),
+        password_hash: Set(password_hash),
+        is_platform_admin: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -80,7 +86,7 @@ pub async fn create_user(
 }
 
 pub async fn create_organization(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     name: &str,
     slug: &str,
 ) -> Result<organization::Model> {
@@ -104,7 +110,7 @@ pub async fn create_organization(
 }
 
 pub async fn add_membership(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     organization_id: Uuid,
     user_id: Uuid,
     role: Role,
@@ -147,6 +153,185 @@ pub async fn find_organization_by_slug(
         .one(db)
         .await
         .map_err(internal)
+}
+
+pub async fn find_user_by_email(
+    db: &impl ConnectionTrait,
+    email: &str,
+) -> Result<Option<user::Model>> {
+    user::Entity::find()
+        .filter(user::Column::Email.eq(email))
+        .one(db)
+        .await
+        .map_err(internal)
+}
+
+/// A new organization whose creator is its owner, in one transaction.
+pub async fn create_owned_organization(
+    db: &DatabaseConnection,
+    owner: Uuid,
+    name: &str,
+    slug: &str,
+) -> Result<organization::Model> {
+    let txn = db.begin().await.map_err(internal)?;
+    let organization = create_organization(&txn, name, slug).await?;
+    add_membership(&txn, organization.id, owner, Role::Owner).await?;
+    txn.commit().await.map_err(internal)?;
+    Ok(organization)
+}
+
+async fn membership_of(
+    db: &impl ConnectionTrait,
+    organization_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<membership::Model>> {
+    membership::Entity::find()
+        .filter(membership::Column::OrganizationId.eq(organization_id))
+        .filter(membership::Column::UserId.eq(user_id))
+        .one(db)
+        .await
+        .map_err(internal)
+}
+
+/// The actor's role, which must be owner or admin of the organization (else `FORBIDDEN`; a
+/// non-member learns nothing more than that).
+async fn require_admin(
+    db: &impl ConnectionTrait,
+    organization_id: Uuid,
+    actor: Uuid,
+) -> Result<Role> {
+    match membership_of(db, organization_id, actor).await? {
+        Some(m) if matches!(m.role, Role::Owner | Role::Admin) => Ok(m.role),
+        _ => Err(Code::Forbidden.error("only the organization's owners and admins can do this")),
+    }
+}
+
+/// Owners manage owners; admins manage admins and members.
+fn may_grant(actor: Role, role: Role) -> Result<()> {
+    if role == Role::Owner && actor != Role::Owner {
+        return Err(
+            Code::Forbidden.error("only owners can make someone an owner or change an owner")
+        );
+    }
+    Ok(())
+}
+
+/// Fails the transaction if it would leave the organization without an owner.
+async fn ensure_an_owner_remains(db: &impl ConnectionTrait, organization_id: Uuid) -> Result<()> {
+    let owners = membership::Entity::find()
+        .filter(membership::Column::OrganizationId.eq(organization_id))
+        .filter(membership::Column::Role.eq(Role::Owner))
+        .count(db)
+        .await
+        .map_err(internal)?;
+    if owners == 0 {
+        return Err(Code::Conflict
+            .error("an organization must keep at least one owner: make someone else owner first"));
+    }
+    Ok(())
+}
+
+pub async fn add_member(
+    db: &DatabaseConnection,
+    actor: Uuid,
+    organization_id: Uuid,
+    email: &str,
+    role: Role,
+) -> Result<membership::Model> {
+    let actor_role = require_admin(db, organization_id, actor).await?;
+    may_grant(actor_role, role)?;
+    let email = normalize_email(email)?;
+    let user = find_user_by_email(db, &email).await?.ok_or_else(|| {
+        not_found(format!(
+            "no user with email `{email}`: they need to sign up first"
+        ))
+    })?;
+    add_membership(db, organization_id, user.id, role).await
+}
+
+pub async fn change_member_role(
+    db: &DatabaseConnection,
+    actor: Uuid,
+    membership_id: Uuid,
+    role: Role,
+) -> Result<membership::Model> {
+    let target = find_membership(db, membership_id).await?;
+    let actor_role = require_admin(db, target.organization_id, actor).await?;
+    may_grant(actor_role, role)?;
+    may_grant(actor_role, target.role)?;
+    let txn = db.begin().await.map_err(internal)?;
+    let organization_id = target.organization_id;
+    let mut active: membership::ActiveModel = target.into();
+    active.role = Set(role);
+    let updated = active.update(&txn).await.map_err(internal)?;
+    ensure_an_owner_remains(&txn, organization_id).await?;
+    txn.commit().await.map_err(internal)?;
+    Ok(updated)
+}
+
+pub async fn remove_member(
+    db: &DatabaseConnection,
+    actor: Uuid,
+    membership_id: Uuid,
+) -> Result<()> {
+    let target = find_membership(db, membership_id).await?;
+    let actor_role = require_admin(db, target.organization_id, actor).await?;
+    may_grant(actor_role, target.role)?;
+    delete_membership(db, target).await
+}
+
+pub async fn leave_organization(
+    db: &DatabaseConnection,
+    actor: Uuid,
+    organization_id: Uuid,
+) -> Result<()> {
+    let membership = membership_of(db, organization_id, actor)
+        .await?
+        .ok_or_else(|| {
+            not_found(format!(
+                "you are not a member of organization `{organization_id}`"
+            ))
+        })?;
+    delete_membership(db, membership).await
+}
+
+async fn delete_membership(db: &DatabaseConnection, membership: membership::Model) -> Result<()> {
+    let txn = db.begin().await.map_err(internal)?;
+    let organization_id = membership.organization_id;
+    membership::Entity::delete_by_id(membership.id)
+        .exec(&txn)
+        .await
+        .map_err(internal)?;
+    ensure_an_owner_remains(&txn, organization_id).await?;
+    txn.commit().await.map_err(internal)
+}
+
+/// A membership the actor can see (else `NOT_FOUND`, whether or not it exists).
+async fn find_membership(
+    db: &DatabaseConnection,
+    membership_id: Uuid,
+) -> Result<membership::Model> {
+    membership::Entity::find_by_id(membership_id)
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no membership `{membership_id}`")))
+}
+
+/// `nexus admin grant EMAIL`.
+pub async fn set_platform_admin(
+    db: &DatabaseConnection,
+    email: &str,
+    admin: bool,
+) -> Result<user::Model> {
+    let email = normalize_email(email)?;
+    let user = find_user_by_email(db, &email)
+        .await?
+        .ok_or_else(|| not_found(format!("no user with email `{email}`")))?;
+    let mut active: user::ActiveModel = user.into();
+    active.is_platform_admin = Set(admin);
+    active.updated_at = Set(Utc::now());
+    active.update(db).await.map_err(internal)
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
 //! Plumbing every core subgraph shares: database connection, error codes, ids, Relay pagination,
 //! DataLoaders and the HTTP server a subgraph is served by.
 
+pub mod auth;
 pub mod db;
 pub mod error;
 pub mod id;
 pub mod idle;
 pub mod loader;
 pub mod page;
+pub mod scopes;
 pub mod server;
 pub mod token;
 

@@ -8,16 +8,21 @@ use std::sync::Arc;
 use async_graphql::Executor;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 
+use crate::auth::{Caller, unauthenticated};
 use crate::idle::{IdleGate, track_idle};
+use crate::token::KeyStore;
 
 /// What a subgraph may use to prepare one request.
 pub struct RequestScope<'a> {
     pub headers: &'a HeaderMap,
+    /// Already verified: the request is refused before this if the token is bad.
+    pub caller: &'a Caller,
     /// Closes this request's DataLoader batches (see `idle`).
     pub gate: &'a Arc<IdleGate>,
 }
@@ -30,17 +35,20 @@ struct Served<E> {
     name: &'static str,
     executor: E,
     prepare: PrepareRequest,
+    keys: Arc<KeyStore>,
 }
 
 pub fn http_router<E: Executor>(
     name: &'static str,
     executor: E,
+    keys: Arc<KeyStore>,
     prepare: PrepareRequest,
 ) -> Router {
     let state = Arc::new(Served {
         name,
         executor,
         prepare,
+        keys,
     });
     Router::new()
         .route("/graphql", post(graphql::<E>))
@@ -52,16 +60,25 @@ async fn graphql<E: Executor>(
     State(served): State<Arc<Served<E>>>,
     headers: HeaderMap,
     request: GraphQLRequest,
-) -> GraphQLResponse {
+) -> Response {
+    let caller = match Caller::from_headers(&headers, &served.keys) {
+        Ok(caller) => caller,
+        Err(e) => {
+            let body = async_graphql::Response::from_errors(vec![
+                unauthenticated(&e).into_server_error(Default::default()),
+            ]);
+            return (StatusCode::UNAUTHORIZED, GraphQLResponse::from(body)).into_response();
+        }
+    };
     let gate = Arc::new(IdleGate::default());
     let scope = RequestScope {
         headers: &headers,
+        caller: &caller,
         gate: &gate,
     };
-    let request = (served.prepare)(request.into_inner(), scope);
-    track_idle(gate.clone(), served.executor.execute(request))
-        .await
-        .into()
+    let request = (served.prepare)(request.into_inner(), scope).data(caller.clone());
+    GraphQLResponse::from(track_idle(gate.clone(), served.executor.execute(request)).await)
+        .into_response()
 }
 
 async fn health<E: Executor>(State(served): State<Arc<Served<E>>>) -> Json<serde_json::Value> {

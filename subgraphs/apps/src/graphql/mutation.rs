@@ -1,5 +1,7 @@
 use async_graphql::{Context, ID, InputObject, Object};
 use nexus_kit::Result;
+use nexus_kit::auth::caller;
+use nexus_kit::error::Code;
 use nexus_kit::id::parse_id;
 use sea_orm::DatabaseConnection;
 
@@ -23,7 +25,7 @@ pub struct CreateAppInput {
     #[graphql(default)]
     pub description: String,
     pub category: String,
-    pub developer_id: ID,
+    /// Platform admins only; apps start as drafts and are published through review.
     #[graphql(default_with = "AppStatus::Draft")]
     pub status: AppStatus,
     pub pricing: Option<PricingInput>,
@@ -32,8 +34,8 @@ pub struct CreateAppInput {
 #[derive(InputObject)]
 pub struct CreateInstallationInput {
     pub app_id: ID,
+    /// The organization your token acts in; you must be its owner or admin.
     pub organization_id: ID,
-    pub installed_by: ID,
     #[graphql(default)]
     pub scopes: Vec<String>,
 }
@@ -42,8 +44,14 @@ pub struct Mutation;
 
 #[Object]
 impl Mutation {
+    /// Creates an app with you as its developer.
     async fn create_app(&self, ctx: &Context<'_>, input: CreateAppInput) -> Result<App> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
+        let caller = caller(ctx);
+        let developer_id = caller.require_user()?;
+        if input.status != AppStatus::Draft && !caller.is_platform_admin() {
+            return Err(Code::Forbidden.error("only platform admins can set an app's status"));
+        }
         let pricing = input.pricing.map_or_else(Pricing::free, |p| Pricing {
             model: p.model,
             price_cents: p.price_cents,
@@ -55,24 +63,34 @@ impl Mutation {
             name: input.name,
             description: input.description,
             category: input.category,
-            developer_id: parse_id(&input.developer_id, "user")?,
+            developer_id,
             status: input.status,
             pricing,
         };
         service::create_app(db, new).await.map(App)
     }
 
+    /// Installs a published app in the organization your token acts in (owners and admins).
     async fn create_installation(
         &self,
         ctx: &Context<'_>,
         input: CreateInstallationInput,
     ) -> Result<Installation> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
+        let caller = caller(ctx);
+        let installed_by = caller.require_user()?;
+        let organization_id = parse_id(&input.organization_id, "organization")?;
+        if !caller.is_org_admin_of(organization_id) {
+            return Err(Code::Forbidden.error(format!(
+                "installing apps needs an owner or admin token acting in organization `{organization_id}`"
+            )));
+        }
+        nexus_kit::scopes::validate(&input.scopes)?;
         service::create_installation(
             db,
             parse_id(&input.app_id, "app")?,
-            parse_id(&input.organization_id, "organization")?,
-            parse_id(&input.installed_by, "user")?,
+            organization_id,
+            installed_by,
             input.scopes,
         )
         .await

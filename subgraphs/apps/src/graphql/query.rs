@@ -8,10 +8,11 @@ use nexus_kit::page::{PageArgs, fetch_page};
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
 
-use super::types::{App, Installation, OrganizationInstallations};
+use super::types::{App, Installation, OrganizationInstallations, app_visible};
 use crate::entity::app::{self, AppStatus};
 use crate::entity::installation;
 use crate::service;
+use nexus_kit::auth::caller;
 
 #[derive(InputObject, Default)]
 pub struct AppFilter {
@@ -47,7 +48,8 @@ impl Query {
         }
     }
 
-    /// Apps, oldest first, optionally filtered.
+    /// The app store, oldest first, optionally filtered: published apps, plus your own apps and,
+    /// for platform admins, every app.
     async fn apps(
         &self,
         ctx: &Context<'_>,
@@ -63,6 +65,14 @@ impl Query {
         }
         if let Some(status) = filter.status {
             condition = condition.add(app::Column::Status.eq(status));
+        }
+        let caller = caller(ctx);
+        if !caller.is_platform_admin() {
+            let mut visible = Condition::any().add(app::Column::Status.eq(AppStatus::Published));
+            if let Some(user) = caller.user_id() {
+                visible = visible.add(app::Column::DeveloperId.eq(user));
+            }
+            condition = condition.add(visible);
         }
         if let Some(search) = filter.search.filter(|s| !s.trim().is_empty()) {
             let escaped = search
@@ -103,7 +113,7 @@ impl Query {
     #[graphql(entity)]
     async fn find_app_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<App>> {
         let id = parse_id(&id, "app")?;
-        Ok(load::<app::Entity>(ctx, id).await?.map(App))
+        Ok(visible_app(ctx, load::<app::Entity>(ctx, id).await?))
     }
 
     #[graphql(entity)]
@@ -112,7 +122,11 @@ impl Query {
         ctx: &Context<'_>,
         id: ID,
     ) -> Result<Option<Installation>> {
-        self.installation(ctx, id).await
+        let id = parse_id(&id, "installation")?;
+        Ok(load::<installation::Entity>(ctx, id)
+            .await?
+            .filter(|i| caller(ctx).acts_in(i.organization_id))
+            .map(Installation))
     }
 
     #[graphql(entity)]
@@ -121,4 +135,8 @@ impl Query {
             id: parse_id(&id, "organization")?,
         })
     }
+}
+
+fn visible_app(ctx: &Context<'_>, app: Option<app::Model>) -> Option<App> {
+    app.filter(|a| app_visible(ctx, a)).map(App)
 }

@@ -2,7 +2,8 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use nexus_kit::Result;
-use nexus_kit::error::internal;
+use nexus_kit::auth::caller;
+use nexus_kit::error::{Code, internal};
 use nexus_kit::id::to_id;
 use nexus_kit::loader::{load, load_children};
 use nexus_kit::page::PageArgs;
@@ -73,8 +74,9 @@ impl App {
         }
     }
 
-    async fn developer(&self) -> UserRef {
-        UserRef::new(self.0.developer_id)
+    /// Null when you may not see the developer's profile.
+    async fn developer(&self) -> Option<UserRef> {
+        Some(UserRef::new(self.0.developer_id))
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -116,8 +118,8 @@ impl Installation {
         }
     }
 
-    async fn installed_by(&self) -> UserRef {
-        UserRef::new(self.0.installed_by)
+    async fn installed_by(&self) -> Option<UserRef> {
+        Some(UserRef::new(self.0.installed_by))
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -140,15 +142,38 @@ impl OrganizationInstallations {
         to_id(self.id)
     }
 
-    /// Apps installed in this organization (active or suspended), oldest first.
+    /// Apps installed in this organization (active or suspended), oldest first. Readable with a
+    /// token acting in this organization (see `switchOrganization`).
     async fn installations(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<String, Installation>> {
+    ) -> Result<Option<Connection<String, Installation>>> {
+        require_acting_in(ctx, self.id, "installations")?;
         let args = PageArgs::parse(first, after)?;
         let page = load_children::<installation::LiveByOrganization>(ctx, self.id, args).await?;
-        Ok(page.into_connection(|i| i.id, Installation))
+        Ok(Some(page.into_connection(|i| i.id, Installation)))
     }
+}
+
+/// `FORBIDDEN` unless the caller's token acts in `organization_id` (or is a platform admin's).
+pub fn require_acting_in(ctx: &Context<'_>, organization_id: Uuid, what: &str) -> Result<()> {
+    let caller = caller(ctx);
+    caller.require()?;
+    if caller.acts_in(organization_id) {
+        Ok(())
+    } else {
+        Err(Code::Forbidden.error(format!(
+            "the {what} of organization `{organization_id}` are readable with a token acting in it: use switchOrganization"
+        )))
+    }
+}
+
+/// Published apps are public; others are visible to their developer and platform admins.
+pub fn app_visible(ctx: &Context<'_>, app: &app::Model) -> bool {
+    let caller = caller(ctx);
+    app.status == AppStatus::Published
+        || caller.is_platform_admin()
+        || caller.user_id() == Some(app.developer_id)
 }

@@ -1,5 +1,7 @@
 //! sea-orm entities of the tables identity owns.
 
+pub mod api_key;
 pub mod membership;
 pub mod organization;
+pub mod refresh_token;
 pub mod user;

@@ -9,6 +9,9 @@ pub struct Model {
     pub email: String,
     pub name: String,
     pub avatar_url: Option<String>,
+    /// argon2id PHC string; `None` for users who cannot sign in with a password.
+    pub password_hash: Option<String>,
+    pub is_platform_admin: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -4,6 +4,7 @@ mod mutation;
 mod query;
 mod types;
 
+pub use mutation::ClientAddress;
 pub use mutation::Mutation;
 pub use query::Query;
-pub use types::{Membership, Organization, User};
+pub use types::{ApiKey, Membership, Organization, User};

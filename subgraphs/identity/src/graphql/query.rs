@@ -1,73 +1,115 @@
 use async_graphql::connection::Connection;
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object};
 use nexus_kit::Result;
+use nexus_kit::auth::caller;
 use nexus_kit::error::{bad_input, internal};
 use nexus_kit::id::parse_id;
 use nexus_kit::loader::load;
 use nexus_kit::page::{PageArgs, fetch_page};
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use uuid::Uuid;
 
 use super::types::{Membership, Organization, User};
 use crate::entity::{membership, organization, user};
 use crate::service;
+use crate::tenancy::{VisibleUsers, require_signed_in, tenancy};
 
 pub struct Query;
 
+/// A user if the caller may see them.
+async fn visible_user(ctx: &Context<'_>, id: Uuid) -> Result<Option<User>> {
+    let visible = ctx
+        .data_unchecked::<DataLoader<VisibleUsers>>()
+        .load_one(id)
+        .await?
+        .unwrap_or(false);
+    if !visible {
+        return Ok(None);
+    }
+    Ok(load::<user::Entity>(ctx, id).await?.map(User))
+}
+
+/// An organization if the caller may read it.
+async fn readable_organization(
+    ctx: &Context<'_>,
+    model: Option<organization::Model>,
+) -> Result<Option<Organization>> {
+    match model {
+        Some(org) if tenancy(ctx).can_read_organization(org.id).await? => {
+            Ok(Some(Organization(org)))
+        }
+        _ => Ok(None),
+    }
+}
+
 #[Object]
 impl Query {
-    /// A user by id; null when there is none.
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
-        let id = parse_id(&id, "user")?;
-        Ok(load::<user::Entity>(ctx, id).await?.map(User))
+    /// The signed-in user.
+    async fn me(&self, ctx: &Context<'_>) -> Result<User> {
+        let id = caller(ctx).require_user()?;
+        load::<user::Entity>(ctx, id)
+            .await?
+            .map(User)
+            .ok_or_else(|| nexus_kit::Code::Unauthenticated.error("this account no longer exists"))
     }
 
-    /// An organization by `id` or by `slug` (exactly one); null when there is none.
+    /// A user you share an organization with (or yourself); null otherwise.
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+        require_signed_in(ctx)?;
+        let id = parse_id(&id, "user")?;
+        visible_user(ctx, id).await
+    }
+
+    /// One of your organizations by `id` or by `slug` (exactly one); null otherwise.
     async fn organization(
         &self,
         ctx: &Context<'_>,
         id: Option<ID>,
         slug: Option<String>,
     ) -> Result<Option<Organization>> {
-        match (id, slug) {
+        require_signed_in(ctx)?;
+        let model = match (id, slug) {
             (Some(id), None) => {
                 let id = parse_id(&id, "organization")?;
-                Ok(load::<organization::Entity>(ctx, id)
-                    .await?
-                    .map(Organization))
+                load::<organization::Entity>(ctx, id).await?
             }
             (None, Some(slug)) => {
                 let db = ctx.data_unchecked::<DatabaseConnection>();
-                Ok(service::find_organization_by_slug(db, &slug)
-                    .await?
-                    .map(Organization))
+                service::find_organization_by_slug(db, &slug).await?
             }
-            _ => Err(bad_input("give exactly one of `id` and `slug`")),
-        }
+            _ => return Err(bad_input("give exactly one of `id` and `slug`")),
+        };
+        readable_organization(ctx, model).await
     }
 
-    /// All organizations, oldest first.
+    /// Your organizations (every organization, for platform admins), oldest first.
     async fn organizations(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<String, Organization>> {
+        require_signed_in(ctx)?;
         let args = PageArgs::parse(first, after)?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        let page = fetch_page(
-            db,
-            organization::Entity::find(),
-            organization::Column::Id,
-            &args,
-        )
-        .await
-        .map_err(internal)?;
+        let mut select = organization::Entity::find();
+        if !caller(ctx).is_platform_admin() {
+            let tenancy = tenancy(ctx);
+            tenancy.require_scope("organizations:read")?;
+            let mine: Vec<Uuid> = tenancy.organizations().await?.keys().copied().collect();
+            select = select.filter(organization::Column::Id.is_in(mine));
+        }
+        let page = fetch_page(db, select, organization::Column::Id, &args)
+            .await
+            .map_err(internal)?;
         Ok(page.into_connection(|o| o.id, Organization))
     }
 
     #[graphql(entity)]
     async fn find_user_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
-        self.user(ctx, id).await
+        let id = parse_id(&id, "user")?;
+        visible_user(ctx, id).await
     }
 
     #[graphql(entity)]
@@ -77,14 +119,22 @@ impl Query {
         id: ID,
     ) -> Result<Option<Organization>> {
         let id = parse_id(&id, "organization")?;
-        Ok(load::<organization::Entity>(ctx, id)
-            .await?
-            .map(Organization))
+        let model = load::<organization::Entity>(ctx, id).await?;
+        readable_organization(ctx, model).await
     }
 
     #[graphql(entity)]
     async fn find_membership_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Membership>> {
         let id = parse_id(&id, "membership")?;
-        Ok(load::<membership::Entity>(ctx, id).await?.map(Membership))
+        match load::<membership::Entity>(ctx, id).await? {
+            Some(m)
+                if tenancy(ctx)
+                    .can_read_organization(m.organization_id)
+                    .await? =>
+            {
+                Ok(Some(Membership(m)))
+            }
+            _ => Ok(None),
+        }
     }
 }

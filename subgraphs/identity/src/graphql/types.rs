@@ -2,13 +2,17 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use nexus_kit::Result;
-use nexus_kit::error::internal;
+use nexus_kit::auth::caller;
+use nexus_kit::error::{Code, internal};
 use nexus_kit::id::to_id;
 use nexus_kit::loader::{load, load_children};
 use nexus_kit::page::PageArgs;
+use nexus_kit::page::fetch_page;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::entity::membership::{self, Role};
-use crate::entity::{organization, user};
+use crate::entity::{api_key, organization, user};
+use crate::tenancy::tenancy;
 
 pub struct User(pub user::Model);
 
@@ -18,9 +22,15 @@ impl User {
         to_id(self.0.id)
     }
 
-    /// Normalized to lowercase.
-    async fn email(&self) -> &str {
-        &self.0.email
+    /// Normalized to lowercase. API keys need the `users:read` scope.
+    async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        tenancy(ctx).require_scope("users:read")?;
+        Ok(Some(&self.0.email))
+    }
+
+    /// Platform administrators approve apps and can read every organization.
+    async fn is_platform_admin(&self) -> bool {
+        self.0.is_platform_admin
     }
 
     async fn name(&self) -> &str {
@@ -39,16 +49,23 @@ impl User {
         self.0.updated_at
     }
 
-    /// The organizations this user belongs to, oldest membership first.
+    /// The organizations this user belongs to, oldest membership first. Only for the user
+    /// themselves (and platform admins).
     async fn memberships(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<String, Membership>> {
+    ) -> Result<Option<Connection<String, Membership>>> {
+        let caller = caller(ctx);
+        if caller.user_id() != Some(self.0.id) && !caller.is_platform_admin() {
+            return Err(
+                Code::Forbidden.error("only the user themselves can list their memberships")
+            );
+        }
         let args = PageArgs::parse(first, after)?;
         let page = load_children::<membership::ByUser>(ctx, self.0.id, args).await?;
-        Ok(page.into_connection(|m| m.id, Membership))
+        Ok(Some(page.into_connection(|m| m.id, Membership)))
     }
 }
 
@@ -87,6 +104,65 @@ impl Organization {
         let args = PageArgs::parse(first, after)?;
         let page = load_children::<membership::ByOrganization>(ctx, self.0.id, args).await?;
         Ok(page.into_connection(|m| m.id, Membership))
+    }
+
+    /// The organization's API keys (owners and admins only); secrets are never shown again.
+    async fn api_keys(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Option<Connection<String, ApiKey>>> {
+        let role = tenancy(ctx).organizations().await?.get(&self.0.id).copied();
+        if !matches!(role, Some(Role::Owner | Role::Admin)) || caller(ctx).user_id().is_none() {
+            return Err(Code::Forbidden
+                .error("only the organization's owners and admins can list its API keys"));
+        }
+        let args = PageArgs::parse(first, after)?;
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let select = api_key::Entity::find().filter(api_key::Column::OrganizationId.eq(self.0.id));
+        let page = fetch_page(db, select, api_key::Column::Id, &args)
+            .await
+            .map_err(internal)?;
+        Ok(Some(page.into_connection(|k| k.id, ApiKey)))
+    }
+}
+
+pub struct ApiKey(pub api_key::Model);
+
+#[Object]
+impl ApiKey {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The first characters of the key, to tell keys apart.
+    async fn prefix(&self) -> &str {
+        &self.0.prefix
+    }
+
+    async fn scopes(&self) -> Vec<String> {
+        self.0.scopes()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.revoked_at
+    }
+
+    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_used_at
     }
 }
 

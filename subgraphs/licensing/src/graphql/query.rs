@@ -3,28 +3,37 @@ use nexus_kit::Result;
 use nexus_kit::id::parse_id;
 use nexus_kit::loader::load;
 
-use super::types::{Activation, EntityKey, InstallationLicense, License, OrganizationLicenses};
+use super::types::{
+    Activation, EntityKey, InstallationLicense, License, OrganizationLicenses, may_read_licenses_of,
+};
 use crate::entity::{activation, license};
+use nexus_kit::auth::caller;
 
 pub struct Query;
 
 #[Object]
 impl Query {
-    /// A license by id; null when there is none.
+    /// A license of your current organization by id; null otherwise.
     async fn license(&self, ctx: &Context<'_>, id: ID) -> Result<Option<License>> {
-        let id = parse_id(&id, "license")?;
-        Ok(load::<license::Entity>(ctx, id).await?.map(License))
+        caller(ctx).require()?;
+        readable_license(ctx, id).await
     }
 
     #[graphql(entity)]
     async fn find_license_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<License>> {
-        self.license(ctx, id).await
+        readable_license(ctx, id).await
     }
 
     #[graphql(entity)]
     async fn find_activation_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Activation>> {
         let id = parse_id(&id, "activation")?;
-        Ok(load::<activation::Entity>(ctx, id).await?.map(Activation))
+        let Some(activation) = load::<activation::Entity>(ctx, id).await? else {
+            return Ok(None);
+        };
+        let license = load::<license::Entity>(ctx, activation.license_id).await?;
+        Ok(license
+            .filter(|l| may_read_licenses_of(ctx, l.organization_id))
+            .map(|_| Activation(activation)))
     }
 
     #[graphql(entity)]
@@ -47,4 +56,12 @@ impl Query {
             organization,
         })
     }
+}
+
+async fn readable_license(ctx: &Context<'_>, id: ID) -> Result<Option<License>> {
+    let id = parse_id(&id, "license")?;
+    Ok(load::<license::Entity>(ctx, id)
+        .await?
+        .filter(|l| may_read_licenses_of(ctx, l.organization_id))
+        .map(License))
 }

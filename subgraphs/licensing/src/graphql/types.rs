@@ -3,10 +3,12 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use nexus_kit::Result;
-use nexus_kit::error::internal;
+use nexus_kit::auth::caller;
+use nexus_kit::error::{Code, internal};
 use nexus_kit::id::{parse_id, to_id};
 use nexus_kit::loader::{load, load_children};
 use nexus_kit::page::PageArgs;
+use nexus_kit::token::TokenType;
 use uuid::Uuid;
 
 use crate::entity::activation;
@@ -114,6 +116,27 @@ impl Activation {
     }
 }
 
+/// The tenant rule: licenses are readable with a token acting in their organization (API keys
+/// need `licenses:read`), or by platform admins.
+pub fn may_read_licenses_of(ctx: &Context<'_>, organization_id: Uuid) -> bool {
+    let caller = caller(ctx);
+    let scoped = caller.principal().is_some_and(|p| {
+        p.typ == TokenType::Access || p.scopes.iter().any(|s| s == "licenses:read")
+    });
+    caller.is_platform_admin() || (scoped && caller.acts_in(organization_id))
+}
+
+fn require_license_reader(ctx: &Context<'_>, organization_id: Uuid) -> Result<()> {
+    caller(ctx).require()?;
+    if may_read_licenses_of(ctx, organization_id) {
+        Ok(())
+    } else {
+        Err(Code::Forbidden.error(format!(
+            "the licenses of organization `{organization_id}` are readable with a token acting in it: use switchOrganization"
+        )))
+    }
+}
+
 /// identity's `Organization`, extended with its licenses.
 pub struct OrganizationLicenses {
     pub id: Uuid,
@@ -125,16 +148,18 @@ impl OrganizationLicenses {
         to_id(self.id)
     }
 
-    /// Licenses held by this organization, oldest first.
+    /// Licenses held by this organization, oldest first. Readable with a token acting in this
+    /// organization (see `switchOrganization`).
     async fn licenses(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<String, License>> {
+    ) -> Result<Option<Connection<String, License>>> {
+        require_license_reader(ctx, self.id)?;
         let args = PageArgs::parse(first, after)?;
         let page = load_children::<license::ByOrganization>(ctx, self.id, args).await?;
-        Ok(page.into_connection(|l| l.id, License))
+        Ok(Some(page.into_connection(|l| l.id, License)))
     }
 }
 
@@ -181,6 +206,9 @@ impl InstallationLicense {
             app_id: parse_id(&app.id, "app")?,
             organization_id: parse_id(&organization.id, "organization")?,
         };
+        if !may_read_licenses_of(ctx, key.organization_id) {
+            return Ok(None);
+        }
         Ok(ctx
             .data_unchecked::<DataLoader<LicenseForInstallation>>()
             .load_one(key)

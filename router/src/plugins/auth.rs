@@ -1,0 +1,280 @@
+//! `nexus.auth`: verifies the caller before query planning and hands the subgraphs a token.
+//!
+//! - `Authorization: Bearer <jwt>`: verified (EdDSA, issuer, audience, expiry) against the key file.
+//! - `X-Api-Key: nxk_…`: exchanged at identity for a short-lived token; the answer (either way) is
+//!   cached for at most 5 seconds, so a revoked key stops working within 5 seconds.
+//! - neither: anonymous; the subgraphs decide what is public.
+//!
+//! A bad credential is HTTP 401 with one GraphQL error, code `UNAUTHENTICATED`. The token reaches
+//! core subgraphs as `Authorization: Bearer`; they verify it again. The router also serves the
+//! public keys (`/.well-known/jwks.json`) and OIDC-style discovery.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apollo_router::graphql;
+use apollo_router::layers::ServiceBuilderExt;
+use apollo_router::plugin::{Plugin, PluginInit};
+use apollo_router::services::{router, subgraph};
+use apollo_router::{Endpoint, ListenAddr, register_plugin};
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderValue, StatusCode};
+use multimap::MultiMap;
+use nexus_kit::token::{CORE_AUDIENCE, KeyStore};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use tower::{BoxError, ServiceBuilder, ServiceExt};
+
+/// The verified token to forward, in the request context.
+pub const TOKEN_CONTEXT_KEY: &str = "nexus::token";
+/// How long an API-key exchange (or refusal) is trusted.
+pub const API_KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The signing-key file (see `nexus_kit::token`).
+    pub keys_file: String,
+    /// The `iss` of every token, also the OIDC issuer.
+    pub issuer: String,
+    /// identity's `POST /api-keys/exchange`.
+    pub api_key_exchange_url: String,
+    /// The router's own listen address, where the well-known endpoints are served.
+    pub listen: String,
+}
+
+struct Shared {
+    keys: Arc<KeyStore>,
+    exchange_url: String,
+    http: reqwest::Client,
+    api_keys: moka::future::Cache<String, Result<String, String>>,
+}
+
+pub struct Auth {
+    shared: Arc<Shared>,
+    listen: ListenAddr,
+    issuer: String,
+}
+
+#[async_trait::async_trait]
+impl Plugin for Auth {
+    type Config = AuthConfig;
+
+    async fn new(init: PluginInit<Self::Config>) -> Result<Self, BoxError> {
+        let config = init.config;
+        let keys = KeyStore::open(std::path::Path::new(&config.keys_file), &config.issuer)
+            .map_err(|e| format!("nexus.auth: {e:#}"))?;
+        let listen: std::net::SocketAddr = config
+            .listen
+            .parse()
+            .map_err(|e| format!("nexus.auth: listen `{}`: {e}", config.listen))?;
+        Ok(Auth {
+            shared: Arc::new(Shared {
+                keys,
+                exchange_url: config.api_key_exchange_url,
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()?,
+                api_keys: moka::future::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_live(API_KEY_CACHE_TTL)
+                    .build(),
+            }),
+            listen: listen.into(),
+            issuer: config.issuer,
+        })
+    }
+
+    fn router_service(&self, service: router::BoxService) -> router::BoxService {
+        let shared = self.shared.clone();
+        ServiceBuilder::new()
+            .checkpoint_async(move |request: router::Request| {
+                let shared = shared.clone();
+                async move { Ok(authenticate(&shared, request).await) }
+            })
+            .buffered()
+            .service(service)
+            .boxed()
+    }
+
+    fn subgraph_service(&self, _name: &str, service: subgraph::BoxService) -> subgraph::BoxService {
+        ServiceBuilder::new()
+            .map_request(|mut request: subgraph::Request| {
+                let token = request
+                    .context
+                    .get::<_, String>(TOKEN_CONTEXT_KEY)
+                    .ok()
+                    .flatten();
+                let headers = request.subgraph_request.headers_mut();
+                headers.remove(AUTHORIZATION);
+                if let Some(value) =
+                    token.and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok())
+                {
+                    headers.insert(AUTHORIZATION, value);
+                }
+                // Identity rate-limits logins per client address.
+                if let Some(address) = request
+                    .supergraph_request
+                    .headers()
+                    .get("x-forwarded-for")
+                    .cloned()
+                {
+                    request
+                        .subgraph_request
+                        .headers_mut()
+                        .insert("x-forwarded-for", address);
+                }
+                request
+            })
+            .service(service)
+            .boxed()
+    }
+
+    fn web_endpoints(&self) -> MultiMap<ListenAddr, Endpoint> {
+        let mut endpoints = MultiMap::new();
+        let keys = self.shared.keys.clone();
+        endpoints.insert(
+            self.listen.clone(),
+            Endpoint::from_router_service(
+                "/.well-known/jwks.json".to_owned(),
+                json_endpoint(move || keys.jwks()),
+            ),
+        );
+        let issuer = self.issuer.clone();
+        endpoints.insert(
+            self.listen.clone(),
+            Endpoint::from_router_service(
+                "/.well-known/openid-configuration".to_owned(),
+                json_endpoint(move || {
+                    serde_json::json!({
+                        "issuer": issuer,
+                        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+                        "id_token_signing_alg_values_supported": ["EdDSA"],
+                        "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
+                        "subject_types_supported": ["public"],
+                        "response_types_supported": ["token"],
+                        "scopes_supported": nexus_kit::scopes::CATALOG.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+                    })
+                }),
+            ),
+        );
+        endpoints
+    }
+}
+
+fn json_endpoint(
+    document: impl Fn() -> serde_json::Value + Send + Sync + Clone + 'static,
+) -> router::BoxService {
+    tower::service_fn(move |request: router::Request| {
+        let body = document().to_string();
+        async move {
+            let response = http::Response::builder()
+                .status(StatusCode::OK)
+                .header(CONTENT_TYPE, "application/json")
+                .header("cache-control", "public, max-age=60")
+                .body(router::body::from_bytes(body))?;
+            router::Response::http_response_builder()
+                .response(response)
+                .context(request.context)
+                .build()
+        }
+    })
+    .boxed()
+}
+
+async fn authenticate(
+    shared: &Shared,
+    request: router::Request,
+) -> ControlFlow<router::Response, router::Request> {
+    let headers = request.router_request.headers();
+    let token = if let Some(value) = headers.get(AUTHORIZATION) {
+        let Some(token) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
+            return refuse(request, "expected `Authorization: Bearer <token>`");
+        };
+        let token = token.trim().to_owned();
+        if let Err(e) = shared.keys.verify(&token, CORE_AUDIENCE) {
+            return refuse(request, &e.to_string());
+        }
+        token
+    } else if let Some(value) = headers.get("x-api-key") {
+        let key = value.to_str().unwrap_or_default().trim().to_owned();
+        match exchange(shared, key).await {
+            Ok(token) => token,
+            Err(message) => return refuse(request, &message),
+        }
+    } else {
+        return ControlFlow::Continue(request);
+    };
+    if let Err(e) = request.context.insert(TOKEN_CONTEXT_KEY, token) {
+        tracing::error!(error = %e, "cannot store the token in the request context");
+        return refuse(request, "internal error while authenticating");
+    }
+    ControlFlow::Continue(request)
+}
+
+/// An API key's token from identity, cached (success and refusal alike) for `API_KEY_CACHE_TTL`.
+async fn exchange(shared: &Shared, key: String) -> Result<String, String> {
+    let http = shared.http.clone();
+    let url = shared.exchange_url.clone();
+    shared
+        .api_keys
+        .get_with(key.clone(), async move {
+            let response = http
+                .post(&url)
+                .header("x-api-key", key)
+                .send()
+                .await
+                .map_err(|e| format!("cannot check the API key now: {e}"))?;
+            let ok = response.status().is_success();
+            let body: serde_json::Value = response
+                .json()
+                .await
+                .map_err(|e| format!("cannot check the API key now: {e}"))?;
+            if ok {
+                body["token"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| "the API key exchange answered no token".to_owned())
+            } else {
+                Err(body["error"]
+                    .as_str()
+                    .unwrap_or("the API key is invalid")
+                    .to_owned())
+            }
+        })
+        .await
+}
+
+fn refuse(
+    request: router::Request,
+    message: &str,
+) -> ControlFlow<router::Response, router::Request> {
+    let error = graphql::Error::builder()
+        .message(message.to_owned())
+        .extension_code("UNAUTHENTICATED")
+        .build();
+    match router::Response::error_builder()
+        .error(error)
+        .status_code(StatusCode::UNAUTHORIZED)
+        .header("www-authenticate", "Bearer")
+        .context(request.context)
+        .build()
+    {
+        Ok(response) => ControlFlow::Break(response),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the 401 response");
+            // Never let an unverified request through.
+            ControlFlow::Break(
+                router::Response::error_builder()
+                    .errors(Vec::new())
+                    .status_code(StatusCode::UNAUTHORIZED)
+                    .context(apollo_router::Context::new())
+                    .build()
+                    .unwrap_or_else(|_| unreachable!("an empty 401 always builds")),
+            )
+        }
+    }
+}
+
+register_plugin!("nexus", "auth", Auth);

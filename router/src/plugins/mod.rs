@@ -1,0 +1,3 @@
+//! Nexus's native router plugins, one module each.
+
+pub mod auth;

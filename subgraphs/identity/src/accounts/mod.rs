@@ -1,0 +1,33 @@
+//! Accounts: passwords, sessions (access + rotating refresh tokens), login rate limits, API keys.
+
+pub mod api_keys;
+pub mod password;
+pub mod rate_limit;
+pub mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nexus_kit::token::KeyStore;
+
+use rate_limit::LoginLimiter;
+
+/// What identity needs to issue tokens.
+#[derive(Clone)]
+pub struct AuthConfig {
+    pub keys: Arc<KeyStore>,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub limiter: Arc<LoginLimiter>,
+}
+
+impl AuthConfig {
+    pub fn new(keys: Arc<KeyStore>) -> Self {
+        AuthConfig {
+            keys,
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 60 * 60),
+            limiter: Arc::new(LoginLimiter::default()),
+        }
+    }
+}
