@@ -81,9 +81,9 @@ impl Mutation {
         let installed_by = caller.require_user()?;
         let organization_id = parse_id(&input.organization_id, "organization")?;
         if !caller.is_org_admin_of(organization_id) {
-            return Err(Code::Forbidden.error(format!(
-                "installing apps needs an owner or admin token acting in organization `{organization_id}`"
-            )));
+            return Err(Code::Forbidden.error(
+                "installing apps needs an owner or admin token acting in that organization",
+            ));
         }
         nexus_kit::scopes::validate(&input.scopes)?;
         service::create_installation(

@@ -36,13 +36,12 @@ impl Query {
         match (id, namespace) {
             (Some(id), None) => {
                 let id = parse_id(&id, "app")?;
-                Ok(load::<app::Entity>(ctx, id).await?.map(App))
+                Ok(visible_app(ctx, load::<app::Entity>(ctx, id).await?))
             }
             (None, Some(namespace)) => {
                 let db = ctx.data_unchecked::<DatabaseConnection>();
-                Ok(service::find_app_by_namespace(db, &namespace)
-                    .await?
-                    .map(App))
+                let app = service::find_app_by_namespace(db, &namespace).await?;
+                Ok(visible_app(ctx, app))
             }
             _ => Err(bad_input("give exactly one of `id` and `namespace`")),
         }
@@ -102,11 +101,13 @@ impl Query {
         Ok(page.into_connection(|a| a.id, App))
     }
 
-    /// An installation by id; null when there is none.
+    /// An installation of your current organization by id; null otherwise.
     async fn installation(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Installation>> {
+        caller(ctx).require()?;
         let id = parse_id(&id, "installation")?;
         Ok(load::<installation::Entity>(ctx, id)
             .await?
+            .filter(|i| caller(ctx).acts_in(i.organization_id))
             .map(Installation))
     }
 

@@ -165,7 +165,7 @@ pub fn require_acting_in(ctx: &Context<'_>, organization_id: Uuid, what: &str) -
         Ok(())
     } else {
         Err(Code::Forbidden.error(format!(
-            "the {what} of organization `{organization_id}` are readable with a token acting in it: use switchOrganization"
+            "an organization's {what} are readable only with a token acting in it: use switchOrganization"
         )))
     }
 }

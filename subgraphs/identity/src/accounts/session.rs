@@ -65,7 +65,7 @@ pub async fn issue(
     let (organization_id, role) = match organization {
         Some(org) => {
             let role = role_in(db, user.id, org).await?.ok_or_else(|| {
-                Code::Forbidden.error(format!("you are not a member of organization `{org}`"))
+                Code::Forbidden.error("you are not a member of that organization")
             })?;
             (Some(org), Some(role))
         }

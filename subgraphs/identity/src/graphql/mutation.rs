@@ -170,9 +170,7 @@ impl Mutation {
             .await?
             .contains_key(&organization_id)
         {
-            return Err(Code::Forbidden.error(format!(
-                "you are not a member of organization `{organization_id}`"
-            )));
+            return Err(Code::Forbidden.error("you are not a member of that organization"));
         }
         payload(
             db,

@@ -24,7 +24,11 @@ impl User {
 
     /// Normalized to lowercase. API keys need the `users:read` scope.
     async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        tenancy(ctx).require_scope("users:read")?;
+        if let Err(refused) = tenancy(ctx).require_scope("users:read") {
+            // Null with an error on this field alone; the user stays readable.
+            ctx.add_error(ctx.set_error_path(refused.into_server_error(ctx.item.pos)));
+            return Ok(None);
+        }
         Ok(Some(&self.0.email))
     }
 

@@ -23,11 +23,13 @@ pub struct Mutation;
 
 #[Object]
 impl Mutation {
+    /// Issues a license (platform admins).
     async fn create_license(
         &self,
         ctx: &Context<'_>,
         input: CreateLicenseInput,
     ) -> Result<License> {
+        nexus_kit::auth::caller(ctx).require_platform_admin()?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let new = NewLicense {
             app_id: parse_id(&input.app_id, "app")?,

@@ -131,9 +131,9 @@ fn require_license_reader(ctx: &Context<'_>, organization_id: Uuid) -> Result<()
     if may_read_licenses_of(ctx, organization_id) {
         Ok(())
     } else {
-        Err(Code::Forbidden.error(format!(
-            "the licenses of organization `{organization_id}` are readable with a token acting in it: use switchOrganization"
-        )))
+        Err(Code::Forbidden.error(
+            "an organization's licenses are readable only with a token acting in it: use switchOrganization",
+        ))
     }
 }
 
