@@ -471,8 +471,15 @@ async fn jwks_publishes_the_keys_and_rotation_keeps_old_tokens_valid() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let keys = jwks().await["keys"].as_array().cloned().unwrap_or_default();
-    assert_eq!(keys.len(), 2, "old and new keys are published");
+    // The router rereads the key file on its own schedule (every 2 s, or at once for an unknown kid).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while jwks().await["keys"].as_array().map(Vec::len) != Some(2) {
+        assert!(
+            Instant::now() < deadline,
+            "old and new keys are not both published"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     for token in [&ada.access, &fresh.access] {
         let data = stack.data_as(token, "{ me { email } }", json!({})).await;
         assert_eq!(data["me"]["email"], "ada@example.com");

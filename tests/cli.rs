@@ -285,3 +285,40 @@ fn compose_prints_every_error_and_fails() {
         "{line}"
     );
 }
+
+#[test]
+fn admin_grant_makes_a_platform_administrator() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = run(nexus()
+        .args(["admin", "grant", "nobody@example.com", "--data-dir"])
+        .arg(dir.path()));
+    assert!(!output.status.success());
+    assert_eq!(
+        error_line(&output),
+        "error: no user with email `nobody@example.com`"
+    );
+    let output = run(nexus().args(["migrate", "--data-dir"]).arg(dir.path()));
+    assert!(output.status.success());
+    // The demo seed has ada; `dev --seed` is covered above, so insert her the quick way.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let url = format!("sqlite://{}", dir.path().join("nexus.db").display());
+        let (db, _) = nexus::stack::connect(&url).await.expect("db");
+        nexus_identity::service::create_user(&db, "ada@acme.test", "Ada", None, None)
+            .await
+            .expect("user");
+        db.close().await.expect("close");
+    });
+    let output = run(nexus()
+        .args(["admin", "grant", "ADA@acme.test", "--data-dir"])
+        .arg(dir.path()));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "ada@acme.test is now a platform administrator (from their next login)"
+    );
+}

@@ -46,7 +46,7 @@ pub fn sdl() -> String {
 }
 
 pub fn http_router(db: DatabaseConnection, keys: Arc<KeyStore>) -> axum::Router {
-    let config = AuthConfig::new(keys.clone());
+    let config = AuthConfig::from_env(keys.clone());
     let schema = schema(db.clone(), config.clone());
     let exchange_state = (db.clone(), config);
     nexus_kit::server::http_router(

@@ -24,6 +24,8 @@ pub const CORE_AUDIENCE: &str = "nexus";
 pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
 /// How often a process looks at the key file for a rotation.
 const RELOAD_EVERY: Duration = Duration::from_secs(2);
+/// How often a token with an unknown `kid` may make a process reread the key file.
+const FORCED_RELOAD_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -92,6 +94,7 @@ struct Loaded {
     keys: Vec<LoadedKey>,
     modified: Option<SystemTime>,
     checked: Instant,
+    forced: Option<Instant>,
 }
 
 /// The signing keys of this deployment, reloaded when their file changes.
@@ -170,6 +173,10 @@ impl KeyStore {
         let kid = header
             .kid
             .ok_or_else(|| TokenError::Invalid("no `kid` in the header".into()))?;
+        if !self.knows(&kid) {
+            // Another process may have rotated the keys a moment ago: look at the file now.
+            self.reload_now();
+        }
         let loaded = self
             .loaded
             .read()
@@ -212,6 +219,35 @@ impl KeyStore {
         serde_json::json!({ "keys": keys })
     }
 
+    fn knows(&self, kid: &str) -> bool {
+        self.loaded
+            .read()
+            .map(|l| l.keys.iter().any(|k| k.kid == kid))
+            .unwrap_or(false)
+    }
+
+    /// Rereads the file, at most once per `FORCED_RELOAD_EVERY` (unknown `kid`s are cheap to send).
+    fn reload_now(&self) {
+        let Ok(mut loaded) = self.loaded.write() else {
+            return;
+        };
+        if loaded
+            .forced
+            .is_some_and(|at| at.elapsed() < FORCED_RELOAD_EVERY)
+        {
+            return;
+        }
+        loaded.forced = Some(Instant::now());
+        match load(&self.path) {
+            Ok(fresh) => {
+                let forced = loaded.forced;
+                *loaded = fresh;
+                loaded.forced = forced;
+            }
+            Err(e) => tracing::error!(error = %e, "keeping the old signing keys"),
+        }
+    }
+
     fn reload_if_changed(&self) {
         let due = self
             .loaded
@@ -230,7 +266,11 @@ impl KeyStore {
         loaded.checked = Instant::now();
         if modified.is_some() && modified != loaded.modified {
             match load(&self.path) {
-                Ok(fresh) => *loaded = fresh,
+                Ok(fresh) => {
+                    let forced = loaded.forced;
+                    *loaded = fresh;
+                    loaded.forced = forced;
+                }
                 Err(e) => tracing::error!(error = %e, "keeping the old signing keys"),
             }
         }
@@ -326,6 +366,7 @@ fn load(path: &Path) -> anyhow::Result<Loaded> {
         keys,
         modified: std::fs::metadata(path).and_then(|m| m.modified()).ok(),
         checked: Instant::now(),
+        forced: None,
     })
 }
 
@@ -409,6 +450,17 @@ mod tests {
         assert!(store.verify(&token, "analytics").is_err());
         let other = KeyStore::open(store.path(), "https://elsewhere.test").expect("open");
         assert!(other.verify(&token, CORE_AUDIENCE).is_err());
+    }
+
+    #[test]
+    fn a_rotation_by_another_process_is_picked_up_at_once() {
+        let (_dir, verifier) = store();
+        let signer = KeyStore::open(verifier.path(), verifier.issuer()).expect("open");
+        rotate(verifier.path()).expect("rotate");
+        let signer = KeyStore::open(signer.path(), signer.issuer()).expect("reopen");
+        let token = signer.sign(&claims(&signer)).expect("sign");
+        // `verifier` loaded the file before the rotation and has not polled it since.
+        assert!(verifier.verify(&token, CORE_AUDIENCE).is_ok());
     }
 
     #[test]
