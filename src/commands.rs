@@ -162,6 +162,10 @@ fn export_schema(dir: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
+    let path = dir.join("manifest.schema.json");
+    std::fs::write(&path, manifest_schema())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
     Ok(())
 }
 
@@ -170,4 +174,13 @@ async fn shutdown_signal() {
         // No signal handler available: run until killed.
         std::future::pending::<()>().await;
     }
+}
+
+/// The app manifest's JSON Schema, as committed at `schema/manifest.schema.json`.
+pub fn manifest_schema() -> String {
+    let schema = nexus_registry::manifest::json_schema();
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&schema).unwrap_or_default()
+    )
 }

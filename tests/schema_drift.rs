@@ -25,6 +25,16 @@ fn committed_subgraph_sdl_matches_the_code() {
 }
 
 #[test]
+fn committed_manifest_schema_matches_the_code() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/manifest.schema.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == nexus::commands::manifest_schema(),
+        "schema/manifest.schema.json is out of date: {REGENERATE}"
+    );
+}
+
+#[test]
 fn nexus_compose_reproduces_the_committed_supergraph() {
     let root = env!("CARGO_MANIFEST_DIR");
     let output = Command::new(env!("CARGO_BIN_EXE_nexus"))

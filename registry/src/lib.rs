@@ -2,6 +2,7 @@
 //! (the same code the embedded router plans with, so what composes here loads there).
 
 pub mod compose;
+pub mod manifest;
 pub mod sdl_fetch;
 pub mod supergraph_config;
 

@@ -9,43 +9,9 @@ use uuid::Uuid;
 use crate::entity::app::{self, AppStatus, PricingModel};
 use crate::entity::installation::{self, InstallationStatus};
 
-/// Names the core keeps for itself: an app's types and fields are prefixed with its namespace,
-/// so these would collide with core types.
-const RESERVED_NAMESPACES: &[&str] = &[
-    "activation",
-    "app",
-    "apps",
-    "core",
-    "installation",
-    "license",
-    "membership",
-    "nexus",
-    "organization",
-    "query",
-    "mutation",
-    "subscription",
-    "supergraph",
-    "user",
-];
-
-/// Lowercase letters then letters or digits, 2 to 32 characters, not reserved.
+/// The manifest's namespace rule, as a GraphQL error.
 pub fn validate_namespace(namespace: &str) -> Result<()> {
-    let shape_ok = (2..=32).contains(&namespace.len())
-        && namespace.starts_with(|c: char| c.is_ascii_lowercase())
-        && namespace
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if !shape_ok {
-        return Err(bad_input(format!(
-            "`{namespace}` is not a valid namespace: use 2 to 32 lowercase letters and digits, starting with a letter"
-        )));
-    }
-    if RESERVED_NAMESPACES.contains(&namespace) {
-        return Err(bad_input(format!(
-            "the namespace `{namespace}` is reserved by the platform"
-        )));
-    }
-    Ok(())
+    nexus_registry::manifest::check_namespace(namespace).map_err(bad_input)
 }
 
 pub struct Pricing {

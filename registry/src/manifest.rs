@@ -1,0 +1,462 @@
+//! An app's `manifest.json`: the model, its JSON Schema (committed at
+//! `schema/manifest.schema.json`) and validation that reports every problem with its JSON path.
+
+use std::collections::BTreeSet;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Events an app can subscribe its webhooks to.
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    "app.installed",
+    "app.uninstalled",
+    "installation.scopes_updated",
+    "license.issued",
+    "license.expired",
+    "license.revoked",
+    "organization.member_added",
+    "organization.member_removed",
+];
+
+/// Names the core keeps: an app's types and fields are prefixed with its namespace, so these
+/// would collide with core types.
+pub const RESERVED_NAMESPACES: &[&str] = &[
+    "activation",
+    "app",
+    "apps",
+    "core",
+    "installation",
+    "license",
+    "membership",
+    "mutation",
+    "nexus",
+    "organization",
+    "query",
+    "subscription",
+    "supergraph",
+    "user",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "Nexus app manifest")]
+pub struct Manifest {
+    /// Lowercase letters and digits, 2 to 32 characters, unique across apps. Every type the app
+    /// defines starts with it in PascalCase, every field it adds with it in camelCase.
+    pub namespace: String,
+    pub name: String,
+    /// Semantic version of this app version, e.g. `1.2.0`.
+    pub version: String,
+    #[serde(default)]
+    pub description: String,
+    pub category: String,
+    pub author: Author,
+    pub pricing: Pricing,
+    #[serde(default)]
+    pub urls: Urls,
+    pub graphql: GraphqlConfig,
+    #[serde(default)]
+    pub scopes: Scopes,
+    #[serde(default)]
+    pub webhooks: Vec<Webhook>,
+    /// Path on the subgraph's origin that answers 2xx when the app is healthy, e.g. `/health`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Author {
+    pub name: String,
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PricingModel {
+    Free,
+    Paid,
+    Subscription,
+    Trial,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pricing {
+    pub model: PricingModel,
+    /// In minor units of `currency` (cents); paid and subscription apps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_cents: Option<i64>,
+    /// ISO 4217 code, e.g. `USD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Trial apps: days of the automatic trial license.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_days: Option<i32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Urls {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docs: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GraphqlConfig {
+    /// The app's federation-v2 subgraph, answering `{ _service { sdl } }`.
+    pub subgraph_url: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scopes {
+    /// Granted on every installation.
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// An organization may grant these or not.
+    #[serde(default)]
+    pub optional: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    pub endpoint: String,
+    pub events: Vec<String>,
+}
+
+/// One problem with a manifest: where (a JSON pointer), what rule, and what to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ManifestProblem {
+    pub path: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The manifest's JSON Schema, as committed at `schema/manifest.schema.json`.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Manifest)).unwrap_or_default()
+}
+
+/// Parses and validates a manifest: every problem at once, or the manifest.
+pub fn validate(
+    document: &serde_json::Value,
+    scope_catalog: &[&str],
+) -> Result<Manifest, Vec<ManifestProblem>> {
+    let schema = json_schema();
+    let mut problems: Vec<ManifestProblem> = match jsonschema::validator_for(&schema) {
+        Ok(validator) => validator
+            .iter_errors(document)
+            .map(|e| ManifestProblem {
+                path: pointer(&e.instance_path().to_string()),
+                code: "SCHEMA",
+                message: e.to_string(),
+            })
+            .collect(),
+        Err(e) => vec![ManifestProblem {
+            path: "/".into(),
+            code: "SCHEMA",
+            message: format!("the manifest schema itself is invalid: {e}"),
+        }],
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let manifest: Manifest = match serde_json::from_value(document.clone()) {
+        Ok(m) => m,
+        Err(e) => {
+            return Err(vec![ManifestProblem {
+                path: "/".into(),
+                code: "SCHEMA",
+                message: e.to_string(),
+            }]);
+        }
+    };
+    let mut problem = |path: &str, code: &'static str, message: String| {
+        problems.push(ManifestProblem {
+            path: path.to_owned(),
+            code,
+            message,
+        })
+    };
+
+    if let Err(message) = check_namespace(&manifest.namespace) {
+        problem("/namespace", "NAMESPACE", message);
+    }
+    if manifest.name.trim().is_empty() || manifest.name.chars().count() > 200 {
+        problem(
+            "/name",
+            "NAME",
+            "the name must be 1 to 200 characters".into(),
+        );
+    }
+    if semver::Version::parse(&manifest.version).is_err() {
+        problem(
+            "/version",
+            "VERSION",
+            format!(
+                "`{}` is not a semantic version (MAJOR.MINOR.PATCH, e.g. 1.0.0)",
+                manifest.version
+            ),
+        );
+    }
+    if manifest.category.trim().is_empty() || manifest.category.len() > 64 {
+        problem(
+            "/category",
+            "CATEGORY",
+            "the category must be 1 to 64 characters".into(),
+        );
+    }
+    if !manifest.author.email.contains('@') {
+        problem(
+            "/author/email",
+            "EMAIL",
+            format!("`{}` is not an email address", manifest.author.email),
+        );
+    }
+    check_pricing(&manifest.pricing, &mut problem);
+    let urls = [
+        ("/author/url", manifest.author.url.as_deref()),
+        ("/urls/app", manifest.urls.app.as_deref()),
+        ("/urls/docs", manifest.urls.docs.as_deref()),
+        ("/urls/support", manifest.urls.support.as_deref()),
+        ("/urls/privacy", manifest.urls.privacy.as_deref()),
+        (
+            "/graphql/subgraph_url",
+            Some(manifest.graphql.subgraph_url.as_str()),
+        ),
+    ];
+    for (path, url) in urls {
+        if let Some(url) = url
+            && let Err(message) = http_url(url)
+        {
+            problem(path, "URL", message);
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (list, scopes) in [
+        ("required", &manifest.scopes.required),
+        ("optional", &manifest.scopes.optional),
+    ] {
+        for (i, scope) in scopes.iter().enumerate() {
+            let path = format!("/scopes/{list}/{i}");
+            if !scope_catalog.contains(&scope.as_str()) {
+                problem(
+                    &path,
+                    "SCOPE",
+                    format!(
+                        "unknown scope `{scope}`; the platform's scopes are {}",
+                        scope_catalog.join(", ")
+                    ),
+                );
+            } else if !seen.insert(scope.clone()) {
+                problem(&path, "SCOPE", format!("scope `{scope}` is listed twice"));
+            }
+        }
+    }
+    for (i, webhook) in manifest.webhooks.iter().enumerate() {
+        if let Err(message) = http_url(&webhook.endpoint) {
+            problem(&format!("/webhooks/{i}/endpoint"), "URL", message);
+        }
+        if webhook.events.is_empty() {
+            problem(
+                &format!("/webhooks/{i}/events"),
+                "EVENT",
+                "a webhook needs at least one event".into(),
+            );
+        }
+        for (j, event) in webhook.events.iter().enumerate() {
+            if !WEBHOOK_EVENTS.contains(&event.as_str()) {
+                problem(
+                    &format!("/webhooks/{i}/events/{j}"),
+                    "EVENT",
+                    format!(
+                        "unknown event `{event}`; the events are {}",
+                        WEBHOOK_EVENTS.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(path) = &manifest.health_check
+        && (!path.starts_with('/') || path.contains("://") || path.len() > 256)
+    {
+        problem(
+            "/health_check",
+            "HEALTH_CHECK",
+            format!("`{path}` must be a path on the subgraph's origin, starting with `/`"),
+        );
+    }
+    if problems.is_empty() {
+        Ok(manifest)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Lowercase letters then letters or digits, 2 to 32 characters, not reserved.
+pub fn check_namespace(namespace: &str) -> Result<(), String> {
+    let shape_ok = (2..=32).contains(&namespace.len())
+        && namespace.starts_with(|c: char| c.is_ascii_lowercase())
+        && namespace
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !shape_ok {
+        return Err(format!(
+            "`{namespace}` is not a valid namespace: use 2 to 32 lowercase letters and digits, starting with a letter"
+        ));
+    }
+    if RESERVED_NAMESPACES.contains(&namespace) {
+        return Err(format!(
+            "the namespace `{namespace}` is reserved by the platform"
+        ));
+    }
+    Ok(())
+}
+
+fn check_pricing(pricing: &Pricing, problem: &mut impl FnMut(&str, &'static str, String)) {
+    let priced = matches!(
+        pricing.model,
+        PricingModel::Paid | PricingModel::Subscription
+    );
+    if priced {
+        if !pricing.price_cents.is_some_and(|p| p > 0) {
+            problem(
+                "/pricing/price_cents",
+                "PRICING",
+                "paid and subscription apps need a positive `price_cents`".into(),
+            );
+        }
+        if !pricing
+            .currency
+            .as_deref()
+            .is_some_and(|c| c.len() == 3 && c.chars().all(|c| c.is_ascii_uppercase()))
+        {
+            problem(
+                "/pricing/currency",
+                "PRICING",
+                "paid and subscription apps need a 3-letter uppercase ISO 4217 `currency`".into(),
+            );
+        }
+    } else if pricing.price_cents.is_some() || pricing.currency.is_some() {
+        problem(
+            "/pricing",
+            "PRICING",
+            "only paid and subscription apps take a price and currency".into(),
+        );
+    }
+    match (pricing.model, pricing.trial_days) {
+        (PricingModel::Trial, Some(d)) if (1..=365).contains(&d) => {}
+        (PricingModel::Trial, _) => problem(
+            "/pricing/trial_days",
+            "PRICING",
+            "trial apps need `trial_days` between 1 and 365".into(),
+        ),
+        (_, Some(_)) => problem(
+            "/pricing/trial_days",
+            "PRICING",
+            "only trial apps take `trial_days`".into(),
+        ),
+        (_, None) => {}
+    }
+}
+
+fn http_url(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        Ok(_) => Err(format!("`{url}` must be an http(s) URL")),
+        Err(e) => Err(format!("`{url}` is not a URL: {e}")),
+    }
+}
+
+fn pointer(path: &str) -> String {
+    if path.is_empty() {
+        "/".into()
+    } else {
+        path.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const CATALOG: &[&str] = &["users:read", "organizations:read"];
+
+    fn good() -> serde_json::Value {
+        json!({
+            "namespace": "analytics",
+            "name": "Analytics",
+            "version": "1.0.0",
+            "description": "Usage analytics",
+            "category": "insights",
+            "author": { "name": "Ada", "email": "ada@example.com" },
+            "pricing": { "model": "free" },
+            "urls": { "docs": "https://example.com/docs" },
+            "graphql": { "subgraph_url": "http://127.0.0.1:5001/graphql" },
+            "scopes": { "required": ["users:read"], "optional": ["organizations:read"] },
+            "webhooks": [{ "endpoint": "https://example.com/hooks", "events": ["app.installed"] }],
+            "health_check": "/health"
+        })
+    }
+
+    #[test]
+    fn a_good_manifest_validates() {
+        let manifest = validate(&good(), CATALOG).expect("valid");
+        assert_eq!(manifest.namespace, "analytics");
+        assert_eq!(manifest.scopes.required, ["users:read"]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let mut doc = good();
+        doc["namespace"] = json!("user");
+        doc["version"] = json!("one");
+        doc["graphql"]["subgraph_url"] = json!("ftp://example.com");
+        doc["scopes"]["required"] = json!(["users:read", "everything"]);
+        doc["webhooks"][0]["events"] = json!(["app.exploded"]);
+        doc["health_check"] = json!("health");
+        doc["pricing"] = json!({ "model": "paid" });
+        let problems = validate(&doc, CATALOG).expect_err("invalid");
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/namespace",
+                "/version",
+                "/pricing/price_cents",
+                "/pricing/currency",
+                "/graphql/subgraph_url",
+                "/scopes/required/1",
+                "/webhooks/0/events/0",
+                "/health_check"
+            ]
+        );
+        assert!(problems[0].message.contains("reserved"), "{problems:?}");
+    }
+
+    #[test]
+    fn structural_errors_come_from_the_schema_with_paths() {
+        let mut doc = good();
+        doc["author"] = json!({ "name": "Ada" });
+        doc["unexpected"] = json!(true);
+        doc["pricing"]["model"] = json!("gratis");
+        let problems = validate(&doc, CATALOG).expect_err("invalid");
+        assert!(problems.iter().all(|p| p.code == "SCHEMA"), "{problems:?}");
+        let paths: BTreeSet<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert!(paths.contains("/author"), "{problems:?}");
+        assert!(paths.contains("/pricing/model"), "{problems:?}");
+        assert!(paths.contains("/"), "{problems:?}");
+    }
+}
