@@ -330,7 +330,7 @@ fn check_pricing(pricing: &Pricing, problem: &mut impl FnMut(&str, &'static str,
         PricingModel::Paid | PricingModel::Subscription
     );
     if priced {
-        if !pricing.price_cents.is_some_and(|p| p > 0) {
+        if pricing.price_cents.is_none_or(|p| p <= 0) {
             problem(
                 "/pricing/price_cents",
                 "PRICING",
