@@ -3,6 +3,7 @@
 
 pub mod compose;
 pub mod manifest;
+pub mod policy;
 pub mod sdl_fetch;
 pub mod supergraph_config;
 
