@@ -175,16 +175,8 @@ pub fn check(namespace: &str, sdl: &str, core: &CoreSchema, limits: &Limits) -> 
         if matches!(name.as_str(), "Query" | "Mutation" | "Subscription") {
             for field in fields.iter().filter(|f| !f.name.starts_with('_')) {
                 if !has_prefix(&field.name, namespace) {
-                    violation(
-                        "FIELD_NOT_NAMESPACED",
-                        format!(
-                            "`{name}.{}` must start with `{namespace}` (e.g. `{namespace}{}`)",
-                            field.name,
-                            capitalize(&field.name)
-                        ),
-                        Some(&name),
-                        Some(&field.name),
-                    );
+                    let (code, message) = not_namespaced(&name, &field.name, namespace);
+                    violation(code, message, Some(&name), Some(&field.name));
                 }
             }
         } else if let Some(core_fields) = core.entities.get(&name) {
@@ -213,16 +205,8 @@ pub fn check(namespace: &str, sdl: &str, core: &CoreSchema, limits: &Limits) -> 
                         );
                     }
                 } else if !has_prefix(&field.name, namespace) {
-                    violation(
-                        "FIELD_NOT_NAMESPACED",
-                        format!(
-                            "`{name}.{}` must start with `{namespace}` (e.g. `{namespace}{}`)",
-                            field.name,
-                            capitalize(&field.name)
-                        ),
-                        Some(&name),
-                        Some(&field.name),
-                    );
+                    let (code, message) = not_namespaced(&name, &field.name, namespace);
+                    violation(code, message, Some(&name), Some(&field.name));
                 }
             }
         } else if let Some(is_scalar) = core.types.get(&name) {
@@ -286,6 +270,16 @@ fn restricted(
             );
         }
     }
+}
+
+fn not_namespaced(ty: &str, field: &str, namespace: &str) -> (&'static str, String) {
+    (
+        "FIELD_NOT_NAMESPACED",
+        format!(
+            "`{ty}.{field}` must start with `{namespace}` (e.g. `{namespace}{}`)",
+            capitalize(field)
+        ),
+    )
 }
 
 /// `@federation__override` and `@override` alike.
