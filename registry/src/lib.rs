@@ -5,6 +5,7 @@ pub mod compose;
 pub mod manifest;
 pub mod policy;
 pub mod sdl_fetch;
+pub mod submission;
 pub mod supergraph_config;
 
 pub use compose::{CompositionErrors, SubgraphSdl, compose};

@@ -1,0 +1,194 @@
+//! Checking a submitted app version: manifest, SDL fetch, extension policy and composition with
+//! the core and the published apps. Every problem comes back in one list, each with a stable code
+//! and, where it applies, the JSON path, subgraph, type and field.
+
+use serde::Serialize;
+
+use crate::compose::{SubgraphSdl, compose};
+use crate::manifest::{self, Manifest};
+use crate::policy::{self, CoreSchema, Limits};
+use crate::sdl_fetch::{FetchPolicy, fetch};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SubmissionError {
+    pub code: String,
+    pub message: String,
+    /// JSON pointer into the manifest, for manifest problems.
+    pub path: Option<String>,
+    pub subgraph: Option<String>,
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    pub field: Option<String>,
+}
+
+/// A candidate that passed every check: its manifest, SDL and the supergraph it composes into.
+#[derive(Clone, Debug)]
+pub struct Accepted {
+    pub manifest: Manifest,
+    pub sdl: String,
+    pub supergraph: String,
+}
+
+/// A candidate that failed; `manifest` is there when at least the manifest was valid.
+#[derive(Clone, Debug)]
+pub struct Rejected {
+    pub manifest: Option<Manifest>,
+    pub sdl: Option<String>,
+    pub errors: Vec<SubmissionError>,
+}
+
+pub struct SubmissionContext<'a> {
+    pub core: &'a [SubgraphSdl],
+    /// Published apps' subgraphs; one with the candidate's namespace is replaced by it.
+    pub published: &'a [SubgraphSdl],
+    pub scope_catalog: &'a [&'a str],
+    pub fetch: &'a FetchPolicy,
+    pub limits: &'a Limits,
+}
+
+pub async fn check(
+    document: &serde_json::Value,
+    context: &SubmissionContext<'_>,
+) -> Result<Accepted, Rejected> {
+    let manifest =
+        manifest::validate(document, context.scope_catalog).map_err(|problems| Rejected {
+            manifest: None,
+            sdl: None,
+            errors: problems
+                .into_iter()
+                .map(|p| SubmissionError {
+                    code: format!("MANIFEST_{}", p.code),
+                    message: p.message,
+                    path: Some(p.path),
+                    subgraph: None,
+                    type_name: None,
+                    field: None,
+                })
+                .collect(),
+        })?;
+    let namespace = manifest.namespace.clone();
+    let rejected = |sdl: Option<String>, errors: Vec<SubmissionError>| Rejected {
+        manifest: Some(manifest.clone()),
+        sdl,
+        errors,
+    };
+    let sdl = match fetch(&manifest.graphql.subgraph_url, context.fetch).await {
+        Ok(sdl) => sdl,
+        Err(e) => {
+            return Err(rejected(
+                None,
+                vec![SubmissionError {
+                    code: e.code.to_owned(),
+                    message: e.message,
+                    path: Some("/graphql/subgraph_url".into()),
+                    subgraph: Some(namespace),
+                    type_name: None,
+                    field: None,
+                }],
+            ));
+        }
+    };
+    let core = CoreSchema::from_subgraphs(context.core).map_err(|e| {
+        rejected(
+            Some(sdl.clone()),
+            vec![internal(format!("the core SDL does not parse: {e}"))],
+        )
+    })?;
+    let violations = policy::check(&namespace, &sdl, &core, context.limits);
+    if !violations.is_empty() {
+        let errors = violations
+            .into_iter()
+            .map(|v| SubmissionError {
+                code: v.code.to_owned(),
+                message: v.message,
+                path: None,
+                subgraph: Some(namespace.clone()),
+                type_name: v.type_name,
+                field: v.field,
+            })
+            .collect();
+        return Err(rejected(Some(sdl), errors));
+    }
+    let mut subgraphs: Vec<SubgraphSdl> = context.core.to_vec();
+    subgraphs.extend(
+        context
+            .published
+            .iter()
+            .filter(|s| s.name != namespace)
+            .cloned(),
+    );
+    subgraphs.push(SubgraphSdl {
+        name: namespace.clone(),
+        routing_url: manifest.graphql.subgraph_url.clone(),
+        sdl: sdl.clone(),
+    });
+    match compose(&subgraphs) {
+        Ok(supergraph) => Ok(Accepted {
+            manifest,
+            sdl,
+            supergraph,
+        }),
+        Err(failure) => {
+            let errors = failure
+                .errors
+                .into_iter()
+                .map(|e| {
+                    let (type_name, field) = quoted_coordinate(&e.message);
+                    SubmissionError {
+                        code: e.code,
+                        message: e.message,
+                        path: None,
+                        subgraph: Some(namespace.clone()),
+                        type_name,
+                        field,
+                    }
+                })
+                .collect();
+            Err(rejected(Some(sdl), errors))
+        }
+    }
+}
+
+fn internal(message: String) -> SubmissionError {
+    SubmissionError {
+        code: "INTERNAL".into(),
+        message,
+        path: None,
+        subgraph: None,
+        type_name: None,
+        field: None,
+    }
+}
+
+/// The first `"Type.field"` (or `"Type"`) quoted in a composition message.
+fn quoted_coordinate(message: &str) -> (Option<String>, Option<String>) {
+    for quoted in message.split('"').skip(1).step_by(2) {
+        let mut parts = quoted.splitn(2, '.');
+        let ty = parts.next().unwrap_or_default();
+        if ty.starts_with(|c: char| c.is_ascii_uppercase())
+            && ty.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            let field = parts
+                .next()
+                .filter(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .map(str::to_owned);
+            return (Some(ty.to_owned()), field);
+        }
+    }
+    (None, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quoted_coordinate;
+
+    #[test]
+    fn finds_the_coordinate_in_a_composition_message() {
+        let message = r#"Type of field "User.id" is incompatible across subgraphs: it has type "ID!" in subgraph "identity""#;
+        assert_eq!(
+            quoted_coordinate(message),
+            (Some("User".into()), Some("id".into()))
+        );
+        assert_eq!(quoted_coordinate("nothing quoted"), (None, None));
+    }
+}
