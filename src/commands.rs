@@ -10,7 +10,9 @@ use nexus_registry::supergraph_config::SupergraphConfig;
 use nexus_router::{AuthOptions, RouterOptions};
 
 use crate::cli::{AdminAction, Cli, Command, KeysAction, Service};
-use crate::core_subgraphs::{self, CORE_SUBGRAPHS};
+use std::sync::Arc;
+
+use crate::core_subgraphs::{self, CORE_SUBGRAPHS, Services};
 use crate::seed;
 use crate::stack::{self, Stack, StackOptions};
 
@@ -71,6 +73,8 @@ async fn dev(cli: &Cli, listen: SocketAddr, with_seed: bool) -> anyhow::Result<(
         router_listen: listen,
         keys_file: cli.keys_file(),
         issuer: cli.issuer.clone(),
+        // `nexus dev` runs apps on this machine.
+        allow_private_subgraphs: true,
     })
     .await?;
     if with_seed {
@@ -135,7 +139,22 @@ async fn serve(
     let addr = listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], core.default_port)));
     let listener = nexus_kit::server::bind(addr).await?;
     println!("{name} subgraph listening: http://{addr}/graphql");
-    nexus_kit::server::serve(listener, (core.http_router)(db, keys), shutdown_signal()).await?;
+    // The registry composes against the core at its default addresses (supergraph.yaml's).
+    let core_sdl = CORE_SUBGRAPHS
+        .iter()
+        .map(|c| nexus_registry::SubgraphSdl {
+            name: c.name.to_owned(),
+            routing_url: format!("http://127.0.0.1:{}/graphql", c.default_port),
+            sdl: (c.sdl)(),
+        })
+        .collect();
+    let registry = Arc::new(nexus_registry::Registry::new(
+        core_sdl,
+        nexus_registry::sdl_fetch::FetchPolicy::public(),
+        nexus_kit::scopes::CATALOG.iter().map(|(s, _)| *s).collect(),
+    ));
+    let services = Services { db, keys, registry };
+    nexus_kit::server::serve(listener, (core.http_router)(&services), shutdown_signal()).await?;
     Ok(())
 }
 

@@ -3,12 +3,20 @@
 use std::sync::Arc;
 
 use nexus_kit::token::KeyStore;
+use nexus_registry::Registry;
 use sea_orm::DatabaseConnection;
+
+/// What a core subgraph's HTTP service is built from.
+pub struct Services {
+    pub db: DatabaseConnection,
+    pub keys: Arc<KeyStore>,
+    pub registry: Arc<Registry>,
+}
 
 pub struct CoreSubgraph {
     pub name: &'static str,
     pub sdl: fn() -> String,
-    pub http_router: fn(DatabaseConnection, Arc<KeyStore>) -> axum::Router,
+    pub http_router: fn(&Services) -> axum::Router,
     /// Port in `nexus dev` and `nexus serve`, next to the router's 4000.
     pub default_port: u16,
 }
@@ -17,19 +25,19 @@ pub const CORE_SUBGRAPHS: [CoreSubgraph; 3] = [
     CoreSubgraph {
         name: nexus_identity::NAME,
         sdl: nexus_identity::sdl,
-        http_router: nexus_identity::http_router,
+        http_router: |s| nexus_identity::http_router(s.db.clone(), s.keys.clone()),
         default_port: 4001,
     },
     CoreSubgraph {
         name: nexus_apps::NAME,
         sdl: nexus_apps::sdl,
-        http_router: nexus_apps::http_router,
+        http_router: |s| nexus_apps::http_router(s.db.clone(), s.keys.clone(), s.registry.clone()),
         default_port: 4002,
     },
     CoreSubgraph {
         name: nexus_licensing::NAME,
         sdl: nexus_licensing::sdl,
-        http_router: nexus_licensing::http_router,
+        http_router: |s| nexus_licensing::http_router(s.db.clone(), s.keys.clone()),
         default_port: 4003,
     },
 ];

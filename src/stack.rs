@@ -10,13 +10,14 @@ use anyhow::{Context, anyhow};
 use nexus_kit::db::{self, StatementCounter};
 use nexus_kit::token::KeyStore;
 use nexus_migrations::{Migrator, MigratorTrait};
-use nexus_registry::SubgraphSdl;
+use nexus_registry::sdl_fetch::FetchPolicy;
+use nexus_registry::{Registry, SubgraphSdl};
 use nexus_router::{AuthOptions, RouterOptions, RunningRouter};
 use sea_orm::DatabaseConnection;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::core_subgraphs::CORE_SUBGRAPHS;
+use crate::core_subgraphs::{CORE_SUBGRAPHS, Services};
 
 pub struct StackOptions {
     pub database_url: String,
@@ -26,6 +27,8 @@ pub struct StackOptions {
     pub keys_file: PathBuf,
     /// The tokens' `iss`; default: the router's URL.
     pub issuer: Option<String>,
+    /// Accept app subgraphs on loopback and private addresses (development).
+    pub allow_private_subgraphs: bool,
 }
 
 struct RunningSubgraph {
@@ -37,6 +40,7 @@ struct RunningSubgraph {
 
 pub struct Stack {
     pub db: DatabaseConnection,
+    pub registry: Arc<Registry>,
     pub keys: Arc<KeyStore>,
     /// Every SQL statement the subgraphs run.
     pub statements: StatementCounter,
@@ -53,7 +57,8 @@ impl Stack {
             .clone()
             .unwrap_or_else(|| format!("http://{router_listen}"));
         let keys = KeyStore::open_or_create(&options.keys_file, &issuer)?;
-        let mut subgraphs = Vec::new();
+        // Bind every subgraph first: the registry needs their URLs to compose.
+        let mut listeners = Vec::new();
         let mut sdls = Vec::new();
         for core in &CORE_SUBGRAPHS {
             let port = match options.router_listen.port() {
@@ -63,20 +68,39 @@ impl Stack {
             let listener =
                 nexus_kit::server::bind(SocketAddr::new(options.router_listen.ip(), port)).await?;
             let addr = listener.local_addr()?;
-            let (stop, stopped) = oneshot::channel::<()>();
-            let task = tokio::spawn(nexus_kit::server::serve(
-                listener,
-                (core.http_router)(db.clone(), keys.clone()),
-                async move {
-                    let _ = stopped.await;
-                },
-            ));
-            tracing::info!(subgraph = core.name, %addr, "subgraph listening");
             sdls.push(SubgraphSdl {
                 name: core.name.to_owned(),
                 routing_url: format!("http://{addr}/graphql"),
                 sdl: (core.sdl)(),
             });
+            listeners.push((core, listener, addr));
+        }
+        let fetch = if options.allow_private_subgraphs {
+            FetchPolicy::allow_loopback()
+        } else {
+            FetchPolicy::public()
+        };
+        let registry = Arc::new(Registry::new(
+            sdls,
+            fetch,
+            nexus_kit::scopes::CATALOG.iter().map(|(s, _)| *s).collect(),
+        ));
+        let services = Services {
+            db: db.clone(),
+            keys: keys.clone(),
+            registry: registry.clone(),
+        };
+        let mut subgraphs = Vec::new();
+        for (core, listener, addr) in listeners {
+            let (stop, stopped) = oneshot::channel::<()>();
+            let task = tokio::spawn(nexus_kit::server::serve(
+                listener,
+                (core.http_router)(&services),
+                async move {
+                    let _ = stopped.await;
+                },
+            ));
+            tracing::info!(subgraph = core.name, %addr, "subgraph listening");
             subgraphs.push(RunningSubgraph {
                 name: core.name,
                 addr,
@@ -84,7 +108,7 @@ impl Stack {
                 task,
             });
         }
-        let supergraph = nexus_registry::compose(&sdls)?;
+        let supergraph = nexus_apps::versions::startup_supergraph(&db, &registry).await?;
         let identity = subgraphs
             .iter()
             .find(|s| s.name == nexus_identity::NAME)
@@ -107,8 +131,22 @@ impl Stack {
         )
         .await?;
         tracing::info!(url = %router.graphql_url(), "router listening");
+        // The router follows the registry's head: every published supergraph is a hot reload.
+        let publisher = router.publisher();
+        let mut head = registry.subscribe();
+        tokio::spawn(async move {
+            while head.changed().await.is_ok() {
+                let next = head.borrow_and_update().clone();
+                if let Some(sdl) = next
+                    && publisher.unbounded_send(sdl).is_err()
+                {
+                    break;
+                }
+            }
+        });
         Ok(Stack {
             db,
+            registry,
             keys,
             statements,
             router,

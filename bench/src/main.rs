@@ -125,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
         router_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         keys_file: dir.path().join("signing-keys.json"),
         issuer: None,
+        allow_private_subgraphs: true,
     })
     .await?;
     // A platform admin's token: the query reads every organization.

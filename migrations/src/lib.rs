@@ -7,6 +7,7 @@ mod m20261122_000001_identity;
 mod m20261122_000002_apps;
 mod m20261122_000003_licensing;
 mod m20261122_000004_identity_accounts;
+mod m20261122_000005_apps_versions;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_apps::Migration),
             Box::new(m20261122_000003_licensing::Migration),
             Box::new(m20261122_000004_identity_accounts::Migration),
+            Box::new(m20261122_000005_apps_versions::Migration),
         ]
     }
 }

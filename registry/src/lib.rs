@@ -4,8 +4,10 @@
 pub mod compose;
 pub mod manifest;
 pub mod policy;
+pub mod registry;
 pub mod sdl_fetch;
 pub mod submission;
 pub mod supergraph_config;
 
 pub use compose::{CompositionErrors, SubgraphSdl, compose};
+pub use registry::Registry;

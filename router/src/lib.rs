@@ -46,6 +46,11 @@ impl RunningRouter {
         self.addr
     }
 
+    /// A handle for publishing supergraphs from elsewhere (see `publish`).
+    pub fn publisher(&self) -> mpsc::UnboundedSender<String> {
+        self.schemas.clone()
+    }
+
     pub fn graphql_url(&self) -> String {
         format!("http://{}/graphql", self.addr)
     }

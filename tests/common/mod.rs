@@ -140,6 +140,7 @@ impl TestStack {
             router_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             keys_file: dir.path().join("signing-keys.json"),
             issuer: None,
+            allow_private_subgraphs: true,
         })
         .await
         .expect("stack starts");

@@ -3,38 +3,53 @@
 pub mod entity;
 pub mod graphql;
 pub mod service;
+pub mod versions;
 
 use std::sync::Arc;
 
 use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
 use sea_orm::DatabaseConnection;
 
-use entity::{app, installation};
-use graphql::{Mutation, Query};
+use entity::{app, app_version, installation};
+use graphql::{RootMutation, RootQuery};
 use nexus_kit::loader;
 use nexus_kit::token::KeyStore;
+use nexus_registry::Registry;
 
 pub const NAME: &str = "apps";
 
-pub type AppsSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppsSchema = Schema<RootQuery, RootMutation, EmptySubscription>;
 
-pub fn schema(db: DatabaseConnection) -> AppsSchema {
-    Schema::build(Query, Mutation, EmptySubscription)
-        .enable_federation()
-        .data(db)
-        .finish()
+pub fn schema(db: DatabaseConnection, registry: Arc<Registry>) -> AppsSchema {
+    Schema::build(
+        RootQuery::default(),
+        RootMutation::default(),
+        EmptySubscription,
+    )
+    .enable_federation()
+    .data(db)
+    .data(registry)
+    .finish()
 }
 
 /// The federation SDL this subgraph serves as `_service { sdl }`.
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, EmptySubscription)
-        .enable_federation()
-        .finish()
-        .sdl_with_options(SDLExportOptions::new().federation())
+    Schema::build(
+        RootQuery::default(),
+        RootMutation::default(),
+        EmptySubscription,
+    )
+    .enable_federation()
+    .finish()
+    .sdl_with_options(SDLExportOptions::new().federation())
 }
 
-pub fn http_router(db: DatabaseConnection, keys: Arc<KeyStore>) -> axum::Router {
-    let schema = schema(db.clone());
+pub fn http_router(
+    db: DatabaseConnection,
+    keys: Arc<KeyStore>,
+    registry: Arc<Registry>,
+) -> axum::Router {
+    let schema = schema(db.clone(), registry);
     nexus_kit::server::http_router(
         NAME,
         schema,
@@ -46,6 +61,8 @@ pub fn http_router(db: DatabaseConnection, keys: Arc<KeyStore>) -> axum::Router 
                 .data(loader::child_pages::<installation::LiveByOrganization>(
                     &db, scope.gate,
                 ))
+                .data(loader::by_id::<app_version::Entity>(&db, scope.gate))
+                .data(loader::child_pages::<app_version::ByApp>(&db, scope.gate))
         }),
     )
 }

@@ -3,7 +3,19 @@
 mod mutation;
 mod query;
 mod types;
+mod versions;
+
+use async_graphql::MergedObject;
 
 pub use mutation::Mutation;
 pub use query::Query;
+pub use versions::{AppVersion, SupergraphVersion, VersionMutation, VersionQuery};
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct RootQuery(Query, VersionQuery);
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct RootMutation(Mutation, VersionMutation);
 pub use types::{App, Installation, OrganizationInstallations, UserRef};

@@ -40,9 +40,10 @@ pub struct CreateInstallationInput {
     pub scopes: Vec<String>,
 }
 
+#[derive(Default)]
 pub struct Mutation;
 
-#[Object]
+#[Object(name = "AppsMutation")]
 impl Mutation {
     /// Creates an app with you as its developer.
     async fn create_app(&self, ctx: &Context<'_>, input: CreateAppInput) -> Result<App> {

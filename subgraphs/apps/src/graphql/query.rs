@@ -22,9 +22,10 @@ pub struct AppFilter {
     pub status: Option<AppStatus>,
 }
 
+#[derive(Default)]
 pub struct Query;
 
-#[Object]
+#[Object(name = "AppsQuery")]
 impl Query {
     /// An app by `id` or by `namespace` (exactly one); null when there is none.
     async fn app(

@@ -10,6 +10,7 @@ use nexus_kit::page::PageArgs;
 use uuid::Uuid;
 
 use crate::entity::app::{self, AppStatus, PricingModel};
+use crate::entity::app_version;
 use crate::entity::installation::{self, InstallationStatus};
 
 /// identity's `User`, referenced by id (identity resolves it).
@@ -85,6 +86,24 @@ impl App {
 
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+
+    /// Submitted versions, oldest first (the app's developer and platform admins).
+    async fn versions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Option<Connection<String, super::versions::AppVersion>>> {
+        let caller = caller(ctx);
+        if !caller.is_platform_admin() && caller.user_id() != Some(self.0.developer_id) {
+            return Err(Code::Forbidden.error("an app's versions are visible to its developer"));
+        }
+        let args = PageArgs::parse(first, after)?;
+        let page = load_children::<app_version::ByApp>(ctx, self.0.id, args).await?;
+        Ok(Some(
+            page.into_connection(|v| v.id, super::versions::AppVersion),
+        ))
     }
 }
 

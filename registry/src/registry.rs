@@ -1,0 +1,54 @@
+//! What the apps subgraph needs to accept app versions and publish supergraphs: the core
+//! subgraphs, the fetch and size policies, the scope catalog, and the channel the router follows.
+
+use tokio::sync::watch;
+
+use crate::compose::SubgraphSdl;
+use crate::policy::Limits;
+use crate::sdl_fetch::FetchPolicy;
+use crate::submission::SubmissionContext;
+
+pub struct Registry {
+    /// The core subgraphs with the URLs the router calls them at.
+    pub core: Vec<SubgraphSdl>,
+    pub fetch: FetchPolicy,
+    pub limits: Limits,
+    pub scope_catalog: Vec<&'static str>,
+    head: watch::Sender<Option<String>>,
+}
+
+impl Registry {
+    pub fn new(
+        core: Vec<SubgraphSdl>,
+        fetch: FetchPolicy,
+        scope_catalog: Vec<&'static str>,
+    ) -> Self {
+        Registry {
+            core,
+            fetch,
+            limits: Limits::default(),
+            scope_catalog,
+            head: watch::channel(None).0,
+        }
+    }
+
+    pub fn context<'a>(&'a self, published: &'a [SubgraphSdl]) -> SubmissionContext<'a> {
+        SubmissionContext {
+            core: &self.core,
+            published,
+            scope_catalog: &self.scope_catalog,
+            fetch: &self.fetch,
+            limits: &self.limits,
+        }
+    }
+
+    /// Makes `supergraph` the head: the router follows it.
+    pub fn publish(&self, supergraph: String) {
+        self.head.send_replace(Some(supergraph));
+    }
+
+    /// The head as it changes (`None` until the first publish).
+    pub fn subscribe(&self) -> watch::Receiver<Option<String>> {
+        self.head.subscribe()
+    }
+}

@@ -1,0 +1,289 @@
+//! App versions, review and supergraph versions in the graph.
+
+use std::sync::Arc;
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use nexus_kit::Result;
+use nexus_kit::auth::caller;
+use nexus_kit::error::internal;
+use nexus_kit::id::{parse_id, to_id};
+use nexus_kit::loader::load;
+use nexus_kit::page::{PageArgs, fetch_page};
+use nexus_registry::Registry;
+use nexus_registry::submission::SubmissionError;
+use sea_orm::{DatabaseConnection, EntityTrait};
+
+use super::types::App;
+use crate::entity::app;
+use crate::entity::app_version::{self, AppVersionStatus};
+use crate::entity::supergraph_version;
+use crate::versions::{self, ComposedSubgraph};
+
+/// One problem with a submission: which rule (`code`), where, and what to do.
+#[derive(SimpleObject, Clone)]
+pub struct SubmissionProblem {
+    pub code: String,
+    pub message: String,
+    /// JSON pointer into the manifest, for manifest problems.
+    pub path: Option<String>,
+    pub subgraph: Option<String>,
+    #[graphql(name = "type")]
+    pub type_name: Option<String>,
+    pub field: Option<String>,
+}
+
+impl From<SubmissionError> for SubmissionProblem {
+    fn from(e: SubmissionError) -> Self {
+        SubmissionProblem {
+            code: e.code,
+            message: e.message,
+            path: e.path,
+            subgraph: e.subgraph,
+            type_name: e.type_name,
+            field: e.field,
+        }
+    }
+}
+
+pub struct AppVersion(pub app_version::Model);
+
+#[Object]
+impl AppVersion {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn version(&self) -> &str {
+        &self.0.version
+    }
+
+    async fn status(&self) -> AppVersionStatus {
+        self.0.status
+    }
+
+    async fn subgraph_url(&self) -> &str {
+        &self.0.subgraph_url
+    }
+
+    /// Why the automatic checks rejected it (empty when they passed).
+    async fn errors(&self) -> Vec<SubmissionProblem> {
+        serde_json::from_value::<Vec<SubmissionErrorStored>>(self.0.errors.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(SubmissionProblem::from)
+            .collect()
+    }
+
+    /// The reviewer's reason, for versions rejected in review.
+    async fn review_reason(&self) -> Option<&str> {
+        self.0.review_reason.as_deref()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn reviewed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.reviewed_at
+    }
+
+    async fn app(&self, ctx: &Context<'_>) -> Result<Option<App>> {
+        Ok(load::<app::Entity>(ctx, self.0.app_id).await?.map(App))
+    }
+}
+
+/// `SubmissionError` as stored in `app_versions.errors`.
+#[derive(serde::Deserialize)]
+pub struct SubmissionErrorStored {
+    code: String,
+    message: String,
+    path: Option<String>,
+    subgraph: Option<String>,
+    #[serde(rename = "type")]
+    type_name: Option<String>,
+    field: Option<String>,
+}
+
+impl From<SubmissionErrorStored> for SubmissionProblem {
+    fn from(e: SubmissionErrorStored) -> Self {
+        SubmissionProblem {
+            code: e.code,
+            message: e.message,
+            path: e.path,
+            subgraph: e.subgraph,
+            type_name: e.type_name,
+            field: e.field,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct SupergraphSubgraph {
+    pub name: String,
+    pub url: String,
+}
+
+pub struct SupergraphVersion(pub supergraph_version::Model);
+
+#[Object]
+impl SupergraphVersion {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn sha256(&self) -> &str {
+        &self.0.sha256
+    }
+
+    async fn reason(&self) -> &str {
+        &self.0.reason
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn subgraphs(&self) -> Vec<SupergraphSubgraph> {
+        serde_json::from_value::<Vec<ComposedSubgraph>>(self.0.subgraphs.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| SupergraphSubgraph {
+                name: s.name,
+                url: s.url,
+            })
+            .collect()
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct SubmitAppVersionPayload {
+    /// Null when the manifest itself was invalid (see `errors`).
+    pub app_version: Option<AppVersion>,
+    pub errors: Vec<SubmissionProblem>,
+}
+
+#[derive(SimpleObject)]
+pub struct ApproveAppVersionPayload {
+    pub app_version: AppVersion,
+    pub supergraph_version: SupergraphVersion,
+}
+
+fn registry<'a>(ctx: &Context<'a>) -> &'a Arc<Registry> {
+    ctx.data_unchecked::<Arc<Registry>>()
+}
+
+#[derive(Default)]
+pub struct VersionQuery;
+
+#[Object]
+impl VersionQuery {
+    /// Published supergraphs, newest first is the head (platform admins).
+    async fn supergraph_versions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, SupergraphVersion>> {
+        caller(ctx).require_platform_admin()?;
+        let args = PageArgs::parse(first, after)?;
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let page = fetch_page(
+            db,
+            supergraph_version::Entity::find(),
+            supergraph_version::Column::Id,
+            &args,
+        )
+        .await
+        .map_err(internal)?;
+        Ok(page.into_connection(|v| v.id, SupergraphVersion))
+    }
+
+    /// An app version, for its developer and platform admins.
+    async fn app_version(&self, ctx: &Context<'_>, id: ID) -> Result<Option<AppVersion>> {
+        let id = parse_id(&id, "app version")?;
+        let Some(version) = load::<app_version::Entity>(ctx, id).await? else {
+            return Ok(None);
+        };
+        let app = load::<app::Entity>(ctx, version.app_id).await?;
+        let caller = caller(ctx);
+        let allowed = caller.is_platform_admin()
+            || app.is_some_and(|a| caller.user_id() == Some(a.developer_id));
+        Ok(allowed.then_some(AppVersion(version)))
+    }
+}
+
+#[derive(Default)]
+pub struct VersionMutation;
+
+#[Object]
+impl VersionMutation {
+    /// Submits an app version: the manifest is validated, the SDL fetched from
+    /// `graphql.subgraph_url`, checked against the extension policy and composed with the core
+    /// and the live apps. The version is IN_REVIEW, or REJECTED with every problem in `errors`.
+    async fn submit_app_version(
+        &self,
+        ctx: &Context<'_>,
+        manifest: Json<serde_json::Value>,
+    ) -> Result<SubmitAppVersionPayload> {
+        let developer = caller(ctx).require_user()?;
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let submitted = versions::submit(db, registry(ctx), developer, &manifest.0).await?;
+        Ok(SubmitAppVersionPayload {
+            app_version: submitted.version.map(AppVersion),
+            errors: submitted
+                .errors
+                .into_iter()
+                .map(SubmissionProblem::from)
+                .collect(),
+        })
+    }
+
+    /// Approves a version in review and publishes the new supergraph (platform admins).
+    async fn approve_app_version(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<ApproveAppVersionPayload> {
+        caller(ctx).require_platform_admin()?;
+        let admin = caller(ctx).require_user()?;
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let (version, head) =
+            versions::approve(db, registry(ctx), admin, parse_id(&id, "app version")?).await?;
+        Ok(ApproveAppVersionPayload {
+            app_version: AppVersion(version),
+            supergraph_version: SupergraphVersion(head),
+        })
+    }
+
+    /// Rejects a version in review, saying why (platform admins).
+    async fn reject_app_version(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: String,
+    ) -> Result<AppVersion> {
+        caller(ctx).require_platform_admin()?;
+        let admin = caller(ctx).require_user()?;
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        versions::reject(db, admin, parse_id(&id, "app version")?, reason)
+            .await
+            .map(AppVersion)
+    }
+
+    /// Publishes an older supergraph version's apps again as the new head (platform admins).
+    async fn rollback_supergraph(&self, ctx: &Context<'_>, id: ID) -> Result<SupergraphVersion> {
+        caller(ctx).require_platform_admin()?;
+        let admin = caller(ctx).require_user()?;
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        versions::rollback(
+            db,
+            registry(ctx),
+            admin,
+            parse_id(&id, "supergraph version")?,
+        )
+        .await
+        .map(SupergraphVersion)
+    }
+}

@@ -1,0 +1,410 @@
+//! App versions and supergraph versions: submit (automatic checks), review, publish, roll back.
+//!
+//! The head supergraph version lists the app versions that are live; every new supergraph is
+//! composed from the core plus that list, changed by one app. A composition that fails publishes
+//! nothing, so the live supergraph is never replaced by a broken one.
+
+use chrono::Utc;
+use nexus_kit::error::{Code, Result, internal};
+use nexus_kit::id::new_id;
+use nexus_registry::submission::{self, SubmissionError};
+use nexus_registry::{Registry, SubgraphSdl, compose};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::entity::app::{self, AppStatus, PricingModel};
+use crate::entity::app_version::{self, AppVersionStatus};
+use crate::entity::supergraph_version;
+
+/// One subgraph of a supergraph version (core subgraphs have no app version).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ComposedSubgraph {
+    pub name: String,
+    pub url: String,
+    pub app_version_id: Option<Uuid>,
+}
+
+pub struct Submitted {
+    pub version: Option<app_version::Model>,
+    pub errors: Vec<SubmissionError>,
+}
+
+/// The head supergraph version, if any has been published.
+pub async fn head(db: &DatabaseConnection) -> Result<Option<supergraph_version::Model>> {
+    supergraph_version::Entity::find()
+        .order_by_desc(supergraph_version::Column::Id)
+        .one(db)
+        .await
+        .map_err(internal)
+}
+
+/// The app versions live in the head, with their SDL.
+pub async fn live_apps(db: &DatabaseConnection) -> Result<Vec<(app_version::Model, SubgraphSdl)>> {
+    let Some(head) = head(db).await? else {
+        return Ok(Vec::new());
+    };
+    let listed: Vec<ComposedSubgraph> = serde_json::from_value(head.subgraphs).unwrap_or_default();
+    let ids: Vec<Uuid> = listed.iter().filter_map(|s| s.app_version_id).collect();
+    let versions = app_version::Entity::find()
+        .filter(app_version::Column::Id.is_in(ids))
+        .all(db)
+        .await
+        .map_err(internal)?;
+    Ok(versions
+        .into_iter()
+        .filter_map(|v| {
+            let namespace = v.manifest.get("namespace")?.as_str()?.to_owned();
+            let sdl = v.sdl.clone()?;
+            let subgraph = SubgraphSdl {
+                name: namespace,
+                routing_url: v.subgraph_url.clone(),
+                sdl,
+            };
+            Some((v, subgraph))
+        })
+        .collect())
+}
+
+/// The supergraph to serve at start: the core as it runs now plus the head's apps (or the core
+/// alone if that no longer composes, which is logged). The first start records the core-only
+/// supergraph as the first version, so there is always a version to roll back to.
+pub async fn startup_supergraph(
+    db: &DatabaseConnection,
+    registry: &Registry,
+) -> anyhow::Result<String> {
+    let failed = |e: nexus_kit::Error| anyhow::anyhow!("{}", e.message);
+    if head(db).await.map_err(failed)?.is_none() {
+        let (sdl, listed) = compose_with(registry, &[]).map_err(failed)?;
+        supergraph_row(&sdl, listed, None, "core subgraphs".into())
+            .insert(db)
+            .await
+            .map_err(|e| anyhow::anyhow!("recording the first supergraph version: {e}"))?;
+        return Ok(sdl);
+    }
+    let apps: Vec<(Option<Uuid>, SubgraphSdl)> = live_apps(db)
+        .await
+        .map_err(failed)?
+        .into_iter()
+        .map(|(v, s)| (Some(v.id), s))
+        .collect();
+    match compose_with(registry, &apps) {
+        Ok((sdl, _)) => Ok(sdl),
+        Err(e) => {
+            tracing::error!(error = %e.message, "the live apps no longer compose with the core; serving the core alone");
+            Ok(compose(&registry.core)?)
+        }
+    }
+}
+
+pub async fn submit(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    developer: Uuid,
+    document: &serde_json::Value,
+) -> Result<Submitted> {
+    let live: Vec<SubgraphSdl> = live_apps(db).await?.into_iter().map(|(_, s)| s).collect();
+    let outcome = submission::check(document, &registry.context(&live)).await;
+    let (manifest, sdl, errors) = match outcome {
+        Ok(accepted) => (accepted.manifest, Some(accepted.sdl), Vec::new()),
+        Err(rejected) => match rejected.manifest {
+            Some(manifest) => (manifest, rejected.sdl, rejected.errors),
+            // Without a valid manifest there is no app to file it under.
+            None => {
+                return Ok(Submitted {
+                    version: None,
+                    errors: rejected.errors,
+                });
+            }
+        },
+    };
+    let existing = crate::service::find_app_by_namespace(db, &manifest.namespace).await?;
+    let app = match existing {
+        Some(app) if app.developer_id != developer => {
+            return Err(Code::Forbidden.error(format!(
+                "the namespace `{}` belongs to another developer's app",
+                manifest.namespace
+            )));
+        }
+        Some(app) => app,
+        None => {
+            let now = Utc::now();
+            app::ActiveModel {
+                id: Set(new_id()),
+                namespace: Set(manifest.namespace.clone()),
+                name: Set(manifest.name.clone()),
+                description: Set(manifest.description.clone()),
+                category: Set(manifest.category.trim().to_lowercase()),
+                developer_id: Set(developer),
+                status: Set(AppStatus::Draft),
+                pricing_model: Set(pricing_model(manifest.pricing.model)),
+                price_cents: Set(manifest.pricing.price_cents),
+                currency: Set(manifest.pricing.currency.clone()),
+                trial_days: Set(manifest.pricing.trial_days),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(db)
+            .await
+            .map_err(|e| {
+                nexus_kit::error::on_conflict(e, || {
+                    format!(
+                        "an app with namespace `{}` already exists",
+                        manifest.namespace
+                    )
+                })
+            })?
+        }
+    };
+    let status = if errors.is_empty() {
+        AppVersionStatus::InReview
+    } else {
+        AppVersionStatus::Rejected
+    };
+    let version = app_version::ActiveModel {
+        id: Set(new_id()),
+        app_id: Set(app.id),
+        version: Set(manifest.version.clone()),
+        manifest: Set(document.clone()),
+        subgraph_url: Set(manifest.graphql.subgraph_url.clone()),
+        sdl: Set(sdl),
+        status: Set(status),
+        errors: Set(serde_json::to_value(&errors).unwrap_or_default()),
+        submitted_by: Set(developer),
+        reviewed_by: Set(None),
+        review_reason: Set(None),
+        created_at: Set(Utc::now()),
+        reviewed_at: Set(None),
+    }
+    .insert(db)
+    .await
+    .map_err(|e| {
+        nexus_kit::error::on_conflict(e, || {
+            format!(
+                "version {} of `{}` was already submitted: bump `version`",
+                manifest.version, manifest.namespace
+            )
+        })
+    })?;
+    Ok(Submitted {
+        version: Some(version),
+        errors,
+    })
+}
+
+fn pricing_model(model: nexus_registry::manifest::PricingModel) -> PricingModel {
+    use nexus_registry::manifest::PricingModel as M;
+    match model {
+        M::Free => PricingModel::Free,
+        M::Paid => PricingModel::Paid,
+        M::Subscription => PricingModel::Subscription,
+        M::Trial => PricingModel::Trial,
+    }
+}
+
+async fn find_version(db: &DatabaseConnection, id: Uuid) -> Result<app_version::Model> {
+    app_version::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| nexus_kit::error::not_found(format!("no app version `{id}`")))
+}
+
+/// The supergraph of the core plus `apps`, and the list a version records; nothing is written.
+fn compose_with(
+    registry: &Registry,
+    apps: &[(Option<Uuid>, SubgraphSdl)],
+) -> Result<(String, Vec<ComposedSubgraph>)> {
+    let mut subgraphs = registry.core.clone();
+    subgraphs.extend(apps.iter().map(|(_, s)| s.clone()));
+    let sdl = compose(&subgraphs).map_err(|e| {
+        Code::Conflict.error(format!(
+            "the supergraph does not compose, so nothing was published: {e}"
+        ))
+    })?;
+    let listed = registry
+        .core
+        .iter()
+        .map(|s| (None, s))
+        .chain(apps.iter().map(|(id, s)| (*id, s)))
+        .map(|(app_version_id, s)| ComposedSubgraph {
+            name: s.name.clone(),
+            url: s.routing_url.clone(),
+            app_version_id,
+        })
+        .collect();
+    Ok((sdl, listed))
+}
+
+fn supergraph_row(
+    sdl: &str,
+    listed: Vec<ComposedSubgraph>,
+    actor: Option<Uuid>,
+    reason: String,
+) -> supergraph_version::ActiveModel {
+    supergraph_version::ActiveModel {
+        id: Set(new_id()),
+        sha256: Set(hex::encode(Sha256::digest(sdl.as_bytes()))),
+        sdl: Set(sdl.to_owned()),
+        subgraphs: Set(serde_json::to_value(listed).unwrap_or_default()),
+        created_by: Set(actor),
+        reason: Set(reason),
+        created_at: Set(Utc::now()),
+    }
+}
+
+/// Approves a version in review: composes it with the live apps, makes it live and publishes the
+/// new supergraph. If it does not compose now, nothing changes and the error says why.
+pub async fn approve(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    admin: Uuid,
+    id: Uuid,
+) -> Result<(app_version::Model, supergraph_version::Model)> {
+    let version = find_version(db, id).await?;
+    if version.status != AppVersionStatus::InReview {
+        return Err(Code::Conflict.error(format!(
+            "only versions in review can be approved; this one is {:?}",
+            version.status
+        )));
+    }
+    let manifest: nexus_registry::manifest::Manifest =
+        serde_json::from_value(version.manifest.clone())
+            .map_err(|e| Code::Internal.error(format!("stored manifest does not parse: {e}")))?;
+    let sdl = version
+        .sdl
+        .clone()
+        .ok_or_else(|| Code::Internal.error("the version has no SDL"))?;
+    let mut apps: Vec<(Option<Uuid>, SubgraphSdl)> = live_apps(db)
+        .await?
+        .into_iter()
+        .filter(|(_, s)| s.name != manifest.namespace)
+        .map(|(v, s)| (Some(v.id), s))
+        .collect();
+    apps.push((
+        Some(version.id),
+        SubgraphSdl {
+            name: manifest.namespace.clone(),
+            routing_url: version.subgraph_url.clone(),
+            sdl,
+        },
+    ));
+    let (supergraph, listed) = compose_with(registry, &apps)?;
+
+    let txn = db.begin().await.map_err(internal)?;
+    app_version::Entity::update_many()
+        .col_expr(
+            app_version::Column::Status,
+            sea_orm::sea_query::Expr::value(AppVersionStatus::Superseded),
+        )
+        .filter(app_version::Column::AppId.eq(version.app_id))
+        .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
+        .exec(&txn)
+        .await
+        .map_err(internal)?;
+    let now = Utc::now();
+    let mut approved: app_version::ActiveModel = version.clone().into();
+    approved.status = Set(AppVersionStatus::Approved);
+    approved.reviewed_by = Set(Some(admin));
+    approved.reviewed_at = Set(Some(now));
+    let approved = approved.update(&txn).await.map_err(internal)?;
+    if let Some(app) = app::Entity::find_by_id(version.app_id)
+        .one(&txn)
+        .await
+        .map_err(internal)?
+    {
+        let mut app: app::ActiveModel = app.into();
+        app.status = Set(AppStatus::Published);
+        app.name = Set(manifest.name.clone());
+        app.description = Set(manifest.description.clone());
+        app.category = Set(manifest.category.trim().to_lowercase());
+        app.pricing_model = Set(pricing_model(manifest.pricing.model));
+        app.price_cents = Set(manifest.pricing.price_cents);
+        app.currency = Set(manifest.pricing.currency.clone());
+        app.trial_days = Set(manifest.pricing.trial_days);
+        app.updated_at = Set(now);
+        app.update(&txn).await.map_err(internal)?;
+    }
+    let reason = format!("approved {} {}", manifest.namespace, manifest.version);
+    let head = supergraph_row(&supergraph, listed, Some(admin), reason)
+        .insert(&txn)
+        .await
+        .map_err(internal)?;
+    txn.commit().await.map_err(internal)?;
+    registry.publish(supergraph);
+    Ok((approved, head))
+}
+
+pub async fn reject(
+    db: &DatabaseConnection,
+    admin: Uuid,
+    id: Uuid,
+    reason: String,
+) -> Result<app_version::Model> {
+    let version = find_version(db, id).await?;
+    if version.status != AppVersionStatus::InReview {
+        return Err(Code::Conflict.error(format!(
+            "only versions in review can be rejected; this one is {:?}",
+            version.status
+        )));
+    }
+    let mut rejected: app_version::ActiveModel = version.into();
+    rejected.status = Set(AppVersionStatus::Rejected);
+    rejected.reviewed_by = Set(Some(admin));
+    rejected.reviewed_at = Set(Some(Utc::now()));
+    rejected.review_reason = Set(Some(reason));
+    rejected.update(db).await.map_err(internal)
+}
+
+/// Publishes an older supergraph version's apps again, as a new head.
+pub async fn rollback(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    admin: Uuid,
+    id: Uuid,
+) -> Result<supergraph_version::Model> {
+    let target = supergraph_version::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| nexus_kit::error::not_found(format!("no supergraph version `{id}`")))?;
+    let listed: Vec<ComposedSubgraph> =
+        serde_json::from_value(target.subgraphs).unwrap_or_default();
+    let ids: Vec<Uuid> = listed.iter().filter_map(|s| s.app_version_id).collect();
+    let versions = app_version::Entity::find()
+        .filter(app_version::Column::Id.is_in(ids))
+        .all(db)
+        .await
+        .map_err(internal)?;
+    let apps: Vec<(Option<Uuid>, SubgraphSdl)> = versions
+        .into_iter()
+        .filter_map(|v| {
+            let name = v.manifest.get("namespace")?.as_str()?.to_owned();
+            let sdl = v.sdl.clone()?;
+            Some((
+                Some(v.id),
+                SubgraphSdl {
+                    name,
+                    routing_url: v.subgraph_url.clone(),
+                    sdl,
+                },
+            ))
+        })
+        .collect();
+    let (supergraph, listed) = compose_with(registry, &apps)?;
+    let head = supergraph_row(
+        &supergraph,
+        listed,
+        Some(admin),
+        format!("rollback to {id}"),
+    )
+    .insert(db)
+    .await
+    .map_err(internal)?;
+    registry.publish(supergraph);
+    Ok(head)
+}

@@ -1,0 +1,307 @@
+//! An app goes live: a developer submits a manifest, a platform admin approves, the router serves
+//! the app's fields without a restart, and a rollback takes them away again. Bad submissions are
+//! rejected with every problem listed.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::post;
+use common::{Session, TestStack, error_codes, first_error_message};
+use serde_json::{Value, json};
+
+const LINK: &str =
+    r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])"#;
+
+/// A minimal app subgraph in plain HTTP + JSON: it answers `_service` with `sdl` and resolves
+/// `User` entities with `analyticsProfile { visits: 42 }`.
+async fn analytics_app(sdl: String) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = Router::new().route(
+        "/graphql",
+        post(move |axum::Json(request): axum::Json<Value>| {
+            let sdl = sdl.clone();
+            async move {
+                let query = request["query"].as_str().unwrap_or_default();
+                if query.contains("_service") {
+                    return axum::Json(json!({ "data": { "_service": { "sdl": sdl } } }));
+                }
+                let entities: Vec<Value> = request["variables"]["representations"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|r| json!({ "__typename": r["__typename"], "analyticsProfile": { "visits": 42 } }))
+                    .collect();
+                axum::Json(json!({ "data": { "_entities": entities } }))
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn manifest(version: &str, addr: SocketAddr) -> Value {
+    json!({
+        "namespace": "analytics",
+        "name": "Analytics",
+        "version": version,
+        "description": "Usage analytics",
+        "category": "insights",
+        "author": { "name": "Dev", "email": "dev@apps.test" },
+        "pricing": { "model": "free" },
+        "graphql": { "subgraph_url": format!("http://{addr}/graphql") },
+        "scopes": { "required": ["users:read"] }
+    })
+}
+
+const SUBMIT: &str = "mutation($m: JSON!) { submitAppVersion(manifest: $m) { \
+    appVersion { id version status errors { code } } errors { code message path subgraph type field } } }";
+const APPROVE: &str = "mutation($id: ID!) { approveAppVersion(id: $id) { \
+    appVersion { status } supergraphVersion { id sha256 subgraphs { name } } } }";
+const PROFILE: &str = "{ me { email analyticsProfile { visits } } }";
+
+/// Polls until the router's answer to `query` satisfies `done` (hot reloads take a moment).
+async fn eventually(
+    stack: &TestStack,
+    token: &str,
+    query: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = stack.post_as(token, query, json!({})).await;
+        if done(&body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the router never served it: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+struct Setup {
+    stack: TestStack,
+    developer: Session,
+    admin: Session,
+}
+
+async fn setup() -> Setup {
+    let stack = TestStack::start().await;
+    let developer = stack.sign_up("dev@apps.test", "Dev").await;
+    let admin = stack.platform_admin("admin@nexus.test").await;
+    Setup {
+        stack,
+        developer,
+        admin,
+    }
+}
+
+#[tokio::test]
+async fn submit_approve_serve_and_roll_back_without_a_restart() {
+    let Setup {
+        stack,
+        developer,
+        admin,
+    } = setup().await;
+    let sdl = format!(
+        "{LINK}\ntype User @key(fields: \"id\") {{ id: ID! analyticsProfile: AnalyticsProfile }}\n\
+         type AnalyticsProfile {{ visits: Int! }}"
+    );
+    let app = analytics_app(sdl).await;
+
+    // Before: the field does not exist.
+    let (_, body) = stack.post_as(&developer.access, PROFILE, json!({})).await;
+    assert!(
+        first_error_message(&body).contains("analyticsProfile"),
+        "{body}"
+    );
+
+    let data = stack
+        .data_as(
+            &developer.access,
+            SUBMIT,
+            json!({ "m": manifest("1.0.0", app) }),
+        )
+        .await;
+    let version = &data["submitAppVersion"]["appVersion"];
+    assert_eq!(version["status"], "IN_REVIEW", "{data}");
+    assert_eq!(data["submitAppVersion"]["errors"], json!([]));
+    let version_id = version["id"].as_str().unwrap_or_default().to_owned();
+
+    // Only platform admins approve.
+    let body = stack
+        .gql_as(&developer.access, APPROVE, json!({ "id": version_id }))
+        .await;
+    assert_eq!(error_codes(&body), ["FORBIDDEN"]);
+    let data = stack
+        .data_as(&admin.access, APPROVE, json!({ "id": version_id }))
+        .await;
+    assert_eq!(
+        data["approveAppVersion"]["appVersion"]["status"],
+        "APPROVED"
+    );
+    let names: Vec<&str> = data["approveAppVersion"]["supergraphVersion"]["subgraphs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, ["identity", "apps", "licensing", "analytics"]);
+
+    // Hot reload: the app's field answers through the one endpoint.
+    let body = eventually(&stack, &developer.access, PROFILE, |b| {
+        b["data"]["me"]["analyticsProfile"]["visits"] == 42
+    })
+    .await;
+    assert_eq!(body["data"]["me"]["email"], "dev@apps.test");
+    let data = stack
+        .data(
+            "{ app(namespace: \"analytics\") { status name } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["app"],
+        json!({ "status": "PUBLISHED", "name": "Analytics" })
+    );
+
+    // Roll back to the first, core-only supergraph: the field goes away again.
+    let versions = stack
+        .data_as(
+            &admin.access,
+            "{ supergraphVersions { edges { node { id reason } } } }",
+            json!({}),
+        )
+        .await;
+    let edges = versions["supergraphVersions"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(edges.len(), 2, "{versions}");
+    assert_eq!(edges[0]["node"]["reason"], "core subgraphs");
+    assert_eq!(edges[1]["node"]["reason"], "approved analytics 1.0.0");
+    let core_only = edges[0]["node"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let data = stack
+        .data_as(
+            &admin.access,
+            "mutation($id: ID!) { rollbackSupergraph(id: $id) { reason } }",
+            json!({ "id": core_only }),
+        )
+        .await;
+    assert_eq!(
+        data["rollbackSupergraph"]["reason"],
+        format!("rollback to {core_only}")
+    );
+    eventually(&stack, &developer.access, PROFILE, |b| {
+        first_error_message(b).contains("analyticsProfile")
+    })
+    .await;
+    // The core kept answering throughout.
+    let data = stack
+        .data_as(&developer.access, "{ me { email } }", json!({}))
+        .await;
+    assert_eq!(data["me"]["email"], "dev@apps.test");
+
+    // The same version twice is a conflict; another developer cannot take the namespace.
+    let body = stack
+        .gql_as(
+            &developer.access,
+            SUBMIT,
+            json!({ "m": manifest("1.0.0", app) }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["CONFLICT"], "{body}");
+    let other = stack.sign_up("mallory@apps.test", "Mallory").await;
+    let body = stack
+        .gql_as(
+            &other.access,
+            SUBMIT,
+            json!({ "m": manifest("9.0.0", app) }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_app_is_rejected_with_every_problem() {
+    let Setup {
+        stack,
+        developer,
+        admin,
+    } = setup().await;
+    let sdl = format!(
+        "{LINK}\ntype Query {{ dashboard: Int }}\n\
+         type User @key(fields: \"id\") {{ id: ID! email: String }}"
+    );
+    let app = analytics_app(sdl).await;
+    let data = stack
+        .data_as(
+            &developer.access,
+            SUBMIT,
+            json!({ "m": manifest("1.0.0", app) }),
+        )
+        .await;
+    let payload = &data["submitAppVersion"];
+    assert_eq!(payload["appVersion"]["status"], "REJECTED", "{data}");
+    assert_eq!(
+        payload["errors"],
+        json!([
+            { "code": "FIELD_NOT_NAMESPACED", "message": "`Query.dashboard` must start with `analytics` (e.g. `analyticsDashboard`)",
+              "path": null, "subgraph": "analytics", "type": "Query", "field": "dashboard" },
+            { "code": "CORE_FIELD_REDEFINED", "message": "`User.email` belongs to the core; an app may only add fields starting with `analytics`",
+              "path": null, "subgraph": "analytics", "type": "User", "field": "email" },
+        ])
+    );
+    assert_eq!(
+        payload["appVersion"]["errors"].as_array().map(Vec::len),
+        Some(2)
+    );
+    // A rejected version cannot be approved; the live supergraph is untouched.
+    let id = payload["appVersion"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let body = stack
+        .gql_as(&admin.access, APPROVE, json!({ "id": id }))
+        .await;
+    assert_eq!(error_codes(&body), ["CONFLICT"]);
+    let data = stack
+        .data_as(
+            &admin.access,
+            "{ supergraphVersions { edges { node { reason } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["supergraphVersions"]["edges"],
+        json!([{ "node": { "reason": "core subgraphs" } }])
+    );
+
+    // An invalid manifest: every problem with its path, and no version filed.
+    let mut bad = manifest("one", app);
+    bad["scopes"]["required"] = json!(["root"]);
+    let data = stack
+        .data_as(&developer.access, SUBMIT, json!({ "m": bad }))
+        .await;
+    assert_eq!(data["submitAppVersion"]["appVersion"], Value::Null);
+    let paths: Vec<&str> = data["submitAppVersion"]["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["path"].as_str())
+        .collect();
+    assert_eq!(paths, ["/version", "/scopes/required/0"]);
+    stack.stop().await;
+}
