@@ -146,7 +146,13 @@ impl TestStack {
         .expect("stack starts");
         TestStack {
             stack,
-            client: reqwest::Client::new(),
+            // A new connection per request: the router restarts its HTTP server on every
+            // supergraph reload, and a request racing the close of an idle keep-alive connection
+            // fails with `IncompleteMessage` (making reloads lossless for pooled clients is #4's).
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("HTTP client"),
             db,
             dir,
         }
