@@ -64,6 +64,11 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// App developers: `nexus app submit manifest.json`.
+    App {
+        #[command(subcommand)]
+        action: AppAction,
+    },
     /// Platform administrators: `nexus admin grant EMAIL`, `nexus admin revoke EMAIL`.
     Admin {
         #[command(subcommand)]
@@ -90,6 +95,24 @@ pub enum Command {
 pub enum KeysAction {
     /// Retire the active signing key and add a new one (creates the key file if missing).
     Rotate,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AppAction {
+    /// Submit an app version: prints IN_REVIEW, or every problem and exits non-zero.
+    Submit {
+        manifest: PathBuf,
+        /// The Nexus GraphQL endpoint.
+        #[arg(
+            long,
+            env = "NEXUS_URL",
+            default_value = "http://127.0.0.1:4000/graphql"
+        )]
+        url: String,
+        /// Your access token (from `logIn`).
+        #[arg(long, env = "NEXUS_TOKEN")]
+        token: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -9,7 +9,7 @@ use nexus_migrations::{Migrator, MigratorTrait};
 use nexus_registry::supergraph_config::SupergraphConfig;
 use nexus_router::{AuthOptions, RouterOptions};
 
-use crate::cli::{AdminAction, Cli, Command, KeysAction, Service};
+use crate::cli::{AdminAction, AppAction, Cli, Command, KeysAction, Service};
 use std::sync::Arc;
 
 use crate::core_subgraphs::{self, CORE_SUBGRAPHS, Services};
@@ -38,6 +38,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::App {
+            action:
+                AppAction::Submit {
+                    manifest,
+                    url,
+                    token,
+                },
+        } => submit_app(manifest, url, token).await,
         Command::Admin { action } => {
             let (email, grant) = match action {
                 AdminAction::Grant { email } => (email, true),
@@ -202,4 +210,67 @@ pub fn manifest_schema() -> String {
         "{}\n",
         serde_json::to_string_pretty(&schema).unwrap_or_default()
     )
+}
+
+const SUBMIT: &str = "mutation($m: JSON!) { submitAppVersion(manifest: $m) { \
+    appVersion { id version status app { namespace } } \
+    errors { code message path subgraph type field } } }";
+
+async fn submit_app(manifest: &Path, url: &str, token: &str) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(manifest)
+        .with_context(|| format!("cannot read {}", manifest.display()))?;
+    let document: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not JSON", manifest.display()))?;
+    let response = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "query": SUBMIT, "variables": { "m": document } }))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .with_context(|| format!("{url} did not answer JSON"))?;
+    if let Some(error) = body["errors"].get(0) {
+        anyhow::bail!(
+            "{} ({})",
+            error["message"].as_str().unwrap_or("the submission failed"),
+            error["extensions"]["code"].as_str().unwrap_or("ERROR")
+        );
+    }
+    let payload = &body["data"]["submitAppVersion"];
+    let version = &payload["appVersion"];
+    if !version.is_null() {
+        println!(
+            "{} {}: {} (version id {})",
+            version["app"]["namespace"].as_str().unwrap_or("?"),
+            version["version"].as_str().unwrap_or("?"),
+            version["status"].as_str().unwrap_or("?"),
+            version["id"].as_str().unwrap_or("?"),
+        );
+    }
+    let errors = payload["errors"].as_array().cloned().unwrap_or_default();
+    for e in &errors {
+        let at = [e["path"].as_str(), e["type"].as_str(), e["field"].as_str()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        println!(
+            "  [{}] {}{}",
+            e["code"].as_str().unwrap_or("?"),
+            e["message"].as_str().unwrap_or(""),
+            if at.is_empty() {
+                String::new()
+            } else {
+                format!("  ({at})")
+            }
+        );
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("the app version was rejected: {} problem(s)", errors.len())
+    }
 }

@@ -305,3 +305,67 @@ async fn a_bad_app_is_rejected_with_every_problem() {
     assert_eq!(paths, ["/version", "/scopes/required/0"]);
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn nexus_app_submit_prints_the_outcome() {
+    let Setup {
+        stack, developer, ..
+    } = setup().await;
+    let good = analytics_app(format!(
+        "{LINK}\ntype User @key(fields: \"id\") {{ id: ID! analyticsProfile: AnalyticsProfile }}\n\
+         type AnalyticsProfile {{ visits: Int! }}"
+    ))
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("manifest.json");
+    let submit = |path: std::path::PathBuf| {
+        let url = stack.stack.graphql_url();
+        let token = developer.access.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_nexus"))
+                .args(["app", "submit"])
+                .arg(path)
+                .args(["--url", &url, "--token", &token])
+                .env("RUST_LOG", "warn")
+                .output()
+                .await
+                .expect("nexus runs")
+        }
+    };
+    std::fs::write(&path, manifest("1.0.0", good).to_string()).expect("write");
+    let output = submit(path.clone()).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.starts_with("analytics 1.0.0: IN_REVIEW (version id "),
+        "{stdout}"
+    );
+
+    let bad = analytics_app(format!("{LINK}\ntype Query {{ dashboard: Int }}")).await;
+    std::fs::write(&path, manifest("1.0.1", bad).to_string()).expect("write");
+    let output = submit(path.clone()).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(stdout.contains("analytics 1.0.1: REJECTED"), "{stdout}");
+    assert!(
+        stdout.contains("[FIELD_NOT_NAMESPACED] `Query.dashboard` must start with `analytics`"),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("error: the app version was rejected: 1 problem(s)")
+    );
+
+    std::fs::write(&path, "{ not json").expect("write");
+    let output = submit(path).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("error:") && stderr.contains("is not JSON"),
+        "{stderr}"
+    );
+    stack.stop().await;
+}
