@@ -129,6 +129,11 @@ async fn serve(
                             identity_url.trim_end_matches('/'),
                             nexus_identity::API_KEY_EXCHANGE_PATH
                         ),
+                        core_subgraphs: CORE_SUBGRAPHS.iter().map(|c| c.name.to_owned()).collect(),
+                        apps_url: format!(
+                            "http://127.0.0.1:{}/graphql",
+                            core_subgraphs::find(nexus_apps::NAME).map_or(4002, |c| c.default_port)
+                        ),
                     },
                 },
                 sdl,

@@ -125,6 +125,8 @@ impl Stack {
                         "http://{identity}{}",
                         nexus_identity::API_KEY_EXCHANGE_PATH
                     ),
+                    core_subgraphs: CORE_SUBGRAPHS.iter().map(|c| c.name.to_owned()).collect(),
+                    apps_url: subgraph_url(&subgraphs, nexus_apps::NAME)?,
                 },
             },
             supergraph,
@@ -221,6 +223,14 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+fn subgraph_url(subgraphs: &[RunningSubgraph], name: &str) -> anyhow::Result<String> {
+    subgraphs
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| format!("http://{}/graphql", s.addr))
+        .ok_or_else(|| anyhow!("no {name} subgraph"))
 }
 
 #[cfg(test)]

@@ -7,43 +7,14 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::routing::post;
 use common::{Session, TestStack, error_codes, first_error_message};
 use serde_json::{Value, json};
 
 const LINK: &str =
     r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])"#;
 
-/// A minimal app subgraph in plain HTTP + JSON: it answers `_service` with `sdl` and resolves
-/// `User` entities with `analyticsProfile { visits: 42 }`.
 async fn analytics_app(sdl: String) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = Router::new().route(
-        "/graphql",
-        post(move |axum::Json(request): axum::Json<Value>| {
-            let sdl = sdl.clone();
-            async move {
-                let query = request["query"].as_str().unwrap_or_default();
-                if query.contains("_service") {
-                    return axum::Json(json!({ "data": { "_service": { "sdl": sdl } } }));
-                }
-                let entities: Vec<Value> = request["variables"]["representations"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|r| json!({ "__typename": r["__typename"], "analyticsProfile": { "visits": 42 } }))
-                    .collect();
-                axum::Json(json!({ "data": { "_entities": entities } }))
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+    common::FakeApp::start(sdl).await.addr
 }
 
 fn manifest(version: &str, addr: SocketAddr) -> Value {
@@ -156,9 +127,11 @@ async fn submit_approve_serve_and_roll_back_without_a_restart() {
         .collect();
     assert_eq!(names, ["identity", "apps", "licensing", "analytics"]);
 
-    // Hot reload: the app's field answers through the one endpoint.
+    // Hot reload: the app's field is in the supergraph. The developer's account has no
+    // organization with the app installed, so the installation gate answers for the app
+    // (tests/installations.rs covers installed apps).
     let body = eventually(&stack, &developer.access, PROFILE, |b| {
-        b["data"]["me"]["analyticsProfile"]["visits"] == 42
+        error_codes(b) == ["APP_NOT_INSTALLED"]
     })
     .await;
     assert_eq!(body["data"]["me"]["email"], "dev@apps.test");
@@ -366,6 +339,94 @@ async fn nexus_app_submit_prints_the_outcome() {
     assert!(
         stderr.contains("error:") && stderr.contains("is not JSON"),
         "{stderr}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn reloads_under_load_drop_no_request() {
+    let Setup {
+        stack,
+        developer,
+        admin,
+    } = setup().await;
+    let app = analytics_app(format!(
+        "{LINK}\ntype User @key(fields: \"id\") {{ id: ID! analyticsProfile: AnalyticsProfile }}\n\
+         type AnalyticsProfile {{ visits: Int! }}"
+    ))
+    .await;
+    // A client with ordinary keep-alive pooling, hammering the router throughout.
+    let url = stack.stack.graphql_url();
+    let token = developer.access.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = stop.clone();
+    let load = tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let (mut ok, mut failed) = (0u32, Vec::new());
+        while !stopping.load(std::sync::atomic::Ordering::SeqCst) && ok < 20_000 {
+            let result = client
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&json!({ "query": "{ me { email } }" }))
+                .send()
+                .await;
+            match result {
+                Ok(r) if r.status() == 200 => match r.json::<Value>().await {
+                    Ok(body) if body["data"]["me"]["email"] == "dev@apps.test" => ok += 1,
+                    other => failed.push(format!("{other:?}")),
+                },
+                other => failed.push(format!("{other:?}")),
+            }
+        }
+        (ok, failed)
+    });
+
+    let mut heads = Vec::new();
+    for version in ["1.0.0", "1.1.0", "1.2.0"] {
+        let data = stack
+            .data_as(
+                &developer.access,
+                SUBMIT,
+                json!({ "m": manifest(version, app) }),
+            )
+            .await;
+        let id = data["submitAppVersion"]["appVersion"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let data = stack
+            .data_as(&admin.access, APPROVE, json!({ "id": id }))
+            .await;
+        heads.push(
+            data["approveAppVersion"]["supergraphVersion"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for head in heads.iter().rev() {
+        stack
+            .data_as(
+                &admin.access,
+                "mutation($id: ID!) { rollbackSupergraph(id: $id) { id } }",
+                json!({ "id": head }),
+            )
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (ok, failed) = load.await.expect("load task");
+    println!(
+        "{ok} requests through 3 publishes and 3 rollbacks, {} failed",
+        failed.len()
+    );
+    assert!(ok > 50, "the load loop barely ran: {ok}");
+    assert!(
+        failed.is_empty(),
+        "{} requests failed, first: {}",
+        failed.len(),
+        failed[0]
     );
     stack.stop().await;
 }

@@ -1,6 +1,7 @@
 //! The Nexus router: `apollo-router` embedded as a library, configured from `router.yaml`, fed
 //! supergraph SDLs through a stream so a new supergraph is a hot reload.
 
+pub mod front_door;
 pub mod plugins;
 
 use std::collections::BTreeMap;
@@ -33,10 +34,15 @@ pub struct AuthOptions {
     pub issuer: String,
     /// identity's `/api-keys/exchange`.
     pub api_key_exchange_url: String,
+    /// The core subgraphs' names; every other subgraph is an app behind the installation gate.
+    pub core_subgraphs: Vec<String>,
+    /// The apps subgraph's GraphQL URL (installation lookups).
+    pub apps_url: String,
 }
 
 pub struct RunningRouter {
     server: RouterHttpServer,
+    front_door: front_door::FrontDoor,
     addr: SocketAddr,
     schemas: mpsc::UnboundedSender<String>,
 }
@@ -64,6 +70,7 @@ impl RunningRouter {
     }
 
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.front_door.shutdown().await;
         self.server
             .shutdown()
             .await
@@ -86,6 +93,8 @@ pub fn configuration(
         "issuer": auth.issuer,
         "api_key_exchange_url": auth.api_key_exchange_url,
         "listen": listen.to_string(),
+        "core_subgraphs": auth.core_subgraphs,
+        "apps_url": auth.apps_url,
     }))?;
     yaml["plugins"]["nexus.auth"] = auth_yaml;
     if !subgraph_urls.is_empty() {
@@ -99,12 +108,17 @@ pub fn configuration(
     Configuration::from_str(&text).map_err(|e| anyhow!("invalid router configuration: {e}"))
 }
 
-/// Starts the router and waits until it answers on `/health`.
+/// Starts the router behind its front door and waits until it answers on `/health`.
 pub async fn start(
     options: RouterOptions,
     supergraph_sdl: String,
 ) -> anyhow::Result<RunningRouter> {
-    let addr = resolve_listen(options.listen)?;
+    // The public address belongs to the front door; the router itself listens on loopback.
+    let public = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|e| anyhow!("cannot listen on {}: {e}", options.listen))?;
+    let public_addr = public.local_addr()?;
+    let addr = resolve_listen(SocketAddr::from(([127, 0, 0, 1], 0)))?;
     let configuration = configuration(addr, &options.subgraph_urls, &options.auth)?;
     let (schemas, stream) = mpsc::unbounded();
     schemas
@@ -125,9 +139,11 @@ pub async fn start(
         }
         ready = wait_until_healthy(addr) => ready?,
     }
+    let front_door = front_door::FrontDoor::start(public, addr)?;
     Ok(RunningRouter {
         server,
-        addr,
+        front_door,
+        addr: public_addr,
         schemas,
     })
 }
@@ -183,6 +199,8 @@ mod tests {
             keys_file: "/nonexistent/keys.json".into(),
             issuer: "http://127.0.0.1:4999".into(),
             api_key_exchange_url: "http://127.0.0.1:4001/api-keys/exchange".into(),
+            core_subgraphs: vec!["identity".into()],
+            apps_url: "http://127.0.0.1:4002/graphql".into(),
         };
         let config = configuration(listen, &urls, &auth);
         assert!(config.is_ok(), "{:?}", config.err());

@@ -146,13 +146,8 @@ impl TestStack {
         .expect("stack starts");
         TestStack {
             stack,
-            // A new connection per request: the router restarts its HTTP server on every
-            // supergraph reload, and a request racing the close of an idle keep-alive connection
-            // fails with `IncompleteMessage` (making reloads lossless for pooled clients is #4's).
-            client: reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .build()
-                .expect("HTTP client"),
+            // Ordinary keep-alive pooling: reloads must not break pooled clients.
+            client: reqwest::Client::new(),
             db,
             dir,
         }
@@ -314,4 +309,78 @@ pub fn first_error_message(body: &Value) -> String {
         .as_str()
         .unwrap_or_default()
         .to_owned()
+}
+
+/// One request an app subgraph received.
+#[derive(Clone, Debug)]
+pub struct AppCall {
+    pub query: String,
+    pub authorization: Option<String>,
+}
+
+/// A minimal app subgraph in plain HTTP + JSON: it answers `_service` with `sdl`, resolves every
+/// entity with `analyticsProfile { visits: 42 }`, and records each call.
+pub struct FakeApp {
+    pub addr: SocketAddr,
+    pub calls: std::sync::Arc<std::sync::Mutex<Vec<AppCall>>>,
+}
+
+impl FakeApp {
+    pub async fn start(sdl: String) -> FakeApp {
+        let calls: std::sync::Arc<std::sync::Mutex<Vec<AppCall>>> = Default::default();
+        let recorded = calls.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = axum::Router::new().route(
+            "/graphql",
+            axum::routing::post(move |headers: axum::http::HeaderMap, axum::Json(request): axum::Json<Value>| {
+                let sdl = sdl.clone();
+                let recorded = recorded.clone();
+                async move {
+                    let query = request["query"].as_str().unwrap_or_default().to_owned();
+                    if let Ok(mut calls) = recorded.lock() {
+                        calls.push(AppCall {
+                            query: query.clone(),
+                            authorization: headers
+                                .get("authorization")
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_owned),
+                        });
+                    }
+                    if query.contains("_service") {
+                        return axum::Json(json!({ "data": { "_service": { "sdl": sdl } } }));
+                    }
+                    let entities: Vec<Value> = request["variables"]["representations"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|r| json!({ "__typename": r["__typename"], "analyticsProfile": { "visits": 42 } }))
+                        .collect();
+                    axum::Json(json!({ "data": { "_entities": entities } }))
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakeApp { addr, calls }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/graphql", self.addr)
+    }
+
+    /// Calls other than the registry's `_service` fetches.
+    pub fn entity_calls(&self) -> Vec<AppCall> {
+        self.calls
+            .lock()
+            .map(|c| {
+                c.iter()
+                    .filter(|c| !c.query.contains("_service"))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }

@@ -26,6 +26,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
 
+use super::installation_gate::Gate;
+
 /// The verified token to forward, in the request context.
 pub const TOKEN_CONTEXT_KEY: &str = "nexus::token";
 /// How long an API-key exchange (or refusal) is trusted.
@@ -42,6 +44,11 @@ pub struct AuthConfig {
     pub api_key_exchange_url: String,
     /// The router's own listen address, where the well-known endpoints are served.
     pub listen: String,
+    /// Subgraphs of the core: they get the caller's token. Every other subgraph is an app and
+    /// goes through the installation gate.
+    pub core_subgraphs: Vec<String>,
+    /// The apps subgraph, asked whether an organization has an app installed.
+    pub apps_url: String,
 }
 
 struct Shared {
@@ -55,6 +62,8 @@ pub struct Auth {
     shared: Arc<Shared>,
     listen: ListenAddr,
     issuer: String,
+    core_subgraphs: Vec<String>,
+    gate: Arc<Gate>,
 }
 
 #[async_trait::async_trait]
@@ -69,13 +78,16 @@ impl Plugin for Auth {
             .listen
             .parse()
             .map_err(|e| format!("nexus.auth: listen `{}`: {e}", config.listen))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()?;
         Ok(Auth {
+            gate: Arc::new(Gate::new(keys.clone(), config.apps_url, http.clone())),
+            core_subgraphs: config.core_subgraphs,
             shared: Arc::new(Shared {
                 keys,
                 exchange_url: config.api_key_exchange_url,
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(5))
-                    .build()?,
+                http,
                 api_keys: moka::future::Cache::builder()
                     .max_capacity(100_000)
                     .time_to_live(API_KEY_CACHE_TTL)
@@ -98,7 +110,27 @@ impl Plugin for Auth {
             .boxed()
     }
 
-    fn subgraph_service(&self, _name: &str, service: subgraph::BoxService) -> subgraph::BoxService {
+    fn subgraph_service(&self, name: &str, service: subgraph::BoxService) -> subgraph::BoxService {
+        if !self.core_subgraphs.iter().any(|core| core == name) {
+            let gate = self.gate.clone();
+            let namespace = name.to_owned();
+            return ServiceBuilder::new()
+                .checkpoint_async(move |request: subgraph::Request| {
+                    let gate = gate.clone();
+                    let namespace = namespace.clone();
+                    async move {
+                        let token = request
+                            .context
+                            .get::<_, String>(TOKEN_CONTEXT_KEY)
+                            .ok()
+                            .flatten();
+                        Ok(gate.check(&namespace, token, request).await)
+                    }
+                })
+                .buffered()
+                .service(service)
+                .boxed();
+        }
         ServiceBuilder::new()
             .map_request(|mut request: subgraph::Request| {
                 let token = request

@@ -1,3 +1,4 @@
 //! Nexus's native router plugins, one module each.
 
 pub mod auth;
+pub mod installation_gate;

@@ -2,6 +2,7 @@
 
 pub mod entity;
 pub mod graphql;
+pub mod installations;
 pub mod service;
 pub mod versions;
 

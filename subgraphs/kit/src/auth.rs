@@ -54,7 +54,7 @@ impl Caller {
             Uuid::parse_str(v).map_err(|_| TokenError::Invalid(format!("`{what}` is not a UUID")))
         };
         let user_id = match claims.typ {
-            TokenType::Access => Some(parse("sub", &claims.sub)?),
+            TokenType::Access | TokenType::Context => Some(parse("sub", &claims.sub)?),
             TokenType::ApiKey => None,
         };
         let organization_id = claims.org.as_deref().map(|o| parse("org", o)).transpose()?;

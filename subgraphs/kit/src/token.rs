@@ -34,6 +34,8 @@ pub enum TokenType {
     Access,
     /// An organization's API key, exchanged by the router.
     ApiKey,
+    /// Minted by the router for one call to an app (`aud` = the app's namespace).
+    Context,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +55,9 @@ pub struct Claims {
     pub role: Option<String>,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The installation a context token is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inst: Option<String>,
     pub typ: TokenType,
     /// Platform administrator.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -383,6 +388,7 @@ pub fn new_claims(issuer: &str, subject: String, typ: TokenType, ttl: Duration) 
         org: None,
         role: None,
         scopes: Vec::new(),
+        inst: None,
         typ,
         adm: false,
     }

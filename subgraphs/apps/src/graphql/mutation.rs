@@ -71,6 +71,49 @@ impl Mutation {
         service::create_app(db, new).await.map(App)
     }
 
+    /// Installs an app in the organization your token acts in (owners and admins), granting
+    /// `scopes` (default: the app's required scopes) from those its manifest declares.
+    async fn install_app(
+        &self,
+        ctx: &Context<'_>,
+        app_id: ID,
+        scopes: Option<Vec<String>>,
+    ) -> Result<Installation> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let (user, organization_id) = org_admin(ctx)?;
+        crate::installations::install(db, parse_id(&app_id, "app")?, organization_id, user, scopes)
+            .await
+            .map(Installation)
+    }
+
+    /// Uninstalls an app from the organization your token acts in (owners and admins).
+    async fn uninstall_app(&self, ctx: &Context<'_>, installation_id: ID) -> Result<Installation> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let (_, organization_id) = org_admin(ctx)?;
+        crate::installations::uninstall(
+            db,
+            parse_id(&installation_id, "installation")?,
+            organization_id,
+        )
+        .await
+        .map(Installation)
+    }
+
+    /// Changes the scopes granted to an installed app (owners and admins).
+    async fn update_installation_scopes(
+        &self,
+        ctx: &Context<'_>,
+        installation_id: ID,
+        scopes: Vec<String>,
+    ) -> Result<Installation> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let (_, organization_id) = org_admin(ctx)?;
+        let id = parse_id(&installation_id, "installation")?;
+        crate::installations::update_scopes(db, id, organization_id, scopes)
+            .await
+            .map(Installation)
+    }
+
     /// Installs a published app in the organization your token acts in (owners and admins).
     async fn create_installation(
         &self,
@@ -97,4 +140,23 @@ impl Mutation {
         .await
         .map(Installation)
     }
+}
+
+/// The caller's user id and the organization their token acts in, if they are its owner or admin.
+fn org_admin(ctx: &Context<'_>) -> Result<(uuid::Uuid, uuid::Uuid)> {
+    let caller = caller(ctx);
+    let user = caller.require_user()?;
+    let organization = caller
+        .principal()
+        .and_then(|p| p.organization_id)
+        .ok_or_else(|| {
+            Code::Forbidden
+                .error("this needs a token acting in an organization: use switchOrganization")
+        })?;
+    if !caller.is_org_admin_of(organization) {
+        return Err(
+            Code::Forbidden.error("only the organization's owners and admins manage its apps")
+        );
+    }
+    Ok((user, organization))
 }

@@ -1,0 +1,146 @@
+//! Installing apps: an organization's owner or admin grants scopes from what the app's live
+//! manifest declares (every required one, any optional ones), uninstalls, or changes the grant.
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use nexus_kit::error::{Code, Result, bad_input, internal, not_found};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+use crate::entity::app_version::{self, AppVersionStatus};
+use crate::entity::installation::{self, InstallationStatus};
+
+/// The scopes the app's live (approved) version declares.
+async fn declared_scopes(
+    db: &DatabaseConnection,
+    app_id: Uuid,
+) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
+    let live = app_version::Entity::find()
+        .filter(app_version::Column::AppId.eq(app_id))
+        .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| Code::Conflict.error("this app has no approved version to install yet"))?;
+    let list = |key: &str| -> BTreeSet<String> {
+        live.manifest["scopes"][key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    };
+    Ok((list("required"), list("optional")))
+}
+
+/// `requested` (default: the required scopes) checked against the manifest.
+async fn grant(
+    db: &DatabaseConnection,
+    app_id: Uuid,
+    requested: Option<Vec<String>>,
+) -> Result<Vec<String>> {
+    let (required, optional) = declared_scopes(db, app_id).await?;
+    let requested: BTreeSet<String> = match requested {
+        Some(scopes) => scopes.into_iter().collect(),
+        None => required.clone(),
+    };
+    let undeclared: Vec<&str> = requested
+        .iter()
+        .filter(|s| !required.contains(*s) && !optional.contains(*s))
+        .map(String::as_str)
+        .collect();
+    if !undeclared.is_empty() {
+        return Err(bad_input(format!(
+            "the app does not ask for {}; it asks for {}",
+            undeclared.join(", "),
+            required
+                .iter()
+                .chain(optional.iter())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let missing: Vec<&str> = required
+        .iter()
+        .filter(|s| !requested.contains(*s))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(bad_input(format!(
+            "the app requires {}: grant them to install it",
+            missing.join(", ")
+        )));
+    }
+    Ok(requested.into_iter().collect())
+}
+
+pub async fn install(
+    db: &DatabaseConnection,
+    app_id: Uuid,
+    organization_id: Uuid,
+    installed_by: Uuid,
+    scopes: Option<Vec<String>>,
+) -> Result<installation::Model> {
+    let granted = grant(db, app_id, scopes).await?;
+    crate::service::create_installation(db, app_id, organization_id, installed_by, granted).await
+}
+
+async fn live_installation(
+    db: &DatabaseConnection,
+    id: Uuid,
+    organization_id: Uuid,
+) -> Result<installation::Model> {
+    installation::Entity::find_by_id(id)
+        .filter(installation::Column::OrganizationId.eq(organization_id))
+        .filter(installation::Column::Status.ne(InstallationStatus::Uninstalled))
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no installation `{id}` in your organization")))
+}
+
+pub async fn uninstall(
+    db: &DatabaseConnection,
+    id: Uuid,
+    organization_id: Uuid,
+) -> Result<installation::Model> {
+    let found = live_installation(db, id, organization_id).await?;
+    let mut active: installation::ActiveModel = found.into();
+    active.status = Set(InstallationStatus::Uninstalled);
+    active.updated_at = Set(Utc::now());
+    active.update(db).await.map_err(internal)
+}
+
+pub async fn update_scopes(
+    db: &DatabaseConnection,
+    id: Uuid,
+    organization_id: Uuid,
+    scopes: Vec<String>,
+) -> Result<installation::Model> {
+    let found = live_installation(db, id, organization_id).await?;
+    let granted = grant(db, found.app_id, Some(scopes)).await?;
+    let mut active: installation::ActiveModel = found.into();
+    active.granted_scopes = Set(serde_json::json!(granted));
+    active.updated_at = Set(Utc::now());
+    active.update(db).await.map_err(internal)
+}
+
+/// The live installation of the app `namespace` in `organization_id`, if any.
+pub async fn for_app(
+    db: &DatabaseConnection,
+    namespace: &str,
+    organization_id: Uuid,
+) -> Result<Option<installation::Model>> {
+    let Some(app) = crate::service::find_app_by_namespace(db, namespace).await? else {
+        return Ok(None);
+    };
+    installation::Entity::find()
+        .filter(installation::Column::AppId.eq(app.id))
+        .filter(installation::Column::OrganizationId.eq(organization_id))
+        .filter(installation::Column::Status.eq(InstallationStatus::Active))
+        .one(db)
+        .await
+        .map_err(internal)
+}

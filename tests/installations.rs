@@ -1,0 +1,226 @@
+//! Installations gate apps: only organizations that installed an app see its fields, the app never
+//! receives other organizations' requests, and it gets a context token minted for it instead of
+//! the client's token.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{FakeApp, Session, TestStack, error_codes};
+use nexus_kit::token::{CORE_AUDIENCE, TokenType};
+use serde_json::{Value, json};
+
+const LINK: &str =
+    r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])"#;
+const PROFILE: &str = "{ me { email analyticsProfile { visits } } }";
+const INSTALL: &str = "mutation($app: ID!, $scopes: [String!]) { installApp(appId: $app, scopes: $scopes) { id status grantedScopes } }";
+
+struct World {
+    stack: TestStack,
+    app: FakeApp,
+    app_id: String,
+    ada: Session,
+    bob: Session,
+}
+
+async fn world() -> World {
+    let stack = TestStack::start().await;
+    let developer = stack.sign_up("dev@apps.test", "Dev").await;
+    let admin = stack.platform_admin("admin@nexus.test").await;
+    let app = FakeApp::start(format!(
+        "{LINK}\ntype User @key(fields: \"id\") {{ id: ID! analyticsProfile: AnalyticsProfile }}\n\
+         type AnalyticsProfile {{ visits: Int! }}"
+    ))
+    .await;
+    let manifest = json!({
+        "namespace": "analytics", "name": "Analytics", "version": "1.0.0", "category": "insights",
+        "author": { "name": "Dev", "email": "dev@apps.test" }, "pricing": { "model": "free" },
+        "graphql": { "subgraph_url": app.url() },
+        "scopes": { "required": ["users:read"], "optional": ["organizations:read"] }
+    });
+    let data = stack
+        .data_as(
+            &developer.access,
+            "mutation($m: JSON!) { submitAppVersion(manifest: $m) { appVersion { id app { id } } } }",
+            json!({ "m": manifest }),
+        )
+        .await;
+    let version = data["submitAppVersion"]["appVersion"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let app_id = data["submitAppVersion"]["appVersion"]["app"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    stack
+        .data_as(
+            &admin.access,
+            "mutation($id: ID!) { approveAppVersion(id: $id) { appVersion { status } } }",
+            json!({ "id": version }),
+        )
+        .await;
+    let ada = stack.sign_up("ada@acme.test", "Ada").await;
+    let acme = stack.create_organization(&ada, "Acme", "acme").await;
+    let ada = stack.switch(&ada, &acme).await;
+    let bob = stack.sign_up("bob@bobco.test", "Bob").await;
+    let bobco = stack.create_organization(&bob, "Bobco", "bobco").await;
+    let bob = stack.switch(&bob, &bobco).await;
+    // The approved supergraph is served once the router has reloaded.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = stack.post_as(&ada.access, PROFILE, json!({})).await;
+        if error_codes(&body) == ["APP_NOT_INSTALLED"] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the app never appeared in the supergraph: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    World {
+        stack,
+        app,
+        app_id,
+        ada,
+        bob,
+    }
+}
+
+/// Polls `PROFILE` as `token` until `done` (installation changes take up to a second).
+async fn eventually(stack: &TestStack, token: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, body) = stack.post_as(token, PROFILE, json!({})).await;
+        if done(&body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "never happened: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn only_installing_organizations_reach_the_app() {
+    let World {
+        stack,
+        app,
+        app_id,
+        ada,
+        bob,
+    } = world().await;
+
+    // Not installed: null plus APP_NOT_INSTALLED, the core fields intact, the app never called.
+    let (status, body) = stack.post_as(&ada.access, PROFILE, json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["me"]["email"], "ada@acme.test", "{body}");
+    assert_eq!(body["data"]["me"]["analyticsProfile"], Value::Null);
+    assert_eq!(error_codes(&body), ["APP_NOT_INSTALLED"]);
+    assert_eq!(app.entity_calls().len(), 0);
+
+    // Scopes must come from the manifest, and include every required one.
+    let body = stack
+        .gql_as(
+            &ada.access,
+            INSTALL,
+            json!({ "app": app_id, "scopes": ["licenses:read", "users:read"] }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    let body = stack
+        .gql_as(
+            &ada.access,
+            INSTALL,
+            json!({ "app": app_id, "scopes": ["organizations:read"] }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("requires users:read"),
+        "{body}"
+    );
+    let data = stack
+        .data_as(
+            &ada.access,
+            INSTALL,
+            json!({ "app": app_id, "scopes": null }),
+        )
+        .await;
+    assert_eq!(data["installApp"]["grantedScopes"], json!(["users:read"]));
+    let installation = data["installApp"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    // Installed: ada's organization sees the app's field.
+    let body = eventually(&stack, &ada.access, |b| {
+        b["data"]["me"]["analyticsProfile"]["visits"] == 42
+    })
+    .await;
+    assert!(body.get("errors").is_none(), "{body}");
+
+    // The app got a context token for itself, never ada's token.
+    let calls = app.entity_calls();
+    let token = calls
+        .last()
+        .and_then(|c| c.authorization.clone())
+        .and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned))
+        .expect("the app received a bearer token");
+    assert_ne!(token, ada.access);
+    assert!(
+        stack.stack.keys.verify(&token, CORE_AUDIENCE).is_err(),
+        "not usable against the core"
+    );
+    let claims = stack
+        .stack
+        .keys
+        .verify(&token, "analytics")
+        .expect("verifies for the app");
+    assert_eq!(claims.typ, TokenType::Context);
+    assert_eq!(claims.sub, ada.user_id);
+    assert_eq!(claims.org, ada.organization);
+    assert_eq!(claims.inst.as_deref(), Some(installation.as_str()));
+    assert_eq!(claims.scopes, ["users:read"]);
+    assert!(claims.exp - claims.iat <= 300);
+
+    // Bob's organization did not install it: refused, and the app receives nothing of his.
+    let before = app.entity_calls().len();
+    let (_, body) = stack.post_as(&bob.access, PROFILE, json!({})).await;
+    assert_eq!(error_codes(&body), ["APP_NOT_INSTALLED"], "{body}");
+    assert_eq!(body["data"]["me"]["email"], "bob@bobco.test");
+    assert_eq!(
+        app.entity_calls().len(),
+        before,
+        "the app was called for bob"
+    );
+    // Anonymous callers cannot reach it either, and bob cannot uninstall ada's installation.
+    let body = stack
+        .gql_as(
+            &bob.access,
+            "mutation($id: ID!) { uninstallApp(installationId: $id) { id } }",
+            json!({ "id": installation }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["NOT_FOUND"], "{body}");
+
+    // Uninstalled: refused again within a second or so.
+    let data = stack
+        .data_as(
+            &ada.access,
+            "mutation($id: ID!) { uninstallApp(installationId: $id) { status } }",
+            json!({ "id": installation }),
+        )
+        .await;
+    assert_eq!(data["uninstallApp"]["status"], "UNINSTALLED");
+    let uninstalled = Instant::now();
+    eventually(&stack, &ada.access, |b| {
+        error_codes(b) == ["APP_NOT_INSTALLED"]
+    })
+    .await;
+    println!("uninstall took effect after {:?}", uninstalled.elapsed());
+    stack.stop().await;
+}
