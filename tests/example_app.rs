@@ -1,0 +1,136 @@
+//! The example analytics app (examples/apps/analytics) end to end: submitted with its own
+//! manifest, approved, installed by one organization, queried through the router; it accepts only
+//! context tokens minted for it.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestStack, error_codes};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn the_example_app_goes_live_for_the_organization_that_installs_it() {
+    let stack = TestStack::start().await;
+    let router = stack.stack.graphql_url();
+    let base = router.trim_end_matches("/graphql").to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let app_addr = listener.local_addr().expect("addr");
+    let app = nexus_example_analytics::router(nexus_example_analytics::Config {
+        jwks_url: format!("{base}/.well-known/jwks.json"),
+        issuer: stack.stack.keys.issuer().to_owned(),
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let developer = stack.sign_up("dev@apps.test", "Dev").await;
+    let admin = stack.platform_admin("admin@nexus.test").await;
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/apps/analytics/manifest.json"
+    ))
+    .expect("the example's manifest");
+    let mut manifest: Value = serde_json::from_str(&text).expect("manifest JSON");
+    manifest["graphql"]["subgraph_url"] = json!(format!("http://{app_addr}/graphql"));
+    let data = stack
+        .data_as(
+            &developer.access,
+            "mutation($m: JSON!) { submitAppVersion(manifest: $m) { appVersion { id status app { id } } errors { code message } } }",
+            json!({ "m": manifest }),
+        )
+        .await;
+    assert_eq!(
+        data["submitAppVersion"]["appVersion"]["status"], "IN_REVIEW",
+        "{data}"
+    );
+    let version = data["submitAppVersion"]["appVersion"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let app_id = data["submitAppVersion"]["appVersion"]["app"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    stack
+        .data_as(
+            &admin.access,
+            "mutation($id: ID!) { approveAppVersion(id: $id) { appVersion { status } } }",
+            json!({ "id": version }),
+        )
+        .await;
+
+    let ada = stack.sign_up("ada@acme.test", "Ada").await;
+    let acme = stack.create_organization(&ada, "Acme", "acme").await;
+    let ada = stack.switch(&ada, &acme).await;
+    let bob = stack.sign_up("bob@bobco.test", "Bob").await;
+    let bobco = stack.create_organization(&bob, "Bobco", "bobco").await;
+    let bob = stack.switch(&bob, &bobco).await;
+    stack
+        .data_as(
+            &ada.access,
+            "mutation($app: ID!) { installApp(appId: $app) { id } }",
+            json!({ "app": app_id }),
+        )
+        .await;
+
+    let query = "{ me { analyticsProfile { visits } } }";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let (_, body) = stack.post_as(&ada.access, query, json!({})).await;
+        if body["data"]["me"]["analyticsProfile"]["visits"].is_number() {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "the app never answered: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(body.get("errors").is_none(), "{body}");
+    let data = stack
+        .data_as(
+            &ada.access,
+            "{ organization(slug: \"acme\") { analyticsDashboard { activeUsers pageViews } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["organization"]["analyticsDashboard"]["activeUsers"], 1,
+        "{data}"
+    );
+
+    // Bob's organization did not install it.
+    let (_, body) = stack
+        .post_as(
+            &bob.access,
+            "{ me { email analyticsProfile { visits } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["APP_NOT_INSTALLED"], "{body}");
+    assert_eq!(body["data"]["me"]["email"], "bob@bobco.test");
+
+    // The app refuses callers without a context token, and a user's own access token.
+    let client = reqwest::Client::new();
+    let entities = json!({ "query": "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { analyticsProfile { visits } } } }",
+                           "variables": { "r": [{ "__typename": "User", "id": ada.user_id }] } });
+    let status = client
+        .post(format!("http://{app_addr}/graphql"))
+        .json(&entities)
+        .send()
+        .await
+        .expect("app answers")
+        .status();
+    assert_eq!(status, 401);
+    let status = client
+        .post(format!("http://{app_addr}/graphql"))
+        .bearer_auth(&ada.access)
+        .json(&entities)
+        .send()
+        .await
+        .expect("app answers")
+        .status();
+    assert_eq!(
+        status, 401,
+        "an access token for the core is not a context token for the app"
+    );
+    stack.stop().await;
+}
