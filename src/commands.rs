@@ -135,6 +135,10 @@ async fn serve(
                             core_subgraphs::find(nexus_apps::NAME).map_or(4002, |c| c.default_port)
                         ),
                     },
+                    passthrough: stack::oauth_passthrough(&format!(
+                        "http://127.0.0.1:{}/graphql",
+                        core_subgraphs::find(nexus_apps::NAME).map_or(4002, |c| c.default_port)
+                    )),
                 },
                 sdl,
             )

@@ -128,6 +128,7 @@ impl Stack {
                     core_subgraphs: CORE_SUBGRAPHS.iter().map(|c| c.name.to_owned()).collect(),
                     apps_url: subgraph_url(&subgraphs, nexus_apps::NAME)?,
                 },
+                passthrough: oauth_passthrough(&subgraph_url(&subgraphs, nexus_apps::NAME)?),
             },
             supergraph,
         )
@@ -223,6 +224,15 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// `POST /oauth/token` on the public port is answered by the apps subgraph.
+pub fn oauth_passthrough(apps_graphql_url: &str) -> BTreeMap<String, String> {
+    let base = apps_graphql_url.trim_end_matches("/graphql");
+    BTreeMap::from([(
+        nexus_apps::installation_tokens::TOKEN_PATH.to_owned(),
+        format!("{base}{}", nexus_apps::installation_tokens::TOKEN_PATH),
+    )])
 }
 
 fn subgraph_url(subgraphs: &[RunningSubgraph], name: &str) -> anyhow::Result<String> {

@@ -19,6 +19,7 @@ struct World {
     stack: TestStack,
     app: FakeApp,
     app_id: String,
+    developer: Session,
     ada: Session,
     bob: Session,
 }
@@ -83,6 +84,7 @@ async fn world() -> World {
         stack,
         app,
         app_id,
+        developer,
         ada,
         bob,
     }
@@ -109,6 +111,7 @@ async fn only_installing_organizations_reach_the_app() {
         app_id,
         ada,
         bob,
+        ..
     } = world().await;
 
     // Not installed: null plus APP_NOT_INSTALLED, the core fields intact, the app never called.
@@ -222,5 +225,128 @@ async fn only_installing_organizations_reach_the_app() {
     })
     .await;
     println!("uninstall took effect after {:?}", uninstalled.elapsed());
+    stack.stop().await;
+}
+
+/// POSTs to `/oauth/token` on the router's public port.
+async fn token_request(stack: &TestStack, body: Value) -> (u16, Value) {
+    let url = stack
+        .stack
+        .graphql_url()
+        .replace("/graphql", "/oauth/token");
+    let response = reqwest::Client::new()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .expect("answers");
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or_default(),
+    )
+}
+
+#[tokio::test]
+async fn installation_tokens_act_for_one_organization_within_its_scopes() {
+    let World {
+        stack,
+        app_id,
+        developer,
+        ada,
+        bob,
+        ..
+    } = world().await;
+    let rotate = "mutation($app: ID!) { rotateAppClientSecret(appId: $app) }";
+    let body = stack
+        .gql_as(&ada.access, rotate, json!({ "app": app_id }))
+        .await;
+    assert_eq!(
+        error_codes(&body),
+        ["FORBIDDEN"],
+        "only the developer: {body}"
+    );
+    let data = stack
+        .data_as(&developer.access, rotate, json!({ "app": app_id }))
+        .await;
+    let secret = data["rotateAppClientSecret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let data = stack
+        .data_as(
+            &ada.access,
+            INSTALL,
+            json!({ "app": app_id, "scopes": ["users:read", "organizations:read"] }),
+        )
+        .await;
+    let installation = data["installApp"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    let request = |secret: &str, installation: &str| json!({ "grant_type": "client_credentials", "client_id": app_id, "client_secret": secret, "installation_id": installation });
+    let (status, body) = token_request(&stack, request(&secret, &installation)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "organizations:read users:read");
+    let token = body["access_token"].as_str().unwrap_or_default().to_owned();
+
+    // The app reads ada's organization, its members' emails, and nothing of bob's.
+    let query = "query($org: ID!) { organization(id: $org) { name members { edges { node { user { email } } } } } \
+                 other: organization(slug: \"bobco\") { name } }";
+    let data = stack
+        .data_as(&token, query, json!({ "org": ada.organization }))
+        .await;
+    assert_eq!(data["organization"]["name"], "Acme");
+    assert_eq!(
+        data["organization"]["members"]["edges"][0]["node"]["user"]["email"],
+        "ada@acme.test"
+    );
+    assert_eq!(data["other"], Value::Null);
+    assert!(!data.to_string().contains("bob"), "{data}");
+    // It is not a user.
+    let body = stack.gql_as(&token, "{ me { email } }", json!({})).await;
+    assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+
+    // Bad requests get OAuth errors.
+    let (status, body) = token_request(&stack, request("nxs_wrong", &installation)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let (status, body) = token_request(&stack, request(&secret, &bob.user_id)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let mut wrong_grant = request(&secret, &installation);
+    wrong_grant["grant_type"] = json!("password");
+    let (status, body) = token_request(&stack, wrong_grant).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+
+    // Fewer scopes, fewer reads: without `organizations:read` the organization is hidden.
+    stack
+        .data_as(
+            &ada.access,
+            "mutation($id: ID!) { updateInstallationScopes(installationId: $id, scopes: [\"users:read\"]) { grantedScopes } }",
+            json!({ "id": installation }),
+        )
+        .await;
+    let (_, body) = token_request(&stack, request(&secret, &installation)).await;
+    let narrow = body["access_token"].as_str().unwrap_or_default().to_owned();
+    let data = stack
+        .data_as(&narrow, query, json!({ "org": ada.organization }))
+        .await;
+    assert_eq!(data["organization"], Value::Null, "{data}");
+
+    // A rotated secret retires the old one.
+    stack
+        .data_as(&developer.access, rotate, json!({ "app": app_id }))
+        .await;
+    let (status, _) = token_request(&stack, request(&secret, &installation)).await;
+    assert_eq!(status, 401);
     stack.stop().await;
 }

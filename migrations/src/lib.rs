@@ -8,6 +8,7 @@ mod m20261122_000002_apps;
 mod m20261122_000003_licensing;
 mod m20261122_000004_identity_accounts;
 mod m20261122_000005_apps_versions;
+mod m20261122_000006_apps_credentials;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_licensing::Migration),
             Box::new(m20261122_000004_identity_accounts::Migration),
             Box::new(m20261122_000005_apps_versions::Migration),
+            Box::new(m20261122_000006_apps_credentials::Migration),
         ]
     }
 }

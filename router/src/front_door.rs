@@ -24,6 +24,8 @@ const RETRY_FOR: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 struct Upstream {
     base: String,
+    /// Exact paths served by another service (e.g. `/oauth/token` by apps), path → URL.
+    passthrough: std::collections::BTreeMap<String, String>,
     client: reqwest::Client,
 }
 
@@ -33,9 +35,14 @@ pub struct FrontDoor {
 }
 
 impl FrontDoor {
-    pub fn start(listener: TcpListener, router: SocketAddr) -> anyhow::Result<FrontDoor> {
+    pub fn start(
+        listener: TcpListener,
+        router: SocketAddr,
+        passthrough: std::collections::BTreeMap<String, String>,
+    ) -> anyhow::Result<FrontDoor> {
         let upstream = Upstream {
             base: format!("http://{router}"),
+            passthrough,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
@@ -77,7 +84,10 @@ async fn forward(
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = format!("{}{path}", upstream.base);
+    let url = match upstream.passthrough.get(parts.uri.path()) {
+        Some(url) => url.clone(),
+        None => format!("{}{path}", upstream.base),
+    };
     let mut headers = parts.headers.clone();
     for hop in [
         "host",

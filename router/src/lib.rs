@@ -25,6 +25,8 @@ pub struct RouterOptions {
     /// Subgraph name → URL the router calls, overriding the supergraph's routing URLs.
     pub subgraph_urls: BTreeMap<String, String>,
     pub auth: AuthOptions,
+    /// Paths the public port serves from another service, path → URL (`/oauth/token` → apps).
+    pub passthrough: BTreeMap<String, String>,
 }
 
 /// What the `nexus.auth` plugin needs.
@@ -139,7 +141,7 @@ pub async fn start(
         }
         ready = wait_until_healthy(addr) => ready?,
     }
-    let front_door = front_door::FrontDoor::start(public, addr)?;
+    let front_door = front_door::FrontDoor::start(public, addr, options.passthrough)?;
     Ok(RunningRouter {
         server,
         front_door,

@@ -2,6 +2,7 @@
 
 pub mod entity;
 pub mod graphql;
+pub mod installation_tokens;
 pub mod installations;
 pub mod service;
 pub mod versions;
@@ -50,6 +51,7 @@ pub fn http_router(
     keys: Arc<KeyStore>,
     registry: Arc<Registry>,
 ) -> axum::Router {
+    let token_state = (db.clone(), keys.clone());
     let schema = schema(db.clone(), registry);
     nexus_kit::server::http_router(
         NAME,
@@ -65,5 +67,9 @@ pub fn http_router(
                 .data(loader::by_id::<app_version::Entity>(&db, scope.gate))
                 .data(loader::child_pages::<app_version::ByApp>(&db, scope.gate))
         }),
+    )
+    .route(
+        installation_tokens::TOKEN_PATH,
+        axum::routing::post(installation_tokens::token).with_state(token_state),
     )
 }

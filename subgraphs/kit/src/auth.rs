@@ -55,7 +55,7 @@ impl Caller {
         };
         let user_id = match claims.typ {
             TokenType::Access | TokenType::Context => Some(parse("sub", &claims.sub)?),
-            TokenType::ApiKey => None,
+            TokenType::ApiKey | TokenType::Installation => None,
         };
         let organization_id = claims.org.as_deref().map(|o| parse("org", o)).transpose()?;
         Ok(Caller::Authenticated(Principal {

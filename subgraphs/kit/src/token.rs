@@ -36,6 +36,8 @@ pub enum TokenType {
     ApiKey,
     /// Minted by the router for one call to an app (`aud` = the app's namespace).
     Context,
+    /// An app acting for one organization that installed it (client credentials).
+    Installation,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

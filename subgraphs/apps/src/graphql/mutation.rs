@@ -86,6 +86,19 @@ impl Mutation {
             .map(Installation)
     }
 
+    /// A new client secret for your app, for `POST /oauth/token` (the old one stops working).
+    /// Shown once: store it now. The client id is the app id.
+    async fn rotate_app_client_secret(&self, ctx: &Context<'_>, app_id: ID) -> Result<String> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let developer = caller(ctx).require_user()?;
+        let app_id = parse_id(&app_id, "app")?;
+        let app = nexus_kit::loader::load::<crate::entity::app::Entity>(ctx, app_id).await?;
+        if app.is_none_or(|a| a.developer_id != developer) {
+            return Err(Code::Forbidden.error("only the app's developer manages its credentials"));
+        }
+        crate::installation_tokens::rotate_secret(db, app_id).await
+    }
+
     /// Uninstalls an app from the organization your token acts in (owners and admins).
     async fn uninstall_app(&self, ctx: &Context<'_>, installation_id: ID) -> Result<Installation> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
