@@ -430,3 +430,60 @@ async fn reloads_under_load_drop_no_request() {
     );
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn suspending_an_app_takes_its_fields_out_of_the_supergraph() {
+    let Setup {
+        stack,
+        developer,
+        admin,
+    } = setup().await;
+    let app = analytics_app(format!(
+        "{LINK}\ntype User @key(fields: \"id\") {{ id: ID! analyticsProfile: AnalyticsProfile }}\n\
+         type AnalyticsProfile {{ visits: Int! }}"
+    ))
+    .await;
+    let data = stack
+        .data_as(
+            &developer.access,
+            SUBMIT,
+            json!({ "m": manifest("1.0.0", app) }),
+        )
+        .await;
+    let id = data["submitAppVersion"]["appVersion"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    stack
+        .data_as(&admin.access, APPROVE, json!({ "id": id }))
+        .await;
+    eventually(&stack, &developer.access, PROFILE, |b| {
+        error_codes(b) == ["APP_NOT_INSTALLED"]
+    })
+    .await;
+    let app_id = stack
+        .data("{ app(namespace: \"analytics\") { id } }", json!({}))
+        .await["app"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let suspend = "mutation($id: ID!) { suspendApp(appId: $id) { status } }";
+    let body = stack
+        .gql_as(&developer.access, suspend, json!({ "id": app_id }))
+        .await;
+    assert_eq!(error_codes(&body), ["FORBIDDEN"]);
+    let data = stack
+        .data_as(&admin.access, suspend, json!({ "id": app_id }))
+        .await;
+    assert_eq!(data["suspendApp"]["status"], "SUSPENDED");
+    eventually(&stack, &developer.access, PROFILE, |b| {
+        first_error_message(b).contains("analyticsProfile")
+    })
+    .await;
+    // Suspended apps leave the public store.
+    let data = stack
+        .data("{ app(namespace: \"analytics\") { id } }", json!({}))
+        .await;
+    assert_eq!(data["app"], Value::Null);
+    stack.stop().await;
+}

@@ -408,3 +408,43 @@ pub async fn rollback(
     registry.publish(supergraph);
     Ok(head)
 }
+
+/// Suspends an app: a new supergraph without it is published (its live version stays recorded,
+/// so approving a new version brings it back).
+pub async fn suspend(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    admin: Uuid,
+    app_id: Uuid,
+) -> Result<(app::Model, supergraph_version::Model)> {
+    let found = app::Entity::find_by_id(app_id)
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| nexus_kit::error::not_found(format!("no app `{app_id}`")))?;
+    let apps: Vec<(Option<Uuid>, SubgraphSdl)> = live_apps(db)
+        .await?
+        .into_iter()
+        .filter(|(_, s)| s.name != found.namespace)
+        .map(|(v, s)| (Some(v.id), s))
+        .collect();
+    let (supergraph, listed) = compose_with(registry, &apps)?;
+    let txn = db.begin().await.map_err(internal)?;
+    let namespace = found.namespace.clone();
+    let mut active: app::ActiveModel = found.into();
+    active.status = Set(AppStatus::Suspended);
+    active.updated_at = Set(Utc::now());
+    let suspended = active.update(&txn).await.map_err(internal)?;
+    let head = supergraph_row(
+        &supergraph,
+        listed,
+        Some(admin),
+        format!("suspended {namespace}"),
+    )
+    .insert(&txn)
+    .await
+    .map_err(internal)?;
+    txn.commit().await.map_err(internal)?;
+    registry.publish(supergraph);
+    Ok((suspended, head))
+}

@@ -272,6 +272,16 @@ impl VersionMutation {
             .map(AppVersion)
     }
 
+    /// Suspends an app and publishes a supergraph without it (platform admins).
+    async fn suspend_app(&self, ctx: &Context<'_>, app_id: ID) -> Result<App> {
+        caller(ctx).require_platform_admin()?;
+        let admin = caller(ctx).require_user()?;
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let (app, _) =
+            versions::suspend(db, registry(ctx), admin, parse_id(&app_id, "app")?).await?;
+        Ok(App(app))
+    }
+
     /// Publishes an older supergraph version's apps again as the new head (platform admins).
     async fn rollback_supergraph(&self, ctx: &Context<'_>, id: ID) -> Result<SupergraphVersion> {
         caller(ctx).require_platform_admin()?;
