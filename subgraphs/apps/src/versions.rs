@@ -57,17 +57,17 @@ pub async fn live_apps(db: &DatabaseConnection) -> Result<Vec<(app_version::Mode
         .map_err(internal)?;
     Ok(versions
         .into_iter()
-        .filter_map(|v| {
-            let namespace = v.manifest.get("namespace")?.as_str()?.to_owned();
-            let sdl = v.sdl.clone()?;
-            let subgraph = SubgraphSdl {
-                name: namespace,
-                routing_url: v.subgraph_url.clone(),
-                sdl,
-            };
-            Some((v, subgraph))
-        })
+        .filter_map(|v| as_subgraph(&v).map(|s| (v, s)))
         .collect())
+}
+
+/// A stored version as the subgraph it contributes (none without SDL).
+fn as_subgraph(version: &app_version::Model) -> Option<SubgraphSdl> {
+    Some(SubgraphSdl {
+        name: version.manifest.get("namespace")?.as_str()?.to_owned(),
+        routing_url: version.subgraph_url.clone(),
+        sdl: version.sdl.clone()?,
+    })
 }
 
 /// The supergraph to serve at start: the core as it runs now plus the head's apps (or the core
@@ -381,19 +381,8 @@ pub async fn rollback(
         .await
         .map_err(internal)?;
     let apps: Vec<(Option<Uuid>, SubgraphSdl)> = versions
-        .into_iter()
-        .filter_map(|v| {
-            let name = v.manifest.get("namespace")?.as_str()?.to_owned();
-            let sdl = v.sdl.clone()?;
-            Some((
-                Some(v.id),
-                SubgraphSdl {
-                    name,
-                    routing_url: v.subgraph_url.clone(),
-                    sdl,
-                },
-            ))
-        })
+        .iter()
+        .filter_map(|v| as_subgraph(v).map(|s| (Some(v.id), s)))
         .collect();
     let (supergraph, listed) = compose_with(registry, &apps)?;
     let head = supergraph_row(

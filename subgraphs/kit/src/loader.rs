@@ -21,6 +21,22 @@ pub trait Keyed: EntityTrait<Model: Clone + Send + Sync> {
     fn id_of(model: &Self::Model) -> Uuid;
 }
 
+/// `Keyed` for an entity module whose primary key is a UUID column named `id`; call it in the
+/// entity's module, next to `Entity`, `Model` and `Column`.
+#[macro_export]
+macro_rules! keyed_by_id {
+    () => {
+        impl $crate::loader::Keyed for Entity {
+            fn id_column() -> Column {
+                Column::Id
+            }
+            fn id_of(model: &Model) -> Uuid {
+                model.id
+            }
+        }
+    };
+}
+
 pub struct ById<E> {
     db: DatabaseConnection,
     entity: PhantomData<fn() -> E>,

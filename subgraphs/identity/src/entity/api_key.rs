@@ -1,4 +1,3 @@
-use nexus_kit::loader::Keyed;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -29,11 +28,4 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-impl Keyed for Entity {
-    fn id_column() -> Column {
-        Column::Id
-    }
-    fn id_of(model: &Model) -> Uuid {
-        model.id
-    }
-}
+nexus_kit::keyed_by_id!();

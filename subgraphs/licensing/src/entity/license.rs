@@ -1,4 +1,4 @@
-use nexus_kit::loader::{ChildRelation, Keyed};
+use nexus_kit::loader::ChildRelation;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, async_graphql::Enum)]
@@ -47,14 +47,7 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-impl Keyed for Entity {
-    fn id_column() -> Column {
-        Column::Id
-    }
-    fn id_of(model: &Model) -> Uuid {
-        model.id
-    }
-}
+nexus_kit::keyed_by_id!();
 
 /// `Organization.licenses`
 pub struct ByOrganization;
