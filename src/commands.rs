@@ -83,6 +83,7 @@ async fn dev(cli: &Cli, listen: SocketAddr, with_seed: bool) -> anyhow::Result<(
         issuer: cli.issuer.clone(),
         // `nexus dev` runs apps on this machine.
         allow_private_subgraphs: true,
+        health_interval: std::time::Duration::from_secs(30),
     })
     .await?;
     if with_seed {

@@ -29,6 +29,8 @@ pub struct StackOptions {
     pub issuer: Option<String>,
     /// Accept app subgraphs on loopback and private addresses (development).
     pub allow_private_subgraphs: bool,
+    /// How often live apps are health-checked.
+    pub health_interval: std::time::Duration,
 }
 
 struct RunningSubgraph {
@@ -109,6 +111,7 @@ impl Stack {
             });
         }
         let supergraph = nexus_apps::versions::startup_supergraph(&db, &registry).await?;
+        nexus_apps::health::spawn_checker(db.clone(), registry.clone(), options.health_interval);
         let identity = subgraphs
             .iter()
             .find(|s| s.name == nexus_identity::NAME)

@@ -487,3 +487,42 @@ async fn suspending_an_app_takes_its_fields_out_of_the_supergraph() {
     assert_eq!(data["app"], Value::Null);
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn an_app_failing_its_health_check_is_reported_down() {
+    let Setup {
+        stack,
+        developer,
+        admin,
+    } = setup().await;
+    let app = analytics_app(format!("{LINK}\ntype Query {{ analyticsPing: Int }}")).await;
+    let mut document = manifest("1.0.0", app);
+    // The fake app serves no `/health`.
+    document["health_check"] = json!("/health");
+    let data = stack
+        .data_as(&developer.access, SUBMIT, json!({ "m": document }))
+        .await;
+    let id = data["submitAppVersion"]["appVersion"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    stack
+        .data_as(&admin.access, APPROVE, json!({ "id": id }))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let data = stack
+            .data(
+                "{ app(namespace: \"analytics\") { health { status detail checkedAt } } }",
+                json!({}),
+            )
+            .await;
+        if data["app"]["health"]["status"] == "DOWN" {
+            assert_eq!(data["app"]["health"]["detail"], "HTTP 404 Not Found");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never reported down: {data}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stack.stop().await;
+}

@@ -97,6 +97,23 @@ async fn the_example_app_goes_live_for_the_organization_that_installs_it() {
         "{data}"
     );
 
+    // The registry checks the app's `/health` (from its manifest).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let data = stack
+            .data(
+                "{ app(namespace: \"analytics\") { health { status latencyMs detail } } }",
+                json!({}),
+            )
+            .await;
+        if data["app"]["health"]["status"] == "UP" {
+            assert_eq!(data["app"]["health"]["detail"], Value::Null);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never checked healthy: {data}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // Bob's organization did not install it.
     let (_, body) = stack
         .post_as(

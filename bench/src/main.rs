@@ -126,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
         keys_file: dir.path().join("signing-keys.json"),
         issuer: None,
         allow_private_subgraphs: true,
+        health_interval: std::time::Duration::from_secs(30),
     })
     .await?;
     // A platform admin's token: the query reads every organization.

@@ -8,6 +8,16 @@ use crate::policy::Limits;
 use crate::sdl_fetch::FetchPolicy;
 use crate::submission::SubmissionContext;
 
+/// The last health check of a live app.
+#[derive(Clone, Debug)]
+pub struct AppHealth {
+    pub up: bool,
+    pub checked_at: chrono::DateTime<chrono::Utc>,
+    pub latency_ms: u64,
+    /// Why it is down.
+    pub detail: Option<String>,
+}
+
 pub struct Registry {
     /// The core subgraphs with the URLs the router calls them at.
     pub core: Vec<SubgraphSdl>,
@@ -15,6 +25,8 @@ pub struct Registry {
     pub limits: Limits,
     pub scope_catalog: Vec<&'static str>,
     head: watch::Sender<Option<String>>,
+    /// App namespace → its last health check.
+    pub health: std::sync::RwLock<std::collections::HashMap<String, AppHealth>>,
 }
 
 impl Registry {
@@ -29,6 +41,7 @@ impl Registry {
             limits: Limits::default(),
             scope_catalog,
             head: watch::channel(None).0,
+            health: Default::default(),
         }
     }
 

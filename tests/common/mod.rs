@@ -141,6 +141,7 @@ impl TestStack {
             keys_file: dir.path().join("signing-keys.json"),
             issuer: None,
             allow_private_subgraphs: true,
+            health_interval: std::time::Duration::from_millis(300),
         })
         .await
         .expect("stack starts");

@@ -2,6 +2,7 @@
 
 pub mod entity;
 pub mod graphql;
+pub mod health;
 pub mod installation_tokens;
 pub mod installations;
 pub mod service;

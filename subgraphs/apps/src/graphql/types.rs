@@ -26,6 +26,22 @@ impl UserRef {
     }
 }
 
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum AppHealthStatus {
+    Up,
+    Down,
+}
+
+/// An app's last health check.
+#[derive(SimpleObject)]
+pub struct AppHealth {
+    pub status: AppHealthStatus,
+    pub checked_at: DateTime<Utc>,
+    pub latency_ms: i32,
+    /// Why it is down.
+    pub detail: Option<String>,
+}
+
 /// What an app costs.
 #[derive(SimpleObject)]
 pub struct AppPricing {
@@ -86,6 +102,22 @@ impl App {
 
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+
+    /// The last health check of the app's subgraph; null until it has been checked.
+    async fn health(&self, ctx: &Context<'_>) -> Option<AppHealth> {
+        let registry = ctx.data_opt::<std::sync::Arc<nexus_registry::Registry>>()?;
+        let map = registry.health.read().ok()?;
+        map.get(&self.0.namespace).map(|h| AppHealth {
+            status: if h.up {
+                AppHealthStatus::Up
+            } else {
+                AppHealthStatus::Down
+            },
+            checked_at: h.checked_at,
+            latency_ms: h.latency_ms.min(i32::MAX as u64) as i32,
+            detail: h.detail.clone(),
+        })
     }
 
     /// Submitted versions, oldest first (the app's developer and platform admins).
