@@ -372,13 +372,13 @@ impl FakeApp {
         format!("http://{}/graphql", self.addr)
     }
 
-    /// Calls other than the registry's `_service` fetches.
+    /// Calls made for users (`_entities`), not the registry's SDL fetches and health checks.
     pub fn entity_calls(&self) -> Vec<AppCall> {
         self.calls
             .lock()
             .map(|c| {
                 c.iter()
-                    .filter(|c| !c.query.contains("_service"))
+                    .filter(|c| c.query.contains("_entities"))
                     .cloned()
                     .collect()
             })
