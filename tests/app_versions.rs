@@ -490,11 +490,9 @@ async fn suspending_an_app_takes_its_fields_out_of_the_supergraph() {
 
 #[tokio::test]
 async fn an_app_failing_its_health_check_is_reported_down() {
-    let Setup {
-        stack,
-        developer,
-        admin,
-    } = setup().await;
+    let stack = TestStack::start_with_health_checks(Duration::from_millis(300)).await;
+    let developer = stack.sign_up("dev@apps.test", "Dev").await;
+    let admin = stack.platform_admin("admin@nexus.test").await;
     let app = analytics_app(format!("{LINK}\ntype Query {{ analyticsPing: Int }}")).await;
     let mut document = manifest("1.0.0", app);
     // The fake app serves no `/health`.

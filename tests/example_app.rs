@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 #[tokio::test]
 async fn the_example_app_goes_live_for_the_organization_that_installs_it() {
-    let stack = TestStack::start().await;
+    let stack = TestStack::start_with_health_checks(Duration::from_millis(300)).await;
     let router = stack.stack.graphql_url();
     let base = router.trim_end_matches("/graphql").to_owned();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -133,6 +133,12 @@ impl Session {
 
 impl TestStack {
     pub async fn start() -> TestStack {
+        // Health checks run SQL; by default only the one at start, so statement counts stay exact.
+        Self::start_with_health_checks(std::time::Duration::from_secs(3600)).await
+    }
+
+    /// A stack whose registry health-checks the live apps every `interval`.
+    pub async fn start_with_health_checks(interval: std::time::Duration) -> TestStack {
         let db = TestDb::create().await;
         let dir = tempfile::tempdir().expect("temp dir");
         let stack = Stack::start(StackOptions {
@@ -141,7 +147,7 @@ impl TestStack {
             keys_file: dir.path().join("signing-keys.json"),
             issuer: None,
             allow_private_subgraphs: true,
-            health_interval: std::time::Duration::from_millis(300),
+            health_interval: interval,
         })
         .await
         .expect("stack starts");
