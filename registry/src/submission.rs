@@ -2,14 +2,15 @@
 //! the core and the published apps. Every problem comes back in one list, each with a stable code
 //! and, where it applies, the JSON path, subgraph, type and field.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::compose::{SubgraphSdl, compose};
 use crate::manifest::{self, Manifest};
 use crate::policy::{self, CoreSchema, Limits};
 use crate::sdl_fetch::{FetchPolicy, fetch};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// Stored as JSON with each rejected app version, so it reads back as it was written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubmissionError {
     pub code: String,
     pub message: String,

@@ -102,14 +102,7 @@ pub async fn token(
     };
     let stored = match app_credential::Entity::find_by_id(app_id).one(&db).await {
         Ok(stored) => stored,
-        Err(e) => {
-            tracing::error!(error = %e, "database error");
-            return oauth_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "it has been logged",
-            );
-        }
+        Err(e) => return server_error("database error", e),
     };
     if stored.is_none_or(|c| c.secret_hash != hash(&request.client_secret)) {
         return invalid_client();
@@ -130,14 +123,7 @@ pub async fn token(
     {
         Ok(Some(i)) if i.app_id == app_id && i.status == InstallationStatus::Active => i,
         Ok(_) => return invalid_grant(),
-        Err(e) => {
-            tracing::error!(error = %e, "database error");
-            return oauth_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "it has been logged",
-            );
-        }
+        Err(e) => return server_error("database error", e),
     };
     let scopes = installation.scopes();
     let mut claims = new_claims(
@@ -159,13 +145,16 @@ pub async fn token(
                 "scope": scopes.join(" "),
             })),
         ),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot sign a token");
-            oauth_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "it has been logged",
-            )
-        }
+        Err(e) => server_error("cannot sign a token", e),
     }
+}
+
+/// Logs what went wrong and answers the OAuth `server_error` without internals.
+fn server_error(what: &str, error: impl std::fmt::Display) -> Reply {
+    tracing::error!(error = %error, "{what}");
+    oauth_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "it has been logged",
+    )
 }

@@ -69,7 +69,7 @@ impl AppVersion {
 
     /// Why the automatic checks rejected it (empty when they passed).
     async fn errors(&self) -> Vec<SubmissionProblem> {
-        serde_json::from_value::<Vec<SubmissionErrorStored>>(self.0.errors.clone())
+        serde_json::from_value::<Vec<SubmissionError>>(self.0.errors.clone())
             .unwrap_or_default()
             .into_iter()
             .map(SubmissionProblem::from)
@@ -91,31 +91,6 @@ impl AppVersion {
 
     async fn app(&self, ctx: &Context<'_>) -> Result<Option<App>> {
         Ok(load::<app::Entity>(ctx, self.0.app_id).await?.map(App))
-    }
-}
-
-/// `SubmissionError` as stored in `app_versions.errors`.
-#[derive(serde::Deserialize)]
-pub struct SubmissionErrorStored {
-    code: String,
-    message: String,
-    path: Option<String>,
-    subgraph: Option<String>,
-    #[serde(rename = "type")]
-    type_name: Option<String>,
-    field: Option<String>,
-}
-
-impl From<SubmissionErrorStored> for SubmissionProblem {
-    fn from(e: SubmissionErrorStored) -> Self {
-        SubmissionProblem {
-            code: e.code,
-            message: e.message,
-            path: e.path,
-            subgraph: e.subgraph,
-            type_name: e.type_name,
-            field: e.field,
-        }
     }
 }
 
