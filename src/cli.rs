@@ -51,12 +51,23 @@ pub enum Command {
         /// Address to listen on. Default: 127.0.0.1:4000 for the router, 4001-4003 for the subgraphs.
         #[arg(long)]
         listen: Option<SocketAddr>,
-        /// The router's supergraph schema.
-        #[arg(long, default_value = "schema/supergraph.graphql")]
-        supergraph: PathBuf,
+        /// The router: serve this supergraph file and never change it, instead of following the
+        /// registry's head (e.g. `schema/supergraph.graphql`, the core alone).
+        #[arg(long)]
+        supergraph: Option<PathBuf>,
         /// The router: where identity listens (API keys are exchanged there).
         #[arg(long, default_value = "http://127.0.0.1:4001")]
         identity_url: String,
+        /// The router: where the apps service listens (the registry's supergraph feed,
+        /// installations, `/oauth/token`).
+        #[arg(long, default_value = "http://127.0.0.1:4002")]
+        apps_url: String,
+        /// The apps service: where the licensing service listens.
+        #[arg(long, default_value = "http://127.0.0.1:4003")]
+        licensing_url: String,
+        /// The apps service: accept app subgraphs on loopback and private addresses.
+        #[arg(long)]
+        allow_private_subgraphs: bool,
     },
     /// Signing keys: `nexus keys rotate` adds a new key; old keys stay published until their
     /// tokens have expired.

@@ -24,7 +24,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             supergraph,
             identity_url,
-        } => serve(&cli, *service, *listen, supergraph, identity_url).await,
+            apps_url,
+            licensing_url,
+            allow_private_subgraphs,
+        } => {
+            let urls = ServiceUrls {
+                identity: identity_url.trim_end_matches('/').to_owned(),
+                apps: apps_url.trim_end_matches('/').to_owned(),
+                licensing: licensing_url.trim_end_matches('/').to_owned(),
+            };
+            match service {
+                Service::Router => serve_router(&cli, *listen, supergraph.as_deref(), &urls).await,
+                _ => serve_subgraph(&cli, *service, *listen, *allow_private_subgraphs, &urls).await,
+            }
+        }
         Command::Keys {
             action: KeysAction::Rotate,
         } => {
@@ -84,6 +97,8 @@ async fn dev(cli: &Cli, listen: SocketAddr, with_seed: bool) -> anyhow::Result<(
         // `nexus dev` runs apps on this machine.
         allow_private_subgraphs: true,
         health_interval: std::time::Duration::from_secs(30),
+        // Installations of paid apps follow their licenses within a minute.
+        license_sync_interval: LICENSE_SYNC_INTERVAL,
     })
     .await?;
     if with_seed {
@@ -95,68 +110,112 @@ async fn dev(cli: &Cli, listen: SocketAddr, with_seed: bool) -> anyhow::Result<(
     stack.shutdown().await
 }
 
-async fn serve(
+/// Where the core services listen (base URLs), for those that call each other.
+struct ServiceUrls {
+    identity: String,
+    apps: String,
+    licensing: String,
+}
+
+/// How often installations of paid apps are checked against their licenses.
+const LICENSE_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// How long `nexus serve router` waits for the registry at start.
+const REGISTRY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn serve_router(
     cli: &Cli,
-    service: Service,
     listen: Option<SocketAddr>,
-    supergraph: &Path,
-    identity_url: &str,
+    supergraph: Option<&Path>,
+    urls: &ServiceUrls,
 ) -> anyhow::Result<()> {
-    let router_listen = SocketAddr::from(([127, 0, 0, 1], 4000));
+    let listen = listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 4000)));
     let issuer = cli
         .issuer
         .clone()
-        .unwrap_or_else(|| format!("http://{}", listen.unwrap_or(router_listen)));
+        .unwrap_or_else(|| format!("http://{listen}"));
     let keys_file = cli.keys_file();
+    KeyStore::open(&keys_file, &issuer).with_context(|| {
+        format!(
+            "no usable signing keys (create them with `nexus keys rotate --keys-file {}`)",
+            keys_file.display()
+        )
+    })?;
+    // A fixed file, or the registry's head followed from here on.
+    let (sdl, feed) = match supergraph {
+        Some(path) => {
+            let sdl = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read supergraph {}", path.display()))?;
+            (sdl, None)
+        }
+        None => {
+            let feed = nexus_router::registry_follower::RegistryFeed::new(format!(
+                "{}{}",
+                urls.apps,
+                nexus_apps::supergraph_feed::FEED_PATH
+            ))?;
+            let head = feed.current(REGISTRY_PATIENCE).await?;
+            (head.sdl.clone(), Some((feed, head)))
+        }
+    };
+    let apps_graphql = format!("{}/graphql", urls.apps);
+    let router = nexus_router::start(
+        RouterOptions {
+            listen,
+            subgraph_urls: Default::default(),
+            auth: AuthOptions {
+                keys_file,
+                issuer,
+                api_key_exchange_url: format!(
+                    "{}{}",
+                    urls.identity,
+                    nexus_identity::API_KEY_EXCHANGE_PATH
+                ),
+                core_subgraphs: CORE_SUBGRAPHS.iter().map(|c| c.name.to_owned()).collect(),
+                apps_url: apps_graphql.clone(),
+            },
+            passthrough: stack::oauth_passthrough(&apps_graphql),
+        },
+        sdl,
+    )
+    .await?;
+    if let Some((feed, head)) = feed {
+        feed.follow(head, router.publisher());
+        println!("router following the registry at {}", urls.apps);
+    }
+    println!("router listening: {}", router.graphql_url());
+    shutdown_signal().await;
+    router.shutdown().await
+}
+
+async fn serve_subgraph(
+    cli: &Cli,
+    service: Service,
+    listen: Option<SocketAddr>,
+    allow_private_subgraphs: bool,
+    urls: &ServiceUrls,
+) -> anyhow::Result<()> {
+    let name = match service {
+        Service::Router => anyhow::bail!("the router is not a subgraph"),
+        Service::Identity => nexus_identity::NAME,
+        Service::Apps => nexus_apps::NAME,
+        Service::Licensing => nexus_licensing::NAME,
+    };
+    let keys_file = cli.keys_file();
+    let issuer = cli
+        .issuer
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:4000".to_owned());
     let keys = KeyStore::open(&keys_file, &issuer).with_context(|| {
         format!(
             "no usable signing keys (create them with `nexus keys rotate --keys-file {}`)",
             keys_file.display()
         )
     })?;
-    let name = match service {
-        Service::Router => {
-            let sdl = std::fs::read_to_string(supergraph)
-                .with_context(|| format!("cannot read supergraph {}", supergraph.display()))?;
-            let router = nexus_router::start(
-                RouterOptions {
-                    listen: listen.unwrap_or(router_listen),
-                    subgraph_urls: Default::default(),
-                    auth: AuthOptions {
-                        keys_file,
-                        issuer,
-                        api_key_exchange_url: format!(
-                            "{}{}",
-                            identity_url.trim_end_matches('/'),
-                            nexus_identity::API_KEY_EXCHANGE_PATH
-                        ),
-                        core_subgraphs: CORE_SUBGRAPHS.iter().map(|c| c.name.to_owned()).collect(),
-                        apps_url: format!(
-                            "http://127.0.0.1:{}/graphql",
-                            core_subgraphs::find(nexus_apps::NAME).map_or(4002, |c| c.default_port)
-                        ),
-                    },
-                    passthrough: stack::oauth_passthrough(&format!(
-                        "http://127.0.0.1:{}/graphql",
-                        core_subgraphs::find(nexus_apps::NAME).map_or(4002, |c| c.default_port)
-                    )),
-                },
-                sdl,
-            )
-            .await?;
-            println!("router listening: {}", router.graphql_url());
-            shutdown_signal().await;
-            return router.shutdown().await;
-        }
-        Service::Identity => nexus_identity::NAME,
-        Service::Apps => nexus_apps::NAME,
-        Service::Licensing => nexus_licensing::NAME,
-    };
     let core = core_subgraphs::find(name).ok_or_else(|| anyhow!("unknown subgraph {name}"))?;
     let (db, _) = stack::connect(&cli.database_url()?).await?;
     let addr = listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], core.default_port)));
     let listener = nexus_kit::server::bind(addr).await?;
-    println!("{name} subgraph listening: http://{addr}/graphql");
     // The registry composes against the core at its default addresses (supergraph.yaml's).
     let core_sdl = CORE_SUBGRAPHS
         .iter()
@@ -166,12 +225,38 @@ async fn serve(
             sdl: (c.sdl)(),
         })
         .collect();
+    let fetch = if allow_private_subgraphs {
+        nexus_registry::sdl_fetch::FetchPolicy::allow_loopback()
+    } else {
+        nexus_registry::sdl_fetch::FetchPolicy::public()
+    };
     let registry = Arc::new(nexus_registry::Registry::new(
         core_sdl,
-        nexus_registry::sdl_fetch::FetchPolicy::public(),
+        fetch,
         nexus_kit::scopes::CATALOG.iter().map(|(s, _)| *s).collect(),
     ));
-    let services = Services { db, keys, registry };
+    let services = Services {
+        db: db.clone(),
+        keys: keys.clone(),
+        registry: registry.clone(),
+        apps_url: format!("{}/graphql", urls.apps),
+        licensing_url: format!("{}/graphql", urls.licensing),
+    };
+    if service == Service::Apps {
+        // The registry's feed needs a head: the first start records the core-only version.
+        nexus_apps::versions::startup_supergraph(&db, &registry).await?;
+        nexus_apps::health::spawn_checker(
+            db.clone(),
+            registry.clone(),
+            std::time::Duration::from_secs(30),
+        );
+        nexus_apps::licensing::spawn_sync(
+            db,
+            nexus_apps::licensing_client(services.licensing_url.clone(), keys),
+            LICENSE_SYNC_INTERVAL,
+        );
+    }
+    println!("{name} subgraph listening: http://{addr}/graphql");
     nexus_kit::server::serve(listener, (core.http_router)(&services), shutdown_signal()).await?;
     Ok(())
 }

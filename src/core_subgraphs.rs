@@ -11,6 +11,9 @@ pub struct Services {
     pub db: DatabaseConnection,
     pub keys: Arc<KeyStore>,
     pub registry: Arc<Registry>,
+    /// The GraphQL URLs of the apps and licensing subgraphs, which ask each other.
+    pub apps_url: String,
+    pub licensing_url: String,
 }
 
 pub struct CoreSubgraph {
@@ -31,13 +34,22 @@ pub const CORE_SUBGRAPHS: [CoreSubgraph; 3] = [
     CoreSubgraph {
         name: nexus_apps::NAME,
         sdl: nexus_apps::sdl,
-        http_router: |s| nexus_apps::http_router(s.db.clone(), s.keys.clone(), s.registry.clone()),
+        http_router: |s| {
+            nexus_apps::http_router(
+                s.db.clone(),
+                s.keys.clone(),
+                s.registry.clone(),
+                nexus_apps::licensing_client(s.licensing_url.clone(), s.keys.clone()),
+            )
+        },
         default_port: 4002,
     },
     CoreSubgraph {
         name: nexus_licensing::NAME,
         sdl: nexus_licensing::sdl,
-        http_router: |s| nexus_licensing::http_router(s.db.clone(), s.keys.clone()),
+        http_router: |s| {
+            nexus_licensing::http_router(s.db.clone(), s.keys.clone(), s.apps_url.clone())
+        },
         default_port: 4003,
     },
 ];

@@ -125,23 +125,27 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
 
     use nexus_licensing::service::create_license;
     for (app, organization, kind, expires_at) in [
-        (analytics.id, acme.id, LicenseKind::Free, None),
+        (&analytics, acme.id, LicenseKind::Free, None),
         (
-            crm.id,
+            &crm,
             acme.id,
             LicenseKind::Subscription,
             Some(Utc::now() + Duration::days(365)),
         ),
-        (analytics.id, globex.id, LicenseKind::Free, None),
+        (&analytics, globex.id, LicenseKind::Free, None),
     ] {
         create_license(
             db,
             NewLicense {
-                app_id: app,
+                app_id: app.id,
+                app_namespace: Some(app.namespace.clone()),
+                developer_id: Some(app.developer_id),
                 organization_id: organization,
                 kind,
                 max_activations: 5,
                 expires_at,
+                entitlements: Vec::new(),
+                issued_by: None,
             },
         )
         .await
@@ -182,10 +186,14 @@ pub async fn populate(
                 db,
                 NewLicense {
                     app_id: *app,
+                    app_namespace: None,
+                    developer_id: None,
                     organization_id: org.id,
                     kind: LicenseKind::Free,
                     max_activations: 1,
                     expires_at: None,
+                    entitlements: Vec::new(),
+                    issued_by: None,
                 },
             )
             .await

@@ -31,6 +31,8 @@ pub struct StackOptions {
     pub allow_private_subgraphs: bool,
     /// How often live apps are health-checked.
     pub health_interval: std::time::Duration,
+    /// How often installations of paid apps are checked against their licenses.
+    pub license_sync_interval: std::time::Duration,
 }
 
 struct RunningSubgraph {
@@ -87,10 +89,20 @@ impl Stack {
             fetch,
             nexus_kit::scopes::CATALOG.iter().map(|(s, _)| *s).collect(),
         ));
+        let url_of = |name: &str| {
+            registry
+                .core
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| s.routing_url.clone())
+                .ok_or_else(|| anyhow!("no {name} subgraph"))
+        };
         let services = Services {
             db: db.clone(),
             keys: keys.clone(),
             registry: registry.clone(),
+            apps_url: url_of(nexus_apps::NAME)?,
+            licensing_url: url_of(nexus_licensing::NAME)?,
         };
         let mut subgraphs = Vec::new();
         for (core, listener, addr) in listeners {
@@ -112,6 +124,11 @@ impl Stack {
         }
         let supergraph = nexus_apps::versions::startup_supergraph(&db, &registry).await?;
         nexus_apps::health::spawn_checker(db.clone(), registry.clone(), options.health_interval);
+        nexus_apps::licensing::spawn_sync(
+            db.clone(),
+            nexus_apps::licensing_client(services.licensing_url.clone(), keys.clone()),
+            options.license_sync_interval,
+        );
         let identity = subgraphs
             .iter()
             .find(|s| s.name == nexus_identity::NAME)

@@ -37,30 +37,9 @@ async fn world() -> World {
         "namespace": "analytics", "name": "Analytics", "version": "1.0.0", "category": "insights",
         "author": { "name": "Dev", "email": "dev@apps.test" }, "pricing": { "model": "free" },
         "graphql": { "subgraph_url": app.url() },
-        "scopes": { "required": ["users:read"], "optional": ["organizations:read"] }
+        "scopes": { "required": ["users:read"], "optional": ["organizations:read", "apps:read"] }
     });
-    let data = stack
-        .data_as(
-            &developer.access,
-            "mutation($m: JSON!) { submitAppVersion(manifest: $m) { appVersion { id app { id } } } }",
-            json!({ "m": manifest }),
-        )
-        .await;
-    let version = data["submitAppVersion"]["appVersion"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let app_id = data["submitAppVersion"]["appVersion"]["app"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    stack
-        .data_as(
-            &admin.access,
-            "mutation($id: ID!) { approveAppVersion(id: $id) { appVersion { status } } }",
-            json!({ "id": version }),
-        )
-        .await;
+    let (app_id, _) = stack.publish_app(&developer, &admin, &manifest).await;
     let ada = stack.sign_up("ada@acme.test", "Ada").await;
     let acme = stack.create_organization(&ada, "Acme", "acme").await;
     let ada = stack.switch(&ada, &acme).await;
@@ -276,7 +255,7 @@ async fn installation_tokens_act_for_one_organization_within_its_scopes() {
         .data_as(
             &ada.access,
             INSTALL,
-            json!({ "app": app_id, "scopes": ["users:read", "organizations:read"] }),
+            json!({ "app": app_id, "scopes": ["users:read", "organizations:read", "apps:read"] }),
         )
         .await;
     let installation = data["installApp"]["id"]
@@ -288,7 +267,7 @@ async fn installation_tokens_act_for_one_organization_within_its_scopes() {
     let (status, body) = token_request(&stack, request(&secret, &installation)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer");
-    assert_eq!(body["scope"], "organizations:read users:read");
+    assert_eq!(body["scope"], "apps:read organizations:read users:read");
     let token = body["access_token"].as_str().unwrap_or_default().to_owned();
 
     // The app reads ada's organization, its members' emails, and nothing of bob's.
@@ -304,6 +283,11 @@ async fn installation_tokens_act_for_one_organization_within_its_scopes() {
     );
     assert_eq!(data["other"], Value::Null);
     assert!(!data.to_string().contains("bob"), "{data}");
+    let own = "query($id: ID!) { installation(id: $id) { id grantedScopes } }";
+    let data = stack
+        .data_as(&token, own, json!({ "id": installation }))
+        .await;
+    assert_eq!(data["installation"]["id"], installation.as_str(), "{data}");
     // It is not a user.
     let body = stack.gql_as(&token, "{ me { email } }", json!({})).await;
     assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
@@ -341,6 +325,11 @@ async fn installation_tokens_act_for_one_organization_within_its_scopes() {
         .data_as(&narrow, query, json!({ "org": ada.organization }))
         .await;
     assert_eq!(data["organization"], Value::Null, "{data}");
+    // … and without `apps:read` its installations.
+    let data = stack
+        .data_as(&narrow, own, json!({ "id": installation }))
+        .await;
+    assert_eq!(data["installation"], Value::Null, "{data}");
 
     // A rotated secret retires the old one.
     stack
@@ -348,5 +337,52 @@ async fn installation_tokens_act_for_one_organization_within_its_scopes() {
         .await;
     let (status, _) = token_request(&stack, request(&secret, &installation)).await;
     assert_eq!(status, 401);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_app_that_is_down_costs_only_its_own_fields() {
+    let World {
+        stack,
+        mut app,
+        app_id,
+        ada,
+        ..
+    } = world().await;
+    stack.install(&ada, &app_id).await;
+    eventually(&stack, &ada.access, |b| {
+        b["data"]["me"]["analyticsProfile"]["visits"] == 42
+    })
+    .await;
+
+    app.stop().await;
+    let query =
+        "{ me { email analyticsProfile { visits } } organizations { edges { node { slug } } } }";
+    let (status, body) = stack.post_as(&ada.access, query, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    // The core's fields are intact; the app's are null with an error naming the app.
+    assert_eq!(body["data"]["me"]["email"], "ada@acme.test", "{body}");
+    assert_eq!(
+        body["data"]["organizations"]["edges"][0]["node"]["slug"],
+        "acme"
+    );
+    assert_eq!(
+        body["data"]["me"]["analyticsProfile"],
+        Value::Null,
+        "{body}"
+    );
+    let errors = body["errors"].as_array().cloned().unwrap_or_default();
+    assert_eq!(errors.len(), 1, "{body}");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("analytics"),
+        "{body}"
+    );
+    assert_eq!(
+        errors[0]["extensions"]["code"], "SUBREQUEST_HTTP_ERROR",
+        "{body}"
+    );
     stack.stop().await;
 }

@@ -127,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
         issuer: None,
         allow_private_subgraphs: true,
         health_interval: std::time::Duration::from_secs(30),
+        license_sync_interval: std::time::Duration::from_secs(15),
     })
     .await?;
     // A platform admin's token: the query reads every organization.

@@ -9,6 +9,7 @@ mod m20261122_000003_licensing;
 mod m20261122_000004_identity_accounts;
 mod m20261122_000005_apps_versions;
 mod m20261122_000006_apps_credentials;
+mod m20261122_000007_licensing_keys;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_identity_accounts::Migration),
             Box::new(m20261122_000005_apps_versions::Migration),
             Box::new(m20261122_000006_apps_credentials::Migration),
+            Box::new(m20261122_000007_licensing_keys::Migration),
         ]
     }
 }

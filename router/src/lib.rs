@@ -3,6 +3,7 @@
 
 pub mod front_door;
 pub mod plugins;
+pub mod registry_follower;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};

@@ -139,6 +139,18 @@ impl TestStack {
 
     /// A stack whose registry health-checks the live apps every `interval`.
     pub async fn start_with_health_checks(interval: std::time::Duration) -> TestStack {
+        Self::start_with_intervals(interval, std::time::Duration::from_secs(3600)).await
+    }
+
+    /// A stack whose installations of paid apps follow their licenses every `interval`.
+    pub async fn start_with_license_sync(interval: std::time::Duration) -> TestStack {
+        Self::start_with_intervals(std::time::Duration::from_secs(3600), interval).await
+    }
+
+    async fn start_with_intervals(
+        health: std::time::Duration,
+        license_sync: std::time::Duration,
+    ) -> TestStack {
         let db = TestDb::create().await;
         let dir = tempfile::tempdir().expect("temp dir");
         let stack = Stack::start(StackOptions {
@@ -147,7 +159,8 @@ impl TestStack {
             keys_file: dir.path().join("signing-keys.json"),
             issuer: None,
             allow_private_subgraphs: true,
-            health_interval: interval,
+            health_interval: health,
+            license_sync_interval: license_sync,
         })
         .await
         .expect("stack starts");
@@ -274,6 +287,54 @@ impl TestStack {
         self.log_in(email).await
     }
 
+    /// Submits `manifest` as `developer` and approves it as `admin` (both must succeed); returns
+    /// the app's id and the approved version's id.
+    pub async fn publish_app(
+        &self,
+        developer: &Session,
+        admin: &Session,
+        manifest: &Value,
+    ) -> (String, String) {
+        let data = self
+            .data_as(
+                &developer.access,
+                "mutation($m: JSON!) { submitAppVersion(manifest: $m) { appVersion { id status app { id } } errors { code message } } }",
+                json!({ "m": manifest }),
+            )
+            .await;
+        let version = &data["submitAppVersion"]["appVersion"];
+        assert_eq!(version["status"], "IN_REVIEW", "{data}");
+        let version_id = version["id"].as_str().unwrap_or_default().to_owned();
+        let app_id = version["app"]["id"].as_str().unwrap_or_default().to_owned();
+        let data = self
+            .data_as(
+                &admin.access,
+                "mutation($id: ID!) { approveAppVersion(id: $id) { appVersion { status } } }",
+                json!({ "id": version_id }),
+            )
+            .await;
+        assert_eq!(
+            data["approveAppVersion"]["appVersion"]["status"], "APPROVED",
+            "{data}"
+        );
+        (app_id, version_id)
+    }
+
+    /// Installs `app_id` into the organization `admin` acts in; returns the installation's id.
+    pub async fn install(&self, admin: &Session, app_id: &str) -> String {
+        let data = self
+            .data_as(
+                &admin.access,
+                "mutation($app: ID!) { installApp(appId: $app) { id } }",
+                json!({ "app": app_id }),
+            )
+            .await;
+        data["installApp"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     pub async fn stop(self) {
         self.stack.shutdown().await.expect("clean shutdown");
     }
@@ -330,6 +391,8 @@ pub struct AppCall {
 pub struct FakeApp {
     pub addr: SocketAddr,
     pub calls: std::sync::Arc<std::sync::Mutex<Vec<AppCall>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl FakeApp {
@@ -370,8 +433,29 @@ impl FakeApp {
                 }
             }),
         );
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        FakeApp { addr, calls }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        FakeApp {
+            addr,
+            calls,
+            stop: Some(stop),
+            server,
+        }
+    }
+
+    /// Takes the app down: its port refuses connections from now on (idle kept-alive
+    /// connections are closed too).
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.server).await;
     }
 
     pub fn url(&self) -> String {

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use chrono::Utc;
+use nexus_kit::core_client::CoreClient;
 use nexus_kit::error::{Code, Result, bad_input, internal, not_found};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
@@ -76,14 +77,22 @@ async fn grant(
     Ok(requested.into_iter().collect())
 }
 
+/// Installs the app with the scopes `grant` allows, once its pricing allows it (see `licensing`).
 pub async fn install(
     db: &DatabaseConnection,
+    licensing: &CoreClient,
     app_id: Uuid,
     organization_id: Uuid,
     installed_by: Uuid,
     scopes: Option<Vec<String>>,
 ) -> Result<installation::Model> {
     let granted = grant(db, app_id, scopes).await?;
+    let app = crate::entity::app::Entity::find_by_id(app_id)
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no app with id `{app_id}`")))?;
+    crate::licensing::check_install(licensing, &app, organization_id).await?;
     crate::service::create_installation(db, app_id, organization_id, installed_by, granted).await
 }
 

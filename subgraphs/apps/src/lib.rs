@@ -5,7 +5,9 @@ pub mod graphql;
 pub mod health;
 pub mod installation_tokens;
 pub mod installations;
+pub mod licensing;
 pub mod service;
+pub mod supergraph_feed;
 pub mod versions;
 
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use sea_orm::DatabaseConnection;
 
 use entity::{app, app_version, installation};
 use graphql::{RootMutation, RootQuery};
+use nexus_kit::core_client::CoreClient;
 use nexus_kit::loader;
 use nexus_kit::token::KeyStore;
 use nexus_registry::Registry;
@@ -23,7 +26,12 @@ pub const NAME: &str = "apps";
 
 pub type AppsSchema = Schema<RootQuery, RootMutation, EmptySubscription>;
 
-pub fn schema(db: DatabaseConnection, registry: Arc<Registry>) -> AppsSchema {
+/// `licensing`: the licensing service, asked whether an organization may install a paid app.
+pub fn schema(
+    db: DatabaseConnection,
+    registry: Arc<Registry>,
+    licensing: CoreClient,
+) -> AppsSchema {
     Schema::build(
         RootQuery::default(),
         RootMutation::default(),
@@ -32,7 +40,13 @@ pub fn schema(db: DatabaseConnection, registry: Arc<Registry>) -> AppsSchema {
     .enable_federation()
     .data(db)
     .data(registry)
+    .data(licensing)
     .finish()
+}
+
+/// The client apps uses to ask the licensing service (at `licensing_url`, its GraphQL URL).
+pub fn licensing_client(licensing_url: String, keys: Arc<KeyStore>) -> CoreClient {
+    CoreClient::new(NAME, "licensing", licensing_url, keys)
 }
 
 /// The federation SDL this subgraph serves as `_service { sdl }`.
@@ -51,9 +65,11 @@ pub fn http_router(
     db: DatabaseConnection,
     keys: Arc<KeyStore>,
     registry: Arc<Registry>,
+    licensing: CoreClient,
 ) -> axum::Router {
     let token_state = (db.clone(), keys.clone());
-    let schema = schema(db.clone(), registry);
+    let feed_state = (db.clone(), registry.clone());
+    let schema = schema(db.clone(), registry, licensing);
     nexus_kit::server::http_router(
         NAME,
         schema,
@@ -72,5 +88,9 @@ pub fn http_router(
     .route(
         installation_tokens::TOKEN_PATH,
         axum::routing::post(installation_tokens::token).with_state(token_state),
+    )
+    .route(
+        supergraph_feed::FEED_PATH,
+        axum::routing::get(supergraph_feed::head).with_state(feed_state),
     )
 }

@@ -55,13 +55,7 @@ pub fn http_router(db: DatabaseConnection, keys: Arc<KeyStore>) -> axum::Router 
         keys,
         Arc::new(move |request, scope| {
             let tenancy = Tenancy::new(db.clone(), scope.caller.clone());
-            let address = scope
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .map(|v| v.trim().to_owned())
-                .unwrap_or_else(|| "unknown".to_owned());
+            let address = scope.client_address();
             request
                 .data(loader::by_id::<user::Entity>(&db, scope.gate))
                 .data(loader::by_id::<organization::Entity>(&db, scope.gate))

@@ -79,11 +79,7 @@ impl Tenancy {
 
     /// Users need no scopes; API keys carry theirs.
     pub fn has_scope(&self, scope: &str) -> bool {
-        match self.caller.principal() {
-            None => false,
-            Some(p) if p.typ == TokenType::Access => true,
-            Some(p) => p.scopes.iter().any(|s| s == scope),
-        }
+        self.caller.has_scope(scope)
     }
 
     pub fn require_scope(&self, scope: &str) -> Result<()> {

@@ -55,7 +55,7 @@ impl Caller {
         };
         let user_id = match claims.typ {
             TokenType::Access | TokenType::Context => Some(parse("sub", &claims.sub)?),
-            TokenType::ApiKey | TokenType::Installation => None,
+            TokenType::ApiKey | TokenType::Installation | TokenType::Service => None,
         };
         let organization_id = claims.org.as_deref().map(|o| parse("org", o)).transpose()?;
         Ok(Caller::Authenticated(Principal {
@@ -95,6 +95,28 @@ impl Caller {
         self.principal().and_then(|p| p.user_id)
     }
 
+    /// Another core service (a service token), not a user or an app.
+    pub fn is_service(&self) -> bool {
+        self.principal()
+            .is_some_and(|p| p.typ == TokenType::Service)
+    }
+
+    /// The app an installation token acts for (its `sub`).
+    pub fn installation_app(&self) -> Option<Uuid> {
+        self.principal()
+            .filter(|p| p.typ == TokenType::Installation)
+            .and_then(|p| Uuid::parse_str(&p.claims.sub).ok())
+    }
+
+    /// `FORBIDDEN` unless another core service is calling.
+    pub fn require_service(&self) -> Result<()> {
+        if self.is_service() {
+            Ok(())
+        } else {
+            Err(Code::Forbidden.error("only Nexus's own services can do this"))
+        }
+    }
+
     pub fn is_platform_admin(&self) -> bool {
         self.principal().is_some_and(|p| p.platform_admin)
     }
@@ -104,6 +126,17 @@ impl Caller {
     pub fn acts_in(&self, organization_id: Uuid) -> bool {
         self.principal()
             .is_some_and(|p| p.platform_admin || p.organization_id == Some(organization_id))
+    }
+
+    /// A user's own token carries every scope; API keys and app tokens only the ones granted.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.principal()
+            .is_some_and(|p| p.typ == TokenType::Access || p.scopes.iter().any(|s| s == scope))
+    }
+
+    /// The tenant rule with a scope: acting in the organization with `scope`, or a platform admin.
+    pub fn reads_in(&self, organization_id: Uuid, scope: &str) -> bool {
+        self.is_platform_admin() || (self.acts_in(organization_id) && self.has_scope(scope))
     }
 
     /// Owner or admin of the organization the token acts in.

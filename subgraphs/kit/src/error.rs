@@ -13,6 +13,10 @@ pub enum Code {
     Conflict,
     Unauthenticated,
     Forbidden,
+    /// Another service this one needs did not answer.
+    Unavailable,
+    /// Too many requests from this client; `retryAfterSeconds` says when to try again.
+    RateLimited,
     Internal,
 }
 
@@ -24,6 +28,8 @@ impl Code {
             Code::Conflict => "CONFLICT",
             Code::Unauthenticated => "UNAUTHENTICATED",
             Code::Forbidden => "FORBIDDEN",
+            Code::Unavailable => "SERVICE_UNAVAILABLE",
+            Code::RateLimited => "RATE_LIMITED",
             Code::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -31,6 +37,14 @@ impl Code {
     pub fn error(self, message: impl Into<String>) -> Error {
         Error::new(message).extend_with(|_, e| e.set("code", self.as_str()))
     }
+}
+
+/// Whether `err` carries `code` as its `extensions.code`.
+pub fn has_code(err: &Error, code: Code) -> bool {
+    err.extensions
+        .as_ref()
+        .and_then(|e| e.get("code"))
+        .is_some_and(|v| *v == async_graphql::Value::from(code.as_str()))
 }
 
 pub fn bad_input(message: impl Into<String>) -> Error {

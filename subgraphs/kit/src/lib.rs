@@ -2,12 +2,14 @@
 //! DataLoaders and the HTTP server a subgraph is served by.
 
 pub mod auth;
+pub mod core_client;
 pub mod db;
 pub mod error;
 pub mod id;
 pub mod idle;
 pub mod loader;
 pub mod page;
+pub mod rate_limit;
 pub mod scopes;
 pub mod server;
 pub mod token;

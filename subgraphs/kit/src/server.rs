@@ -27,6 +27,19 @@ pub struct RequestScope<'a> {
     pub gate: &'a Arc<IdleGate>,
 }
 
+impl RequestScope<'_> {
+    /// The client's address: the first `X-Forwarded-For` entry (the router's front door appends
+    /// the peer it saw), or "unknown".
+    pub fn client_address(&self) -> String {
+        self.headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| "unknown".to_owned())
+    }
+}
+
 /// Adds per-request data (DataLoaders, the caller's verified identity) to a request.
 pub type PrepareRequest =
     Arc<dyn Fn(async_graphql::Request, RequestScope<'_>) -> async_graphql::Request + Send + Sync>;

@@ -22,6 +22,12 @@ use serde::{Deserialize, Serialize};
 pub const CORE_AUDIENCE: &str = "nexus";
 /// No token lives longer than this, so a key retired this long ago verifies nothing any more.
 pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
+/// No signed document lives longer than this: license certificates are verified offline with
+/// the published keys, so a retired key stays published (and in the key file) this long.
+pub const MAX_DOCUMENT_LIFETIME: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// How long a service token (one core service calling another) lives.
+pub const SERVICE_TOKEN_TTL: Duration = Duration::from_secs(60);
+
 /// How often a process looks at the key file for a rotation.
 const RELOAD_EVERY: Duration = Duration::from_secs(2);
 /// How often a token with an unknown `kid` may make a process reread the key file.
@@ -38,6 +44,8 @@ pub enum TokenType {
     Context,
     /// An app acting for one organization that installed it (client credentials).
     Installation,
+    /// A core service calling another (`sub` = the calling service's name).
+    Service,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +158,23 @@ impl KeyStore {
 
     /// Signs `claims` with the newest key.
     pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
+        self.sign_document("JWT", claims)
+    }
+
+    /// A short-lived token for core service `service` to call another core service with.
+    pub fn service_token(&self, service: &str) -> anyhow::Result<String> {
+        let claims = new_claims(
+            &self.issuer,
+            service.to_owned(),
+            TokenType::Service,
+            SERVICE_TOKEN_TTL,
+        );
+        self.sign(&claims)
+    }
+
+    /// Signs any JSON document as a compact JWS (EdDSA, the newest key, `typ` in the header):
+    /// documents that are verified offline with the published keys, like license certificates.
+    pub fn sign_document<T: Serialize>(&self, typ: &str, document: &T) -> anyhow::Result<String> {
         self.reload_if_changed();
         let loaded = self
             .loaded
@@ -163,7 +188,8 @@ impl KeyStore {
             .ok_or_else(|| anyhow!("no active signing key in {}", self.path.display()))?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &key.encoding).context("signing a token")
+        header.typ = Some(typ.to_owned());
+        jsonwebtoken::encode(&header, document, &key.encoding).context("signing a document")
     }
 
     /// Verifies signature (EdDSA only, by `kid`), expiry, issuer and audience.
@@ -207,7 +233,7 @@ impl KeyStore {
     }
 
     /// The public keys, as a JWKS document: active keys and those retired less than
-    /// `MAX_TOKEN_LIFETIME` ago.
+    /// `MAX_DOCUMENT_LIFETIME` ago (`nexus keys rotate` forgets older ones).
     pub fn jwks(&self) -> serde_json::Value {
         self.reload_if_changed();
         let Ok(loaded) = self.loaded.read() else {
@@ -285,11 +311,12 @@ impl KeyStore {
 }
 
 /// `nexus keys rotate`: retires the active key, adds a new one, and forgets keys retired longer
-/// than `MAX_TOKEN_LIFETIME` ago. Returns the new key id.
+/// than `MAX_DOCUMENT_LIFETIME` ago (no token or certificate they signed is valid any more).
+/// Returns the new key id.
 pub fn rotate(path: &Path) -> anyhow::Result<String> {
     let mut file = read_key_file(path)?;
     let now = Utc::now();
-    let horizon = chrono::Duration::from_std(MAX_TOKEN_LIFETIME)?;
+    let horizon = chrono::Duration::from_std(MAX_DOCUMENT_LIFETIME.max(MAX_TOKEN_LIFETIME))?;
     file.keys
         .retain(|k| k.retired_at.is_none_or(|at| now - at < horizon));
     for key in &mut file.keys {

@@ -1,7 +1,11 @@
 //! The licensing subgraph: licenses of apps for organizations, and their activations.
 
+pub mod activations;
+pub mod apps_client;
+pub mod certificate;
 pub mod entity;
 pub mod graphql;
+pub mod keys;
 pub mod service;
 
 use std::sync::Arc;
@@ -10,7 +14,8 @@ use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
 use sea_orm::DatabaseConnection;
 
 use entity::{activation, license};
-use graphql::{Mutation, Query};
+use graphql::{AnonymousValidations, ClientAddress, Mutation, Query};
+use nexus_kit::core_client::CoreClient;
 use nexus_kit::loader;
 use nexus_kit::token::KeyStore;
 use service::LicenseForInstallation;
@@ -19,10 +24,14 @@ pub const NAME: &str = "licensing";
 
 pub type LicensingSchema = Schema<Query, Mutation, EmptySubscription>;
 
-pub fn schema(db: DatabaseConnection) -> LicensingSchema {
+/// `apps`: the apps service, for what licensing needs to know of an app.
+pub fn schema(db: DatabaseConnection, keys: Arc<KeyStore>, apps: CoreClient) -> LicensingSchema {
     Schema::build(Query, Mutation, EmptySubscription)
         .enable_federation()
         .data(db)
+        .data(keys)
+        .data(apps)
+        .data(AnonymousValidations::default())
         .finish()
 }
 
@@ -34,8 +43,10 @@ pub fn sdl() -> String {
         .sdl_with_options(SDLExportOptions::new().federation())
 }
 
-pub fn http_router(db: DatabaseConnection, keys: Arc<KeyStore>) -> axum::Router {
-    let schema = schema(db.clone());
+/// `apps_url`: the apps subgraph's GraphQL URL.
+pub fn http_router(db: DatabaseConnection, keys: Arc<KeyStore>, apps_url: String) -> axum::Router {
+    let apps = CoreClient::new(NAME, "apps", apps_url, keys.clone());
+    let schema = schema(db.clone(), keys.clone(), apps);
     nexus_kit::server::http_router(
         NAME,
         schema,
@@ -54,6 +65,7 @@ pub fn http_router(db: DatabaseConnection, keys: Arc<KeyStore>) -> axum::Router 
                     LicenseForInstallation { db: db.clone() },
                     scope.gate,
                 ))
+                .data(ClientAddress(scope.client_address()))
         }),
     )
 }

@@ -4,22 +4,39 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
 use chrono::{DateTime, Utc};
-use nexus_kit::error::{Error, Result, bad_input, internal};
+use nexus_kit::error::{Code, Error, Result, bad_input, internal, not_found};
 use nexus_kit::id::new_id;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set,
+};
 use uuid::Uuid;
 
 use crate::entity::license::{self, LicenseKind, LicenseStatus};
+use crate::keys;
 
 pub struct NewLicense {
     pub app_id: Uuid,
+    /// The app's namespace and developer, as the apps service knows them.
+    pub app_namespace: Option<String>,
+    pub developer_id: Option<Uuid>,
     pub organization_id: Uuid,
     pub kind: LicenseKind,
     pub max_activations: i32,
     pub expires_at: Option<DateTime<Utc>>,
+    pub entitlements: Vec<String>,
+    pub issued_by: Option<Uuid>,
 }
 
-pub async fn create_license(db: &DatabaseConnection, new: NewLicense) -> Result<license::Model> {
+/// An issued license and its key (shown once, never stored).
+pub struct Issued {
+    pub license: license::Model,
+    pub key: String,
+}
+
+pub const MAX_ENTITLEMENTS: usize = 50;
+
+pub async fn create_license(db: &impl ConnectionTrait, new: NewLicense) -> Result<Issued> {
     if !(1..=100_000).contains(&new.max_activations) {
         return Err(bad_input(format!(
             "`maxActivations` must be between 1 and 100000, got {}",
@@ -37,7 +54,18 @@ pub async fn create_license(db: &DatabaseConnection, new: NewLicense) -> Result<
             "trial and subscription licenses need `expiresAt`",
         ));
     }
-    license::ActiveModel {
+    if new.entitlements.len() > MAX_ENTITLEMENTS
+        || new
+            .entitlements
+            .iter()
+            .any(|e| e.trim().is_empty() || e.len() > 100)
+    {
+        return Err(bad_input(format!(
+            "`entitlements`: at most {MAX_ENTITLEMENTS}, each 1 to 100 characters"
+        )));
+    }
+    let key = keys::generate();
+    let license = license::ActiveModel {
         id: Set(new_id()),
         app_id: Set(new.app_id),
         organization_id: Set(new.organization_id),
@@ -47,10 +75,114 @@ pub async fn create_license(db: &DatabaseConnection, new: NewLicense) -> Result<
         expires_at: Set(new.expires_at),
         created_at: Set(now),
         updated_at: Set(now),
+        key_hash: Set(Some(keys::hash(&key))),
+        key_last4: Set(Some(keys::last4(&key))),
+        entitlements: Set(Some(serde_json::json!(new.entitlements))),
+        activation_count: Set(0),
+        app_namespace: Set(new.app_namespace),
+        developer_id: Set(new.developer_id),
+        issued_by: Set(new.issued_by),
+        status_reason: Set(None),
     }
     .insert(db)
     .await
-    .map_err(internal)
+    .map_err(|e| {
+        nexus_kit::error::on_conflict(e, || {
+            "this organization already had a trial of this app".to_owned()
+        })
+    })?;
+    Ok(Issued { license, key })
+}
+
+/// The organization's trial of the app, if it ever had one.
+pub async fn find_trial(
+    db: &DatabaseConnection,
+    app_id: Uuid,
+    organization_id: Uuid,
+) -> Result<Option<license::Model>> {
+    license::Entity::find()
+        .filter(license::Column::AppId.eq(app_id))
+        .filter(license::Column::OrganizationId.eq(organization_id))
+        .filter(license::Column::Kind.eq(LicenseKind::Trial))
+        .one(db)
+        .await
+        .map_err(internal)
+}
+
+/// The license with this key, if any.
+pub async fn find_by_key(db: &impl ConnectionTrait, key: &str) -> Result<Option<license::Model>> {
+    license::Entity::find()
+        .filter(license::Column::KeyHash.eq(keys::hash(key)))
+        .one(db)
+        .await
+        .map_err(internal)
+}
+
+pub async fn find(db: &DatabaseConnection, id: Uuid) -> Result<license::Model> {
+    license::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no license `{id}`")))
+}
+
+/// What an issuer may do to a license.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Suspend,
+    Reinstate,
+    Revoke,
+    Renew(DateTime<Utc>),
+}
+
+/// Applies `change`; revoked licenses stay revoked, and each change says why it cannot apply.
+pub async fn change(
+    db: &DatabaseConnection,
+    found: license::Model,
+    change: Change,
+    reason: Option<String>,
+) -> Result<license::Model> {
+    let now = Utc::now();
+    if found.status == LicenseStatus::Revoked {
+        return Err(Code::Conflict.error("the license is revoked; issue a new one"));
+    }
+    let mut active: license::ActiveModel = found.clone().into();
+    match change {
+        Change::Suspend => {
+            if found.status == LicenseStatus::Suspended {
+                return Err(Code::Conflict.error("the license is already suspended"));
+            }
+            active.status = Set(LicenseStatus::Suspended);
+        }
+        Change::Reinstate => {
+            if found.status != LicenseStatus::Suspended {
+                return Err(Code::Conflict.error("only a suspended license can be reinstated"));
+            }
+            active.status = Set(LicenseStatus::Active);
+        }
+        Change::Revoke => active.status = Set(LicenseStatus::Revoked),
+        Change::Renew(expires_at) => {
+            if expires_at <= now {
+                return Err(bad_input("`expiresAt` must be in the future"));
+            }
+            if found
+                .expires_at
+                .is_some_and(|current| expires_at <= current)
+            {
+                return Err(bad_input(
+                    "`expiresAt` must be later than the current expiry",
+                ));
+            }
+            active.expires_at = Set(Some(expires_at));
+            // A renewed license that had lapsed is live again.
+            if found.status == LicenseStatus::Expired {
+                active.status = Set(LicenseStatus::Active);
+            }
+        }
+    }
+    active.status_reason = Set(reason.filter(|r| !r.trim().is_empty()));
+    active.updated_at = Set(now);
+    active.update(db).await.map_err(internal)
 }
 
 /// The license that governs an (app, organization) pair: the newest active one, else the newest.
@@ -72,30 +204,39 @@ impl Loader<AppOrganization> for LicenseForInstallation {
         &self,
         keys: &[AppOrganization],
     ) -> Result<HashMap<AppOrganization, license::Model>> {
-        // One statement for the batch; pairs not asked for are dropped below.
-        let rows = license::Entity::find()
-            .filter(license::Column::AppId.is_in(keys.iter().map(|k| k.app_id)))
-            .filter(license::Column::OrganizationId.is_in(keys.iter().map(|k| k.organization_id)))
-            .all(&self.db)
-            .await
-            .map_err(internal)?;
-        let mut best: HashMap<AppOrganization, license::Model> = HashMap::new();
-        for row in rows {
-            let key = AppOrganization {
-                app_id: row.app_id,
-                organization_id: row.organization_id,
-            };
-            if !keys.contains(&key) {
-                continue;
-            }
-            let rank = |l: &license::Model| (l.status == LicenseStatus::Active, l.id);
-            match best.get(&key) {
-                Some(current) if rank(current) >= rank(&row) => {}
-                _ => {
-                    best.insert(key, row);
-                }
+        governing_licenses(&self.db, keys).await
+    }
+}
+
+/// For each pair, the license that governs it (one statement for all pairs).
+pub async fn governing_licenses(
+    db: &DatabaseConnection,
+    keys: &[AppOrganization],
+) -> Result<HashMap<AppOrganization, license::Model>> {
+    // Pairs not asked for are dropped below.
+    let rows = license::Entity::find()
+        .filter(license::Column::AppId.is_in(keys.iter().map(|k| k.app_id)))
+        .filter(license::Column::OrganizationId.is_in(keys.iter().map(|k| k.organization_id)))
+        .all(db)
+        .await
+        .map_err(internal)?;
+    let now = Utc::now();
+    let mut best: HashMap<AppOrganization, license::Model> = HashMap::new();
+    for row in rows {
+        let key = AppOrganization {
+            app_id: row.app_id,
+            organization_id: row.organization_id,
+        };
+        if !keys.contains(&key) {
+            continue;
+        }
+        let rank = |l: &license::Model| (l.status_at(now) == LicenseStatus::Active, l.id);
+        match best.get(&key) {
+            Some(current) if rank(current) >= rank(&row) => {}
+            _ => {
+                best.insert(key, row);
             }
         }
-        Ok(best)
     }
+    Ok(best)
 }

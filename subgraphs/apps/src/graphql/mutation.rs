@@ -80,10 +80,18 @@ impl Mutation {
         scopes: Option<Vec<String>>,
     ) -> Result<Installation> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
+        let licensing = ctx.data_unchecked::<nexus_kit::core_client::CoreClient>();
         let (user, organization_id) = org_admin(ctx)?;
-        crate::installations::install(db, parse_id(&app_id, "app")?, organization_id, user, scopes)
-            .await
-            .map(Installation)
+        crate::installations::install(
+            db,
+            licensing,
+            parse_id(&app_id, "app")?,
+            organization_id,
+            user,
+            scopes,
+        )
+        .await
+        .map(Installation)
     }
 
     /// A new client secret for your app, for `POST /oauth/token` (the old one stops working).

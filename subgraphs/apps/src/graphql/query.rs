@@ -8,7 +8,9 @@ use nexus_kit::page::{PageArgs, fetch_page};
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
 
-use super::types::{App, Installation, OrganizationInstallations, app_visible};
+use super::types::{
+    App, Installation, OrganizationInstallations, app_visible, may_read_installations_of,
+};
 use crate::entity::app::{self, AppStatus};
 use crate::entity::installation;
 use crate::service;
@@ -108,7 +110,7 @@ impl Query {
         let id = parse_id(&id, "installation")?;
         Ok(load::<installation::Entity>(ctx, id)
             .await?
-            .filter(|i| caller(ctx).acts_in(i.organization_id))
+            .filter(|i| may_read_installations_of(ctx, i.organization_id))
             .map(Installation))
     }
 
@@ -143,7 +145,7 @@ impl Query {
         let id = parse_id(&id, "installation")?;
         Ok(load::<installation::Entity>(ctx, id)
             .await?
-            .filter(|i| caller(ctx).acts_in(i.organization_id))
+            .filter(|i| may_read_installations_of(ctx, i.organization_id))
             .map(Installation))
     }
 

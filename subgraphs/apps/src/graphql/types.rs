@@ -201,23 +201,35 @@ impl OrganizationInstallations {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Option<Connection<String, Installation>>> {
-        require_acting_in(ctx, self.id, "installations")?;
+        require_installation_reader(ctx, self.id)?;
         let args = PageArgs::parse(first, after)?;
         let page = load_children::<installation::LiveByOrganization>(ctx, self.id, args).await?;
         Ok(Some(page.into_connection(|i| i.id, Installation)))
     }
 }
 
-/// `FORBIDDEN` unless the caller's token acts in `organization_id` (or is a platform admin's).
-pub fn require_acting_in(ctx: &Context<'_>, organization_id: Uuid, what: &str) -> Result<()> {
+/// The tenant rule of installations: a token acting in their organization (API keys and app
+/// tokens need `apps:read`), or a platform admin.
+pub fn may_read_installations_of(ctx: &Context<'_>, organization_id: Uuid) -> bool {
+    caller(ctx).reads_in(organization_id, INSTALLATIONS_SCOPE)
+}
+
+const INSTALLATIONS_SCOPE: &str = "apps:read";
+
+/// `FORBIDDEN`, saying what is missing, unless `may_read_installations_of`.
+pub fn require_installation_reader(ctx: &Context<'_>, organization_id: Uuid) -> Result<()> {
     let caller = caller(ctx);
     caller.require()?;
-    if caller.acts_in(organization_id) {
+    if may_read_installations_of(ctx, organization_id) {
         Ok(())
-    } else {
+    } else if caller.acts_in(organization_id) {
         Err(Code::Forbidden.error(format!(
-            "an organization's {what} are readable only with a token acting in it: use switchOrganization"
+            "reading installations needs the `{INSTALLATIONS_SCOPE}` scope"
         )))
+    } else {
+        Err(Code::Forbidden.error(
+            "an organization's installations are readable only with a token acting in it: use switchOrganization",
+        ))
     }
 }
 
@@ -226,5 +238,6 @@ pub fn app_visible(ctx: &Context<'_>, app: &app::Model) -> bool {
     let caller = caller(ctx);
     app.status == AppStatus::Published
         || caller.is_platform_admin()
+        || caller.is_service()
         || caller.user_id() == Some(app.developer_id)
 }

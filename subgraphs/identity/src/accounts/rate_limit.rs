@@ -1,18 +1,14 @@
 //! Login attempts per email and per client address, in fixed windows. In-process: each identity
 //! replica counts on its own, so N replicas allow up to N times the limit.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use async_graphql::ErrorExtensions;
 use nexus_kit::error::Error;
+use nexus_kit::rate_limit::{RateLimiter, rate_limited};
 
 pub struct LoginLimiter {
-    window: Duration,
-    per_email: u32,
-    per_address: u32,
-    counts: Mutex<HashMap<String, (u32, Instant)>>,
+    per_email: RateLimiter,
+    per_address: RateLimiter,
 }
 
 impl Default for LoginLimiter {
@@ -24,58 +20,24 @@ impl Default for LoginLimiter {
 impl LoginLimiter {
     pub fn new(window: Duration, per_email: u32, per_address: u32) -> Self {
         LoginLimiter {
-            window,
-            per_email,
-            per_address,
-            counts: Mutex::new(HashMap::new()),
+            per_email: RateLimiter::new(window, per_email),
+            per_address: RateLimiter::new(window, per_address),
         }
     }
 
     /// Counts an attempt; `RATE_LIMITED` (with `retryAfterSeconds`) once a limit is reached.
     pub fn attempt(&self, email: &str, address: &str) -> Result<(), Error> {
-        let Ok(mut counts) = self.counts.lock() else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        if counts.len() > 100_000 {
-            counts.retain(|_, (_, start)| now.duration_since(*start) < self.window);
-        }
-        for (key, limit, what) in [
-            (format!("email:{email}"), self.per_email, "this email"),
-            (
-                format!("address:{address}"),
-                self.per_address,
-                "your address",
-            ),
-        ] {
-            let entry = counts.entry(key).or_insert((0, now));
-            if now.duration_since(entry.1) >= self.window {
-                *entry = (0, now);
-            }
-            if entry.0 >= limit {
-                let retry = self
-                    .window
-                    .saturating_sub(now.duration_since(entry.1))
-                    .as_secs()
-                    .max(1);
-                return Err(Error::new(format!(
-                    "too many login attempts for {what}; try again in {retry} seconds"
-                ))
-                .extend_with(|_, e| {
-                    e.set("code", "RATE_LIMITED");
-                    e.set("retryAfterSeconds", retry);
-                }));
-            }
-            entry.0 += 1;
-        }
-        Ok(())
+        self.per_email
+            .hit(email)
+            .map_err(|retry| rate_limited("too many login attempts for this email", retry))?;
+        self.per_address
+            .hit(address)
+            .map_err(|retry| rate_limited("too many login attempts for your address", retry))
     }
 
     /// A successful login clears the email's count (not the address's).
     pub fn succeeded(&self, email: &str) {
-        if let Ok(mut counts) = self.counts.lock() {
-            counts.remove(&format!("email:{email}"));
-        }
+        self.per_email.clear(email);
     }
 }
 

@@ -8,6 +8,8 @@ pub struct Model {
     pub id: Uuid,
     pub license_id: Uuid,
     pub fingerprint: String,
+    /// What the app calls the machine or instance.
+    pub name: Option<String>,
     pub created_at: DateTimeUtc,
     pub last_seen_at: DateTimeUtc,
 }

@@ -40,6 +40,36 @@ pub struct Model {
     pub expires_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// SHA-256 (hex) of the normalized key.
+    pub key_hash: Option<String>,
+    pub key_last4: Option<String>,
+    /// A JSON list of strings.
+    pub entitlements: Option<Json>,
+    /// Live activations; raised only while below `max_activations` (see `activations`).
+    pub activation_count: i32,
+    pub app_namespace: Option<String>,
+    pub developer_id: Option<Uuid>,
+    pub issued_by: Option<Uuid>,
+    pub status_reason: Option<String>,
+}
+
+impl Model {
+    /// The status as of `now`: an active license past `expires_at` is expired.
+    pub fn status_at(&self, now: DateTimeUtc) -> LicenseStatus {
+        match self.status {
+            LicenseStatus::Active if self.expires_at.is_some_and(|at| at <= now) => {
+                LicenseStatus::Expired
+            }
+            status => status,
+        }
+    }
+
+    pub fn entitlements(&self) -> Vec<String> {
+        self.entitlements
+            .as_ref()
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -41,8 +41,28 @@ impl License {
         self.0.kind
     }
 
+    /// As of now: an active license past its expiry is `EXPIRED`.
     async fn status(&self) -> LicenseStatus {
-        self.0.status
+        self.0.status_at(Utc::now())
+    }
+
+    /// Why it was suspended or revoked, when the issuer said.
+    async fn status_reason(&self) -> Option<&str> {
+        self.0.status_reason.as_deref()
+    }
+
+    /// The key's last four characters (the key itself is shown only when issued).
+    async fn key_hint(&self) -> Option<String> {
+        self.0.key_last4.as_ref().map(|l| format!("…{l}"))
+    }
+
+    async fn entitlements(&self) -> Vec<String> {
+        self.0.entitlements()
+    }
+
+    /// Machines or instances it is active on now.
+    async fn activation_count(&self) -> i32 {
+        self.0.activation_count
     }
 
     /// How many machines or instances may activate this license at once.
@@ -100,6 +120,10 @@ impl Activation {
         &self.0.fingerprint
     }
 
+    async fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -116,14 +140,38 @@ impl Activation {
     }
 }
 
-/// The tenant rule: licenses are readable with a token acting in their organization (API keys
-/// need `licenses:read`), or by platform admins.
+/// The tenant rule of an organization's licenses: a token acting in that organization (API keys
+/// and app tokens need `licenses:read`), or a platform admin.
 pub fn may_read_licenses_of(ctx: &Context<'_>, organization_id: Uuid) -> bool {
+    caller(ctx).reads_in(organization_id, "licenses:read")
+}
+
+/// One license: its organization (as above), the app's developers, Nexus's own services.
+pub fn may_read_license(ctx: &Context<'_>, license: &license::Model) -> bool {
     let caller = caller(ctx);
-    let scoped = caller.principal().is_some_and(|p| {
-        p.typ == TokenType::Access || p.scopes.iter().any(|s| s == "licenses:read")
-    });
-    caller.is_platform_admin() || (scoped && caller.acts_in(organization_id))
+    may_read_licenses_of(ctx, license.organization_id)
+        || caller.is_service()
+        || (caller.user_id().is_some() && caller.user_id() == license.developer_id)
+}
+
+/// Suspend, reinstate, revoke, renew: the app's developers and platform admins.
+pub fn may_manage_license(ctx: &Context<'_>, license: &license::Model) -> bool {
+    let caller = caller(ctx);
+    caller.is_platform_admin()
+        || (caller.user_id().is_some() && caller.user_id() == license.developer_id)
+}
+
+/// Activate and deactivate: the app itself acting for the license's organization (its
+/// installation token), that organization's signed-in members, and those who manage it.
+pub fn may_use_license(ctx: &Context<'_>, license: &license::Model) -> bool {
+    let caller = caller(ctx);
+    let Some(principal) = caller.principal() else {
+        return false;
+    };
+    let in_organization = principal.organization_id == Some(license.organization_id);
+    let app_for_it = caller.installation_app() == Some(license.app_id) && in_organization;
+    let member = principal.typ == TokenType::Access && in_organization;
+    app_for_it || member || may_manage_license(ctx, license)
 }
 
 fn require_license_reader(ctx: &Context<'_>, organization_id: Uuid) -> Result<()> {

@@ -1,0 +1,94 @@
+//! `GET /supergraph`: the head supergraph version for routers in other processes
+//! (`nexus serve router`). Conditional and long-polling: a router sends the `ETag` it serves as
+//! `If-None-Match` with `?wait=SECONDS` and the answer comes when the head changes (200 with the
+//! new SDL) or when the wait is over (304) — no busy polling, and a new head reaches every
+//! router at once.
+
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+use std::sync::Arc;
+
+use nexus_registry::Registry;
+
+use crate::versions;
+
+pub const FEED_PATH: &str = "/supergraph";
+/// The longest a request may wait for a change.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Another replica of this service may publish: the database is looked at this often while a
+/// request waits (publishes in this process wake it at once).
+const RECHECK_EVERY: Duration = Duration::from_secs(1);
+/// The header naming the supergraph version served.
+pub const VERSION_HEADER: &str = "x-nexus-supergraph-version";
+
+#[derive(Deserialize)]
+pub struct FeedParams {
+    /// Seconds to wait for a head other than `If-None-Match` (0: answer at once).
+    #[serde(default)]
+    wait: u64,
+}
+
+pub async fn head(
+    State((db, registry)): State<(DatabaseConnection, Arc<Registry>)>,
+    Query(params): Query<FeedParams>,
+    headers: HeaderMap,
+) -> Response {
+    let known = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(params.wait).min(MAX_WAIT);
+    let mut published = registry.subscribe();
+    loop {
+        let head = match versions::head(&db).await {
+            Ok(Some(head)) => head,
+            Ok(None) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no supergraph has been published yet",
+                )
+                    .into_response();
+            }
+            Err(e) => {
+                tracing::error!(error = %e.message, "reading the head supergraph version");
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "cannot read the registry",
+                )
+                    .into_response();
+            }
+        };
+        let etag = format!("\"{}\"", head.sha256);
+        let unchanged = known.as_deref() == Some(etag.as_str());
+        let now = tokio::time::Instant::now();
+        if !unchanged || now >= deadline {
+            let mut response = if unchanged {
+                StatusCode::NOT_MODIFIED.into_response()
+            } else {
+                (
+                    [(header::CONTENT_TYPE, "application/graphql; charset=utf-8")],
+                    head.sdl,
+                )
+                    .into_response()
+            };
+            let headers = response.headers_mut();
+            if let Ok(value) = HeaderValue::from_str(&etag) {
+                headers.insert(header::ETAG, value);
+            }
+            if let Ok(value) = HeaderValue::from_str(&head.id.to_string()) {
+                headers.insert(VERSION_HEADER, value);
+            }
+            return response;
+        }
+        let next_check = (now + RECHECK_EVERY).min(deadline);
+        tokio::select! {
+            _ = published.changed() => {}
+            _ = tokio::time::sleep_until(next_check) => {}
+        }
+    }
+}
