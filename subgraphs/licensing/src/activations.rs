@@ -268,7 +268,12 @@ pub async fn activate(
     match inserted {
         Ok(activation) => {
             txn.commit().await.map_err(internal)?;
-            Ok(activated(activation, "activated on this machine"))
+            // With its new activation count.
+            let license = service::find(db, license.id).await?;
+            Ok(Outcome {
+                activation: Some(activation),
+                ..Outcome::new(ValidationCode::Valid, "activated on this machine").of(&license)
+            })
         }
         // The same fingerprint activated a moment ago: give the slot back, answer with that one.
         Err(e)

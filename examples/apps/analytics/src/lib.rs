@@ -1,6 +1,8 @@
 //! The analytics example app. Every call from the router carries a context token; the app verifies
 //! it against the Nexus JWKS and serves data of the token's organization only.
 
+pub mod license;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
