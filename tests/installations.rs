@@ -10,9 +10,9 @@ use common::{FakeApp, Session, TestStack, error_codes};
 use nexus_kit::token::{CORE_AUDIENCE, TokenType};
 use serde_json::{Value, json};
 
-const LINK: &str =
-    r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])"#;
 const PROFILE: &str = "{ me { email analyticsProfile { visits } } }";
+/// Installation changes take effect within a second; the tests allow some slack.
+const WITHIN: Duration = Duration::from_secs(5);
 const INSTALL: &str = "mutation($app: ID!, $scopes: [String!]) { installApp(appId: $app, scopes: $scopes) { id status grantedScopes } }";
 
 struct World {
@@ -28,11 +28,7 @@ async fn world() -> World {
     let stack = TestStack::start().await;
     let developer = stack.sign_up("dev@apps.test", "Dev").await;
     let admin = stack.platform_admin("admin@nexus.test").await;
-    let app = FakeApp::start(format!(
-        "{LINK}\ntype User @key(fields: \"id\") {{ id: ID! analyticsProfile: AnalyticsProfile }}\n\
-         type AnalyticsProfile {{ visits: Int! }}"
-    ))
-    .await;
+    let app = FakeApp::analytics().await;
     let manifest = json!({
         "namespace": "analytics", "name": "Analytics", "version": "1.0.0", "category": "insights",
         "author": { "name": "Dev", "email": "dev@apps.test" }, "pricing": { "model": "free" },
@@ -47,18 +43,11 @@ async fn world() -> World {
     let bobco = stack.create_organization(&bob, "Bobco", "bobco").await;
     let bob = stack.switch(&bob, &bobco).await;
     // The approved supergraph is served once the router has reloaded.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, body) = stack.post_as(&ada.access, PROFILE, json!({})).await;
-        if error_codes(&body) == ["APP_NOT_INSTALLED"] {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the app never appeared in the supergraph: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    stack
+        .eventually(&ada.access, PROFILE, Duration::from_secs(20), |b| {
+            error_codes(b) == ["APP_NOT_INSTALLED"]
+        })
+        .await;
     World {
         stack,
         app,
@@ -66,19 +55,6 @@ async fn world() -> World {
         developer,
         ada,
         bob,
-    }
-}
-
-/// Polls `PROFILE` as `token` until `done` (installation changes take up to a second).
-async fn eventually(stack: &TestStack, token: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let (_, body) = stack.post_as(token, PROFILE, json!({})).await;
-        if done(&body) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "never happened: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -139,10 +115,11 @@ async fn only_installing_organizations_reach_the_app() {
         .to_owned();
 
     // Installed: ada's organization sees the app's field.
-    let body = eventually(&stack, &ada.access, |b| {
-        b["data"]["me"]["analyticsProfile"]["visits"] == 42
-    })
-    .await;
+    let body = stack
+        .eventually(&ada.access, PROFILE, WITHIN, |b| {
+            b["data"]["me"]["analyticsProfile"]["visits"] == 42
+        })
+        .await;
     assert!(body.get("errors").is_none(), "{body}");
 
     // The app got a context token for itself, never ada's token.
@@ -199,10 +176,11 @@ async fn only_installing_organizations_reach_the_app() {
         .await;
     assert_eq!(data["uninstallApp"]["status"], "UNINSTALLED");
     let uninstalled = Instant::now();
-    eventually(&stack, &ada.access, |b| {
-        error_codes(b) == ["APP_NOT_INSTALLED"]
-    })
-    .await;
+    stack
+        .eventually(&ada.access, PROFILE, WITHIN, |b| {
+            error_codes(b) == ["APP_NOT_INSTALLED"]
+        })
+        .await;
     println!("uninstall took effect after {:?}", uninstalled.elapsed());
     stack.stop().await;
 }
@@ -350,10 +328,11 @@ async fn an_app_that_is_down_costs_only_its_own_fields() {
         ..
     } = world().await;
     stack.install(&ada, &app_id).await;
-    eventually(&stack, &ada.access, |b| {
-        b["data"]["me"]["analyticsProfile"]["visits"] == 42
-    })
-    .await;
+    stack
+        .eventually(&ada.access, PROFILE, WITHIN, |b| {
+            b["data"]["me"]["analyticsProfile"]["visits"] == 42
+        })
+        .await;
 
     app.stop().await;
     let query =

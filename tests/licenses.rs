@@ -4,15 +4,15 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{FakeApp, Session, TestStack, error_codes, first_error_message};
 use serde_json::{Value, json};
 
-const LINK: &str =
-    r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])"#;
 const PROFILE: &str = "{ me { email analyticsProfile { visits } } }";
 const ISSUE: &str = "mutation($i: IssueLicenseInput!) { issueLicense(input: $i) { key license { id kind status keyHint maxActivations entitlements expiresAt } } }";
+/// Installations follow their licenses within this (the sync runs every 300 ms here).
+const SYNCED: Duration = Duration::from_secs(20);
 const CHECK_FIELDS: &str =
     "valid code detail license { id activationCount } activation { fingerprint name lastSeenAt }";
 
@@ -31,11 +31,7 @@ async fn world(pricing: Value, license_sync: Duration) -> World {
     let stack = TestStack::start_with_license_sync(license_sync).await;
     let developer = stack.sign_up("dev@apps.test", "Dev").await;
     let admin = stack.platform_admin("admin@nexus.test").await;
-    let app = FakeApp::start(format!(
-        "{LINK}\ntype User @key(fields: \"id\") {{ id: ID! analyticsProfile: AnalyticsProfile }}\n\
-         type AnalyticsProfile {{ visits: Int! }}"
-    ))
-    .await;
+    let app = FakeApp::analytics().await;
     let manifest = json!({
         "namespace": "analytics", "name": "Analytics", "version": "1.0.0", "category": "insights",
         "author": { "name": "Dev", "email": "dev@apps.test" }, "pricing": pricing,
@@ -546,19 +542,6 @@ fn tamper(certificate: &str) -> String {
     )
 }
 
-/// Polls `PROFILE` as `token` until `done`.
-async fn eventually(stack: &TestStack, token: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, body) = stack.post_as(token, PROFILE, json!({})).await;
-        if done(&body) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "never happened: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn paid_apps_need_a_license_and_stop_when_it_lapses() {
     let w = world(paid(), Duration::from_millis(300)).await;
@@ -578,16 +561,19 @@ async fn paid_apps_need_a_license_and_stop_when_it_lapses() {
         .data_as(&w.ada.access, install, json!({ "app": w.app_id }))
         .await;
     assert_eq!(data["installApp"]["status"], "ACTIVE");
-    eventually(&w.stack, &w.ada.access, |b| {
-        b["data"]["me"]["analyticsProfile"]["visits"] == 42
-    })
-    .await;
+    w.stack
+        .eventually(&w.ada.access, PROFILE, SYNCED, |b| {
+            b["data"]["me"]["analyticsProfile"]["visits"] == 42
+        })
+        .await;
 
     // Expired: the installation is suspended and the router refuses the app's fields.
-    let body = eventually(&w.stack, &w.ada.access, |b| {
-        error_codes(b) == ["APP_NOT_INSTALLED"]
-    })
-    .await;
+    let body = w
+        .stack
+        .eventually(&w.ada.access, PROFILE, SYNCED, |b| {
+            error_codes(b) == ["APP_NOT_INSTALLED"]
+        })
+        .await;
     assert_eq!(body["data"]["me"]["email"], "ada@acme.test");
     let data = w
         .stack
@@ -610,20 +596,22 @@ async fn paid_apps_need_a_license_and_stop_when_it_lapses() {
             json!({ "id": license, "at": later }),
         )
         .await;
-    eventually(&w.stack, &w.ada.access, |b| {
-        b["data"]["me"]["analyticsProfile"]["visits"] == 42
-    })
-    .await;
+    w.stack
+        .eventually(&w.ada.access, PROFILE, SYNCED, |b| {
+            b["data"]["me"]["analyticsProfile"]["visits"] == 42
+        })
+        .await;
 
     // Revoked: refused again.
     let body = w
         .change(&w.developer.access, "revokeLicense", &license)
         .await;
     assert_eq!(body["data"]["revokeLicense"]["status"], "REVOKED", "{body}");
-    eventually(&w.stack, &w.ada.access, |b| {
-        error_codes(b) == ["APP_NOT_INSTALLED"]
-    })
-    .await;
+    w.stack
+        .eventually(&w.ada.access, PROFILE, SYNCED, |b| {
+            error_codes(b) == ["APP_NOT_INSTALLED"]
+        })
+        .await;
     w.stack.stop().await;
 }
 

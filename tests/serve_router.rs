@@ -11,8 +11,6 @@ use common::{FakeApp, TestStack, post_graphql};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-const LINK: &str =
-    r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])"#;
 const USER_FIELDS: &str = "{ __type(name: \"User\") { fields { name } } }";
 
 fn manifest(app: &FakeApp) -> Value {
@@ -127,11 +125,7 @@ async fn a_router_in_its_own_process_follows_publishes_and_rollbacks() {
         .unwrap_or_default()
         .to_owned();
 
-    let app = FakeApp::start(format!(
-        "{LINK}\ntype User @key(fields: \"id\") {{ id: ID! analyticsProfile: AnalyticsProfile }}\n\
-         type AnalyticsProfile {{ visits: Int! }}"
-    ))
-    .await;
+    let app = FakeApp::analytics().await;
     stack.publish_app(&developer, &admin, &manifest(&app)).await;
     eventually_has_field(&client, &url, "analyticsProfile", true).await;
 
@@ -201,11 +195,7 @@ async fn the_supergraph_feed_is_conditional_and_long_polls() {
     });
     let developer = stack.sign_up("dev@apps.test", "Dev").await;
     let admin = stack.platform_admin("admin@nexus.test").await;
-    let app = FakeApp::start(format!(
-        "{LINK}\ntype User @key(fields: \"id\") {{ id: ID! analyticsProfile: AnalyticsProfile }}\n\
-         type AnalyticsProfile {{ visits: Int! }}"
-    ))
-    .await;
+    let app = FakeApp::analytics().await;
     stack.publish_app(&developer, &admin, &manifest(&app)).await;
     let (status, new_etag, sdl) = waiting.await.expect("the waiting request ends");
     assert_eq!(status, 200);

@@ -335,6 +335,29 @@ impl TestStack {
             .to_owned()
     }
 
+    /// Polls `query` as `token` until `done` holds, for at most `within` (hot reloads and
+    /// installation changes take a moment); returns the last body.
+    pub async fn eventually(
+        &self,
+        token: &str,
+        query: &str,
+        within: std::time::Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let (_, body) = self.post_as(token, query, json!({})).await;
+            if done(&body) {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not within {within:?}: {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn stop(self) {
         self.stack.shutdown().await.expect("clean shutdown");
     }
@@ -395,7 +418,21 @@ pub struct FakeApp {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// The SDL of an app `analytics` adding `User.analyticsProfile { visits }`.
+pub fn analytics_sdl() -> String {
+    format!(
+        "{}\ntype User @key(fields: \"id\") {{ id: ID! analyticsProfile: AnalyticsProfile }}\n\
+         type AnalyticsProfile {{ visits: Int! }}",
+        r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])"#
+    )
+}
+
 impl FakeApp {
+    /// The analytics app of `analytics_sdl`.
+    pub async fn analytics() -> FakeApp {
+        FakeApp::start(analytics_sdl()).await
+    }
+
     pub async fn start(sdl: String) -> FakeApp {
         let calls: std::sync::Arc<std::sync::Mutex<Vec<AppCall>>> = Default::default();
         let recorded = calls.clone();
@@ -436,8 +473,12 @@ impl FakeApp {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
+                // Only `stop` ends it: a dropped FakeApp keeps serving, as tests that keep just
+                // its address expect.
                 .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
+                    if stopped.await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
                 })
                 .await
         });
