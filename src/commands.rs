@@ -130,6 +130,8 @@ async fn serve_router(
     urls: &ServiceUrls,
 ) -> anyhow::Result<()> {
     let listen = listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 4000)));
+    // A taken port is reported at once, not after waiting for the registry.
+    nexus_router::resolve_listen(listen)?;
     let issuer = cli
         .issuer
         .clone()
