@@ -35,28 +35,9 @@ const SUBMIT: &str = "mutation($m: JSON!) { submitAppVersion(manifest: $m) { \
     appVersion { id version status errors { code } } errors { code message path subgraph type field } } }";
 const APPROVE: &str = "mutation($id: ID!) { approveAppVersion(id: $id) { \
     appVersion { status } supergraphVersion { id sha256 subgraphs { name } } } }";
+/// A hot reload takes a moment.
+const RELOADED: Duration = Duration::from_secs(20);
 const PROFILE: &str = "{ me { email analyticsProfile { visits } } }";
-
-/// Polls until the router's answer to `query` satisfies `done` (hot reloads take a moment).
-async fn eventually(
-    stack: &TestStack,
-    token: &str,
-    query: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, body) = stack.post_as(token, query, json!({})).await;
-        if done(&body) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the router never served it: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 struct Setup {
     stack: TestStack,
@@ -82,10 +63,7 @@ async fn submit_approve_serve_and_roll_back_without_a_restart() {
         developer,
         admin,
     } = setup().await;
-    let sdl = format!(
-        "{LINK}\ntype User @key(fields: \"id\") {{ id: ID! analyticsProfile: AnalyticsProfile }}\n\
-         type AnalyticsProfile {{ visits: Int! }}"
-    );
+    let sdl = common::analytics_sdl();
     let app = analytics_app(sdl).await;
 
     // Before: the field does not exist.
@@ -130,10 +108,11 @@ async fn submit_approve_serve_and_roll_back_without_a_restart() {
     // Hot reload: the app's field is in the supergraph. The developer's account has no
     // organization with the app installed, so the installation gate answers for the app
     // (tests/installations.rs covers installed apps).
-    let body = eventually(&stack, &developer.access, PROFILE, |b| {
-        error_codes(b) == ["APP_NOT_INSTALLED"]
-    })
-    .await;
+    let body = stack
+        .eventually(&developer.access, PROFILE, RELOADED, |b| {
+            error_codes(b) == ["APP_NOT_INSTALLED"]
+        })
+        .await;
     assert_eq!(body["data"]["me"]["email"], "dev@apps.test");
     let data = stack
         .data(
@@ -176,10 +155,11 @@ async fn submit_approve_serve_and_roll_back_without_a_restart() {
         data["rollbackSupergraph"]["reason"],
         format!("rollback to {core_only}")
     );
-    eventually(&stack, &developer.access, PROFILE, |b| {
-        first_error_message(b).contains("analyticsProfile")
-    })
-    .await;
+    stack
+        .eventually(&developer.access, PROFILE, RELOADED, |b| {
+            first_error_message(b).contains("analyticsProfile")
+        })
+        .await;
     // The core kept answering throughout.
     let data = stack
         .data_as(&developer.access, "{ me { email } }", json!({}))
@@ -284,11 +264,7 @@ async fn nexus_app_submit_prints_the_outcome() {
     let Setup {
         stack, developer, ..
     } = setup().await;
-    let good = analytics_app(format!(
-        "{LINK}\ntype User @key(fields: \"id\") {{ id: ID! analyticsProfile: AnalyticsProfile }}\n\
-         type AnalyticsProfile {{ visits: Int! }}"
-    ))
-    .await;
+    let good = analytics_app(common::analytics_sdl()).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("manifest.json");
     let submit = |path: std::path::PathBuf| {
@@ -350,11 +326,7 @@ async fn reloads_under_load_drop_no_request() {
         developer,
         admin,
     } = setup().await;
-    let app = analytics_app(format!(
-        "{LINK}\ntype User @key(fields: \"id\") {{ id: ID! analyticsProfile: AnalyticsProfile }}\n\
-         type AnalyticsProfile {{ visits: Int! }}"
-    ))
-    .await;
+    let app = analytics_app(common::analytics_sdl()).await;
     // A client with ordinary keep-alive pooling, hammering the router throughout.
     let url = stack.stack.graphql_url();
     let token = developer.access.clone();
@@ -438,11 +410,7 @@ async fn suspending_an_app_takes_its_fields_out_of_the_supergraph() {
         developer,
         admin,
     } = setup().await;
-    let app = analytics_app(format!(
-        "{LINK}\ntype User @key(fields: \"id\") {{ id: ID! analyticsProfile: AnalyticsProfile }}\n\
-         type AnalyticsProfile {{ visits: Int! }}"
-    ))
-    .await;
+    let app = analytics_app(common::analytics_sdl()).await;
     let data = stack
         .data_as(
             &developer.access,
@@ -457,10 +425,11 @@ async fn suspending_an_app_takes_its_fields_out_of_the_supergraph() {
     stack
         .data_as(&admin.access, APPROVE, json!({ "id": id }))
         .await;
-    eventually(&stack, &developer.access, PROFILE, |b| {
-        error_codes(b) == ["APP_NOT_INSTALLED"]
-    })
-    .await;
+    stack
+        .eventually(&developer.access, PROFILE, RELOADED, |b| {
+            error_codes(b) == ["APP_NOT_INSTALLED"]
+        })
+        .await;
     let app_id = stack
         .data("{ app(namespace: \"analytics\") { id } }", json!({}))
         .await["app"]["id"]
@@ -476,10 +445,11 @@ async fn suspending_an_app_takes_its_fields_out_of_the_supergraph() {
         .data_as(&admin.access, suspend, json!({ "id": app_id }))
         .await;
     assert_eq!(data["suspendApp"]["status"], "SUSPENDED");
-    eventually(&stack, &developer.access, PROFILE, |b| {
-        first_error_message(b).contains("analyticsProfile")
-    })
-    .await;
+    stack
+        .eventually(&developer.access, PROFILE, RELOADED, |b| {
+            first_error_message(b).contains("analyticsProfile")
+        })
+        .await;
     // Suspended apps leave the public store.
     let data = stack
         .data("{ app(namespace: \"analytics\") { id } }", json!({}))

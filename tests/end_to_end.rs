@@ -66,7 +66,7 @@ async fn seed_acme(stack: &TestStack) -> Acme {
     stack
         .data_as(
             &admin.access,
-            "mutation($input: CreateLicenseInput!) { createLicense(input: $input) { id } }",
+            "mutation($input: IssueLicenseInput!) { issueLicense(input: $input) { license { id } } }",
             json!({ "input": { "appId": app_id, "organizationId": org_id, "kind": "FREE" } }),
         )
         .await;

@@ -12,17 +12,7 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn the_example_app_goes_live_for_the_organization_that_installs_it() {
     let stack = TestStack::start_with_health_checks(Duration::from_millis(300)).await;
-    let router = stack.stack.graphql_url();
-    let base = router.trim_end_matches("/graphql").to_owned();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let app_addr = listener.local_addr().expect("addr");
-    let app = nexus_example_analytics::router(nexus_example_analytics::Config {
-        jwks_url: format!("{base}/.well-known/jwks.json"),
-        issuer: stack.stack.keys.issuer().to_owned(),
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let app_addr = stack.start_example_analytics().await;
 
     let developer = stack.sign_up("dev@apps.test", "Dev").await;
     let admin = stack.platform_admin("admin@nexus.test").await;
@@ -33,32 +23,7 @@ async fn the_example_app_goes_live_for_the_organization_that_installs_it() {
     .expect("the example's manifest");
     let mut manifest: Value = serde_json::from_str(&text).expect("manifest JSON");
     manifest["graphql"]["subgraph_url"] = json!(format!("http://{app_addr}/graphql"));
-    let data = stack
-        .data_as(
-            &developer.access,
-            "mutation($m: JSON!) { submitAppVersion(manifest: $m) { appVersion { id status app { id } } errors { code message } } }",
-            json!({ "m": manifest }),
-        )
-        .await;
-    assert_eq!(
-        data["submitAppVersion"]["appVersion"]["status"], "IN_REVIEW",
-        "{data}"
-    );
-    let version = data["submitAppVersion"]["appVersion"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let app_id = data["submitAppVersion"]["appVersion"]["app"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    stack
-        .data_as(
-            &admin.access,
-            "mutation($id: ID!) { approveAppVersion(id: $id) { appVersion { status } } }",
-            json!({ "id": version }),
-        )
-        .await;
+    let (app_id, _) = stack.publish_app(&developer, &admin, &manifest).await;
 
     let ada = stack.sign_up("ada@acme.test", "Ada").await;
     let acme = stack.create_organization(&ada, "Acme", "acme").await;
@@ -66,13 +31,7 @@ async fn the_example_app_goes_live_for_the_organization_that_installs_it() {
     let bob = stack.sign_up("bob@bobco.test", "Bob").await;
     let bobco = stack.create_organization(&bob, "Bobco", "bobco").await;
     let bob = stack.switch(&bob, &bobco).await;
-    stack
-        .data_as(
-            &ada.access,
-            "mutation($app: ID!) { installApp(appId: $app) { id } }",
-            json!({ "app": app_id }),
-        )
-        .await;
+    stack.install(&ada, &app_id).await;
 
     let query = "{ me { analyticsProfile { visits } } }";
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -363,6 +363,61 @@ async fn licenses_answer_every_validation_code() {
 }
 
 #[tokio::test]
+async fn the_app_activates_with_its_installation_token() {
+    let w = world(paid(), Duration::from_secs(3600)).await;
+    let (key, _) = w.issue(2, None).await;
+    let installation = w.stack.install(&w.ada, &w.app_id).await;
+    let app = w
+        .stack
+        .installation_token(&w.developer, &w.app_id, &installation)
+        .await;
+    let check = w
+        .check(Some(&app), "activateLicense", &key, Some("server-1"))
+        .await;
+    assert_eq!(check["code"], "VALID", "{check}");
+    // Granted `licenses:read`? No: the app sees the outcome, not the license.
+    assert_eq!(check["license"], Value::Null, "{check}");
+    let data = w
+        .stack
+        .data_as(
+            &app,
+            "query($k: String!) { licenseCertificate(key: $k, fingerprint: \"server-1\") { certificate } }",
+            json!({ "k": key }),
+        )
+        .await;
+    assert!(
+        data["licenseCertificate"]["certificate"].is_string(),
+        "{data}"
+    );
+
+    // Another app's installation token cannot use this app's license.
+    let crm = FakeApp::start(format!(
+        "{}\ntype User @key(fields: \"id\") {{ id: ID! crmContact: CrmContact }}\n\
+         type CrmContact {{ name: String }}",
+        r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])"#
+    ))
+    .await;
+    let manifest = json!({
+        "namespace": "crm", "name": "CRM", "version": "1.0.0", "category": "sales",
+        "author": { "name": "Dev", "email": "dev@apps.test" }, "pricing": { "model": "free" },
+        "graphql": { "subgraph_url": crm.url() },
+        "scopes": { "required": ["users:read"] }
+    });
+    let (crm_id, _) = w.stack.publish_app(&w.developer, &w.admin, &manifest).await;
+    let crm_installation = w.stack.install(&w.ada, &crm_id).await;
+    let crm_token = w
+        .stack
+        .installation_token(&w.developer, &crm_id, &crm_installation)
+        .await;
+    assert_eq!(
+        w.code(Some(&crm_token), "activateLicense", &key, Some("server-2"))
+            .await,
+        "NOT_FOUND"
+    );
+    w.stack.stop().await;
+}
+
+#[tokio::test]
 async fn fifty_racing_activations_never_exceed_the_maximum() {
     let w = world(paid(), Duration::from_secs(3600)).await;
     let (key, license) = w.issue(5, None).await;

@@ -67,25 +67,6 @@ async fn start_kudos(stack: &TestStack) -> (tokio::process::Child, String) {
     (child, url)
 }
 
-/// The Rust example app on a free port; returns its GraphQL URL.
-async fn start_analytics(stack: &TestStack) -> String {
-    let base = stack
-        .stack
-        .graphql_url()
-        .trim_end_matches("/graphql")
-        .to_owned();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = nexus_example_analytics::router(nexus_example_analytics::Config {
-        jwks_url: format!("{base}/.well-known/jwks.json"),
-        issuer: stack.stack.keys.issuer().to_owned(),
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/graphql")
-}
-
 /// The example's own manifest, pointing at where it runs in this test.
 fn manifest(example: &str, url: &str) -> Value {
     let path = format!(
@@ -105,7 +86,7 @@ async fn a_node_app_and_a_rust_app_extend_user_side_by_side() {
     }
     let stack = TestStack::start().await;
     let (_kudos, kudos_url) = start_kudos(&stack).await;
-    let analytics_url = start_analytics(&stack).await;
+    let analytics_url = format!("http://{}/graphql", stack.start_example_analytics().await);
     let developer = stack.sign_up("dev@apps.test", "Dev").await;
     let admin = stack.platform_admin("admin@nexus.test").await;
     let (kudos, _) = stack

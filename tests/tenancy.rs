@@ -40,11 +40,11 @@ async fn tenant(
     let data = stack
         .data_as(
             &admin.access,
-            "mutation($app: ID!, $org: ID!) { createLicense(input: {appId: $app, organizationId: $org, kind: FREE}) { id } }",
+            "mutation($app: ID!, $org: ID!) { issueLicense(input: {appId: $app, organizationId: $org, kind: FREE}) { license { id } } }",
             json!({ "app": app, "org": organization }),
         )
         .await;
-    let license = data["createLicense"]["id"]
+    let license = data["issueLicense"]["license"]["id"]
         .as_str()
         .unwrap_or_default()
         .to_owned();

@@ -121,6 +121,32 @@ pub async fn start(
         .await
         .map_err(|e| anyhow!("cannot listen on {}: {e}", options.listen))?;
     let public_addr = public.local_addr()?;
+    // The router binds its loopback port itself, a moment after we picked a free one: another
+    // process may take it in between, and then another free port is as good.
+    let mut attempts = 0;
+    let (server, addr, schemas) = loop {
+        attempts += 1;
+        match start_router(&options, supergraph_sdl.clone()).await {
+            Err(e) if attempts < 3 && format!("{e:#}").contains("Address already in use") => {
+                tracing::warn!(error = %format!("{e:#}"), "the router's loopback port was taken; another one");
+            }
+            result => break result?,
+        }
+    };
+    let front_door = front_door::FrontDoor::start(public, addr, options.passthrough)?;
+    Ok(RunningRouter {
+        server,
+        front_door,
+        addr: public_addr,
+        schemas,
+    })
+}
+
+/// The router itself on a free loopback port, once it answers on `/health`.
+async fn start_router(
+    options: &RouterOptions,
+    supergraph_sdl: String,
+) -> anyhow::Result<(RouterHttpServer, SocketAddr, mpsc::UnboundedSender<String>)> {
     let addr = resolve_listen(SocketAddr::from(([127, 0, 0, 1], 0)))?;
     let configuration = configuration(addr, &options.subgraph_urls, &options.auth)?;
     let (schemas, stream) = mpsc::unbounded();
@@ -142,13 +168,7 @@ pub async fn start(
         }
         ready = wait_until_healthy(addr) => ready?,
     }
-    let front_door = front_door::FrontDoor::start(public, addr, options.passthrough)?;
-    Ok(RunningRouter {
-        server,
-        front_door,
-        addr: public_addr,
-        schemas,
-    })
+    Ok((server, addr, schemas))
 }
 
 /// A concrete address for the router to bind, with a clear error if it is taken.

@@ -335,6 +335,61 @@ impl TestStack {
             .to_owned()
     }
 
+    /// The example analytics app (examples/apps/analytics) on a free port, verifying context
+    /// tokens against this stack's JWKS; returns its address.
+    pub async fn start_example_analytics(&self) -> SocketAddr {
+        let base = self
+            .stack
+            .graphql_url()
+            .trim_end_matches("/graphql")
+            .to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = nexus_example_analytics::router(nexus_example_analytics::Config {
+            jwks_url: format!("{base}/.well-known/jwks.json"),
+            issuer: self.stack.keys.issuer().to_owned(),
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    /// An installation token of `app_id` for `installation` (a fresh client secret from the app's
+    /// developer, exchanged at `/oauth/token`).
+    pub async fn installation_token(
+        &self,
+        developer: &Session,
+        app_id: &str,
+        installation: &str,
+    ) -> String {
+        let data = self
+            .data_as(
+                &developer.access,
+                "mutation($app: ID!) { rotateAppClientSecret(appId: $app) }",
+                json!({ "app": app_id }),
+            )
+            .await;
+        let secret = data["rotateAppClientSecret"].as_str().unwrap_or_default();
+        let body: Value = self
+            .client
+            .post(self.stack.graphql_url().replace("/graphql", "/oauth/token"))
+            .json(
+                &json!({ "grant_type": "client_credentials", "client_id": app_id,
+                           "client_secret": secret, "installation_id": installation }),
+            )
+            .send()
+            .await
+            .expect("the token endpoint answers")
+            .json()
+            .await
+            .expect("JSON");
+        body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no installation token: {body}"))
+            .to_owned()
+    }
+
     /// Polls `query` as `token` until `done` holds, for at most `within` (hot reloads and
     /// installation changes take a moment); returns the last body.
     pub async fn eventually(
