@@ -230,6 +230,13 @@ async fn licenses_answer_every_validation_code() {
         .await;
     assert_eq!(check["code"], "VALID", "{check}");
     assert_eq!(check["activation"]["fingerprint"], "m1");
+    let seen = |check: &Value| -> chrono::DateTime<chrono::Utc> {
+        check["activation"]["lastSeenAt"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no lastSeenAt: {check}"))
+    };
+    let activated_seen = seen(&check);
     assert_eq!(check["license"]["activationCount"], 1);
     assert_eq!(
         w.code(Some(ada), "activateLicense", &key, Some("m1")).await,
@@ -254,7 +261,10 @@ async fn licenses_answer_every_validation_code() {
         .check(Some(ada), "validateLicense", &key, Some("m1"))
         .await;
     assert_eq!(check["code"], "VALID");
-    assert!(check["activation"]["lastSeenAt"].is_string(), "{check}");
+    assert!(
+        seen(&check) > activated_seen,
+        "validation records the activation as seen: {check}"
+    );
     assert_eq!(
         w.code(Some(ada), "validateLicense", &key, Some("m3")).await,
         "FINGERPRINT_MISMATCH"
