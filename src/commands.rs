@@ -137,7 +137,7 @@ async fn serve_router(
         .clone()
         .unwrap_or_else(|| format!("http://{listen}"));
     let keys_file = cli.keys_file();
-    KeyStore::open(&keys_file, &issuer).with_context(|| {
+    let keys = KeyStore::open(&keys_file, &issuer).with_context(|| {
         format!(
             "no usable signing keys (create them with `nexus keys rotate --keys-file {}`)",
             keys_file.display()
@@ -151,11 +151,10 @@ async fn serve_router(
             (sdl, None)
         }
         None => {
-            let feed = nexus_router::registry_follower::RegistryFeed::new(format!(
-                "{}{}",
-                urls.apps,
-                nexus_apps::supergraph_feed::FEED_PATH
-            ))?;
+            let feed = nexus_router::registry_follower::RegistryFeed::new(
+                format!("{}{}", urls.apps, nexus_apps::supergraph_feed::FEED_PATH),
+                keys,
+            )?;
             let head = feed.current(REGISTRY_PATIENCE).await?;
             (head.sdl.clone(), Some((feed, head)))
         }
@@ -259,7 +258,12 @@ async fn serve_subgraph(
         );
     }
     println!("{name} subgraph listening: http://{addr}/graphql");
-    nexus_kit::server::serve(listener, (core.http_router)(&services), shutdown_signal()).await?;
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Routers long-polling the supergraph feed are answered now, not after their wait.
+        registry.close();
+    };
+    nexus_kit::server::serve(listener, (core.http_router)(&services), shutdown).await?;
     Ok(())
 }
 

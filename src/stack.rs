@@ -204,6 +204,7 @@ impl Stack {
     }
 
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.registry.close();
         self.router.shutdown().await?;
         for subgraph in &mut self.subgraphs {
             if let Some(stop) = subgraph.stop.take() {

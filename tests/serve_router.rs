@@ -150,8 +150,29 @@ async fn the_supergraph_feed_is_conditional_and_long_polls() {
         .unwrap_or_default()
         .replace("/graphql", "/supergraph");
     let client = reqwest::Client::new();
+    let token = stack
+        .stack
+        .keys
+        .service_token("test")
+        .expect("a service token");
 
+    // Only Nexus's own services read it: it names every app's internal URL.
     let response = client.get(&feed).send().await.expect("feed answers");
+    assert_eq!(response.status(), 401);
+    let response = client
+        .get(&feed)
+        .bearer_auth(&stack.sign_up("someone@users.test", "Someone").await.access)
+        .send()
+        .await
+        .expect("feed answers");
+    assert_eq!(response.status(), 401, "a user's token is not enough");
+
+    let response = client
+        .get(&feed)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("feed answers");
     assert_eq!(response.status(), 200);
     let etag = response
         .headers()
@@ -166,6 +187,7 @@ async fn the_supergraph_feed_is_conditional_and_long_polls() {
     // Unchanged: 304 once the wait is over, with the same ETag.
     let response = client
         .get(format!("{feed}?wait=1"))
+        .bearer_auth(&token)
         .header("if-none-match", &etag)
         .send()
         .await
@@ -175,10 +197,12 @@ async fn the_supergraph_feed_is_conditional_and_long_polls() {
 
     // A waiting request is answered by the next publish, with the new head.
     let waiting = tokio::spawn({
-        let (client, feed, etag) = (client.clone(), feed.clone(), etag.clone());
+        let (client, feed, etag, token) =
+            (client.clone(), feed.clone(), etag.clone(), token.clone());
         async move {
             let response = client
                 .get(format!("{feed}?wait=60"))
+                .bearer_auth(token)
                 .header("if-none-match", etag)
                 .send()
                 .await

@@ -25,6 +25,8 @@ pub struct Registry {
     pub limits: Limits,
     pub scope_catalog: Vec<&'static str>,
     head: watch::Sender<Option<String>>,
+    /// Set when the process shuts down: long-polling routers are answered at once.
+    closing: watch::Sender<bool>,
     /// App namespace → its last health check.
     pub health: std::sync::RwLock<std::collections::HashMap<String, AppHealth>>,
 }
@@ -41,6 +43,7 @@ impl Registry {
             limits: Limits::default(),
             scope_catalog,
             head: watch::channel(None).0,
+            closing: watch::channel(false).0,
             health: Default::default(),
         }
     }
@@ -58,6 +61,15 @@ impl Registry {
     /// Makes `supergraph` the head: the router follows it.
     pub fn publish(&self, supergraph: String) {
         self.head.send_replace(Some(supergraph));
+    }
+
+    /// The process is shutting down: whoever waits on `closing` stops waiting.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// The head as it changes (`None` until the first publish).

@@ -2,10 +2,12 @@
 //! GET on the apps service's `/supergraph` (`If-None-Match` + `?wait=`), so a new head arrives as
 //! soon as it is published and an idle registry costs one request per wait period.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use futures::channel::mpsc;
+use nexus_kit::token::KeyStore;
 use tokio::task::JoinHandle;
 
 /// How long one request waits for a change; below the registry's limit of 60 s.
@@ -24,16 +26,18 @@ pub struct Head {
 pub struct RegistryFeed {
     client: reqwest::Client,
     url: String,
+    /// Signs the service token the feed asks for.
+    keys: Arc<KeyStore>,
 }
 
 impl RegistryFeed {
     /// `url`: the feed, e.g. `http://127.0.0.1:4002/supergraph`.
-    pub fn new(url: String) -> anyhow::Result<RegistryFeed> {
+    pub fn new(url: String, keys: Arc<KeyStore>) -> anyhow::Result<RegistryFeed> {
         let client = reqwest::Client::builder()
             .timeout(WAIT + Duration::from_secs(15))
             .build()
             .context("HTTP client")?;
-        Ok(RegistryFeed { client, url })
+        Ok(RegistryFeed { client, url, keys })
     }
 
     /// The head now, retrying until the registry answers or `patience` is over.
@@ -62,9 +66,11 @@ impl RegistryFeed {
 
     /// The head if it is not `known`, waiting up to `wait` for it to change; `None` if it did not.
     pub async fn next(&self, known: Option<&str>, wait: Duration) -> anyhow::Result<Option<Head>> {
+        let token = self.keys.service_token("router")?;
         let mut request = self
             .client
             .get(&self.url)
+            .bearer_auth(token)
             .query(&[("wait", wait.as_secs())]);
         if let Some(etag) = known {
             request = request.header(reqwest::header::IF_NONE_MATCH, etag);

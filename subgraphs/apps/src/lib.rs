@@ -68,7 +68,7 @@ pub fn http_router(
     licensing: CoreClient,
 ) -> axum::Router {
     let token_state = (db.clone(), keys.clone());
-    let feed_state = (db.clone(), registry.clone());
+    let feed_state = (db.clone(), registry.clone(), keys.clone());
     let schema = schema(db.clone(), registry, licensing);
     nexus_kit::server::http_router(
         NAME,

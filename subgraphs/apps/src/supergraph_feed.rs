@@ -1,5 +1,6 @@
 //! `GET /supergraph`: the head supergraph version for routers in other processes
-//! (`nexus serve router`). Conditional and long-polling: a router sends the `ETag` it serves as
+//! (`nexus serve router`), which call it with a service token (the SDL names every app's
+//! internal URL, so nobody else reads it). Conditional and long-polling: a router sends the `ETag` it serves as
 //! `If-None-Match` with `?wait=SECONDS` and the answer comes when the head changes (200 with the
 //! new SDL) or when the wait is over (304) — no busy polling, and a new head reaches every
 //! router at once.
@@ -13,6 +14,8 @@ use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use std::sync::Arc;
 
+use nexus_kit::auth::Caller;
+use nexus_kit::token::KeyStore;
 use nexus_registry::Registry;
 
 use crate::versions;
@@ -34,16 +37,27 @@ pub struct FeedParams {
 }
 
 pub async fn head(
-    State((db, registry)): State<(DatabaseConnection, Arc<Registry>)>,
+    State((db, registry, keys)): State<(DatabaseConnection, Arc<Registry>, Arc<KeyStore>)>,
     Query(params): Query<FeedParams>,
     headers: HeaderMap,
 ) -> Response {
+    match Caller::from_headers(&headers, &keys) {
+        Ok(caller) if caller.is_service() => {}
+        _ => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                "the supergraph feed needs a Nexus service token",
+            )
+                .into_response();
+        }
+    }
     let known = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(params.wait).min(MAX_WAIT);
+    let mut deadline = tokio::time::Instant::now() + Duration::from_secs(params.wait).min(MAX_WAIT);
     let mut published = registry.subscribe();
+    let mut closing = registry.closing();
     loop {
         let head = match versions::head(&db).await {
             Ok(Some(head)) => head,
@@ -66,6 +80,10 @@ pub async fn head(
         let etag = format!("\"{}\"", head.sha256);
         let unchanged = known.as_deref() == Some(etag.as_str());
         let now = tokio::time::Instant::now();
+        // A shutting-down service answers now; the router asks again (another replica).
+        if *closing.borrow() {
+            deadline = now;
+        }
         if !unchanged || now >= deadline {
             let mut response = if unchanged {
                 StatusCode::NOT_MODIFIED.into_response()
@@ -88,6 +106,7 @@ pub async fn head(
         let next_check = (now + RECHECK_EVERY).min(deadline);
         tokio::select! {
             _ = published.changed() => {}
+            _ = closing.changed() => {}
             _ = tokio::time::sleep_until(next_check) => {}
         }
     }
