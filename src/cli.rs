@@ -55,11 +55,12 @@ pub enum Command {
         /// registry's head (e.g. `schema/supergraph.graphql`, the core alone).
         #[arg(long)]
         supergraph: Option<PathBuf>,
-        /// The router: where identity listens (API keys are exchanged there).
+        /// The router and licensing: where identity listens (API keys are exchanged there;
+        /// licensing checks organizations).
         #[arg(long, default_value = "http://127.0.0.1:4001")]
         identity_url: String,
-        /// The router: where the apps service listens (the registry's supergraph feed,
-        /// installations, `/oauth/token`).
+        /// The router and licensing: where the apps service listens (the registry's supergraph
+        /// feed, installations, `/oauth/token`; apps for licenses).
         #[arg(long, default_value = "http://127.0.0.1:4002")]
         apps_url: String,
         /// The apps service: where the licensing service listens.

@@ -240,6 +240,7 @@ async fn serve_subgraph(
         db: db.clone(),
         keys: keys.clone(),
         registry: registry.clone(),
+        identity_url: format!("{}/graphql", urls.identity),
         apps_url: format!("{}/graphql", urls.apps),
         licensing_url: format!("{}/graphql", urls.licensing),
     };

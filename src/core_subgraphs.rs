@@ -11,7 +11,8 @@ pub struct Services {
     pub db: DatabaseConnection,
     pub keys: Arc<KeyStore>,
     pub registry: Arc<Registry>,
-    /// The GraphQL URLs of the apps and licensing subgraphs, which ask each other.
+    /// The GraphQL URLs of the core subgraphs, for those that ask each other.
+    pub identity_url: String,
     pub apps_url: String,
     pub licensing_url: String,
 }
@@ -48,7 +49,12 @@ pub const CORE_SUBGRAPHS: [CoreSubgraph; 3] = [
         name: nexus_licensing::NAME,
         sdl: nexus_licensing::sdl,
         http_router: |s| {
-            nexus_licensing::http_router(s.db.clone(), s.keys.clone(), s.apps_url.clone())
+            nexus_licensing::http_router(
+                s.db.clone(),
+                s.keys.clone(),
+                s.apps_url.clone(),
+                s.identity_url.clone(),
+            )
         },
         default_port: 4003,
     },

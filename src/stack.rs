@@ -101,6 +101,7 @@ impl Stack {
             db: db.clone(),
             keys: keys.clone(),
             registry: registry.clone(),
+            identity_url: url_of(nexus_identity::NAME)?,
             apps_url: url_of(nexus_apps::NAME)?,
             licensing_url: url_of(nexus_licensing::NAME)?,
         };

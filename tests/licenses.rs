@@ -148,6 +148,19 @@ async fn licenses_answer_every_validation_code() {
         )
         .await;
     assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+    let body = w
+        .stack
+        .gql_as(
+            &w.developer.access,
+            ISSUE,
+            json!({ "i": { "appId": w.app_id, "organizationId": uuid::Uuid::new_v4(), "kind": "FREE" } }),
+        )
+        .await;
+    assert_eq!(
+        error_codes(&body),
+        ["NOT_FOUND"],
+        "no such organization: {body}"
+    );
     let data = w
         .stack
         .data_as(

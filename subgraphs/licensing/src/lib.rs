@@ -1,8 +1,8 @@
 //! The licensing subgraph: licenses of apps for organizations, and their activations.
 
 pub mod activations;
-pub mod apps_client;
 pub mod certificate;
+pub mod core_lookups;
 pub mod entity;
 pub mod graphql;
 pub mod keys;
@@ -13,6 +13,7 @@ use std::sync::Arc;
 use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
 use sea_orm::DatabaseConnection;
 
+use core_lookups::{AppsService, IdentityService};
 use entity::{activation, license};
 use graphql::{AnonymousValidations, ClientAddress, Mutation, Query};
 use nexus_kit::core_client::CoreClient;
@@ -24,13 +25,19 @@ pub const NAME: &str = "licensing";
 
 pub type LicensingSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// `apps`: the apps service, for what licensing needs to know of an app.
-pub fn schema(db: DatabaseConnection, keys: Arc<KeyStore>, apps: CoreClient) -> LicensingSchema {
+/// `apps` and `identity`: the services licensing asks about apps and organizations.
+pub fn schema(
+    db: DatabaseConnection,
+    keys: Arc<KeyStore>,
+    apps: AppsService,
+    identity: IdentityService,
+) -> LicensingSchema {
     Schema::build(Query, Mutation, EmptySubscription)
         .enable_federation()
         .data(db)
         .data(keys)
         .data(apps)
+        .data(identity)
         .data(AnonymousValidations::default())
         .finish()
 }
@@ -43,10 +50,21 @@ pub fn sdl() -> String {
         .sdl_with_options(SDLExportOptions::new().federation())
 }
 
-/// `apps_url`: the apps subgraph's GraphQL URL.
-pub fn http_router(db: DatabaseConnection, keys: Arc<KeyStore>, apps_url: String) -> axum::Router {
-    let apps = CoreClient::new(NAME, "apps", apps_url, keys.clone());
-    let schema = schema(db.clone(), keys.clone(), apps);
+/// `apps_url`, `identity_url`: those subgraphs' GraphQL URLs.
+pub fn http_router(
+    db: DatabaseConnection,
+    keys: Arc<KeyStore>,
+    apps_url: String,
+    identity_url: String,
+) -> axum::Router {
+    let apps = AppsService(CoreClient::new(NAME, "apps", apps_url, keys.clone()));
+    let identity = IdentityService(CoreClient::new(
+        NAME,
+        "identity",
+        identity_url,
+        keys.clone(),
+    ));
+    let schema = schema(db.clone(), keys.clone(), apps, identity);
     nexus_kit::server::http_router(
         NAME,
         schema,

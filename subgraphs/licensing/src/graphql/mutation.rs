@@ -2,7 +2,6 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use nexus_kit::Result;
 use nexus_kit::auth::caller;
-use nexus_kit::core_client::CoreClient;
 use nexus_kit::error::{Code, bad_input, has_code, not_found};
 use nexus_kit::id::parse_id;
 use sea_orm::DatabaseConnection;
@@ -11,7 +10,7 @@ use uuid::Uuid;
 use super::checks::{LicenseCheck, check_anonymous_limit};
 use super::types::{License, may_manage_license, may_use_license};
 use crate::activations;
-use crate::apps_client;
+use crate::core_lookups::{self, AppsService, IdentityService};
 use crate::entity::license::LicenseKind;
 use crate::service::{self, Change, NewLicense};
 
@@ -50,14 +49,18 @@ impl Mutation {
         let user = caller.require_user()?;
         let app_id = parse_id(&input.app_id, "app")?;
         let organization_id = parse_id(&input.organization_id, "organization")?;
-        let apps = ctx.data_unchecked::<CoreClient>();
-        let app = apps_client::app(apps, app_id)
+        let apps = ctx.data_unchecked::<AppsService>();
+        let app = core_lookups::app(apps, app_id)
             .await?
             .ok_or_else(|| not_found(format!("no app `{app_id}`")))?;
         if !(caller.is_platform_admin() || app.developer_id() == Some(user)) {
             return Err(Code::Forbidden.error(
                 "only the app's developers and platform administrators issue its licenses",
             ));
+        }
+        let identity = ctx.data_unchecked::<IdentityService>();
+        if !core_lookups::organization_exists(identity, organization_id).await? {
+            return Err(not_found(format!("no organization `{organization_id}`")));
         }
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let issued = service::create_license(
@@ -181,7 +184,7 @@ impl Mutation {
         if let Some(trial) = service::find_trial(db, app_id, organization_id).await? {
             return Ok(License(trial));
         }
-        let app = apps_client::app(ctx.data_unchecked::<CoreClient>(), app_id)
+        let app = core_lookups::app(ctx.data_unchecked::<AppsService>(), app_id)
             .await?
             .ok_or_else(|| not_found(format!("no app `{app_id}`")))?;
         let new = NewLicense {

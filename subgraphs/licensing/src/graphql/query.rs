@@ -5,7 +5,6 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use nexus_kit::Result;
 use nexus_kit::auth::caller;
-use nexus_kit::core_client::CoreClient;
 use nexus_kit::error::{Code, internal, not_found};
 use nexus_kit::id::{parse_id, to_id};
 use nexus_kit::loader::load;
@@ -18,8 +17,8 @@ use super::types::{
     may_use_license,
 };
 use crate::activations::{self, ValidationCode};
-use crate::apps_client;
 use crate::certificate;
+use crate::core_lookups::{self, AppsService};
 use crate::entity::license::LicenseStatus;
 use crate::entity::{activation, license};
 use crate::service;
@@ -73,7 +72,7 @@ impl Query {
         let caller = caller(ctx);
         let user = caller.require_user()?;
         let app_id = parse_id(&app_id, "app")?;
-        let app = apps_client::app(ctx.data_unchecked::<CoreClient>(), app_id)
+        let app = core_lookups::app(ctx.data_unchecked::<AppsService>(), app_id)
             .await?
             .ok_or_else(|| not_found(format!("no app `{app_id}`")))?;
         if !(caller.is_platform_admin() || app.developer_id() == Some(user)) {
