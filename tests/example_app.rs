@@ -25,12 +25,8 @@ async fn the_example_app_goes_live_for_the_organization_that_installs_it() {
     manifest["graphql"]["subgraph_url"] = json!(format!("http://{app_addr}/graphql"));
     let (app_id, _) = stack.publish_app(&developer, &admin, &manifest).await;
 
-    let ada = stack.sign_up("ada@acme.test", "Ada").await;
-    let acme = stack.create_organization(&ada, "Acme", "acme").await;
-    let ada = stack.switch(&ada, &acme).await;
-    let bob = stack.sign_up("bob@bobco.test", "Bob").await;
-    let bobco = stack.create_organization(&bob, "Bobco", "bobco").await;
-    let bob = stack.switch(&bob, &bobco).await;
+    let (ada, _) = stack.owner_of("ada@acme.test", "Acme", "acme").await;
+    let (bob, _) = stack.owner_of("bob@bobco.test", "Bobco", "bobco").await;
     stack.install(&ada, &app_id).await;
 
     let query = "{ me { analyticsProfile { visits } } }";

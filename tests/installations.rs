@@ -36,12 +36,8 @@ async fn world() -> World {
         "scopes": { "required": ["users:read"], "optional": ["organizations:read", "apps:read"] }
     });
     let (app_id, _) = stack.publish_app(&developer, &admin, &manifest).await;
-    let ada = stack.sign_up("ada@acme.test", "Ada").await;
-    let acme = stack.create_organization(&ada, "Acme", "acme").await;
-    let ada = stack.switch(&ada, &acme).await;
-    let bob = stack.sign_up("bob@bobco.test", "Bob").await;
-    let bobco = stack.create_organization(&bob, "Bobco", "bobco").await;
-    let bob = stack.switch(&bob, &bobco).await;
+    let (ada, _) = stack.owner_of("ada@acme.test", "Acme", "acme").await;
+    let (bob, _) = stack.owner_of("bob@bobco.test", "Bobco", "bobco").await;
     // The approved supergraph is served once the router has reloaded.
     stack
         .eventually(&ada.access, PROFILE, Duration::from_secs(20), |b| {

@@ -39,12 +39,8 @@ async fn world(pricing: Value, license_sync: Duration) -> World {
         "scopes": { "required": ["users:read"], "optional": ["licenses:read"] }
     });
     let (app_id, _) = stack.publish_app(&developer, &admin, &manifest).await;
-    let ada = stack.sign_up("ada@acme.test", "Ada").await;
-    let acme = stack.create_organization(&ada, "Acme", "acme").await;
-    let ada = stack.switch(&ada, &acme).await;
-    let bob = stack.sign_up("bob@bobco.test", "Bob").await;
-    let bobco = stack.create_organization(&bob, "Bobco", "bobco").await;
-    let bob = stack.switch(&bob, &bobco).await;
+    let (ada, acme) = stack.owner_of("ada@acme.test", "Acme", "acme").await;
+    let (bob, _) = stack.owner_of("bob@bobco.test", "Bobco", "bobco").await;
     World {
         stack,
         _app: app,

@@ -96,12 +96,8 @@ async fn a_node_app_and_a_rust_app_extend_user_side_by_side() {
         .publish_app(&developer, &admin, &manifest("analytics", &analytics_url))
         .await;
 
-    let ada = stack.sign_up("ada@acme.test", "Ada").await;
-    let acme = stack.create_organization(&ada, "Acme", "acme").await;
-    let ada = stack.switch(&ada, &acme).await;
-    let bob = stack.sign_up("bob@bobco.test", "Bob").await;
-    let bobco = stack.create_organization(&bob, "Bobco", "bobco").await;
-    let bob = stack.switch(&bob, &bobco).await;
+    let (ada, acme) = stack.owner_of("ada@acme.test", "Acme", "acme").await;
+    let (bob, _) = stack.owner_of("bob@bobco.test", "Bobco", "bobco").await;
     stack.install(&ada, &kudos).await;
     stack.install(&ada, &analytics).await;
     // Bob's organization installs only the Rust app.

@@ -278,6 +278,16 @@ impl TestStack {
             .to_owned()
     }
 
+    /// A new user who owns a new organization, signed in acting in it; returns the session and
+    /// the organization's id.
+    pub async fn owner_of(&self, email: &str, name: &str, slug: &str) -> (Session, String) {
+        let user = self
+            .sign_up(email, email.split('@').next().unwrap_or(email))
+            .await;
+        let organization = self.create_organization(&user, name, slug).await;
+        (self.switch(&user, &organization).await, organization)
+    }
+
     /// A signed-up user made platform admin (as `nexus admin grant` does), logged in again.
     pub async fn platform_admin(&self, email: &str) -> Session {
         self.sign_up(email, "Platform Admin").await;
