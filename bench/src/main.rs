@@ -33,6 +33,15 @@ struct Args {
     /// Database: default a temporary SQLite file.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// What to measure: nested queries through the router, or the license-validation hot path.
+    #[arg(long, value_enum, default_value_t = Suite::Queries)]
+    suite: Suite,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+enum Suite {
+    Queries,
+    Licenses,
 }
 
 const IDENTITY_ONLY: &str = "{ organizations(first: 50) { edges { node { name members(first: 10) { edges { node { role user { email } } } } } } } }";
@@ -41,7 +50,7 @@ const CROSS_SUBGRAPH: &str = "{ organizations(first: 50) { edges { node { name m
 struct Scenario {
     name: &'static str,
     url: String,
-    query: &'static str,
+    query: String,
     token: String,
 }
 
@@ -84,7 +93,7 @@ async fn run_scenario(scenario: &Scenario, args: &Args, tally: &mut Tally) -> an
     for _ in 0..args.concurrency {
         let client = client.clone();
         let url = scenario.url.clone();
-        let query = scenario.query;
+        let query = scenario.query.clone();
         let token = scenario.token.clone();
         clients.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -110,6 +119,91 @@ async fn run_scenario(scenario: &Scenario, args: &Args, tally: &mut Tally) -> an
     }
     tally.elapsed += started.elapsed();
     Ok(())
+}
+
+fn query_scenarios(stack: &Stack, token: &str) -> anyhow::Result<Vec<Scenario>> {
+    let identity = stack
+        .subgraph_url("identity")
+        .context("identity subgraph")?;
+    Ok(vec![
+        Scenario {
+            name: "identity subgraph, direct",
+            url: identity,
+            query: IDENTITY_ONLY.to_owned(),
+            token: token.to_owned(),
+        },
+        Scenario {
+            name: "identity query via router",
+            url: stack.graphql_url(),
+            query: IDENTITY_ONLY.to_owned(),
+            token: token.to_owned(),
+        },
+        Scenario {
+            name: "3-subgraph query via router",
+            url: stack.graphql_url(),
+            query: CROSS_SUBGRAPH.to_owned(),
+            token: token.to_owned(),
+        },
+    ])
+}
+
+/// `validateLicense`, the call apps make most: at the licensing subgraph directly, through the
+/// router by key, and by key and fingerprint (which also records the activation as seen).
+async fn license_scenarios(
+    stack: &Stack,
+    token: &str,
+    app: uuid::Uuid,
+) -> anyhow::Result<Vec<Scenario>> {
+    let failed = |e: async_graphql::Error| anyhow::anyhow!("{}", e.message);
+    let issued = nexus_licensing::service::create_license(
+        &stack.db,
+        nexus_licensing::service::NewLicense {
+            app_id: app,
+            app_namespace: Some("analytics".into()),
+            developer_id: None,
+            organization_id: uuid::Uuid::now_v7(),
+            kind: nexus_licensing::entity::license::LicenseKind::Purchase,
+            max_activations: 10,
+            expires_at: None,
+            entitlements: vec!["pro".into()],
+            issued_by: None,
+        },
+    )
+    .await
+    .map_err(failed)?;
+    nexus_licensing::activations::activate(&stack.db, &issued.key, "bench-1", None, |_| true)
+        .await
+        .map_err(failed)?;
+    let by_key = format!(
+        "mutation {{ validateLicense(key: \"{}\") {{ valid code }} }}",
+        issued.key
+    );
+    let with_fingerprint = format!(
+        "mutation {{ validateLicense(key: \"{}\", fingerprint: \"bench-1\") {{ valid code }} }}",
+        issued.key
+    );
+    Ok(vec![
+        Scenario {
+            name: "validate by key, licensing subgraph direct",
+            url: stack
+                .subgraph_url("licensing")
+                .context("licensing subgraph")?,
+            query: by_key.clone(),
+            token: token.to_owned(),
+        },
+        Scenario {
+            name: "validate by key via router",
+            url: stack.graphql_url(),
+            query: by_key,
+            token: token.to_owned(),
+        },
+        Scenario {
+            name: "validate by key + fingerprint via router (writes lastSeenAt)",
+            url: stack.graphql_url(),
+            query: with_fingerprint,
+            token: token.to_owned(),
+        },
+    ])
 }
 
 #[tokio::main]
@@ -146,29 +240,10 @@ async fn main() -> anyhow::Result<()> {
     let apps = nexus::seed::published_apps(&stack.db, &["analytics", "crm"]).await?;
     nexus::seed::populate(&stack.db, 0, args.organizations, &apps).await?;
 
-    let identity = stack
-        .subgraph_url("identity")
-        .context("identity subgraph")?;
-    let scenarios = [
-        Scenario {
-            name: "identity subgraph, direct",
-            url: identity,
-            query: IDENTITY_ONLY,
-            token: token.clone(),
-        },
-        Scenario {
-            name: "identity query via router",
-            url: stack.graphql_url(),
-            query: IDENTITY_ONLY,
-            token: token.clone(),
-        },
-        Scenario {
-            name: "3-subgraph query via router",
-            url: stack.graphql_url(),
-            query: CROSS_SUBGRAPH,
-            token: token.clone(),
-        },
-    ];
+    let scenarios = match args.suite {
+        Suite::Queries => query_scenarios(&stack, &token)?,
+        Suite::Licenses => license_scenarios(&stack, &token, apps[0]).await?,
+    };
     let mut tallies: Vec<Tally> = scenarios.iter().map(|_| Tally::default()).collect();
     for _ in 0..args.rounds {
         for (scenario, tally) in scenarios.iter().zip(tallies.iter_mut()) {
