@@ -411,31 +411,14 @@ async fn suspending_an_app_takes_its_fields_out_of_the_supergraph() {
         admin,
     } = setup().await;
     let app = analytics_app(common::analytics_sdl()).await;
-    let data = stack
-        .data_as(
-            &developer.access,
-            SUBMIT,
-            json!({ "m": manifest("1.0.0", app) }),
-        )
-        .await;
-    let id = data["submitAppVersion"]["appVersion"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    stack
-        .data_as(&admin.access, APPROVE, json!({ "id": id }))
+    let (app_id, _) = stack
+        .publish_app(&developer, &admin, &manifest("1.0.0", app))
         .await;
     stack
         .eventually(&developer.access, PROFILE, RELOADED, |b| {
             error_codes(b) == ["APP_NOT_INSTALLED"]
         })
         .await;
-    let app_id = stack
-        .data("{ app(namespace: \"analytics\") { id } }", json!({}))
-        .await["app"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
     let suspend = "mutation($id: ID!) { suspendApp(appId: $id) { status } }";
     let body = stack
         .gql_as(&developer.access, suspend, json!({ "id": app_id }))
@@ -467,16 +450,7 @@ async fn an_app_failing_its_health_check_is_reported_down() {
     let mut document = manifest("1.0.0", app);
     // The fake app serves no `/health`.
     document["health_check"] = json!("/health");
-    let data = stack
-        .data_as(&developer.access, SUBMIT, json!({ "m": document }))
-        .await;
-    let id = data["submitAppVersion"]["appVersion"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    stack
-        .data_as(&admin.access, APPROVE, json!({ "id": id }))
-        .await;
+    stack.publish_app(&developer, &admin, &document).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let data = stack
