@@ -361,3 +361,36 @@ async fn an_app_that_is_down_costs_only_its_own_fields() {
     );
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_slow_app_times_out_without_holding_up_the_rest() {
+    let World {
+        stack,
+        app,
+        app_id,
+        ada,
+        ..
+    } = world().await;
+    stack.install(&ada, &app_id).await;
+    stack
+        .eventually(&ada.access, PROFILE, WITHIN, |b| {
+            b["data"]["me"]["analyticsProfile"]["visits"] == 42
+        })
+        .await;
+
+    // Slower than the router's 10 s per-subgraph timeout (router.yaml's traffic shaping).
+    app.slow_down(Duration::from_secs(30));
+    let (status, body) = stack.post_as(&ada.access, PROFILE, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["me"]["email"], "ada@acme.test", "{body}");
+    assert_eq!(
+        body["data"]["me"]["analyticsProfile"],
+        Value::Null,
+        "{body}"
+    );
+    let errors = body["errors"].as_array().cloned().unwrap_or_default();
+    assert_eq!(errors.len(), 1, "{body}");
+    assert_eq!(errors[0]["extensions"]["code"], "GATEWAY_TIMEOUT", "{body}");
+    assert_eq!(errors[0]["extensions"]["service"], "analytics", "{body}");
+    stack.stop().await;
+}

@@ -479,6 +479,8 @@ pub struct AppCall {
 pub struct FakeApp {
     pub addr: SocketAddr,
     pub calls: std::sync::Arc<std::sync::Mutex<Vec<AppCall>>>,
+    /// Milliseconds the app waits before answering for entities (a slow app).
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -501,6 +503,8 @@ impl FakeApp {
     pub async fn start(sdl: String) -> FakeApp {
         let calls: std::sync::Arc<std::sync::Mutex<Vec<AppCall>>> = Default::default();
         let recorded = calls.clone();
+        let delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64> = Default::default();
+        let delay = delay_ms.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -510,6 +514,7 @@ impl FakeApp {
             axum::routing::post(move |headers: axum::http::HeaderMap, axum::Json(request): axum::Json<Value>| {
                 let sdl = sdl.clone();
                 let recorded = recorded.clone();
+                let delay = delay.clone();
                 async move {
                     let query = request["query"].as_str().unwrap_or_default().to_owned();
                     if let Ok(mut calls) = recorded.lock() {
@@ -524,6 +529,8 @@ impl FakeApp {
                     if query.contains("_service") {
                         return axum::Json(json!({ "data": { "_service": { "sdl": sdl } } }));
                     }
+                    let wait = delay.load(std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
                     let entities: Vec<Value> = request["variables"]["representations"]
                         .as_array()
                         .cloned()
@@ -550,9 +557,18 @@ impl FakeApp {
         FakeApp {
             addr,
             calls,
+            delay_ms,
             stop: Some(stop),
             server,
         }
+    }
+
+    /// From now on the app answers entity requests only after `delay`.
+    pub fn slow_down(&self, delay: std::time::Duration) {
+        self.delay_ms.store(
+            delay.as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Takes the app down: its port refuses connections from now on (idle kept-alive
