@@ -96,7 +96,7 @@ async fn dev(cli: &Cli, listen: SocketAddr, with_seed: bool) -> anyhow::Result<(
         issuer: cli.issuer.clone(),
         // `nexus dev` runs apps on this machine.
         allow_private_subgraphs: true,
-        health_interval: std::time::Duration::from_secs(30),
+        health_interval: HEALTH_INTERVAL,
         // Installations of paid apps follow their licenses within a minute.
         license_sync_interval: LICENSE_SYNC_INTERVAL,
     })
@@ -110,12 +110,25 @@ async fn dev(cli: &Cli, listen: SocketAddr, with_seed: bool) -> anyhow::Result<(
     stack.shutdown().await
 }
 
+/// The signing keys a `serve`d service needs, with the command that creates them if missing.
+fn open_keys(keys_file: &Path, issuer: &str) -> anyhow::Result<Arc<KeyStore>> {
+    KeyStore::open(keys_file, issuer).with_context(|| {
+        format!(
+            "no usable signing keys (create them with `nexus keys rotate --keys-file {}`)",
+            keys_file.display()
+        )
+    })
+}
+
 /// Where the core services listen (base URLs), for those that call each other.
 struct ServiceUrls {
     identity: String,
     apps: String,
     licensing: String,
 }
+
+/// How often live apps are health-checked.
+const HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How often installations of paid apps are checked against their licenses.
 const LICENSE_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
@@ -137,12 +150,7 @@ async fn serve_router(
         .clone()
         .unwrap_or_else(|| format!("http://{listen}"));
     let keys_file = cli.keys_file();
-    let keys = KeyStore::open(&keys_file, &issuer).with_context(|| {
-        format!(
-            "no usable signing keys (create them with `nexus keys rotate --keys-file {}`)",
-            keys_file.display()
-        )
-    })?;
+    let keys = open_keys(&keys_file, &issuer)?;
     // A fixed file, or the registry's head followed from here on.
     let (sdl, feed) = match supergraph {
         Some(path) => {
@@ -207,12 +215,7 @@ async fn serve_subgraph(
         .issuer
         .clone()
         .unwrap_or_else(|| "http://127.0.0.1:4000".to_owned());
-    let keys = KeyStore::open(&keys_file, &issuer).with_context(|| {
-        format!(
-            "no usable signing keys (create them with `nexus keys rotate --keys-file {}`)",
-            keys_file.display()
-        )
-    })?;
+    let keys = open_keys(&keys_file, &issuer)?;
     let core = core_subgraphs::find(name).ok_or_else(|| anyhow!("unknown subgraph {name}"))?;
     let (db, _) = stack::connect(&cli.database_url()?).await?;
     let addr = listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], core.default_port)));
@@ -226,16 +229,7 @@ async fn serve_subgraph(
             sdl: (c.sdl)(),
         })
         .collect();
-    let fetch = if allow_private_subgraphs {
-        nexus_registry::sdl_fetch::FetchPolicy::allow_loopback()
-    } else {
-        nexus_registry::sdl_fetch::FetchPolicy::public()
-    };
-    let registry = Arc::new(nexus_registry::Registry::new(
-        core_sdl,
-        fetch,
-        nexus_kit::scopes::CATALOG.iter().map(|(s, _)| *s).collect(),
-    ));
+    let registry = core_subgraphs::registry(core_sdl, allow_private_subgraphs);
     let services = Services {
         db: db.clone(),
         keys: keys.clone(),
@@ -247,14 +241,11 @@ async fn serve_subgraph(
     if service == Service::Apps {
         // The registry's feed needs a head: the first start records the core-only version.
         nexus_apps::versions::startup_supergraph(&db, &registry).await?;
-        nexus_apps::health::spawn_checker(
-            db.clone(),
-            registry.clone(),
-            std::time::Duration::from_secs(30),
-        );
-        nexus_apps::licensing::spawn_sync(
+        nexus_apps::spawn_jobs(
             db,
+            registry.clone(),
             nexus_apps::licensing_client(services.licensing_url.clone(), keys),
+            HEALTH_INTERVAL,
             LICENSE_SYNC_INTERVAL,
         );
     }

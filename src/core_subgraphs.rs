@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use nexus_kit::token::KeyStore;
-use nexus_registry::Registry;
+use nexus_registry::sdl_fetch::FetchPolicy;
+use nexus_registry::{Registry, SubgraphSdl};
 use sea_orm::DatabaseConnection;
 
 /// What a core subgraph's HTTP service is built from.
@@ -62,4 +63,19 @@ pub const CORE_SUBGRAPHS: [CoreSubgraph; 3] = [
 
 pub fn find(name: &str) -> Option<&'static CoreSubgraph> {
     CORE_SUBGRAPHS.iter().find(|s| s.name == name)
+}
+
+/// The registry for the core subgraphs at these URLs; `allow_private_subgraphs` lets apps live
+/// on loopback and private addresses (development).
+pub fn registry(core: Vec<SubgraphSdl>, allow_private_subgraphs: bool) -> Arc<Registry> {
+    let fetch = if allow_private_subgraphs {
+        FetchPolicy::allow_loopback()
+    } else {
+        FetchPolicy::public()
+    };
+    Arc::new(Registry::new(
+        core,
+        fetch,
+        nexus_kit::scopes::CATALOG.iter().map(|(s, _)| *s).collect(),
+    ))
 }

@@ -10,14 +10,13 @@ use anyhow::{Context, anyhow};
 use nexus_kit::db::{self, StatementCounter};
 use nexus_kit::token::KeyStore;
 use nexus_migrations::{Migrator, MigratorTrait};
-use nexus_registry::sdl_fetch::FetchPolicy;
 use nexus_registry::{Registry, SubgraphSdl};
 use nexus_router::{AuthOptions, RouterOptions, RunningRouter};
 use sea_orm::DatabaseConnection;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::core_subgraphs::{CORE_SUBGRAPHS, Services};
+use crate::core_subgraphs::{self, CORE_SUBGRAPHS, Services};
 
 pub struct StackOptions {
     pub database_url: String,
@@ -79,16 +78,7 @@ impl Stack {
             });
             listeners.push((core, listener, addr));
         }
-        let fetch = if options.allow_private_subgraphs {
-            FetchPolicy::allow_loopback()
-        } else {
-            FetchPolicy::public()
-        };
-        let registry = Arc::new(Registry::new(
-            sdls,
-            fetch,
-            nexus_kit::scopes::CATALOG.iter().map(|(s, _)| *s).collect(),
-        ));
+        let registry = core_subgraphs::registry(sdls, options.allow_private_subgraphs);
         let url_of = |name: &str| {
             registry
                 .core
@@ -124,10 +114,11 @@ impl Stack {
             });
         }
         let supergraph = nexus_apps::versions::startup_supergraph(&db, &registry).await?;
-        nexus_apps::health::spawn_checker(db.clone(), registry.clone(), options.health_interval);
-        nexus_apps::licensing::spawn_sync(
+        nexus_apps::spawn_jobs(
             db.clone(),
+            registry.clone(),
             nexus_apps::licensing_client(services.licensing_url.clone(), keys.clone()),
+            options.health_interval,
             options.license_sync_interval,
         );
         let identity = subgraphs

@@ -44,6 +44,19 @@ pub fn schema(
     .finish()
 }
 
+/// The apps service's periodic work: health checks of live apps every `health_interval`, and
+/// installations of paid apps following their licenses every `license_sync_interval`.
+pub fn spawn_jobs(
+    db: DatabaseConnection,
+    registry: Arc<Registry>,
+    licensing: CoreClient,
+    health_interval: std::time::Duration,
+    license_sync_interval: std::time::Duration,
+) {
+    health::spawn_checker(db.clone(), registry, health_interval);
+    licensing::spawn_sync(db, licensing, license_sync_interval);
+}
+
 /// The client apps uses to ask the licensing service (at `licensing_url`, its GraphQL URL).
 pub fn licensing_client(licensing_url: String, keys: Arc<KeyStore>) -> CoreClient {
     CoreClient::new(NAME, "licensing", licensing_url, keys)
