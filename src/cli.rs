@@ -66,7 +66,8 @@ pub enum Command {
         /// The apps service: where the licensing service listens.
         #[arg(long, default_value = "http://127.0.0.1:4003")]
         licensing_url: String,
-        /// The apps service: accept app subgraphs on loopback and private addresses.
+        /// The apps service and the router: accept and call app subgraphs on loopback and private
+        /// addresses (development only: in production an app must never reach internal hosts).
         #[arg(long)]
         allow_private_subgraphs: bool,
     },

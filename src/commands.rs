@@ -34,7 +34,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 licensing: licensing_url.trim_end_matches('/').to_owned(),
             };
             match service {
-                Service::Router => serve_router(&cli, *listen, supergraph.as_deref(), &urls).await,
+                Service::Router => {
+                    serve_router(
+                        &cli,
+                        *listen,
+                        supergraph.as_deref(),
+                        &urls,
+                        *allow_private_subgraphs,
+                    )
+                    .await
+                }
                 _ => serve_subgraph(&cli, *service, *listen, *allow_private_subgraphs, &urls).await,
             }
         }
@@ -96,6 +105,7 @@ async fn dev(cli: &Cli, listen: SocketAddr, with_seed: bool) -> anyhow::Result<(
         issuer: cli.issuer.clone(),
         // `nexus dev` runs apps on this machine.
         allow_private_subgraphs: true,
+        router_allows_private_apps: None,
         health_interval: HEALTH_INTERVAL,
         // Installations of paid apps follow their licenses within a minute.
         license_sync_interval: LICENSE_SYNC_INTERVAL,
@@ -141,6 +151,7 @@ async fn serve_router(
     listen: Option<SocketAddr>,
     supergraph: Option<&Path>,
     urls: &ServiceUrls,
+    allow_private_apps: bool,
 ) -> anyhow::Result<()> {
     let listen = listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 4000)));
     // A taken port is reported at once, not after waiting for the registry.
@@ -182,6 +193,7 @@ async fn serve_router(
                 ),
                 core_subgraphs: CORE_SUBGRAPHS.iter().map(|c| c.name.to_owned()).collect(),
                 apps_url: apps_graphql.clone(),
+                allow_private_apps,
             },
             passthrough: stack::oauth_passthrough(&apps_graphql),
         },

@@ -26,8 +26,11 @@ pub struct StackOptions {
     pub keys_file: PathBuf,
     /// The tokens' `iss`; default: the router's URL.
     pub issuer: Option<String>,
-    /// Accept app subgraphs on loopback and private addresses (development).
+    /// Accept and call app subgraphs on loopback and private addresses (development).
     pub allow_private_subgraphs: bool,
+    /// The router's own address policy for its calls to apps, when it differs from the
+    /// registry's: tests set it apart to play a DNS answer that changed after review.
+    pub router_allows_private_apps: Option<bool>,
     /// How often live apps are health-checked.
     pub health_interval: std::time::Duration,
     /// How often installations of paid apps are checked against their licenses.
@@ -139,6 +142,9 @@ impl Stack {
                     ),
                     core_subgraphs: CORE_SUBGRAPHS.iter().map(|c| c.name.to_owned()).collect(),
                     apps_url: subgraph_url(&subgraphs, nexus_apps::NAME)?,
+                    allow_private_apps: options
+                        .router_allows_private_apps
+                        .unwrap_or(options.allow_private_subgraphs),
                 },
                 passthrough: oauth_passthrough(&subgraph_url(&subgraphs, nexus_apps::NAME)?),
             },

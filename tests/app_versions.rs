@@ -211,7 +211,7 @@ async fn a_bad_app_is_rejected_with_every_problem() {
     assert_eq!(
         payload["errors"],
         json!([
-            { "code": "FIELD_NOT_NAMESPACED", "message": "`Query.dashboard` must start with `analytics` (e.g. `analyticsDashboard`)",
+            { "code": "FIELD_NOT_NAMESPACED", "message": "`Query.dashboard` must start with `analytics` followed by an uppercase letter (e.g. `analyticsDashboard`)",
               "path": null, "subgraph": "analytics", "type": "Query", "field": "dashboard" },
             { "code": "CORE_FIELD_REDEFINED", "message": "`User.email` belongs to the core; an app may only add fields starting with `analytics`",
               "path": null, "subgraph": "analytics", "type": "User", "field": "email" },
@@ -453,14 +453,14 @@ async fn an_app_failing_its_health_check_is_reported_down() {
     stack.publish_app(&developer, &admin, &document).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let data = stack
-            .data(
-                "{ app(namespace: \"analytics\") { health { status detail checkedAt } } }",
-                json!({}),
-            )
-            .await;
+        let query = "{ app(namespace: \"analytics\") { health { status detail checkedAt } } }";
+        let data = stack.data_as(&developer.access, query, json!({})).await;
         if data["app"]["health"]["status"] == "DOWN" {
             assert_eq!(data["app"]["health"]["detail"], "HTTP 404 Not Found");
+            // What answered at the app's address is for its developer and admins only.
+            let anonymous = stack.data(query, json!({})).await;
+            assert_eq!(anonymous["app"]["health"]["status"], "DOWN");
+            assert_eq!(anonymous["app"]["health"]["detail"], Value::Null);
             break;
         }
         assert!(Instant::now() < deadline, "never reported down: {data}");

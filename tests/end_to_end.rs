@@ -44,18 +44,7 @@ async fn seed_acme(stack: &TestStack) -> Acme {
         member["addMember"],
         json!({ "role": "ADMIN", "user": { "email": "grace@acme.test" } })
     );
-    let app = stack
-        .data_as(
-            &admin.access,
-            "mutation($input: CreateAppInput!) { createApp(input: $input) { id namespace status } }",
-            json!({ "input": { "namespace": "analytics", "name": "Analytics", "category": "Insights",
-                               "status": "PUBLISHED" } }),
-        )
-        .await;
-    let app_id = app["createApp"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let (_analytics, app_id) = stack.publish_analytics(&admin, &admin).await;
     stack
         .data_as(
             &ada.access,

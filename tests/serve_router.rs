@@ -44,6 +44,8 @@ async fn serve_router(stack: &TestStack) -> (tokio::process::Child, String) {
         .args(["--issuer", stack.stack.keys.issuer()])
         .args(["--identity-url", &base("identity")])
         .args(["--apps-url", &base("apps")])
+        // The test's app listens on loopback.
+        .arg("--allow-private-subgraphs")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()

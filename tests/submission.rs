@@ -147,8 +147,8 @@ async fn policy_violations_are_all_listed() {
             ("FIELD_NOT_NAMESPACED".to_owned(), s("Query"), s("topUsers")),
             ("RESTRICTED_DIRECTIVE".to_owned(), s("User"), s("email")),
             ("CORE_FIELD_REDEFINED".to_owned(), s("User"), s("email")),
-            ("RESTRICTED_DIRECTIVE".to_owned(), s("Profile"), s("visits")),
             ("TYPE_NOT_NAMESPACED".to_owned(), s("Profile"), None),
+            ("RESTRICTED_DIRECTIVE".to_owned(), s("Profile"), s("visits")),
         ]
     );
 }

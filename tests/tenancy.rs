@@ -78,17 +78,7 @@ struct World {
 async fn world() -> World {
     let stack = TestStack::start().await;
     let admin = stack.platform_admin("admin@nexus.test").await;
-    let data = stack
-        .data_as(
-            &admin.access,
-            "mutation { createApp(input: {namespace: \"analytics\", name: \"Analytics\", category: \"insights\", status: PUBLISHED}) { id } }",
-            json!({}),
-        )
-        .await;
-    let app = data["createApp"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let (_analytics, app) = stack.publish_analytics(&admin, &admin).await;
     let ada = tenant(&stack, &admin, &app, "ada@acme.test", "Acme", "acme").await;
     let bob = tenant(&stack, &admin, &app, "bob@bobco.test", "Bobco", "bobco").await;
     World {

@@ -220,6 +220,7 @@ async fn main() -> anyhow::Result<()> {
         keys_file: dir.path().join("signing-keys.json"),
         issuer: None,
         allow_private_subgraphs: true,
+        router_allows_private_apps: None,
         health_interval: std::time::Duration::from_secs(30),
         license_sync_interval: std::time::Duration::from_secs(15),
     })

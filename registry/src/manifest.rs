@@ -18,23 +18,43 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "organization.member_removed",
 ];
 
-/// Names the core keeps: an app's types and fields are prefixed with its namespace, so these
-/// would collide with core types.
+/// Names the platform keeps: the core subgraphs', the core types' (an app's types and fields are
+/// prefixed with its namespace, so these would collide with core types), the specs' and the
+/// platform's own words.
 pub const RESERVED_NAMESPACES: &[&str] = &[
     "activation",
+    "admin",
+    "apollo",
     "app",
     "apps",
+    "auth",
+    "connect",
     "core",
+    "federation",
+    "graphql",
+    "identity",
     "installation",
+    "internal",
+    "join",
     "license",
+    "licensing",
+    "link",
     "membership",
     "mutation",
     "nexus",
+    "oauth",
     "organization",
+    "platform",
     "query",
+    "router",
+    "schema",
+    "service",
     "subscription",
     "supergraph",
+    "system",
     "user",
+    "webhook",
+    "webhooks",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

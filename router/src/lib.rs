@@ -1,9 +1,12 @@
 //! The Nexus router: `apollo-router` embedded as a library, configured from `router.yaml`, fed
 //! supergraph SDLs through a stream so a new supergraph is a hot reload.
 
+pub mod app_client;
 pub mod front_door;
+pub mod installations;
 pub mod plugins;
 pub mod registry_follower;
+pub mod supergraph_guard;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -14,6 +17,7 @@ use anyhow::{Context, anyhow, bail};
 use apollo_router::{
     Configuration, ConfigurationSource, RouterHttpServer, SchemaSource, ShutdownSource,
 };
+use futures::StreamExt;
 use futures::channel::mpsc;
 use serde_yaml::Value;
 
@@ -41,6 +45,8 @@ pub struct AuthOptions {
     pub core_subgraphs: Vec<String>,
     /// The apps subgraph's GraphQL URL (installation lookups).
     pub apps_url: String,
+    /// Let the router call apps on loopback and private addresses (development).
+    pub allow_private_apps: bool,
 }
 
 pub struct RunningRouter {
@@ -98,6 +104,7 @@ pub fn configuration(
         "listen": listen.to_string(),
         "core_subgraphs": auth.core_subgraphs,
         "apps_url": auth.apps_url,
+        "allow_private_apps": auth.allow_private_apps,
     }))?;
     yaml["plugins"]["nexus.auth"] = auth_yaml;
     if !subgraph_urls.is_empty() {
@@ -149,10 +156,20 @@ async fn start_router(
 ) -> anyhow::Result<(RouterHttpServer, SocketAddr, mpsc::UnboundedSender<String>)> {
     let addr = resolve_listen(SocketAddr::from(([127, 0, 0, 1], 0)))?;
     let configuration = configuration(addr, &options.subgraph_urls, &options.auth)?;
+    supergraph_guard::check(&supergraph_sdl)
+        .map_err(|e| anyhow!("refusing to load the supergraph: {e}"))?;
     let (schemas, stream) = mpsc::unbounded();
     schemas
         .unbounded_send(supergraph_sdl)
         .map_err(|_| anyhow!("schema stream closed"))?;
+    // Every supergraph, from whichever publisher, passes the guard before the router sees it.
+    let stream = stream.filter(|sdl| {
+        let verdict = supergraph_guard::check(sdl);
+        if let Err(e) = &verdict {
+            tracing::error!(error = %e, "refused a supergraph; the current one keeps serving");
+        }
+        std::future::ready(verdict.is_ok())
+    });
     let mut server = RouterHttpServer::builder()
         .configuration(ConfigurationSource::Static(Box::new(configuration)))
         .schema(SchemaSource::Stream(Box::pin(stream)))
@@ -224,6 +241,7 @@ mod tests {
             api_key_exchange_url: "http://127.0.0.1:4001/api-keys/exchange".into(),
             core_subgraphs: vec!["identity".into()],
             apps_url: "http://127.0.0.1:4002/graphql".into(),
+            allow_private_apps: false,
         };
         let config = configuration(listen, &urls, &auth);
         assert!(config.is_ok(), "{:?}", config.err());

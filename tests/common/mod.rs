@@ -151,6 +151,22 @@ impl TestStack {
         health: std::time::Duration,
         license_sync: std::time::Duration,
     ) -> TestStack {
+        Self::start_with(health, license_sync, None).await
+    }
+
+    /// A stack whose registry accepts apps on loopback but whose router refuses to call
+    /// non-public addresses: an app's name that resolved publicly at review and now resolves to
+    /// loopback (DNS rebinding).
+    pub async fn start_with_strict_router() -> TestStack {
+        let hour = std::time::Duration::from_secs(3600);
+        Self::start_with(hour, hour, Some(false)).await
+    }
+
+    async fn start_with(
+        health: std::time::Duration,
+        license_sync: std::time::Duration,
+        router_allows_private_apps: Option<bool>,
+    ) -> TestStack {
         let db = TestDb::create().await;
         let dir = tempfile::tempdir().expect("temp dir");
         let stack = Stack::start(StackOptions {
@@ -159,6 +175,7 @@ impl TestStack {
             keys_file: dir.path().join("signing-keys.json"),
             issuer: None,
             allow_private_subgraphs: true,
+            router_allows_private_apps,
             health_interval: health,
             license_sync_interval: license_sync,
         })
@@ -330,6 +347,24 @@ impl TestStack {
         (app_id, version_id)
     }
 
+    /// The analytics app (`analytics_sdl`, free, requiring `users:read`) served by a new FakeApp,
+    /// submitted by `developer` and approved by `admin`; returns the app and its id.
+    pub async fn publish_analytics(
+        &self,
+        developer: &Session,
+        admin: &Session,
+    ) -> (FakeApp, String) {
+        let app = FakeApp::analytics().await;
+        let (app_id, _) = self
+            .publish_app(
+                developer,
+                admin,
+                &manifest("analytics", &app.url(), &["users:read"]),
+            )
+            .await;
+        (app, app_id)
+    }
+
     /// Installs `app_id` into the organization `admin` acts in; returns the installation's id.
     pub async fn install(&self, admin: &Session, app_id: &str) -> String {
         let data = self
@@ -485,6 +520,29 @@ pub struct FakeApp {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+fn capitalize(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// A free app's manifest: `namespace` served at `url`, requiring `required` scopes.
+pub fn manifest(namespace: &str, url: &str, required: &[&str]) -> Value {
+    json!({
+        "namespace": namespace,
+        "name": capitalize(namespace),
+        "version": "1.0.0",
+        "description": format!("The {namespace} app"),
+        "category": "insights",
+        "author": { "name": "Dev", "email": "dev@apps.test" },
+        "pricing": { "model": "free" },
+        "graphql": { "subgraph_url": url },
+        "scopes": { "required": required }
+    })
+}
+
 /// The SDL of an app `analytics` adding `User.analyticsProfile { visits }`.
 pub fn analytics_sdl() -> String {
     format!(
@@ -501,6 +559,23 @@ impl FakeApp {
     }
 
     pub async fn start(sdl: String) -> FakeApp {
+        FakeApp::start_answering(sdl, "analyticsProfile").await
+    }
+
+    /// An app `namespace` adding `User.{namespace}Profile { visits }` (42 for everyone).
+    pub async fn extending_user(namespace: &str) -> FakeApp {
+        let type_name = format!("{}Profile", capitalize(namespace));
+        let sdl = format!(
+            "{}\ntype User @key(fields: \"id\") {{ id: ID! {namespace}Profile: {type_name} }}\n\
+             type {type_name} {{ visits: Int! }}",
+            r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])"#
+        );
+        FakeApp::start_answering(sdl, &format!("{namespace}Profile")).await
+    }
+
+    /// Serves `sdl` and answers every entity with `{ field: { visits: 42 } }`.
+    async fn start_answering(sdl: String, field: &str) -> FakeApp {
+        let field = field.to_owned();
         let calls: std::sync::Arc<std::sync::Mutex<Vec<AppCall>>> = Default::default();
         let recorded = calls.clone();
         let delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64> = Default::default();
@@ -511,36 +586,44 @@ impl FakeApp {
         let addr = listener.local_addr().expect("addr");
         let app = axum::Router::new().route(
             "/graphql",
-            axum::routing::post(move |headers: axum::http::HeaderMap, axum::Json(request): axum::Json<Value>| {
-                let sdl = sdl.clone();
-                let recorded = recorded.clone();
-                let delay = delay.clone();
-                async move {
-                    let query = request["query"].as_str().unwrap_or_default().to_owned();
-                    if let Ok(mut calls) = recorded.lock() {
-                        calls.push(AppCall {
-                            query: query.clone(),
-                            authorization: headers
-                                .get("authorization")
-                                .and_then(|v| v.to_str().ok())
-                                .map(str::to_owned),
-                        });
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, axum::Json(request): axum::Json<Value>| {
+                    let sdl = sdl.clone();
+                    let recorded = recorded.clone();
+                    let delay = delay.clone();
+                    let field = field.clone();
+                    async move {
+                        let query = request["query"].as_str().unwrap_or_default().to_owned();
+                        if let Ok(mut calls) = recorded.lock() {
+                            calls.push(AppCall {
+                                query: query.clone(),
+                                authorization: headers
+                                    .get("authorization")
+                                    .and_then(|v| v.to_str().ok())
+                                    .map(str::to_owned),
+                            });
+                        }
+                        if query.contains("_service") {
+                            return axum::Json(json!({ "data": { "_service": { "sdl": sdl } } }));
+                        }
+                        let wait = delay.load(std::sync::atomic::Ordering::Relaxed);
+                        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                        let entities: Vec<Value> = request["variables"]["representations"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|r| {
+                                let mut entity = serde_json::Map::new();
+                                entity.insert("__typename".into(), r["__typename"].clone());
+                                entity.insert(field.clone(), json!({ "visits": 42 }));
+                                Value::Object(entity)
+                            })
+                            .collect();
+                        axum::Json(json!({ "data": { "_entities": entities } }))
                     }
-                    if query.contains("_service") {
-                        return axum::Json(json!({ "data": { "_service": { "sdl": sdl } } }));
-                    }
-                    let wait = delay.load(std::sync::atomic::Ordering::Relaxed);
-                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-                    let entities: Vec<Value> = request["variables"]["representations"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|r| json!({ "__typename": r["__typename"], "analyticsProfile": { "visits": 42 } }))
-                        .collect();
-                    axum::Json(json!({ "data": { "_entities": entities } }))
-                }
-            }),
+                },
+            ),
         );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {

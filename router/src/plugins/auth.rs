@@ -21,12 +21,14 @@ use apollo_router::{Endpoint, ListenAddr, register_plugin};
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use multimap::MultiMap;
-use nexus_kit::token::{CORE_AUDIENCE, KeyStore};
+use nexus_kit::token::{CORE_AUDIENCE, Claims, KeyStore, TokenType};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
 
 use super::installation_gate::Gate;
+use crate::app_client::AppClient;
+use crate::installations::Directory;
 
 /// The verified token to forward, in the request context.
 pub const TOKEN_CONTEXT_KEY: &str = "nexus::token";
@@ -49,10 +51,14 @@ pub struct AuthConfig {
     pub core_subgraphs: Vec<String>,
     /// The apps subgraph, asked whether an organization has an app installed.
     pub apps_url: String,
+    /// Let the router call apps on loopback and private addresses (development).
+    #[serde(default)]
+    pub allow_private_apps: bool,
 }
 
 struct Shared {
     keys: Arc<KeyStore>,
+    directory: Arc<Directory>,
     exchange_url: String,
     http: reqwest::Client,
     api_keys: moka::future::Cache<String, Result<String, String>>,
@@ -60,6 +66,7 @@ struct Shared {
 
 pub struct Auth {
     shared: Arc<Shared>,
+    app_client: AppClient,
     listen: ListenAddr,
     issuer: String,
     core_subgraphs: Vec<String>,
@@ -81,10 +88,20 @@ impl Plugin for Auth {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()?;
+        let directory = Arc::new(
+            Directory::new(keys.clone(), &config.apps_url, http.clone())
+                .map_err(|e| format!("nexus.auth: {e}"))?,
+        );
         Ok(Auth {
-            gate: Arc::new(Gate::new(keys.clone(), config.apps_url, http.clone())),
+            app_client: AppClient::new(config.allow_private_apps)
+                .map_err(|e| format!("nexus.auth: {e:#}"))?,
+            gate: Arc::new(Gate {
+                keys: keys.clone(),
+                directory: directory.clone(),
+            }),
             core_subgraphs: config.core_subgraphs,
             shared: Arc::new(Shared {
+                directory,
                 keys,
                 exchange_url: config.api_key_exchange_url,
                 http,
@@ -112,24 +129,28 @@ impl Plugin for Auth {
 
     fn subgraph_service(&self, name: &str, service: subgraph::BoxService) -> subgraph::BoxService {
         if !self.core_subgraphs.iter().any(|core| core == name) {
+            // An app: the gate decides, and the call goes through Nexus's outbound client (the
+            // router's own HTTP client, `service`, is never used for apps).
             let gate = self.gate.clone();
+            let client = self.app_client.clone();
             let namespace = name.to_owned();
-            return ServiceBuilder::new()
-                .checkpoint_async(move |request: subgraph::Request| {
-                    let gate = gate.clone();
-                    let namespace = namespace.clone();
-                    async move {
-                        let token = request
-                            .context
-                            .get::<_, String>(TOKEN_CONTEXT_KEY)
-                            .ok()
-                            .flatten();
-                        Ok(gate.check(&namespace, token, request).await)
-                    }
-                })
-                .buffered()
-                .service(service)
-                .boxed();
+            return tower::service_fn(move |request: subgraph::Request| {
+                let gate = gate.clone();
+                let client = client.clone();
+                let namespace = namespace.clone();
+                async move {
+                    let token = request
+                        .context
+                        .get::<_, String>(TOKEN_CONTEXT_KEY)
+                        .ok()
+                        .flatten();
+                    Ok(match gate.check(&namespace, token, request).await {
+                        ControlFlow::Break(refused) => refused,
+                        ControlFlow::Continue(request) => client.call(&namespace, request).await,
+                    })
+                }
+            })
+            .boxed();
         }
         ServiceBuilder::new()
             .map_request(|mut request: subgraph::Request| {
@@ -225,8 +246,14 @@ async fn authenticate(
             return refuse(request, "expected `Authorization: Bearer <token>`");
         };
         let token = token.trim().to_owned();
-        if let Err(e) = shared.keys.verify(&token, CORE_AUDIENCE) {
-            return refuse(request, &e.to_string());
+        let claims = match shared.keys.verify(&token, CORE_AUDIENCE) {
+            Ok(claims) => claims,
+            Err(e) => return refuse(request, &e.to_string()),
+        };
+        if claims.typ == TokenType::Installation
+            && let Err(message) = installation_is_live(shared, &claims).await
+        {
+            return refuse(request, &message);
         }
         token
     } else if let Some(value) = headers.get("x-api-key") {
@@ -243,6 +270,37 @@ async fn authenticate(
         return refuse(request, "internal error while authenticating");
     }
     ControlFlow::Continue(request)
+}
+
+/// An installation token works while its installation is active, its app published, and every
+/// scope it carries still granted (checked through the cached directory: within seconds).
+async fn installation_is_live(shared: &Shared, claims: &Claims) -> Result<(), String> {
+    let stale = "the installation this token was issued for was uninstalled, suspended or had scopes taken away: get a new token";
+    let id = claims
+        .inst
+        .as_deref()
+        .and_then(|i| uuid::Uuid::parse_str(i).ok())
+        .ok_or("an installation token without an installation")?;
+    let installation = shared
+        .directory
+        .by_id(id)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "installation lookup failed");
+            "cannot check the installation token now; try again".to_owned()
+        })?
+        .ok_or(stale)?;
+    let belongs = installation.app_id.to_string() == claims.sub
+        && claims.org.as_deref() == Some(installation.organization_id.to_string().as_str());
+    let covered = claims
+        .scopes
+        .iter()
+        .all(|s| installation.scopes.contains(s));
+    if installation.live && belongs && covered {
+        Ok(())
+    } else {
+        Err(stale.to_owned())
+    }
 }
 
 /// An API key's token from identity, cached (success and refusal alike) for `API_KEY_CACHE_TTL`.

@@ -1,8 +1,10 @@
-//! The installation gate, used by `nexus.auth` for every app subgraph: the caller's organization
-//! must have the app installed and active, else the fetch is not made and its fields resolve to
-//! null with `APP_NOT_INSTALLED`. When it is, the app receives a context token minted for it
-//! (`aud` = the app's namespace; user, organization, installation, granted scopes; 5 minutes) and
-//! never the client's own token.
+//! The installation gate, used by `nexus.auth` for every app subgraph. A call reaches an app only
+//! for a user token or an API key acting in an organization where the app is installed and live
+//! (or for the app's own installation token); else the fetch is not made and the app's fields
+//! resolve to null with `APP_NOT_INSTALLED` (or `FORBIDDEN` for a token that may never call it).
+//! The app receives a context token minted for it — `aud` = its namespace; user, role,
+//! organization, installation, and the scopes both the installation granted and the caller
+//! holds; 5 minutes — and never the client's own token.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,55 +13,36 @@ use apollo_router::graphql;
 use apollo_router::services::subgraph;
 use http::HeaderValue;
 use http::header::AUTHORIZATION;
-use nexus_kit::token::{CORE_AUDIENCE, KeyStore, TokenType, new_claims};
+use nexus_kit::token::{CORE_AUDIENCE, Claims, KeyStore, TokenType, new_claims};
 use uuid::Uuid;
 
-/// How long an installation answer is trusted: install and uninstall take effect within it.
-pub const INSTALLATION_CACHE_TTL: Duration = Duration::from_secs(1);
+use crate::installations::Directory;
+
 /// Lifetime of a context token.
 pub const CONTEXT_TOKEN_TTL: Duration = Duration::from_secs(5 * 60);
 
-#[derive(Clone, Debug)]
-pub struct Installed {
-    pub installation_id: String,
-    pub scopes: Vec<String>,
-}
-
 pub struct Gate {
     pub keys: Arc<KeyStore>,
-    pub apps_url: String,
-    pub http: reqwest::Client,
-    /// (organization, namespace) → the live installation, if any.
-    pub cache: moka::future::Cache<(String, String), Option<Installed>>,
+    pub directory: Arc<Directory>,
 }
 
-impl Gate {
-    pub fn new(keys: Arc<KeyStore>, apps_url: String, http: reqwest::Client) -> Self {
-        Gate {
-            keys,
-            apps_url,
-            http,
-            cache: moka::future::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(INSTALLATION_CACHE_TTL)
-                .build(),
-        }
-    }
+type Verdict = std::ops::ControlFlow<subgraph::Response, subgraph::Request>;
 
-    /// Lets the request through with a context token, or answers it with `APP_NOT_INSTALLED`.
+impl Gate {
+    /// Lets the request through with a context token, or answers it with an error.
     pub async fn check(
         &self,
         namespace: &str,
         client_token: Option<String>,
         mut request: subgraph::Request,
-    ) -> std::ops::ControlFlow<subgraph::Response, subgraph::Request> {
-        let refused = |request: subgraph::Request, message: String| {
+    ) -> Verdict {
+        let refuse = |request: subgraph::Request, code: &str, message: String| -> Verdict {
             std::ops::ControlFlow::Break(
                 subgraph::Response::builder()
                     .errors(vec![
                         graphql::Error::builder()
                             .message(message)
-                            .extension_code("APP_NOT_INSTALLED")
+                            .extension_code(code)
                             .extension("app", namespace.to_owned())
                             .build(),
                     ])
@@ -69,44 +52,71 @@ impl Gate {
                     .build(),
             )
         };
-        let Some(token) = client_token else {
-            return refused(request, format!("sign in to use the app `{namespace}`"));
-        };
-        let Ok(claims) = self.keys.verify(&token, CORE_AUDIENCE) else {
-            return refused(request, format!("sign in to use the app `{namespace}`"));
-        };
-        let Some(organization) = claims.org.clone() else {
-            return refused(
+        let not_installed = "APP_NOT_INSTALLED";
+        let Some(claims) = client_token.and_then(|t| self.keys.verify(&t, CORE_AUDIENCE).ok())
+        else {
+            return refuse(
                 request,
+                not_installed,
+                format!("sign in to use the app `{namespace}`"),
+            );
+        };
+        if !matches!(
+            claims.typ,
+            TokenType::Access | TokenType::ApiKey | TokenType::Installation
+        ) {
+            return refuse(
+                request,
+                "FORBIDDEN",
+                format!("a {:?} token cannot call the app `{namespace}`", claims.typ),
+            );
+        }
+        let Some(organization) = claims.org.as_deref().and_then(|o| Uuid::parse_str(o).ok()) else {
+            return refuse(
+                request,
+                not_installed,
                 format!("the app `{namespace}` needs a token acting in an organization"),
             );
         };
-        let installed = self
-            .cache
-            .get_with(
-                (organization.clone(), namespace.to_owned()),
-                self.lookup(namespace, &token),
-            )
-            .await;
-        let Some(installed) = installed else {
-            return refused(
-                request,
-                format!("the app `{namespace}` is not installed in your organization"),
-            );
+        let installed = match self.directory.for_app(organization, namespace).await {
+            Ok(Some(installed)) if installed.live => installed,
+            Ok(_) => {
+                return refuse(
+                    request,
+                    not_installed,
+                    format!("the app `{namespace}` is not installed in your organization"),
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, app = namespace, "installation lookup failed");
+                return refuse(
+                    request,
+                    "SERVICE_UNAVAILABLE",
+                    format!("cannot check the installation of `{namespace}` now; try again"),
+                );
+            }
         };
-        let mut context = new_claims(
-            self.keys.issuer(),
-            claims.sub.clone(),
-            TokenType::Context,
-            CONTEXT_TOKEN_TTL,
-        );
-        context.aud = namespace.to_owned();
-        context.org = Some(organization);
-        context.inst = Some(installed.installation_id);
-        context.scopes = installed.scopes;
-        let Ok(signed) = self.keys.sign(&context) else {
-            return refused(
+        // An app's installation token may call the app itself, never another app.
+        if claims.typ == TokenType::Installation
+            && claims.inst.as_deref() != Some(installed.id.to_string().as_str())
+        {
+            return refuse(
                 request,
+                "FORBIDDEN",
+                format!("another app's installation token cannot reach the app `{namespace}`"),
+            );
+        }
+        let context = context_claims(
+            self.keys.issuer(),
+            namespace,
+            &claims,
+            installed.id,
+            &installed.scopes,
+        );
+        let Ok(signed) = self.keys.sign(&context) else {
+            return refuse(
+                request,
+                "INTERNAL_SERVER_ERROR",
                 "cannot sign a context token; it has been logged".to_owned(),
             );
         };
@@ -118,35 +128,77 @@ impl Gate {
         }
         std::ops::ControlFlow::Continue(request)
     }
+}
 
-    /// Asks the apps subgraph, as the caller, for their organization's installation of the app.
-    async fn lookup(&self, namespace: &str, token: &str) -> Option<Installed> {
-        let body = serde_json::json!({
-            "query": "query($ns: String!) { installationForApp(namespace: $ns) { id grantedScopes } }",
-            "variables": { "ns": namespace },
-        });
-        let response = self
-            .http
-            .post(&self.apps_url)
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| tracing::error!(error = %e, "installation lookup failed"))
-            .ok()?;
-        let json: serde_json::Value = response.json().await.ok()?;
-        let installation = json.pointer("/data/installationForApp")?;
-        let installation_id = installation["id"].as_str()?.to_owned();
-        Uuid::parse_str(&installation_id).ok()?;
-        let scopes = installation["grantedScopes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(str::to_owned))
-            .collect();
-        Some(Installed {
-            installation_id,
-            scopes,
-        })
+/// The context token for a call of `caller` to the app `namespace`: the scopes are those the
+/// installation granted that the caller holds too (a user holds every scope; an API key or an
+/// installation token only its own), so no call gives an app more than its caller may see.
+pub fn context_claims(
+    issuer: &str,
+    namespace: &str,
+    caller: &Claims,
+    installation: Uuid,
+    granted: &[String],
+) -> Claims {
+    let mut context = new_claims(
+        issuer,
+        caller.sub.clone(),
+        TokenType::Context,
+        CONTEXT_TOKEN_TTL,
+    );
+    context.aud = namespace.to_owned();
+    context.org = caller.org.clone();
+    context.role = caller.role.clone();
+    context.inst = Some(installation.to_string());
+    context.scopes = granted
+        .iter()
+        .filter(|s| caller.typ == TokenType::Access || caller.scopes.contains(s))
+        .cloned()
+        .collect();
+    context
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(typ: TokenType, scopes: &[&str]) -> Claims {
+        let mut claims = new_claims("iss", "sub".into(), typ, Duration::from_secs(60));
+        claims.org = Some(Uuid::nil().to_string());
+        claims.role = Some("member".into());
+        claims.scopes = scopes.iter().map(|s| s.to_string()).collect();
+        claims
+    }
+
+    #[test]
+    fn context_scopes_are_what_both_the_installation_and_the_caller_allow() {
+        let granted = vec!["users:read".to_owned(), "organizations:read".to_owned()];
+        let user = context_claims(
+            "iss",
+            "crm",
+            &caller(TokenType::Access, &[]),
+            Uuid::nil(),
+            &granted,
+        );
+        assert_eq!(user.scopes, granted);
+        assert_eq!(user.role.as_deref(), Some("member"));
+        assert_eq!(user.aud, "crm");
+        assert_eq!(user.typ, TokenType::Context);
+        let key = context_claims(
+            "iss",
+            "crm",
+            &caller(TokenType::ApiKey, &[]),
+            Uuid::nil(),
+            &granted,
+        );
+        assert_eq!(key.scopes, Vec::<String>::new());
+        let key = context_claims(
+            "iss",
+            "crm",
+            &caller(TokenType::ApiKey, &["organizations:read", "licenses:read"]),
+            Uuid::nil(),
+            &granted,
+        );
+        assert_eq!(key.scopes, ["organizations:read"]);
     }
 }

@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use nexus_kit::outbound::{FetchPolicy, Outbound, OutboundError};
 use nexus_registry::Registry;
 use nexus_registry::registry::AppHealth;
-use nexus_registry::sdl_fetch::is_public;
+use reqwest::Method;
 use sea_orm::DatabaseConnection;
 
 use crate::versions::live_apps;
@@ -18,37 +19,26 @@ pub async fn check_all(db: &DatabaseConnection, registry: &Registry) {
     let Ok(apps) = live_apps(db).await else {
         return;
     };
-    let client = match reqwest::Client::builder()
-        .timeout(CHECK_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
-        Ok(client) => client,
-        Err(_) => return,
+    let policy = FetchPolicy {
+        timeout: CHECK_TIMEOUT,
+        max_bytes: 64 * 1024,
+        ..registry.fetch.clone()
+    };
+    let Ok(outbound) = Outbound::new(policy) else {
+        return;
     };
     for (version, subgraph) in apps {
         let path = version.manifest["health_check"].as_str().map(str::to_owned);
-        let health = check(
-            &client,
-            &subgraph.routing_url,
-            path.as_deref(),
-            registry.fetch.allow_private,
-        )
-        .await;
+        let health = check(&outbound, &subgraph.routing_url, path.as_deref()).await;
         if let Ok(mut map) = registry.health.write() {
             map.insert(subgraph.name, health);
         }
     }
 }
 
-async fn check(
-    client: &reqwest::Client,
-    subgraph_url: &str,
-    path: Option<&str>,
-    allow_private: bool,
-) -> AppHealth {
+async fn check(outbound: &Outbound, subgraph_url: &str, path: Option<&str>) -> AppHealth {
     let started = Instant::now();
-    let result = probe(client, subgraph_url, path, allow_private).await;
+    let result = probe(outbound, subgraph_url, path).await;
     AppHealth {
         up: result.is_ok(),
         checked_at: Utc::now(),
@@ -57,46 +47,27 @@ async fn check(
     }
 }
 
-async fn probe(
-    client: &reqwest::Client,
-    subgraph_url: &str,
-    path: Option<&str>,
-    allow_private: bool,
-) -> Result<(), String> {
-    let url = url::Url::parse(subgraph_url).map_err(|e| e.to_string())?;
-    if !allow_private
-        && let Some(host) = url.host_str()
-        && let Ok(ip) = host.trim_matches(['[', ']']).parse()
-        && !is_public(ip)
-    {
-        return Err("private address".into());
-    }
-    let response = match path {
+async fn probe(outbound: &Outbound, subgraph_url: &str, path: Option<&str>) -> Result<(), String> {
+    let request = match path {
         Some(path) => {
-            let mut health = url.clone();
+            let mut health = url::Url::parse(subgraph_url).map_err(|e| e.to_string())?;
             health.set_path(path);
             health.set_query(None);
-            client.get(health).send().await
+            outbound.request(Method::GET, health.as_str())
         }
-        None => {
-            client
-                .post(url)
-                .json(&serde_json::json!({ "query": "{ __typename }" }))
-                .send()
-                .await
-        }
+        None => outbound
+            .request(Method::POST, subgraph_url)
+            .map(|r| r.json(&serde_json::json!({ "query": "{ __typename }" }))),
     }
-    .map_err(|e| {
-        if e.is_timeout() {
-            "timed out".to_owned()
-        } else {
-            format!("unreachable: {e}")
-        }
+    .map_err(|e| e.to_string())?;
+    let reply = outbound.send(request).await.map_err(|e| match e {
+        OutboundError::Timeout(_) => "timed out".to_owned(),
+        other => other.to_string(),
     })?;
-    if response.status().is_success() {
+    if reply.status.is_success() {
         Ok(())
     } else {
-        Err(format!("HTTP {}", response.status()))
+        Err(format!("HTTP {}", reply.status))
     }
 }
 

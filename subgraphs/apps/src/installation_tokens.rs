@@ -20,6 +20,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::entity::app::{self, AppStatus};
 use crate::entity::app_credential;
 use crate::entity::installation::{self, InstallationStatus};
 
@@ -106,6 +107,25 @@ pub async fn token(
     };
     if stored.is_none_or(|c| c.secret_hash != hash(&request.client_secret)) {
         return invalid_client();
+    }
+    // Credentials follow the app: a suspended (or unpublished) app gets no new token.
+    match app::Entity::find_by_id(app_id).one(&db).await {
+        Ok(Some(app)) if app.status == AppStatus::Published => {}
+        Ok(Some(app)) if app.status == AppStatus::Suspended => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                "the app is suspended: it gets no tokens until the platform reinstates it",
+            );
+        }
+        Ok(_) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                "the app is not published",
+            );
+        }
+        Err(e) => return server_error("database error", e),
     }
     let invalid_grant = || {
         oauth_error(

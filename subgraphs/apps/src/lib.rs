@@ -3,6 +3,7 @@
 pub mod entity;
 pub mod graphql;
 pub mod health;
+pub mod installation_lookup;
 pub mod installation_tokens;
 pub mod installations;
 pub mod licensing;
@@ -100,7 +101,11 @@ pub fn http_router(
     )
     .route(
         installation_tokens::TOKEN_PATH,
-        axum::routing::post(installation_tokens::token).with_state(token_state),
+        axum::routing::post(installation_tokens::token).with_state(token_state.clone()),
+    )
+    .route(
+        nexus_kit::installation_view::LOOKUP_PATH,
+        axum::routing::get(installation_lookup::lookup).with_state(token_state.clone()),
     )
     .route(
         supergraph_feed::FEED_PATH,

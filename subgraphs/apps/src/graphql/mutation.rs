@@ -36,8 +36,8 @@ pub struct CreateInstallationInput {
     pub app_id: ID,
     /// The organization your token acts in; you must be its owner or admin.
     pub organization_id: ID,
-    #[graphql(default)]
-    pub scopes: Vec<String>,
+    /// Default: the app's required scopes.
+    pub scopes: Option<Vec<String>>,
 }
 
 #[derive(Default)]
@@ -135,31 +135,20 @@ impl Mutation {
             .map(Installation)
     }
 
-    /// Installs a published app in the organization your token acts in (owners and admins).
+    /// `installApp` with its input in one object: the same checks (the organization your token
+    /// acts in, owners and admins, scopes the manifest declares, the app's license).
     async fn create_installation(
         &self,
         ctx: &Context<'_>,
         input: CreateInstallationInput,
     ) -> Result<Installation> {
-        let db = ctx.data_unchecked::<DatabaseConnection>();
-        let caller = caller(ctx);
-        let installed_by = caller.require_user()?;
-        let organization_id = parse_id(&input.organization_id, "organization")?;
-        if !caller.is_org_admin_of(organization_id) {
+        let (_, organization_id) = org_admin(ctx)?;
+        if parse_id(&input.organization_id, "organization")? != organization_id {
             return Err(Code::Forbidden.error(
                 "installing apps needs an owner or admin token acting in that organization",
             ));
         }
-        nexus_kit::scopes::validate(&input.scopes)?;
-        service::create_installation(
-            db,
-            parse_id(&input.app_id, "app")?,
-            organization_id,
-            installed_by,
-            input.scopes,
-        )
-        .await
-        .map(Installation)
+        self.install_app(ctx, input.app_id, input.scopes).await
     }
 }
 

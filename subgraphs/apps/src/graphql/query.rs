@@ -114,22 +114,6 @@ impl Query {
             .map(Installation))
     }
 
-    /// The live installation of the app `namespace` in the organization your token acts in; null
-    /// when it is not installed there. The router asks this before calling an app.
-    async fn installation_for_app(
-        &self,
-        ctx: &Context<'_>,
-        namespace: String,
-    ) -> Result<Option<Installation>> {
-        let Some(organization) = caller(ctx).principal().and_then(|p| p.organization_id) else {
-            return Ok(None);
-        };
-        let db = ctx.data_unchecked::<DatabaseConnection>();
-        Ok(crate::installations::for_app(db, &namespace, organization)
-            .await?
-            .map(Installation))
-    }
-
     #[graphql(entity)]
     async fn find_app_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<App>> {
         let id = parse_id(&id, "app")?;

@@ -38,7 +38,8 @@ pub struct AppHealth {
     pub status: AppHealthStatus,
     pub checked_at: DateTime<Utc>,
     pub latency_ms: i32,
-    /// Why it is down.
+    /// Why it is down; shown to the app's developer and platform admins only (it can name what
+    /// answered at the app's address).
     pub detail: Option<String>,
 }
 
@@ -107,6 +108,8 @@ impl App {
     /// The last health check of the app's subgraph; null until it has been checked.
     async fn health(&self, ctx: &Context<'_>) -> Option<AppHealth> {
         let registry = ctx.data_opt::<std::sync::Arc<nexus_registry::Registry>>()?;
+        let caller = nexus_kit::auth::caller(ctx);
+        let insider = caller.is_platform_admin() || caller.user_id() == Some(self.0.developer_id);
         let map = registry.health.read().ok()?;
         map.get(&self.0.namespace).map(|h| AppHealth {
             status: if h.up {
@@ -116,7 +119,7 @@ impl App {
             },
             checked_at: h.checked_at,
             latency_ms: h.latency_ms.min(i32::MAX as u64) as i32,
-            detail: h.detail.clone(),
+            detail: h.detail.clone().filter(|_| insider),
         })
     }
 

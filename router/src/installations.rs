@@ -1,0 +1,99 @@
+//! The router's view of installations, asked of the apps service (`GET /internal/installation`
+//! with a service token) and cached briefly: the installation gate asks whether an organization
+//! has an app installed; `nexus.auth` asks whether an installation token's installation is still
+//! live. Answers (yes and no alike) are trusted for a moment, so an uninstall, a suspension or a
+//! scope reduction takes effect within that moment — without SQL on every request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nexus_kit::installation_view::{InstallationView, LOOKUP_PATH, LookupAnswer};
+use nexus_kit::token::KeyStore;
+use uuid::Uuid;
+
+/// How long the gate trusts an answer: installs and uninstalls take effect within it.
+pub const GATE_CACHE_TTL: Duration = Duration::from_secs(1);
+/// How long an installation token's liveness is trusted (the promise is 5 seconds).
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(2);
+
+pub struct Directory {
+    keys: Arc<KeyStore>,
+    lookup_url: reqwest::Url,
+    http: reqwest::Client,
+    by_app: moka::future::Cache<(Uuid, String), Option<InstallationView>>,
+    by_id: moka::future::Cache<Uuid, Option<InstallationView>>,
+}
+
+impl Directory {
+    /// `apps_url`: the apps subgraph's URL; the lookup is served at `LOOKUP_PATH` beside it.
+    pub fn new(keys: Arc<KeyStore>, apps_url: &str, http: reqwest::Client) -> Result<Self, String> {
+        let lookup_url = reqwest::Url::parse(apps_url)
+            .and_then(|url| url.join(LOOKUP_PATH))
+            .map_err(|e| format!("apps_url `{apps_url}`: {e}"))?;
+        Ok(Directory {
+            keys,
+            lookup_url,
+            http,
+            by_app: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(GATE_CACHE_TTL)
+                .build(),
+            by_id: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(TOKEN_CACHE_TTL)
+                .build(),
+        })
+    }
+
+    /// The installation of the app `namespace` in `organization` (uninstalled ones are none).
+    pub async fn for_app(
+        &self,
+        organization: Uuid,
+        namespace: &str,
+    ) -> Result<Option<InstallationView>, String> {
+        self.by_app
+            .try_get_with((organization, namespace.to_owned()), async {
+                self.fetch(&[
+                    ("namespace", namespace.to_owned()),
+                    ("organization", organization.to_string()),
+                ])
+                .await
+            })
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The installation `id`, whatever its status.
+    pub async fn by_id(&self, id: Uuid) -> Result<Option<InstallationView>, String> {
+        self.by_id
+            .try_get_with(id, async { self.fetch(&[("id", id.to_string())]).await })
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn fetch(&self, query: &[(&str, String)]) -> Result<Option<InstallationView>, String> {
+        let token = self
+            .keys
+            .service_token("router")
+            .map_err(|e| format!("cannot sign a service token: {e:#}"))?;
+        let response = self
+            .http
+            .get(self.lookup_url.clone())
+            .query(query)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| format!("the apps service did not answer: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!(
+                "the apps service answered HTTP {}",
+                response.status()
+            ));
+        }
+        let answer: LookupAnswer = response
+            .json()
+            .await
+            .map_err(|e| format!("the apps service answered no installation: {e}"))?;
+        Ok(answer.installation)
+    }
+}
