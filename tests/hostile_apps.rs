@@ -505,6 +505,18 @@ async fn a_suspended_app_gets_no_token_and_its_tokens_stop_working() {
     )
     .await;
     let stack = &world.stack;
+    // Its fields leave the graph, and acme's users' requests never reach it.
+    let calls = world.crm.entity_calls().len();
+    stack
+        .eventually(&world.ada.access, BOTH, WITHIN, |b| {
+            error_codes(b) == ["GRAPHQL_VALIDATION_FAILED"]
+        })
+        .await;
+    assert_eq!(
+        world.crm.entity_calls().len(),
+        calls,
+        "crm called after its suspension"
+    );
     let secret = stack
         .data_as(
             &world.developer.access,
@@ -636,5 +648,64 @@ async fn an_app_name_that_now_resolves_to_loopback_is_never_called() {
     // What the name resolved to is not told to the caller.
     assert!(!message.contains("127.0.0.1"), "{body}");
     assert_eq!(app.entity_calls().len(), 0, "the app was called");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn the_router_refuses_a_supergraph_nexus_never_composes() {
+    let stack = TestStack::start().await;
+    let head = nexus_apps::versions::head(&stack.stack.db)
+        .await
+        .ok()
+        .flatten()
+        .expect("a head supergraph");
+    // The head with one more root field, resolved by identity (`join` arguments appended).
+    let with_field = |field: &str, join: &str| {
+        let query = head.sdl.find("\ntype Query ").expect("a Query type");
+        let body = query + head.sdl[query..].find('{').expect("its fields");
+        format!(
+            "{}\n  {field}: String @join__field(graph: IDENTITY{join}){}",
+            &head.sdl[..=body],
+            &head.sdl[body + 1..]
+        )
+    };
+    // An override of the core (which apollo-router alone would load), a connector link, then a
+    // harmless change.
+    let connector = with_field("linkedSecrets", "").replacen(
+        "@link(url: \"https://specs.apollo.dev/link/v1.0\")",
+        "@link(url: \"https://specs.apollo.dev/link/v1.0\") @link(url: \"https://specs.apollo.dev/connect/v0.1\", for: EXECUTION)",
+        1,
+    );
+    assert!(connector.contains("connect/v0.1"), "the link was added");
+    let publisher = stack.stack.router.publisher();
+    let query = "{ __type(name: \"Query\") { fields { name } } }";
+    let fields = || async { stack.data(query, json!({})).await["__type"]["fields"].to_string() };
+    for refused in [
+        with_field("overriddenSecrets", ", override: \"apps\""),
+        connector,
+    ] {
+        publisher
+            .unbounded_send(refused)
+            .expect("the router takes supergraphs");
+        // A reload takes well under a second; watch for three.
+        let until = std::time::Instant::now() + Duration::from_secs(3);
+        while std::time::Instant::now() < until {
+            let served = fields().await;
+            assert!(
+                !served.contains("Secrets"),
+                "a refused supergraph serves: {served}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // The router still reloads what Nexus composes.
+    publisher
+        .unbounded_send(with_field("harmless", ""))
+        .expect("the router takes supergraphs");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !fields().await.contains("harmless") {
+        assert!(std::time::Instant::now() < deadline, "never reloaded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     stack.stop().await;
 }
