@@ -57,7 +57,11 @@ pub struct Stack {
 impl Stack {
     pub async fn start(options: StackOptions) -> anyhow::Result<Stack> {
         let (db, statements) = connect_and_migrate(&options.database_url).await?;
-        let router_listen = nexus_router::resolve_listen(options.router_listen)?;
+        // Bound now and kept: the issuer names this port before the router serves on it.
+        let public = tokio::net::TcpListener::bind(options.router_listen)
+            .await
+            .map_err(|e| anyhow!("cannot listen on {}: {e}", options.router_listen))?;
+        let router_listen = public.local_addr()?;
         let issuer = options
             .issuer
             .clone()
@@ -129,7 +133,8 @@ impl Stack {
             .find(|s| s.name == nexus_identity::NAME)
             .map(|s| s.addr)
             .ok_or_else(|| anyhow!("no identity subgraph"))?;
-        let router = nexus_router::start(
+        let router = nexus_router::start_on(
+            public,
             RouterOptions {
                 listen: router_listen,
                 subgraph_urls: BTreeMap::new(),

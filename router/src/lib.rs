@@ -127,6 +127,16 @@ pub async fn start(
     let public = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|e| anyhow!("cannot listen on {}: {e}", options.listen))?;
+    start_on(public, options, supergraph_sdl).await
+}
+
+/// `start` on a public listener the caller bound already (so nobody can take its port between
+/// choosing it and serving on it); `options.listen` is not used.
+pub async fn start_on(
+    public: tokio::net::TcpListener,
+    options: RouterOptions,
+    supergraph_sdl: String,
+) -> anyhow::Result<RunningRouter> {
     let public_addr = public.local_addr()?;
     // The router binds its loopback port itself, a moment after we picked a free one: another
     // process may take it in between, and then another free port is as good.

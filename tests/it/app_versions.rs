@@ -2,19 +2,17 @@
 //! the app's fields without a restart, and a rollback takes them away again. Bad submissions are
 //! rejected with every problem listed.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Session, TestStack, error_codes, first_error_message};
+use crate::common::{Session, TestStack, error_codes, first_error_message};
 use serde_json::{Value, json};
 
 const LINK: &str =
     r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])"#;
 
 async fn analytics_app(sdl: String) -> SocketAddr {
-    common::FakeApp::start(sdl).await.addr
+    crate::common::FakeApp::start(sdl).await.addr
 }
 
 fn manifest(version: &str, addr: SocketAddr) -> Value {
@@ -63,7 +61,7 @@ async fn submit_approve_serve_and_roll_back_without_a_restart() {
         developer,
         admin,
     } = setup().await;
-    let sdl = common::analytics_sdl();
+    let sdl = crate::common::analytics_sdl();
     let app = analytics_app(sdl).await;
 
     // Before: the field does not exist.
@@ -264,7 +262,7 @@ async fn nexus_app_submit_prints_the_outcome() {
     let Setup {
         stack, developer, ..
     } = setup().await;
-    let good = analytics_app(common::analytics_sdl()).await;
+    let good = analytics_app(crate::common::analytics_sdl()).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("manifest.json");
     let submit = |path: std::path::PathBuf| {
@@ -326,7 +324,7 @@ async fn reloads_under_load_drop_no_request() {
         developer,
         admin,
     } = setup().await;
-    let app = analytics_app(common::analytics_sdl()).await;
+    let app = analytics_app(crate::common::analytics_sdl()).await;
     // A client with ordinary keep-alive pooling, hammering the router throughout.
     let url = stack.stack.graphql_url();
     let token = developer.access.clone();
@@ -410,7 +408,7 @@ async fn suspending_an_app_takes_its_fields_out_of_the_supergraph() {
         developer,
         admin,
     } = setup().await;
-    let app = analytics_app(common::analytics_sdl()).await;
+    let app = analytics_app(crate::common::analytics_sdl()).await;
     let (app_id, _) = stack
         .publish_app(&developer, &admin, &manifest("1.0.0", app))
         .await;

@@ -1,9 +1,7 @@
 //! A nested query costs one SQL statement per level, however many parents it has: the DataLoaders
 //! batch every per-parent field, including the router's `_entities` fetches.
 
-mod common;
-
-use common::TestStack;
+use crate::common::TestStack;
 use serde_json::json;
 
 const NESTED: &str = r#"{

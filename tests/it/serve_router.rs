@@ -2,12 +2,10 @@
 //! service's `/supergraph` feed answers conditionally and long-polls, and the router reloads
 //! what it publishes (approvals, rollbacks) without a restart.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{FakeApp, TestStack, post_graphql};
+use crate::common::{FakeApp, TestStack, post_graphql};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -109,7 +107,7 @@ async fn a_router_in_its_own_process_follows_publishes_and_rollbacks() {
         &url,
         None,
         "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken user { id } } }",
-        json!({ "i": { "email": "dev@apps.test", "password": common::PASSWORD, "name": "Dev" } }),
+        json!({ "i": { "email": "dev@apps.test", "password": crate::common::PASSWORD, "name": "Dev" } }),
     )
     .await;
     assert_eq!(status, 200);

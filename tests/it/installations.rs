@@ -2,11 +2,9 @@
 //! receives other organizations' requests, and it gets a context token minted for it instead of
 //! the client's token.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{FakeApp, Session, TestStack, error_codes};
+use crate::common::{FakeApp, Session, TestStack, error_codes};
 use nexus_kit::token::{CORE_AUDIENCE, TokenType};
 use serde_json::{Value, json};
 

@@ -1,9 +1,7 @@
 //! The whole stack through the router: one query across all three core subgraphs, and the ways a
 //! request goes wrong.
 
-mod common;
-
-use common::{Session, TestStack, error_codes, first_error_message};
+use crate::common::{Session, TestStack, error_codes, first_error_message};
 use serde_json::{Value, json};
 
 const CROSS_SUBGRAPH_QUERY: &str = r#"

@@ -2,11 +2,9 @@
 //! manifest, approved, installed by one organization, queried through the router; it accepts only
 //! context tokens minted for it.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{TestStack, error_codes};
+use crate::common::{TestStack, error_codes};
 use serde_json::{Value, json};
 
 #[tokio::test]

@@ -1,13 +1,11 @@
 //! Accounts and tokens through the router: sign-up, login, refresh rotation and reuse, logout,
 //! rate limits, every kind of bad token, the last-owner rule, API keys, JWKS and key rotation.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::{PASSWORD, TestStack, error_codes, first_error_message, post_graphql};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{PASSWORD, TestStack, error_codes, first_error_message, post_graphql};
 use nexus_kit::token::{KeyStore, TokenType, new_claims};
 use serde_json::{Value, json};
 

@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 
 fn nexus() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nexus"));
-    command.env_remove("DATABASE_URL").env("RUST_LOG", "warn");
+    command.env_remove("DATABASE_URL").env(
+        "RUST_LOG",
+        "warn,apollo_router::axum_factory::axum_http_server_factory=error",
+    );
     command
 }
 
@@ -321,4 +324,63 @@ fn admin_grant_makes_a_platform_administrator() {
         String::from_utf8_lossy(&output.stdout).trim(),
         "ada@acme.test is now a platform administrator (from their next login)"
     );
+}
+
+/// `nexus dev` on a fresh data directory with the default log filter, `env` set; returns stderr
+/// from start to Ctrl-C.
+fn dev_logs(env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = nexus();
+    command
+        .env_remove("RUST_LOG")
+        .env_remove("NEXUS_LOG_FORMAT")
+        .envs(env.iter().copied())
+        .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("nexus dev starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let logs = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !lines
+        .next()
+        .and_then(Result::ok)
+        .unwrap_or_default()
+        .starts_with("Nexus is running: ")
+    {
+        assert!(Instant::now() < deadline, "nexus dev did not start");
+    }
+    std::thread::spawn(move || for _ in lines {});
+    assert!(interrupt(&mut child).success());
+    logs.join().expect("stderr read")
+}
+
+#[test]
+fn a_clean_start_logs_readable_lines_without_colour_or_warnings() {
+    let logs = dev_logs(&[]);
+    assert!(!logs.contains('\u{1b}'), "colour codes on a pipe: {logs}");
+    assert!(logs.contains(" INFO "), "{logs}");
+    let warnings: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect();
+    assert_eq!(warnings, Vec::<&str>::new(), "{logs}");
+}
+
+#[test]
+fn nexus_log_format_json_logs_one_json_object_a_line() {
+    let logs = dev_logs(&[("NEXUS_LOG_FORMAT", "json")]);
+    let mut lines = 0;
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        let entry: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(entry["level"].is_string(), "{line}");
+        assert!(entry["timestamp"].is_string(), "{line}");
+        assert!(entry["fields"].is_object(), "{line}");
+        lines += 1;
+    }
+    assert!(lines > 0, "no logs: {logs}");
 }

@@ -6,13 +6,11 @@
 //! Needs `node` and the example's packages (`npm ci --prefix examples/apps/kudos-node`); `.ci/run`
 //! installs them and sets `NEXUS_TEST_NODE=1`, which makes a missing Node.js a failure.
 
-mod common;
-
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{TestStack, error_codes};
+use crate::common::{TestStack, error_codes};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 

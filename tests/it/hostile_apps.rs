@@ -3,13 +3,11 @@
 //! and token types, suspension, uninstall, scope reduction, `createInstallation`, DNS rebinding —
 //! is tried through the router, with the app's own request counter proving what it received.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{FakeApp, Session, TestStack, error_codes, first_error_message, manifest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{FakeApp, Session, TestStack, error_codes, first_error_message, manifest};
 use serde_json::{Value, json};
 
 const SUBMIT: &str = "mutation($m: JSON!) { submitAppVersion(manifest: $m) { \

@@ -2,9 +2,7 @@
 //! (bobco) by id, by slug, by nested field and by forged entity representation sent straight to each
 //! subgraph. Every attempt is null or refused, and no response contains anything of bobco.
 
-mod common;
-
-use common::{Session, TestStack, error_codes, post_graphql};
+use crate::common::{Session, TestStack, error_codes, post_graphql};
 use serde_json::{Value, json};
 
 struct Tenant {

@@ -2,11 +2,9 @@
 //! codes, never over-activated under a race, signed certificates that verify offline (and fail
 //! when tampered with), paid apps that need a license to install and stop working when it lapses.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{FakeApp, Session, TestStack, error_codes, first_error_message};
+use crate::common::{FakeApp, Session, TestStack, error_codes, first_error_message};
 use serde_json::{Value, json};
 
 const PROFILE: &str = "{ me { email analyticsProfile { visits } } }";
@@ -449,7 +447,7 @@ async fn fifty_racing_activations_never_exceed_the_maximum() {
             key.clone(),
         );
         tokio::spawn(async move {
-            let (_, body) = common::post_graphql(
+            let (_, body) = crate::common::post_graphql(
                 &client,
                 &url,
                 Some(&token),

@@ -1,0 +1,14 @@
+//! Test support, by concern: `db` (a throwaway database), `stack` (the whole stack on random
+//! ports and a GraphQL client), `session` (signed-in users and organizations), `apps` (fake app
+//! subgraphs, publishing and installing).
+#![allow(dead_code)]
+
+mod apps;
+mod db;
+mod session;
+mod stack;
+
+pub use apps::*;
+pub use db::*;
+pub use session::*;
+pub use stack::*;

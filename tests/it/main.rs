@@ -1,0 +1,21 @@
+//! Nexus's integration tests, in one binary (apollo-router is linked once, not once per file):
+//! one module per area, each starting the whole stack on random ports and going through the real
+//! router. `common` holds the helpers, split by concern.
+
+mod common;
+
+mod app_versions;
+mod auth;
+mod cli;
+mod end_to_end;
+mod example_app;
+mod extension_policy;
+mod hostile_apps;
+mod installations;
+mod licenses;
+mod n_plus_one;
+mod node_app;
+mod schema_drift;
+mod serve_router;
+mod submission;
+mod tenancy;
