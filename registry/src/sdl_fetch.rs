@@ -1,13 +1,13 @@
 //! Fetching an app subgraph's SDL with `{ _service { sdl } }`, through the one outbound client
-//! (`nexus_kit::outbound`): http(s) only, bounded in time and size, no redirects, and no private
+//! (`nexus_protocol::outbound`): http(s) only, bounded in time and size, no redirects, and no private
 //! or loopback addresses unless the operator allows them (`nexus dev` does) — checked on the
 //! address actually connected to.
 
 use anyhow::anyhow;
 use reqwest::Method;
 
-pub use nexus_kit::outbound::{FetchPolicy, is_public};
-use nexus_kit::outbound::{Outbound, OutboundError};
+pub use nexus_protocol::outbound::{FetchPolicy, is_public};
+use nexus_protocol::outbound::{Outbound, OutboundError};
 
 /// Why a fetch failed, with a stable code for the submission's error list.
 #[derive(Debug, thiserror::Error)]

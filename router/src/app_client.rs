@@ -1,5 +1,5 @@
 //! The router's calls to app subgraphs go through Nexus's one outbound client
-//! (`nexus_kit::outbound`), not apollo-router's own HTTP client: the address policy applies to
+//! (`nexus_protocol::outbound`), not apollo-router's own HTTP client: the address policy applies to
 //! the address actually connected to on every call (a DNS answer that changes after review
 //! reaches nothing private), redirects are refused and the answer is bounded in size. The core
 //! subgraphs keep the router's client. Time is bounded by the router's traffic shaping, which
@@ -11,7 +11,7 @@ use apollo_router::graphql;
 use apollo_router::services::subgraph;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
-use nexus_kit::outbound::{FetchPolicy, Outbound, OutboundError};
+use nexus_protocol::outbound::{FetchPolicy, Outbound, OutboundError};
 use reqwest::Method;
 
 /// Past the router's own per-subgraph timeout (router.yaml), which answers first.

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nexus_kit::installation_view::{InstallationView, LOOKUP_PATH, LookupAnswer};
-use nexus_kit::token::KeyStore;
+use nexus_protocol::installation_view::{InstallationView, LOOKUP_PATH, LookupAnswer};
+use nexus_protocol::token::KeyStore;
 use uuid::Uuid;
 
 /// How long the gate trusts an answer: installs and uninstalls take effect within it.

@@ -104,9 +104,16 @@ pub fn configuration(
         "listen": listen.to_string(),
         "core_subgraphs": auth.core_subgraphs,
         "apps_url": auth.apps_url,
-        "allow_private_apps": auth.allow_private_apps,
     }))?;
     yaml["plugins"]["nexus.auth"] = auth_yaml;
+    let gate_yaml = serde_yaml::to_value(serde_json::json!({
+        "keys_file": auth.keys_file.display().to_string(),
+        "issuer": auth.issuer,
+        "core_subgraphs": auth.core_subgraphs,
+        "apps_url": auth.apps_url,
+        "allow_private_apps": auth.allow_private_apps,
+    }))?;
+    yaml["plugins"]["nexus.installation_gate"] = gate_yaml;
     if !subgraph_urls.is_empty() {
         let mut urls = serde_yaml::Mapping::new();
         for (name, url) in subgraph_urls {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use futures::channel::mpsc;
-use nexus_kit::token::KeyStore;
+use nexus_protocol::token::KeyStore;
 use tokio::task::JoinHandle;
 
 /// How long one request waits for a change; below the registry's limit of 60 s.

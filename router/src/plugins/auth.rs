@@ -5,8 +5,11 @@
 //!   cached for at most 5 seconds, so a revoked key stops working within 5 seconds.
 //! - neither: anonymous; the subgraphs decide what is public.
 //!
-//! A bad credential is HTTP 401 with one GraphQL error, code `UNAUTHENTICATED`. The token reaches
-//! core subgraphs as `Authorization: Bearer`; they verify it again. The router also serves the
+//! A bad credential is HTTP 401 with one GraphQL error, code `UNAUTHENTICATED`. An installation
+//! token must also still be live (its installation active, its app published, its scopes still
+//! granted: a cached lookup at the apps service). The verified claims go into the request context
+//! once (`CLAIMS_CONTEXT_KEY`, read by `nexus.installation_gate`); the token reaches core
+//! subgraphs as `Authorization: Bearer`, and they verify it again. The router also serves the
 //! public keys (`/.well-known/jwks.json`) and OIDC-style discovery.
 
 use std::ops::ControlFlow;
@@ -21,24 +24,24 @@ use apollo_router::{Endpoint, ListenAddr, register_plugin};
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use multimap::MultiMap;
-use nexus_kit::token::{CORE_AUDIENCE, Claims, KeyStore, TokenType};
+use nexus_protocol::token::{CORE_AUDIENCE, Claims, KeyStore, TokenType};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
 
-use super::installation_gate::Gate;
-use crate::app_client::AppClient;
 use crate::installations::Directory;
 
 /// The verified token to forward, in the request context.
 pub const TOKEN_CONTEXT_KEY: &str = "nexus::token";
+/// The verified token's claims (`nexus_protocol::token::Claims`), in the request context.
+pub const CLAIMS_CONTEXT_KEY: &str = "nexus::claims";
 /// How long an API-key exchange (or refusal) is trusted.
 pub const API_KEY_CACHE_TTL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
-    /// The signing-key file (see `nexus_kit::token`).
+    /// The signing-key file (see `nexus_protocol::token`).
     pub keys_file: String,
     /// The `iss` of every token, also the OIDC issuer.
     pub issuer: String,
@@ -46,14 +49,11 @@ pub struct AuthConfig {
     pub api_key_exchange_url: String,
     /// The router's own listen address, where the well-known endpoints are served.
     pub listen: String,
-    /// Subgraphs of the core: they get the caller's token. Every other subgraph is an app and
-    /// goes through the installation gate.
+    /// Subgraphs of the core: they get the caller's token (apps get a context token from
+    /// `nexus.installation_gate` instead).
     pub core_subgraphs: Vec<String>,
-    /// The apps subgraph, asked whether an organization has an app installed.
+    /// The apps subgraph's URL: installation tokens are checked at its installation lookup.
     pub apps_url: String,
-    /// Let the router call apps on loopback and private addresses (development).
-    #[serde(default)]
-    pub allow_private_apps: bool,
 }
 
 struct Shared {
@@ -61,16 +61,15 @@ struct Shared {
     directory: Arc<Directory>,
     exchange_url: String,
     http: reqwest::Client,
-    api_keys: moka::future::Cache<String, Result<String, String>>,
+    /// API key → its exchanged token and that token's verified claims, or why not.
+    api_keys: moka::future::Cache<String, Result<(String, Claims), String>>,
 }
 
 pub struct Auth {
     shared: Arc<Shared>,
-    app_client: AppClient,
     listen: ListenAddr,
     issuer: String,
     core_subgraphs: Vec<String>,
-    gate: Arc<Gate>,
 }
 
 #[async_trait::async_trait]
@@ -93,12 +92,6 @@ impl Plugin for Auth {
                 .map_err(|e| format!("nexus.auth: {e}"))?,
         );
         Ok(Auth {
-            app_client: AppClient::new(config.allow_private_apps)
-                .map_err(|e| format!("nexus.auth: {e:#}"))?,
-            gate: Arc::new(Gate {
-                keys: keys.clone(),
-                directory: directory.clone(),
-            }),
             core_subgraphs: config.core_subgraphs,
             shared: Arc::new(Shared {
                 directory,
@@ -129,28 +122,8 @@ impl Plugin for Auth {
 
     fn subgraph_service(&self, name: &str, service: subgraph::BoxService) -> subgraph::BoxService {
         if !self.core_subgraphs.iter().any(|core| core == name) {
-            // An app: the gate decides, and the call goes through Nexus's outbound client (the
-            // router's own HTTP client, `service`, is never used for apps).
-            let gate = self.gate.clone();
-            let client = self.app_client.clone();
-            let namespace = name.to_owned();
-            return tower::service_fn(move |request: subgraph::Request| {
-                let gate = gate.clone();
-                let client = client.clone();
-                let namespace = namespace.clone();
-                async move {
-                    let token = request
-                        .context
-                        .get::<_, String>(TOKEN_CONTEXT_KEY)
-                        .ok()
-                        .flatten();
-                    Ok(match gate.check(&namespace, token, request).await {
-                        ControlFlow::Break(refused) => refused,
-                        ControlFlow::Continue(request) => client.call(&namespace, request).await,
-                    })
-                }
-            })
-            .boxed();
+            // An app: `nexus.installation_gate` decides, and hands it a context token instead.
+            return service;
         }
         ServiceBuilder::new()
             .map_request(|mut request: subgraph::Request| {
@@ -207,7 +180,7 @@ impl Plugin for Auth {
                         "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
                         "subject_types_supported": ["public"],
                         "response_types_supported": ["token"],
-                        "scopes_supported": nexus_kit::scopes::CATALOG.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+                        "scopes_supported": nexus_protocol::scopes::CATALOG.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
                     })
                 }),
             ),
@@ -241,7 +214,7 @@ async fn authenticate(
     request: router::Request,
 ) -> ControlFlow<router::Response, router::Request> {
     let headers = request.router_request.headers();
-    let token = if let Some(value) = headers.get(AUTHORIZATION) {
+    let (token, claims) = if let Some(value) = headers.get(AUTHORIZATION) {
         let Some(token) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
             return refuse(request, "expected `Authorization: Bearer <token>`");
         };
@@ -255,18 +228,22 @@ async fn authenticate(
         {
             return refuse(request, &message);
         }
-        token
+        (token, claims)
     } else if let Some(value) = headers.get("x-api-key") {
         let key = value.to_str().unwrap_or_default().trim().to_owned();
         match exchange(shared, key).await {
-            Ok(token) => token,
+            Ok(exchanged) => exchanged,
             Err(message) => return refuse(request, &message),
         }
     } else {
         return ControlFlow::Continue(request);
     };
-    if let Err(e) = request.context.insert(TOKEN_CONTEXT_KEY, token) {
-        tracing::error!(error = %e, "cannot store the token in the request context");
+    let stored = request
+        .context
+        .insert(TOKEN_CONTEXT_KEY, token)
+        .and_then(|_| request.context.insert(CLAIMS_CONTEXT_KEY, claims));
+    if let Err(e) = stored {
+        tracing::error!(error = %e, "cannot store the caller in the request context");
         return refuse(request, "internal error while authenticating");
     }
     ControlFlow::Continue(request)
@@ -303,10 +280,12 @@ async fn installation_is_live(shared: &Shared, claims: &Claims) -> Result<(), St
     }
 }
 
-/// An API key's token from identity, cached (success and refusal alike) for `API_KEY_CACHE_TTL`.
-async fn exchange(shared: &Shared, key: String) -> Result<String, String> {
+/// An API key's token from identity, verified, cached (success and refusal alike) for
+/// `API_KEY_CACHE_TTL`.
+async fn exchange(shared: &Shared, key: String) -> Result<(String, Claims), String> {
     let http = shared.http.clone();
     let url = shared.exchange_url.clone();
+    let keys = shared.keys.clone();
     shared
         .api_keys
         .get_with(key.clone(), async move {
@@ -322,10 +301,14 @@ async fn exchange(shared: &Shared, key: String) -> Result<String, String> {
                 .await
                 .map_err(|e| format!("cannot check the API key now: {e}"))?;
             if ok {
-                body["token"]
+                let token = body["token"]
                     .as_str()
                     .map(str::to_owned)
-                    .ok_or_else(|| "the API key exchange answered no token".to_owned())
+                    .ok_or_else(|| "the API key exchange answered no token".to_owned())?;
+                let claims = keys
+                    .verify(&token, CORE_AUDIENCE)
+                    .map_err(|e| format!("the API key exchange answered a bad token: {e}"))?;
+                Ok((token, claims))
             } else {
                 Err(body["error"]
                     .as_str()

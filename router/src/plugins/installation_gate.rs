@@ -1,43 +1,126 @@
-//! The installation gate, used by `nexus.auth` for every app subgraph. A call reaches an app only
+//! `nexus.installation_gate`: the router's only way to an app subgraph. A call reaches an app only
 //! for a user token or an API key acting in an organization where the app is installed and live
 //! (or for the app's own installation token); else the fetch is not made and the app's fields
 //! resolve to null with `APP_NOT_INSTALLED` (or `FORBIDDEN` for a token that may never call it).
 //! The app receives a context token minted for it — `aud` = its namespace; user, role,
 //! organization, installation, and the scopes both the installation granted and the caller
-//! holds; 5 minutes — and never the client's own token.
+//! holds; 5 minutes — and never the client's own token. The call itself goes through Nexus's
+//! outbound client (`app_client`), never apollo-router's own HTTP client. The caller's claims are
+//! the ones `nexus.auth` verified and put in the request context: no token is verified twice.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use apollo_router::graphql;
+use apollo_router::plugin::{Plugin, PluginInit};
+use apollo_router::register_plugin;
 use apollo_router::services::subgraph;
 use http::HeaderValue;
 use http::header::AUTHORIZATION;
-use nexus_kit::token::{CORE_AUDIENCE, Claims, KeyStore, TokenType, new_claims};
+use nexus_protocol::token::{Claims, KeyStore, TokenType, new_claims};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use tower::{BoxError, ServiceExt};
 use uuid::Uuid;
 
+use super::auth::CLAIMS_CONTEXT_KEY;
+use crate::app_client::AppClient;
 use crate::installations::Directory;
 
 /// Lifetime of a context token.
 pub const CONTEXT_TOKEN_TTL: Duration = Duration::from_secs(5 * 60);
 
-pub struct Gate {
-    pub keys: Arc<KeyStore>,
-    pub directory: Arc<Directory>,
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    /// The signing-key file: context tokens are signed with it.
+    pub keys_file: String,
+    /// The `iss` of every token.
+    pub issuer: String,
+    /// Subgraphs of the core; every other subgraph is an app behind the gate.
+    pub core_subgraphs: Vec<String>,
+    /// The apps subgraph's URL: installations are looked up beside it.
+    pub apps_url: String,
+    /// Let the router call apps on loopback and private addresses (development).
+    #[serde(default)]
+    pub allow_private_apps: bool,
 }
 
-type Verdict = std::ops::ControlFlow<subgraph::Response, subgraph::Request>;
+pub struct InstallationGate {
+    core_subgraphs: Vec<String>,
+    gate: Arc<Gate>,
+}
+
+#[async_trait::async_trait]
+impl Plugin for InstallationGate {
+    type Config = GateConfig;
+
+    async fn new(init: PluginInit<Self::Config>) -> Result<Self, BoxError> {
+        let config = init.config;
+        let fail = |e: String| format!("nexus.installation_gate: {e}");
+        let keys = KeyStore::open(std::path::Path::new(&config.keys_file), &config.issuer)
+            .map_err(|e| fail(format!("{e:#}")))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(InstallationGate {
+            core_subgraphs: config.core_subgraphs,
+            gate: Arc::new(Gate {
+                directory: Directory::new(keys.clone(), &config.apps_url, http).map_err(fail)?,
+                keys,
+                client: AppClient::new(config.allow_private_apps)
+                    .map_err(|e| fail(format!("{e:#}")))?,
+            }),
+        })
+    }
+
+    fn subgraph_service(&self, name: &str, service: subgraph::BoxService) -> subgraph::BoxService {
+        if self.core_subgraphs.iter().any(|core| core == name) {
+            return service;
+        }
+        // An app: the router's own HTTP client (`service`) is never used for it.
+        let gate = self.gate.clone();
+        let namespace: Arc<str> = Arc::from(name);
+        tower::service_fn(move |request: subgraph::Request| {
+            let gate = gate.clone();
+            let namespace = namespace.clone();
+            async move {
+                let caller = request
+                    .context
+                    .get::<_, Claims>(CLAIMS_CONTEXT_KEY)
+                    .ok()
+                    .flatten();
+                Ok(match gate.check(&namespace, caller, request).await {
+                    ControlFlow::Break(refused) => refused,
+                    ControlFlow::Continue(request) => gate.client.call(&namespace, request).await,
+                })
+            }
+        })
+        .boxed()
+    }
+}
+
+register_plugin!("nexus", "installation_gate", InstallationGate);
+
+pub struct Gate {
+    keys: Arc<KeyStore>,
+    directory: Directory,
+    client: AppClient,
+}
+
+type Verdict = ControlFlow<subgraph::Response, subgraph::Request>;
 
 impl Gate {
     /// Lets the request through with a context token, or answers it with an error.
     pub async fn check(
         &self,
         namespace: &str,
-        client_token: Option<String>,
+        caller: Option<Claims>,
         mut request: subgraph::Request,
     ) -> Verdict {
         let refuse = |request: subgraph::Request, code: &str, message: String| -> Verdict {
-            std::ops::ControlFlow::Break(
+            ControlFlow::Break(
                 subgraph::Response::builder()
                     .errors(vec![
                         graphql::Error::builder()
@@ -53,8 +136,7 @@ impl Gate {
             )
         };
         let not_installed = "APP_NOT_INSTALLED";
-        let Some(claims) = client_token.and_then(|t| self.keys.verify(&t, CORE_AUDIENCE).ok())
-        else {
+        let Some(claims) = caller else {
             return refuse(
                 request,
                 not_installed,

@@ -2,3 +2,6 @@
 
 pub mod auth;
 pub mod installation_gate;
+
+#[cfg(test)]
+mod tests;

@@ -7,13 +7,13 @@ pub mod db;
 pub mod error;
 pub mod id;
 pub mod idle;
-pub mod installation_view;
 pub mod loader;
-pub mod outbound;
 pub mod page;
 pub mod rate_limit;
 pub mod scopes;
 pub mod server;
-pub mod token;
 
 pub use error::{Code, Error, Result};
+// Tokens, the installation lookup and the outbound client live in `nexus-protocol` (the router
+// shares them); subgraphs reach them through the kit as before.
+pub use nexus_protocol::{installation_view, outbound, token};

@@ -1,23 +1,8 @@
-//! The platform's scope catalog: what an API key, or later an app, may be granted.
+//! Checking scopes against the platform's catalog (`nexus_protocol::scopes`), as GraphQL errors.
 
 use crate::error::{Result, bad_input};
 
-pub const CATALOG: &[(&str, &str)] = &[
-    (
-        "users:read",
-        "read the profile and email of the organization's members",
-    ),
-    (
-        "organizations:read",
-        "read the organization and its members",
-    ),
-    ("apps:read", "read the organization's installed apps"),
-    ("licenses:read", "read the organization's licenses"),
-];
-
-pub fn is_known(scope: &str) -> bool {
-    CATALOG.iter().any(|(name, _)| *name == scope)
-}
+pub use nexus_protocol::scopes::{CATALOG, is_known};
 
 /// Every unknown scope is named in one error.
 pub fn validate(scopes: &[String]) -> Result<()> {
