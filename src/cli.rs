@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::config::Config;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "nexus",
@@ -12,22 +14,28 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "Nexus: an open app-platform core served as one GraphQL supergraph"
 )]
 pub struct Cli {
+    /// The configuration file (TOML). Default: `nexus.toml` in the working directory, if there
+    /// is one. `NEXUS_*` variables override it (`NEXUS_APPS__URL` sets `[apps] url`), and the
+    /// flags below override both. `nexus config print` shows the result.
+    #[arg(long, env = "NEXUS_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
     /// Database to use: `sqlite://PATH` or `postgres://USER@HOST/DB`.
     /// Default: the embedded SQLite file in the data directory.
-    #[arg(long, env = "DATABASE_URL", global = true)]
+    #[arg(long, global = true)]
     pub database_url: Option<String>,
 
-    /// Where `nexus dev` keeps its SQLite file and development keys.
-    #[arg(long, env = "NEXUS_DATA_DIR", default_value = ".nexus", global = true)]
-    pub data_dir: PathBuf,
+    /// Where `nexus dev` keeps its SQLite file and development keys (default `.nexus`).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
 
     /// The signing-key file (Ed25519 keys of the tokens). Default: `signing-keys.json` in the data
     /// directory, generated on first run. In production, point it at a mounted secret.
-    #[arg(long, env = "NEXUS_KEYS_FILE", global = true)]
+    #[arg(long, global = true)]
     pub keys_file: Option<PathBuf>,
 
     /// The tokens' issuer (`iss`) and OIDC issuer. Default: the router's URL.
-    #[arg(long, env = "NEXUS_ISSUER", global = true)]
+    #[arg(long, global = true)]
     pub issuer: Option<String>,
 
     #[command(subcommand)]
@@ -38,9 +46,10 @@ pub struct Cli {
 pub enum Command {
     /// Run everything in one process: migrations, the core subgraphs and the router.
     Dev {
-        /// Router address; the subgraphs take the next three ports.
-        #[arg(long, default_value = "127.0.0.1:4000")]
-        listen: SocketAddr,
+        /// Router address (default: `[router] listen`, 127.0.0.1:4000). With port 0 every service
+        /// takes a free port; else the subgraphs listen where the configuration says.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
         /// Load a small demo data set (organizations acme and globex, two apps) if it is not there yet.
         #[arg(long)]
         seed: bool,
@@ -48,24 +57,22 @@ pub enum Command {
     /// Run one service in this process (for deployments: one process per service).
     Serve {
         service: Service,
-        /// Address to listen on. Default: 127.0.0.1:4000 for the router, 4001-4003 for the subgraphs.
+        /// Address to listen on. Default: the service's `listen` in the configuration.
         #[arg(long)]
         listen: Option<SocketAddr>,
         /// The router: serve this supergraph file and never change it, instead of following the
         /// registry's head (e.g. `schema/supergraph.graphql`, the core alone).
         #[arg(long)]
         supergraph: Option<PathBuf>,
-        /// The router and licensing: where identity listens (API keys are exchanged there;
-        /// licensing checks organizations).
-        #[arg(long, default_value = "http://127.0.0.1:4001")]
-        identity_url: String,
-        /// The router and licensing: where the apps service listens (the registry's supergraph
-        /// feed, installations, `/oauth/token`; apps for licenses).
-        #[arg(long, default_value = "http://127.0.0.1:4002")]
-        apps_url: String,
-        /// The apps service: where the licensing service listens.
-        #[arg(long, default_value = "http://127.0.0.1:4003")]
-        licensing_url: String,
+        /// Where identity is reached (default: `[identity] url`).
+        #[arg(long)]
+        identity_url: Option<String>,
+        /// Where the apps service is reached (default: `[apps] url`).
+        #[arg(long)]
+        apps_url: Option<String>,
+        /// Where the licensing service is reached (default: `[licensing] url`).
+        #[arg(long)]
+        licensing_url: Option<String>,
         /// The apps service and the router: accept and call app subgraphs on loopback and private
         /// addresses (development only: in production an app must never reach internal hosts).
         #[arg(long)]
@@ -89,10 +96,16 @@ pub enum Command {
     },
     /// Apply pending database migrations.
     Migrate,
+    /// The configuration: `nexus config print` shows the effective one, secrets redacted.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Compose the supergraph from a rover-style `supergraph.yaml`.
     Compose {
+        /// The rover-style composition config.
         #[arg(long, default_value = "supergraph.yaml")]
-        config: PathBuf,
+        supergraph_config: PathBuf,
         /// Where to write the supergraph SDL; `-` for standard output.
         #[arg(long, default_value = "schema/supergraph.graphql")]
         output: PathBuf,
@@ -102,6 +115,12 @@ pub enum Command {
         #[arg(long, default_value = "schema")]
         dir: PathBuf,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigAction {
+    /// Print the effective configuration (file, environment and flags) as TOML.
+    Print,
 }
 
 #[derive(Subcommand, Debug)]
@@ -145,28 +164,21 @@ pub enum Service {
 }
 
 impl Cli {
-    /// `DATABASE_URL`, else the embedded SQLite file in the data directory.
-    pub fn database_url(&self) -> anyhow::Result<String> {
+    /// The configuration file and environment, with this command line's global flags over them.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref())?;
         if let Some(url) = &self.database_url {
-            return Ok(url.clone());
+            config.database_url = Some(url.clone());
         }
-        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot create data directory {}: {e}",
-                self.data_dir.display()
-            )
-        })?;
-        Ok(format!(
-            "sqlite://{}",
-            self.data_dir.join("nexus.db").display()
-        ))
-    }
-}
-
-impl Cli {
-    pub fn keys_file(&self) -> PathBuf {
-        self.keys_file
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("signing-keys.json"))
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(file) = &self.keys_file {
+            config.keys_file = Some(file.clone());
+        }
+        if let Some(issuer) = &self.issuer {
+            config.issuer = Some(issuer.clone());
+        }
+        Ok(config)
     }
 }

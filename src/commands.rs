@@ -1,6 +1,5 @@
 //! What each subcommand does.
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::{Context, anyhow};
@@ -9,7 +8,8 @@ use nexus_migrations::{Migrator, MigratorTrait};
 use nexus_registry::supergraph_config::SupergraphConfig;
 use nexus_router::{AuthOptions, RouterOptions};
 
-use crate::cli::{AdminAction, AppAction, Cli, Command, KeysAction, Service};
+use crate::cli::{AdminAction, AppAction, Cli, Command, ConfigAction, KeysAction, Service};
+use crate::config::Config;
 use std::sync::Arc;
 
 use crate::core_subgraphs::{self, CORE_SUBGRAPHS, Services};
@@ -18,7 +18,13 @@ use crate::stack::{self, Stack, StackOptions};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
-        Command::Dev { listen, seed } => dev(&cli, *listen, *seed).await,
+        Command::Dev { listen, seed } => {
+            let mut config = cli.config()?;
+            if let Some(listen) = listen {
+                config.router.listen = *listen;
+            }
+            dev(&config, *seed).await
+        }
         Command::Serve {
             service,
             listen,
@@ -28,29 +34,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             licensing_url,
             allow_private_subgraphs,
         } => {
-            let urls = ServiceUrls {
-                identity: identity_url.trim_end_matches('/').to_owned(),
-                apps: apps_url.trim_end_matches('/').to_owned(),
-                licensing: licensing_url.trim_end_matches('/').to_owned(),
-            };
-            match service {
-                Service::Router => {
-                    serve_router(
-                        &cli,
-                        *listen,
-                        supergraph.as_deref(),
-                        &urls,
-                        *allow_private_subgraphs,
-                    )
-                    .await
+            let mut config = cli.config()?;
+            for (url, configured) in [
+                (identity_url, &mut config.identity.url),
+                (apps_url, &mut config.apps.url),
+                (licensing_url, &mut config.licensing.url),
+            ] {
+                if let Some(url) = url {
+                    *configured = url.clone();
                 }
-                _ => serve_subgraph(&cli, *service, *listen, *allow_private_subgraphs, &urls).await,
             }
+            for configured in [
+                &mut config.identity.url,
+                &mut config.apps.url,
+                &mut config.licensing.url,
+            ] {
+                *configured = configured.trim_end_matches('/').to_owned();
+            }
+            config.allow_private_apps |= *allow_private_subgraphs;
+            if let Some(listen) = listen {
+                *match service {
+                    Service::Router => &mut config.router.listen,
+                    Service::Identity => &mut config.identity.listen,
+                    Service::Apps => &mut config.apps.listen,
+                    Service::Licensing => &mut config.licensing.listen,
+                } = *listen;
+            }
+            match service {
+                Service::Router => serve_router(&config, supergraph.as_deref()).await,
+                _ => serve_subgraph(&config, *service).await,
+            }
+        }
+        Command::Config {
+            action: ConfigAction::Print,
+        } => {
+            print!("{}", cli.config()?.print()?);
+            Ok(())
         }
         Command::Keys {
             action: KeysAction::Rotate,
         } => {
-            let path = cli.keys_file();
+            let path = cli.config()?.keys_file();
             if path.exists() {
                 let kid = nexus_kit::token::rotate(&path)?;
                 println!("rotated: new signing key `{kid}` in {}", path.display());
@@ -73,7 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 AdminAction::Grant { email } => (email, true),
                 AdminAction::Revoke { email } => (email, false),
             };
-            let (db, _) = stack::connect_and_migrate(&cli.database_url()?).await?;
+            let (db, _) = stack::connect_and_migrate(&cli.config()?.database_url()?).await?;
             let user = nexus_identity::service::set_platform_admin(&db, email, grant)
                 .await
                 .map_err(|e| anyhow!("{}", e.message))?;
@@ -85,32 +109,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let (db, _) = stack::connect(&cli.database_url()?).await?;
+            let (db, _) = stack::connect(&cli.config()?.database_url()?).await?;
             Migrator::up(&db, None)
                 .await
                 .context("running migrations")?;
             println!("migrations applied");
             Ok(())
         }
-        Command::Compose { config, output } => compose(config, output).await,
+        Command::Compose {
+            supergraph_config,
+            output,
+        } => compose(supergraph_config, output).await,
         Command::ExportSchema { dir } => export_schema(dir),
     }
 }
 
-async fn dev(cli: &Cli, listen: SocketAddr, with_seed: bool) -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        database_url: cli.database_url()?,
-        router_listen: listen,
-        keys_file: cli.keys_file(),
-        issuer: cli.issuer.clone(),
-        // `nexus dev` runs apps on this machine.
-        allow_private_subgraphs: true,
-        router_allows_private_apps: None,
-        health_interval: HEALTH_INTERVAL,
-        // Installations of paid apps follow their licenses within a minute.
-        license_sync_interval: LICENSE_SYNC_INTERVAL,
-    })
-    .await?;
+async fn dev(config: &Config, with_seed: bool) -> anyhow::Result<()> {
+    let mut options = StackOptions::from_config(config)?;
+    // `nexus dev` runs apps on this machine.
+    options.allow_private_subgraphs = true;
+    let stack = Stack::start(options).await?;
     if with_seed {
         seed::load(&stack.db).await?;
     }
@@ -130,37 +148,15 @@ fn open_keys(keys_file: &Path, issuer: &str) -> anyhow::Result<Arc<KeyStore>> {
     })
 }
 
-/// Where the core services listen (base URLs), for those that call each other.
-struct ServiceUrls {
-    identity: String,
-    apps: String,
-    licensing: String,
-}
-
-/// How often live apps are health-checked.
-const HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// How often installations of paid apps are checked against their licenses.
-const LICENSE_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
-
 /// How long `nexus serve router` waits for the registry at start.
 const REGISTRY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
-async fn serve_router(
-    cli: &Cli,
-    listen: Option<SocketAddr>,
-    supergraph: Option<&Path>,
-    urls: &ServiceUrls,
-    allow_private_apps: bool,
-) -> anyhow::Result<()> {
-    let listen = listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 4000)));
+async fn serve_router(config: &Config, supergraph: Option<&Path>) -> anyhow::Result<()> {
+    let listen = config.router.listen;
     // A taken port is reported at once, not after waiting for the registry.
     nexus_router::resolve_listen(listen)?;
-    let issuer = cli
-        .issuer
-        .clone()
-        .unwrap_or_else(|| format!("http://{listen}"));
-    let keys_file = cli.keys_file();
+    let issuer = config.issuer();
+    let keys_file = config.keys_file();
     let keys = open_keys(&keys_file, &issuer)?;
     // A fixed file, or the registry's head followed from here on.
     let (sdl, feed) = match supergraph {
@@ -171,14 +167,18 @@ async fn serve_router(
         }
         None => {
             let feed = nexus_router::registry_follower::RegistryFeed::new(
-                format!("{}{}", urls.apps, nexus_apps::supergraph_feed::FEED_PATH),
+                format!(
+                    "{}{}",
+                    config.apps.url,
+                    nexus_apps::supergraph_feed::FEED_PATH
+                ),
                 keys,
             )?;
             let head = feed.current(REGISTRY_PATIENCE).await?;
             (head.sdl.clone(), Some((feed, head)))
         }
     };
-    let apps_graphql = format!("{}/graphql", urls.apps);
+    let apps_graphql = format!("{}/graphql", config.apps.url);
     let router = nexus_router::start(
         RouterOptions {
             listen,
@@ -188,12 +188,12 @@ async fn serve_router(
                 issuer,
                 api_key_exchange_url: format!(
                     "{}{}",
-                    urls.identity,
+                    config.identity.url,
                     nexus_identity::API_KEY_EXCHANGE_PATH
                 ),
                 core_subgraphs: CORE_SUBGRAPHS.iter().map(|c| c.name.to_owned()).collect(),
                 apps_url: apps_graphql.clone(),
-                allow_private_apps,
+                allow_private_apps: config.allow_private_apps,
             },
             passthrough: stack::oauth_passthrough(&apps_graphql),
         },
@@ -202,54 +202,29 @@ async fn serve_router(
     .await?;
     if let Some((feed, head)) = feed {
         feed.follow(head, router.publisher());
-        println!("router following the registry at {}", urls.apps);
+        println!("router following the registry at {}", config.apps.url);
     }
     println!("router listening: {}", router.graphql_url());
     shutdown_signal().await;
     router.shutdown().await
 }
 
-async fn serve_subgraph(
-    cli: &Cli,
-    service: Service,
-    listen: Option<SocketAddr>,
-    allow_private_subgraphs: bool,
-    urls: &ServiceUrls,
-) -> anyhow::Result<()> {
-    let name = match service {
+async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()> {
+    let (name, addr) = match service {
         Service::Router => anyhow::bail!("the router is not a subgraph"),
-        Service::Identity => nexus_identity::NAME,
-        Service::Apps => nexus_apps::NAME,
-        Service::Licensing => nexus_licensing::NAME,
+        Service::Identity => (nexus_identity::NAME, config.identity.listen),
+        Service::Apps => (nexus_apps::NAME, config.apps.listen),
+        Service::Licensing => (nexus_licensing::NAME, config.licensing.listen),
     };
-    let keys_file = cli.keys_file();
-    let issuer = cli
-        .issuer
-        .clone()
-        .unwrap_or_else(|| "http://127.0.0.1:4000".to_owned());
-    let keys = open_keys(&keys_file, &issuer)?;
+    let keys = open_keys(&config.keys_file(), &config.issuer())?;
     let core = core_subgraphs::find(name).ok_or_else(|| anyhow!("unknown subgraph {name}"))?;
-    let (db, _) = stack::connect(&cli.database_url()?).await?;
-    let addr = listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], core.default_port)));
+    let (db, _) = stack::connect(&config.database_url()?).await?;
     let listener = nexus_kit::server::bind(addr).await?;
-    // The registry composes against the core at its default addresses (supergraph.yaml's).
-    let core_sdl = CORE_SUBGRAPHS
-        .iter()
-        .map(|c| nexus_registry::SubgraphSdl {
-            name: c.name.to_owned(),
-            routing_url: format!("http://127.0.0.1:{}/graphql", c.default_port),
-            sdl: (c.sdl)(),
-        })
-        .collect();
-    let registry = core_subgraphs::registry(core_sdl, allow_private_subgraphs);
-    let services = Services {
-        db: db.clone(),
-        keys: keys.clone(),
-        registry: registry.clone(),
-        identity_url: format!("{}/graphql", urls.identity),
-        apps_url: format!("{}/graphql", urls.apps),
-        licensing_url: format!("{}/graphql", urls.licensing),
-    };
+    let registry = core_subgraphs::registry(
+        core_subgraphs::served_sdl(config),
+        config.allow_private_apps,
+    );
+    let services = Services::from_config(config, db.clone(), keys.clone(), registry.clone());
     if service == Service::Apps {
         // The registry's feed needs a head: the first start records the core-only version.
         nexus_apps::versions::startup_supergraph(&db, &registry).await?;
@@ -257,8 +232,8 @@ async fn serve_subgraph(
             db,
             registry.clone(),
             nexus_apps::licensing_client(services.licensing_url.clone(), keys),
-            HEALTH_INTERVAL,
-            LICENSE_SYNC_INTERVAL,
+            config.health_interval(),
+            config.license_sync_interval(),
         );
     }
     println!("{name} subgraph listening: http://{addr}/graphql");

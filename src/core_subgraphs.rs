@@ -1,6 +1,9 @@
 //! The core subgraphs, in one table: their names, SDL and HTTP service.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
 
 use nexus_kit::token::KeyStore;
 use nexus_registry::sdl_fetch::FetchPolicy;
@@ -16,6 +19,41 @@ pub struct Services {
     pub identity_url: String,
     pub apps_url: String,
     pub licensing_url: String,
+    /// How long a user's access token lives.
+    pub access_ttl: Duration,
+}
+
+impl Services {
+    /// The services of `nexus serve`, reaching each other where `config` says.
+    pub fn from_config(
+        config: &Config,
+        db: DatabaseConnection,
+        keys: Arc<KeyStore>,
+        registry: Arc<Registry>,
+    ) -> Services {
+        Services {
+            db,
+            keys,
+            registry,
+            identity_url: format!("{}/graphql", config.identity.url),
+            apps_url: format!("{}/graphql", config.apps.url),
+            licensing_url: format!("{}/graphql", config.licensing.url),
+            access_ttl: config.access_ttl(),
+        }
+    }
+}
+
+/// The core subgraphs' SDL, routed where `config` says they are reached (the registry composes
+/// app versions against these URLs, and the router calls them there).
+pub fn served_sdl(config: &Config) -> Vec<SubgraphSdl> {
+    CORE_SUBGRAPHS
+        .iter()
+        .map(|c| SubgraphSdl {
+            name: c.name.to_owned(),
+            routing_url: format!("{}/graphql", config.url_of(c.name)),
+            sdl: (c.sdl)(),
+        })
+        .collect()
 }
 
 pub struct CoreSubgraph {
@@ -30,7 +68,7 @@ pub const CORE_SUBGRAPHS: [CoreSubgraph; 3] = [
     CoreSubgraph {
         name: nexus_identity::NAME,
         sdl: nexus_identity::sdl,
-        http_router: |s| nexus_identity::http_router(s.db.clone(), s.keys.clone()),
+        http_router: |s| nexus_identity::http_router(s.db.clone(), s.keys.clone(), s.access_ttl),
         default_port: 4001,
     },
     CoreSubgraph {

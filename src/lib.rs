@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod core_subgraphs;
 pub mod seed;
 pub mod stack;

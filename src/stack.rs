@@ -16,6 +16,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::config::Config;
 use crate::core_subgraphs::{self, CORE_SUBGRAPHS, Services};
 
 pub struct StackOptions {
@@ -35,6 +36,43 @@ pub struct StackOptions {
     pub health_interval: std::time::Duration,
     /// How often installations of paid apps are checked against their licenses.
     pub license_sync_interval: std::time::Duration,
+    /// Where each core subgraph listens, by name; one not named takes a free port next to a
+    /// router on port 0, else its default port.
+    pub subgraph_listen: BTreeMap<String, SocketAddr>,
+    /// How long a user's access token lives.
+    pub access_ttl: std::time::Duration,
+}
+
+impl StackOptions {
+    /// The whole platform in one process as `config` describes it (the composition root of
+    /// `nexus dev`, the tests and the benchmark).
+    pub fn from_config(config: &Config) -> anyhow::Result<StackOptions> {
+        let router_listen = config.router.listen;
+        let subgraph_listen = if router_listen.port() == 0 {
+            BTreeMap::new()
+        } else {
+            [
+                (nexus_identity::NAME, config.identity.listen),
+                (nexus_apps::NAME, config.apps.listen),
+                (nexus_licensing::NAME, config.licensing.listen),
+            ]
+            .into_iter()
+            .map(|(name, addr)| (name.to_owned(), addr))
+            .collect()
+        };
+        Ok(StackOptions {
+            database_url: config.database_url()?,
+            router_listen,
+            keys_file: config.keys_file(),
+            issuer: config.issuer.clone(),
+            allow_private_subgraphs: config.allow_private_apps,
+            router_allows_private_apps: None,
+            health_interval: config.health_interval(),
+            license_sync_interval: config.license_sync_interval(),
+            subgraph_listen,
+            access_ttl: config.access_ttl(),
+        })
+    }
 }
 
 struct RunningSubgraph {
@@ -71,12 +109,15 @@ impl Stack {
         let mut listeners = Vec::new();
         let mut sdls = Vec::new();
         for core in &CORE_SUBGRAPHS {
-            let port = match options.router_listen.port() {
-                0 => 0,
-                _ => core.default_port,
+            let addr = match (
+                options.subgraph_listen.get(core.name),
+                options.router_listen.port(),
+            ) {
+                (Some(addr), _) => *addr,
+                (None, 0) => SocketAddr::new(options.router_listen.ip(), 0),
+                (None, _) => SocketAddr::new(options.router_listen.ip(), core.default_port),
             };
-            let listener =
-                nexus_kit::server::bind(SocketAddr::new(options.router_listen.ip(), port)).await?;
+            let listener = nexus_kit::server::bind(addr).await?;
             let addr = listener.local_addr()?;
             sdls.push(SubgraphSdl {
                 name: core.name.to_owned(),
@@ -101,6 +142,7 @@ impl Stack {
             identity_url: url_of(nexus_identity::NAME)?,
             apps_url: url_of(nexus_apps::NAME)?,
             licensing_url: url_of(nexus_licensing::NAME)?,
+            access_ttl: options.access_ttl,
         };
         let mut subgraphs = Vec::new();
         for (core, listener, addr) in listeners {

@@ -214,17 +214,17 @@ async fn main() -> anyhow::Result<()> {
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let stack = Stack::start(StackOptions {
-        database_url,
-        router_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        keys_file: dir.path().join("signing-keys.json"),
-        issuer: None,
-        allow_private_subgraphs: true,
-        router_allows_private_apps: None,
-        health_interval: std::time::Duration::from_secs(30),
-        license_sync_interval: std::time::Duration::from_secs(15),
-    })
-    .await?;
+    // The same composition root as `nexus dev`, on free ports, with apps on loopback.
+    let config = nexus::config::Config {
+        database_url: Some(database_url),
+        keys_file: Some(dir.path().join("signing-keys.json")),
+        allow_private_apps: true,
+        router: nexus::config::RouterConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        },
+        ..nexus::config::Config::default()
+    };
+    let stack = Stack::start(StackOptions::from_config(&config)?).await?;
     // A platform admin's token: the query reads every organization.
     let admin =
         nexus_identity::service::create_user(&stack.db, "admin@bench.test", "Admin", None, None)

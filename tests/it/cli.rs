@@ -267,7 +267,7 @@ fn compose_prints_every_error_and_fails() {
     )
     .expect("write");
     let output = run(nexus()
-        .args(["compose", "--config"])
+        .args(["compose", "--supergraph-config"])
         .arg(dir.path().join("supergraph.yaml"))
         .args(["--output", "-"]));
     assert!(!output.status.success());
@@ -280,7 +280,7 @@ fn compose_prints_every_error_and_fails() {
     );
 
     let output = run(nexus()
-        .args(["compose", "--config"])
+        .args(["compose", "--supergraph-config"])
         .arg(dir.path().join("missing.yaml")));
     let line = error_line(&output);
     assert!(

@@ -7,6 +7,7 @@ mod common;
 mod app_versions;
 mod auth;
 mod cli;
+mod deployment;
 mod end_to_end;
 mod example_app;
 mod extension_policy;

@@ -39,7 +39,13 @@ fn nexus_compose_reproduces_the_committed_supergraph() {
     let root = env!("CARGO_MANIFEST_DIR");
     let output = Command::new(env!("CARGO_BIN_EXE_nexus"))
         .current_dir(root)
-        .args(["compose", "--config", "supergraph.yaml", "--output", "-"])
+        .args([
+            "compose",
+            "--supergraph-config",
+            "supergraph.yaml",
+            "--output",
+            "-",
+        ])
         .output()
         .expect("nexus runs");
     assert!(

@@ -45,8 +45,16 @@ pub fn sdl() -> String {
         .sdl_with_options(SDLExportOptions::new().federation())
 }
 
-pub fn http_router(db: DatabaseConnection, keys: Arc<KeyStore>) -> axum::Router {
-    let config = AuthConfig::from_env(keys.clone());
+/// `access_ttl`: how long a user's access token lives.
+pub fn http_router(
+    db: DatabaseConnection,
+    keys: Arc<KeyStore>,
+    access_ttl: std::time::Duration,
+) -> axum::Router {
+    let config = AuthConfig {
+        access_ttl,
+        ..AuthConfig::new(keys.clone())
+    };
     let schema = schema(db.clone(), config.clone());
     let exchange_state = (db.clone(), config);
     nexus_kit::server::http_router(

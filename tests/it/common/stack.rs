@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use nexus::config::{Config, RouterConfig};
 use nexus::stack::{Stack, StackOptions};
 use serde_json::{Value, json};
 
@@ -53,18 +54,23 @@ impl TestStack {
     ) -> TestStack {
         let db = TestDb::create().await;
         let dir = tempfile::tempdir().expect("temp dir");
-        let stack = Stack::start(StackOptions {
-            database_url: db.url().to_owned(),
-            router_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            keys_file: dir.path().join("signing-keys.json"),
-            issuer: None,
-            allow_private_subgraphs: true,
+        // The same composition root as `nexus dev`: a configuration, then the test's overrides.
+        let config = Config {
+            database_url: Some(db.url().to_owned()),
+            keys_file: Some(dir.path().join("signing-keys.json")),
+            allow_private_apps: true,
+            router: RouterConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            },
+            ..Config::default()
+        };
+        let options = StackOptions {
             router_allows_private_apps,
             health_interval: health,
             license_sync_interval: license_sync,
-        })
-        .await
-        .expect("stack starts");
+            ..StackOptions::from_config(&config).expect("configuration")
+        };
+        let stack = Stack::start(options).await.expect("stack starts");
         TestStack {
             stack,
             // Ordinary keep-alive pooling: reloads must not break pooled clients.

@@ -1,0 +1,330 @@
+//! One configuration for every command. Layers, each over the one before: defaults (which run
+//! `nexus dev` with no file), the TOML file (`--config FILE`, else `nexus.toml` if present),
+//! `NEXUS_*` environment variables (`NEXUS_APPS__URL` sets `[apps] url`; `DATABASE_URL` too), and
+//! last the command line's own flags. `nexus config print` shows the result, secrets redacted.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The file read when `--config` names none.
+pub const DEFAULT_FILE: &str = "nexus.toml";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where `nexus dev` keeps its SQLite file and development keys.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`. Default: SQLite in `data_dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// The Ed25519 signing-key file. Default: `signing-keys.json` in `data_dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys_file: Option<PathBuf>,
+    /// The tokens' `iss`, and the OIDC issuer. Default: the router's URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Accept and call app subgraphs on loopback and private addresses (development only; `nexus
+    /// dev` always does).
+    pub allow_private_apps: bool,
+    pub router: RouterConfig,
+    pub identity: ServiceConfig,
+    pub apps: AppsConfig,
+    pub licensing: ServiceConfig,
+    pub tokens: TokensConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouterConfig {
+    /// The public port: `POST /graphql`, `/oauth/token`, the JWKS.
+    pub listen: SocketAddr,
+}
+
+/// A core subgraph: where it listens, and where the others reach it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub listen: SocketAddr,
+    /// Its base URL as the router and the other services reach it (no `/graphql`).
+    pub url: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppsConfig {
+    pub listen: SocketAddr,
+    pub url: String,
+    /// How often live apps are health-checked.
+    pub health_interval_seconds: u64,
+    /// How often installations of paid apps follow their licenses.
+    pub license_sync_interval_seconds: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokensConfig {
+    /// How long a user's access token lives: 30 to 3600 seconds.
+    pub access_ttl_seconds: u64,
+}
+
+fn local(port: u16) -> ServiceConfig {
+    ServiceConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], port)),
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from(".nexus"),
+            database_url: None,
+            keys_file: None,
+            issuer: None,
+            allow_private_apps: false,
+            router: RouterConfig::default(),
+            identity: local(4001),
+            apps: AppsConfig::default(),
+            licensing: local(4003),
+            tokens: TokensConfig::default(),
+        }
+    }
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
+        }
+    }
+}
+
+impl Default for AppsConfig {
+    fn default() -> Self {
+        let service = local(4002);
+        AppsConfig {
+            listen: service.listen,
+            url: service.url,
+            health_interval_seconds: 30,
+            license_sync_interval_seconds: 15,
+        }
+    }
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        TokensConfig {
+            access_ttl_seconds: 15 * 60,
+        }
+    }
+}
+
+/// Every key the environment may set, dotted (`apps.url` is `NEXUS_APPS__URL`). Other `NEXUS_*`
+/// variables (`NEXUS_TOKEN` for `nexus app submit`, `NEXUS_LOG_FORMAT`, …) are not configuration.
+const ENV_KEYS: &[&str] = &[
+    "data_dir",
+    "database_url",
+    "keys_file",
+    "issuer",
+    "allow_private_apps",
+    "router.listen",
+    "identity.listen",
+    "identity.url",
+    "apps.listen",
+    "apps.url",
+    "apps.health_interval_seconds",
+    "apps.license_sync_interval_seconds",
+    "licensing.listen",
+    "licensing.url",
+    "tokens.access_ttl_seconds",
+];
+
+impl Config {
+    /// Defaults, then `file` (or `nexus.toml` in the working directory, if there is one), then the
+    /// environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    bail!("no configuration file at {}", path.display());
+                }
+                figment = figment.merge(Toml::file(path));
+            }
+            None if Path::new(DEFAULT_FILE).exists() => {
+                figment = figment.merge(Toml::file(DEFAULT_FILE));
+            }
+            None => {}
+        }
+        let env = Env::prefixed("NEXUS_").filter_map(|key| {
+            let dotted = key.as_str().to_ascii_lowercase().replace("__", ".");
+            ENV_KEYS.contains(&dotted.as_str()).then(|| dotted.into())
+        });
+        let config: Config = figment
+            .merge(env)
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database_url".into()),
+            )
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let ttl = self.tokens.access_ttl_seconds;
+        let max = nexus_kit::token::MAX_TOKEN_LIFETIME.as_secs();
+        if !(30..=max).contains(&ttl) {
+            bail!("invalid configuration: tokens.access_ttl_seconds is {ttl}; use 30 to {max}");
+        }
+        for (name, value) in [
+            (
+                "apps.health_interval_seconds",
+                self.apps.health_interval_seconds,
+            ),
+            (
+                "apps.license_sync_interval_seconds",
+                self.apps.license_sync_interval_seconds,
+            ),
+        ] {
+            if value == 0 {
+                bail!("invalid configuration: {name} must be at least 1");
+            }
+        }
+        for (name, url) in [
+            ("identity.url", &self.identity.url),
+            ("apps.url", &self.apps.url),
+            ("licensing.url", &self.licensing.url),
+        ] {
+            reqwest::Url::parse(url)
+                .with_context(|| format!("invalid configuration: {name} `{url}` is not a URL"))?;
+        }
+        Ok(())
+    }
+
+    /// The database URL: as configured, else the embedded SQLite file in the data directory.
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create data directory {}", self.data_dir.display()))?;
+        Ok(format!(
+            "sqlite://{}",
+            self.data_dir.join("nexus.db").display()
+        ))
+    }
+
+    pub fn keys_file(&self) -> PathBuf {
+        self.keys_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("signing-keys.json"))
+    }
+
+    /// The issuer: as configured, else the router's URL.
+    pub fn issuer(&self) -> String {
+        self.issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.router.listen))
+    }
+
+    /// The base URL of the core subgraph `name` (identity, apps, licensing).
+    pub fn url_of(&self, name: &str) -> &str {
+        match name {
+            "identity" => &self.identity.url,
+            "apps" => &self.apps.url,
+            _ => &self.licensing.url,
+        }
+    }
+
+    pub fn health_interval(&self) -> Duration {
+        Duration::from_secs(self.apps.health_interval_seconds)
+    }
+
+    pub fn license_sync_interval(&self) -> Duration {
+        Duration::from_secs(self.apps.license_sync_interval_seconds)
+    }
+
+    pub fn access_ttl(&self) -> Duration {
+        Duration::from_secs(self.tokens.access_ttl_seconds)
+    }
+
+    /// The effective configuration as TOML, with the database password redacted.
+    pub fn print(&self) -> anyhow::Result<String> {
+        let mut shown = self.clone();
+        shown.database_url = shown.database_url.map(|url| redact_password(&url));
+        toml::to_string_pretty(&shown).context("cannot print the configuration")
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_nexus_dev_and_print_without_secrets() {
+        let config = Config {
+            database_url: Some("postgres://nexus:hunter2@db.internal:5432/nexus".into()),
+            ..Config::default()
+        };
+        let printed = config.print().expect("prints");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(
+            printed.contains("postgres://nexus:***@db.internal:5432/nexus"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("[apps]\nlisten = \"127.0.0.1:4002\""),
+            "{printed}"
+        );
+        let back: Config = toml::from_str(&printed).expect("reads back");
+        assert_eq!(back.apps, config.apps);
+    }
+
+    #[test]
+    fn a_file_sets_what_it_names_and_refuses_what_it_does_not_know() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("nexus.toml");
+        std::fs::write(
+            &path,
+            "[identity]\nlisten = \"0.0.0.0:5001\"\nurl = \"http://identity.internal:5001\"\n\
+             [apps]\nhealth_interval_seconds = 5\n",
+        )
+        .expect("write");
+        let config = Config::load(Some(&path)).expect("loads");
+        assert_eq!(config.identity.url, "http://identity.internal:5001");
+        assert_eq!(config.apps.health_interval_seconds, 5);
+        assert_eq!(config.apps.listen, AppsConfig::default().listen);
+
+        std::fs::write(&path, "[apps]\nhealth_interval = 5\n").expect("write");
+        let err = Config::load(Some(&path)).expect_err("unknown key");
+        assert!(format!("{err:#}").contains("health_interval"), "{err:#}");
+        std::fs::write(&path, "[tokens]\naccess_ttl_seconds = 5\n").expect("write");
+        let err = Config::load(Some(&path)).expect_err("too short");
+        assert!(format!("{err:#}").contains("30 to 3600"), "{err:#}");
+        let err = Config::load(Some(&dir.path().join("missing.toml"))).expect_err("missing");
+        assert!(
+            format!("{err:#}").contains("no configuration file"),
+            "{err:#}"
+        );
+    }
+}
