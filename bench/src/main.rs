@@ -33,7 +33,8 @@ struct Args {
     /// Database: default a temporary SQLite file.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
-    /// What to measure: nested queries through the router, or the license-validation hot path.
+    /// What to measure: nested queries through the router, the license-validation hot path, or
+    /// the public port against the router pipeline behind it.
     #[arg(long, value_enum, default_value_t = Suite::Queries)]
     suite: Suite,
 }
@@ -42,6 +43,7 @@ struct Args {
 enum Suite {
     Queries,
     Licenses,
+    Port,
 }
 
 const IDENTITY_ONLY: &str = "{ organizations(first: 50) { edges { node { name members(first: 10) { edges { node { role user { email } } } } } } } }";
@@ -147,6 +149,29 @@ fn query_scenarios(stack: &Stack, token: &str) -> anyhow::Result<Vec<Scenario>> 
     ])
 }
 
+/// The public port (the front door) against the router pipeline it forwards to, on a light query
+/// through one subgraph and on one the router answers alone: what the port itself costs.
+fn port_scenarios(stack: &Stack, token: &str) -> Vec<Scenario> {
+    let pipeline = stack.router.pipeline_url();
+    let public = stack.graphql_url();
+    let me = "{ me { email name } }";
+    let typename = "{ __typename }";
+    [
+        ("`{ me { email name } }`, router pipeline", &pipeline, me),
+        ("`{ me { email name } }`, public port", &public, me),
+        ("`{ __typename }`, router pipeline", &pipeline, typename),
+        ("`{ __typename }`, public port", &public, typename),
+    ]
+    .into_iter()
+    .map(|(name, url, query)| Scenario {
+        name,
+        url: url.clone(),
+        query: query.to_owned(),
+        token: token.to_owned(),
+    })
+    .collect()
+}
+
 /// `validateLicense`, the call apps make most: at the licensing subgraph directly, through the
 /// router by key, and by key and fingerprint (which also records the activation as seen).
 async fn license_scenarios(
@@ -244,6 +269,7 @@ async fn main() -> anyhow::Result<()> {
     let scenarios = match args.suite {
         Suite::Queries => query_scenarios(&stack, &token)?,
         Suite::Licenses => license_scenarios(&stack, &token, apps[0]).await?,
+        Suite::Port => port_scenarios(&stack, &token),
     };
     let mut tallies: Vec<Tally> = scenarios.iter().map(|_| Tally::default()).collect();
     for _ in 0..args.rounds {
@@ -251,14 +277,24 @@ async fn main() -> anyhow::Result<()> {
             run_scenario(scenario, &args, tally).await?;
         }
     }
-    let baseline = tallies[0].throughput();
+    // Each scenario against the first; the port suite pairs each public port with its pipeline.
+    let baselines: Vec<f64> = (0..tallies.len())
+        .map(|i| match args.suite {
+            Suite::Port => tallies[i - i % 2].throughput(),
+            _ => tallies[0].throughput(),
+        })
+        .collect();
     println!(
         "{} organizations, concurrency {}, {} rounds × {} s per scenario",
         args.organizations, args.concurrency, args.rounds, args.seconds
     );
-    println!("| scenario | requests | req/s | p50 ms | p99 ms | throughput vs direct |");
+    let versus = match args.suite {
+        Suite::Port => "throughput vs pipeline",
+        _ => "throughput vs direct",
+    };
+    println!("| scenario | requests | req/s | p50 ms | p99 ms | {versus} |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for (scenario, tally) in scenarios.iter().zip(tallies.iter_mut()) {
+    for ((scenario, tally), baseline) in scenarios.iter().zip(tallies.iter_mut()).zip(baselines) {
         let throughput = tally.throughput();
         let (p50, p99) = (tally.percentile(0.5), tally.percentile(0.99));
         println!(

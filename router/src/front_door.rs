@@ -1,8 +1,14 @@
 //! The router's public listener. apollo-router restarts its HTTP server on every supergraph
-//! reload, and a request arriving on a connection the old server is closing fails without an
-//! answer. The front door owns the client connections, which never restart, and forwards each
-//! request to the router on loopback, sending it again when the router closed the connection
-//! before answering (the request was not processed, so this is safe for mutations too).
+//! reload (its port refuses connections for a moment, and the connections it had are closed), and
+//! a request arriving then would fail. The front door owns the client connections, which never
+//! restart, and streams each request to the router on loopback over pooled keep-alive
+//! connections, and the answer back as it comes.
+//!
+//! A request is sent again only when the router did not process it: the connection was refused
+//! (the router is restarting), or the router closed the connection without answering — a closing
+//! apollo-router (hyper's server, shutting down gracefully) answers every request it has read, so
+//! a connection closed with no answer carried a request it never read. Anything else (a reset
+//! mid-answer, a timeout) is a 502.
 //! It also records the client's address in `X-Forwarded-For`.
 
 use std::net::SocketAddr;
@@ -10,23 +16,28 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Requests larger than this are refused (GraphQL requests are small).
 const MAX_BODY: usize = 4 * 1024 * 1024;
-/// How long a request may keep being retried while the router restarts.
+/// How long a request may wait for a restarting router.
 const RETRY_FOR: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 struct Upstream {
-    base: String,
+    router: SocketAddr,
     /// Exact paths served by another service (e.g. `/oauth/token` by apps), path → URL.
-    passthrough: std::collections::BTreeMap<String, String>,
-    client: reqwest::Client,
+    passthrough: std::collections::BTreeMap<String, Uri>,
+    client: Client<HttpConnector, Full<Bytes>>,
 }
 
 pub struct FrontDoor {
@@ -40,16 +51,26 @@ impl FrontDoor {
         router: SocketAddr,
         passthrough: std::collections::BTreeMap<String, String>,
     ) -> anyhow::Result<FrontDoor> {
+        let passthrough = passthrough
+            .into_iter()
+            .map(|(path, url)| Ok((path, url.parse::<Uri>()?)))
+            .collect::<anyhow::Result<_>>()?;
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
         let upstream = Upstream {
-            base: format!("http://{router}"),
+            router,
             passthrough,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()?,
+            client: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build(connector),
         };
         let app = axum::Router::new().fallback(forward).with_state(upstream);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
+            // Small GraphQL answers go out at once, not after Nagle's delay.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             axum::serve(
                 listener,
                 app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -79,16 +100,22 @@ async fn forward(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
+    // Kept whole, so a request the router never received can be sent again.
     let body: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(body) => body,
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
     };
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = match upstream.passthrough.get(parts.uri.path()) {
-        Some(url) => url.clone(),
-        None => format!("{}{path}", upstream.base),
+    let uri = match upstream.passthrough.get(parts.uri.path()) {
+        Some(uri) => uri.clone(),
+        None => {
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            match format!("http://{}{path}", upstream.router).parse::<Uri>() {
+                Ok(uri) => uri,
+                Err(_) => return (StatusCode::BAD_REQUEST, "bad request path").into_response(),
+            }
+        }
     };
-    let mut headers = parts.headers.clone();
+    let mut headers = parts.headers;
     for hop in [
         "host",
         "connection",
@@ -107,21 +134,20 @@ async fn forward(
     }
     let started = Instant::now();
     loop {
-        let attempt = upstream
-            .client
-            .request(parts.method.clone(), &url)
-            .headers(headers.clone())
-            .body(body.clone())
-            .send()
-            .await;
-        match attempt {
-            Ok(response) => return relay(response).await,
-            // Refused or closed before any answer: the router is restarting.
-            Err(e)
-                if (e.is_connect() || e.is_request())
-                    && !e.is_timeout()
-                    && started.elapsed() < RETRY_FOR =>
-            {
+        let mut outgoing = http::Request::new(Full::new(body.clone()));
+        *outgoing.method_mut() = parts.method.clone();
+        *outgoing.uri_mut() = uri.clone();
+        *outgoing.headers_mut() = headers.clone();
+        match upstream.client.request(outgoing).await {
+            Ok(response) => {
+                let (mut parts, incoming) = response.into_parts();
+                for hop in ["connection", "keep-alive", "transfer-encoding"] {
+                    parts.headers.remove(hop);
+                }
+                return Response::from_parts(parts, Body::new(incoming));
+            }
+            // Refused, or closed unanswered: the router is restarting and processed nothing.
+            Err(e) if not_received(&e) && started.elapsed() < RETRY_FOR => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Err(e) => {
@@ -132,27 +158,18 @@ async fn forward(
     }
 }
 
-async fn relay(response: reqwest::Response) -> Response {
-    let status = response.status();
-    let mut headers = response.headers().clone();
-    for hop in [
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "content-length",
-    ] {
-        headers.remove(hop);
+/// The router never processed the request: the connection was refused, or closed before any
+/// answer began.
+fn not_received(error: &hyper_util::client::legacy::Error) -> bool {
+    if error.is_connect() {
+        return true;
     }
-    match response.bytes().await {
-        Ok(body) => {
-            let mut out = Response::new(Body::from(body));
-            *out.status_mut() = status;
-            *out.headers_mut() = headers;
-            out
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        if let Some(hyper) = e.downcast_ref::<hyper::Error>() {
+            return hyper.is_incomplete_message() || hyper.is_canceled();
         }
-        Err(e) => {
-            tracing::error!(error = %e, "the router's answer broke off");
-            (StatusCode::BAD_GATEWAY, "the router's answer broke off").into_response()
-        }
+        source = e.source();
     }
+    false
 }

@@ -53,6 +53,8 @@ pub struct RunningRouter {
     server: RouterHttpServer,
     front_door: front_door::FrontDoor,
     addr: SocketAddr,
+    /// The router's own listener on loopback, behind the front door.
+    pipeline: SocketAddr,
     schemas: mpsc::UnboundedSender<String>,
 }
 
@@ -68,6 +70,12 @@ impl RunningRouter {
 
     pub fn graphql_url(&self) -> String {
         format!("http://{}/graphql", self.addr)
+    }
+
+    /// The router pipeline itself, without the front door (for benchmarks: the public port's
+    /// cost is measured against it).
+    pub fn pipeline_url(&self) -> String {
+        format!("http://{}/graphql", self.pipeline)
     }
 
     /// Hands the router a new supergraph; it swaps over without dropping requests, or keeps the
@@ -162,6 +170,7 @@ pub async fn start_on(
         server,
         front_door,
         addr: public_addr,
+        pipeline: addr,
         schemas,
     })
 }
