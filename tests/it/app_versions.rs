@@ -350,6 +350,47 @@ async fn reloads_under_load_drop_no_request() {
         }
         (ok, failed)
     });
+    // Mutations with a side effect, alongside: each must run exactly once.
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let organizations = || async {
+        nexus_identity::entity::organization::Entity::find()
+            .count(&stack.stack.db)
+            .await
+            .expect("count")
+    };
+    let before = organizations().await;
+    let url = stack.stack.graphql_url();
+    let token = developer.access.clone();
+    let stopping = stop.clone();
+    let writes = tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let (mut created, mut failed) = (0u64, Vec::new());
+        while !stopping.load(std::sync::atomic::Ordering::SeqCst) && created < 2_000 {
+            let result = client
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&json!({ "query": "mutation($slug: String!) { createOrganization(input: {name: \"Load\", slug: $slug}) { id } }",
+                               "variables": { "slug": format!("load-{created}") } }))
+                .send()
+                .await;
+            match result {
+                Ok(r) if r.status() == 200 => match r.json::<Value>().await {
+                    Ok(body) if body["data"]["createOrganization"]["id"].is_string() => {
+                        created += 1
+                    }
+                    other => {
+                        failed.push(format!("{other:?}"));
+                        break;
+                    }
+                },
+                other => {
+                    failed.push(format!("{other:?}"));
+                    break;
+                }
+            }
+        }
+        (created, failed)
+    });
 
     let mut heads = Vec::new();
     for version in ["1.0.0", "1.1.0", "1.2.0"] {
@@ -388,10 +429,23 @@ async fn reloads_under_load_drop_no_request() {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let (ok, failed) = load.await.expect("load task");
     println!(
-        "{ok} requests through 3 publishes and 3 rollbacks, {} failed",
+        "{ok} queries through 3 publishes and 3 rollbacks, {} failed",
         failed.len()
     );
     assert!(ok > 50, "the load loop barely ran: {ok}");
+    let (created, write_failures) = writes.await.expect("write task");
+    assert!(
+        write_failures.is_empty(),
+        "a mutation failed (a second run answers CONFLICT): {write_failures:?}"
+    );
+    // As many organizations as answered creations: none ran twice, none ran unanswered.
+    let stored = organizations().await - before;
+    println!("{created} organizations created alongside, {stored} stored");
+    assert!(created > 10, "the write loop barely ran: {created}");
+    assert_eq!(
+        stored, created,
+        "organizations stored vs creations answered"
+    );
     assert!(
         failed.is_empty(),
         "{} requests failed, first: {}",
