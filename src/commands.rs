@@ -6,7 +6,7 @@ use anyhow::{Context, anyhow};
 use nexus_kit::token::KeyStore;
 use nexus_migrations::{Migrator, MigratorTrait};
 use nexus_registry::supergraph_config::SupergraphConfig;
-use nexus_router::{AuthOptions, RouterOptions};
+use nexus_router::{AuthOptions, RouterOptions, SupergraphSource};
 
 use crate::cli::{AdminAction, AppAction, Cli, Command, ConfigAction, KeysAction, Service};
 use crate::config::Config;
@@ -159,24 +159,22 @@ async fn serve_router(config: &Config, supergraph: Option<&Path>) -> anyhow::Res
     let keys_file = config.keys_file();
     let keys = open_keys(&keys_file, &issuer)?;
     // A fixed file, or the registry's head followed from here on.
-    let (sdl, feed) = match supergraph {
-        Some(path) => {
-            let sdl = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read supergraph {}", path.display()))?;
-            (sdl, None)
-        }
-        None => {
-            let feed = nexus_router::registry_follower::RegistryFeed::new(
+    let source = match supergraph {
+        Some(path) => SupergraphSource::Fixed(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read supergraph {}", path.display()))?,
+        ),
+        None => SupergraphSource::Registry {
+            feed: nexus_router::registry_follower::RegistryFeed::new(
                 format!(
                     "{}{}",
                     config.apps.url,
                     nexus_apps::supergraph_feed::FEED_PATH
                 ),
                 keys,
-            )?;
-            let head = feed.current(REGISTRY_PATIENCE).await?;
-            (head.sdl.clone(), Some((feed, head)))
-        }
+            )?,
+            patience: REGISTRY_PATIENCE,
+        },
     };
     let apps_graphql = format!("{}/graphql", config.apps.url);
     let router = nexus_router::start(
@@ -197,11 +195,10 @@ async fn serve_router(config: &Config, supergraph: Option<&Path>) -> anyhow::Res
             },
             passthrough: stack::oauth_passthrough(&apps_graphql),
         },
-        sdl,
+        source,
     )
     .await?;
-    if let Some((feed, head)) = feed {
-        feed.follow(head, router.publisher());
+    if supergraph.is_none() {
         println!("router following the registry at {}", config.apps.url);
     }
     println!("router listening: {}", router.graphql_url());

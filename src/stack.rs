@@ -11,7 +11,7 @@ use nexus_kit::db::{self, StatementCounter};
 use nexus_kit::token::KeyStore;
 use nexus_migrations::{Migrator, MigratorTrait};
 use nexus_registry::{Registry, SubgraphSdl};
-use nexus_router::{AuthOptions, RouterOptions, RunningRouter};
+use nexus_router::{AuthOptions, RouterOptions, RunningRouter, SupergraphSource};
 use sea_orm::DatabaseConnection;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -162,7 +162,7 @@ impl Stack {
                 task,
             });
         }
-        let supergraph = nexus_apps::versions::startup_supergraph(&db, &registry).await?;
+        registry.publish(nexus_apps::versions::startup_supergraph(&db, &registry).await?);
         nexus_apps::spawn_jobs(
             db.clone(),
             registry.clone(),
@@ -195,23 +195,11 @@ impl Stack {
                 },
                 passthrough: oauth_passthrough(&subgraph_url(&subgraphs, nexus_apps::NAME)?),
             },
-            supergraph,
+            // The router follows the registry's head: every published supergraph is a hot reload.
+            SupergraphSource::InProcess(registry.subscribe()),
         )
         .await?;
         tracing::info!(url = %router.graphql_url(), "router listening");
-        // The router follows the registry's head: every published supergraph is a hot reload.
-        let publisher = router.publisher();
-        let mut head = registry.subscribe();
-        tokio::spawn(async move {
-            while head.changed().await.is_ok() {
-                let next = head.borrow_and_update().clone();
-                if let Some(sdl) = next
-                    && publisher.unbounded_send(sdl).is_err()
-                {
-                    break;
-                }
-            }
-        });
         Ok(Stack {
             db,
             registry,

@@ -7,6 +7,9 @@ pub mod installations;
 pub mod plugins;
 pub mod registry_follower;
 pub mod supergraph_guard;
+pub mod supergraph_source;
+
+pub use supergraph_source::SupergraphSource;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -133,16 +136,17 @@ pub fn configuration(
     Configuration::from_str(&text).map_err(|e| anyhow!("invalid router configuration: {e}"))
 }
 
-/// Starts the router behind its front door and waits until it answers on `/health`.
+/// Starts the router behind its front door on the first supergraph of `source`, waits until it
+/// answers on `/health`, and follows `source` from then on.
 pub async fn start(
     options: RouterOptions,
-    supergraph_sdl: String,
+    source: SupergraphSource,
 ) -> anyhow::Result<RunningRouter> {
     // The public address belongs to the front door; the router itself listens on loopback.
     let public = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|e| anyhow!("cannot listen on {}: {e}", options.listen))?;
-    start_on(public, options, supergraph_sdl).await
+    start_on(public, options, source).await
 }
 
 /// `start` on a public listener the caller bound already (so nobody can take its port between
@@ -150,9 +154,11 @@ pub async fn start(
 pub async fn start_on(
     public: tokio::net::TcpListener,
     options: RouterOptions,
-    supergraph_sdl: String,
+    source: SupergraphSource,
 ) -> anyhow::Result<RunningRouter> {
     let public_addr = public.local_addr()?;
+    let started = source.first().await?;
+    let supergraph_sdl = started.sdl.clone();
     // The router binds its loopback port itself, a moment after we picked a free one: another
     // process may take it in between, and then another free port is as good.
     let mut attempts = 0;
@@ -166,6 +172,7 @@ pub async fn start_on(
         }
     };
     let front_door = front_door::FrontDoor::start(public, addr, options.passthrough)?;
+    started.follow(schemas.clone());
     Ok(RunningRouter {
         server,
         front_door,
