@@ -150,10 +150,12 @@ fn query_scenarios(stack: &Stack, token: &str) -> anyhow::Result<Vec<Scenario>> 
 }
 
 /// The public port (the front door) against the router pipeline it forwards to, on a light query
-/// through one subgraph and on one the router answers alone: what the port itself costs.
-fn port_scenarios(stack: &Stack, token: &str) -> Vec<Scenario> {
+/// through one subgraph and on one the router answers alone: what the port itself costs; and the
+/// pipeline against apollo-router alone on the same supergraph: what Nexus's plugins cost.
+fn port_scenarios(stack: &Stack, token: &str, plain: SocketAddr) -> Vec<Scenario> {
     let pipeline = stack.router.pipeline_url();
     let public = stack.graphql_url();
+    let plain = format!("http://{plain}/graphql");
     let me = "{ me { email name } }";
     let typename = "{ __typename }";
     [
@@ -161,6 +163,16 @@ fn port_scenarios(stack: &Stack, token: &str) -> Vec<Scenario> {
         ("`{ me { email name } }`, public port", &public, me),
         ("`{ __typename }`, router pipeline", &pipeline, typename),
         ("`{ __typename }`, public port", &public, typename),
+        (
+            "`{ me { email name } }`, apollo-router without Nexus plugins",
+            &plain,
+            me,
+        ),
+        (
+            "`{ me { email name } }`, router pipeline with Nexus plugins",
+            &pipeline,
+            me,
+        ),
     ]
     .into_iter()
     .map(|(name, url, query)| Scenario {
@@ -266,10 +278,20 @@ async fn main() -> anyhow::Result<()> {
     let apps = nexus::seed::published_apps(&stack.db, &["analytics", "crm"]).await?;
     nexus::seed::populate(&stack.db, 0, args.organizations, &apps).await?;
 
+    // apollo-router without Nexus's plugins, kept running for the port suite.
+    let mut plain = None;
     let scenarios = match args.suite {
         Suite::Queries => query_scenarios(&stack, &token)?,
         Suite::Licenses => license_scenarios(&stack, &token, apps[0]).await?,
-        Suite::Port => port_scenarios(&stack, &token),
+        Suite::Port => {
+            let head = nexus_apps::versions::head(&stack.db)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?
+                .context("a supergraph")?;
+            let (server, addr) = nexus_router::start_plain(head.sdl).await?;
+            plain = Some(server);
+            port_scenarios(&stack, &token, addr)
+        }
     };
     let mut tallies: Vec<Tally> = scenarios.iter().map(|_| Tally::default()).collect();
     for _ in 0..args.rounds {
@@ -306,6 +328,9 @@ async fn main() -> anyhow::Result<()> {
             p99.as_secs_f64() * 1e3,
             throughput / baseline
         );
+    }
+    if let Some(mut server) = plain {
+        server.shutdown().await.ok();
     }
     stack.shutdown().await
 }

@@ -221,6 +221,32 @@ async fn start_router(
     Ok((server, addr, schemas))
 }
 
+/// apollo-router alone on `supergraph_sdl`, on a free loopback port, without Nexus's plugins and
+/// passing the caller's `Authorization` on to every subgraph: the baseline against which
+/// `nexus-bench --suite port` measures what the plugins cost. Not for serving anyone.
+pub async fn start_plain(supergraph_sdl: String) -> anyhow::Result<(RouterHttpServer, SocketAddr)> {
+    let addr = resolve_listen(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let mut yaml: Value = serde_yaml::from_str(ROUTER_YAML).context("router.yaml is not YAML")?;
+    yaml["supergraph"]["listen"] = Value::String(addr.to_string());
+    yaml["health_check"]["listen"] = Value::String(addr.to_string());
+    yaml["headers"] = serde_yaml::to_value(serde_json::json!({
+        "all": { "request": [{ "propagate": { "named": "authorization" } }] }
+    }))?;
+    let text = serde_yaml::to_string(&yaml).context("cannot write router configuration")?;
+    let configuration =
+        Configuration::from_str(&text).map_err(|e| anyhow!("invalid router configuration: {e}"))?;
+    let server = RouterHttpServer::builder()
+        .configuration(ConfigurationSource::Static(Box::new(configuration)))
+        .schema(SchemaSource::Static {
+            schema_sdl: supergraph_sdl,
+        })
+        .shutdown(ShutdownSource::None)
+        .is_telemetry_disabled(true)
+        .start();
+    wait_until_healthy(addr).await?;
+    Ok((server, addr))
+}
+
 /// A concrete address for the router to bind, with a clear error if it is taken.
 pub fn resolve_listen(listen: SocketAddr) -> anyhow::Result<SocketAddr> {
     // The router binds the address itself; binding it here first turns "port taken" into a
