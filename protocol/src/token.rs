@@ -28,6 +28,9 @@ pub const MAX_DOCUMENT_LIFETIME: Duration = Duration::from_secs(7 * 24 * 60 * 60
 /// How long a service token (one core service calling another) lives.
 pub const SERVICE_TOKEN_TTL: Duration = Duration::from_secs(60);
 
+/// Clock skew tolerated on `exp` (and `nbf`), in seconds.
+pub const LEEWAY_SECONDS: u64 = 5;
+
 /// How often a process looks at the key file for a rotation.
 const RELOAD_EVERY: Duration = Duration::from_secs(2);
 /// How often a token with an unknown `kid` may make a process reread the key file.
@@ -223,7 +226,7 @@ impl KeyStore {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECONDS;
         jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {

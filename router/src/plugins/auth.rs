@@ -24,7 +24,9 @@ use apollo_router::{Endpoint, ListenAddr, register_plugin};
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use multimap::MultiMap;
-use nexus_protocol::token::{CORE_AUDIENCE, Claims, KeyStore, TokenType};
+use nexus_protocol::token::{
+    CORE_AUDIENCE, Claims, KeyStore, LEEWAY_SECONDS, TokenError, TokenType,
+};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
@@ -37,6 +39,9 @@ pub const TOKEN_CONTEXT_KEY: &str = "nexus::token";
 pub const CLAIMS_CONTEXT_KEY: &str = "nexus::claims";
 /// How long an API-key exchange (or refusal) is trusted.
 pub const API_KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+/// How long a verified bearer token is remembered: a client sends the same token many times, and
+/// its signature needs checking once (its expiry is checked every time).
+pub const VERIFIED_CACHE_TTL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +68,8 @@ struct Shared {
     http: reqwest::Client,
     /// API key → its exchanged token and that token's verified claims, or why not.
     api_keys: moka::future::Cache<String, Result<(String, Claims), String>>,
+    /// Bearer token → its verified claims (valid signature, issuer and audience).
+    verified: moka::future::Cache<String, Claims>,
 }
 
 pub struct Auth {
@@ -101,6 +108,10 @@ impl Plugin for Auth {
                 api_keys: moka::future::Cache::builder()
                     .max_capacity(100_000)
                     .time_to_live(API_KEY_CACHE_TTL)
+                    .build(),
+                verified: moka::future::Cache::builder()
+                    .max_capacity(10_000)
+                    .time_to_live(VERIFIED_CACHE_TTL)
                     .build(),
             }),
             listen: listen.into(),
@@ -219,7 +230,7 @@ async fn authenticate(
             return refuse(request, "expected `Authorization: Bearer <token>`");
         };
         let token = token.trim().to_owned();
-        let claims = match shared.keys.verify(&token, CORE_AUDIENCE) {
+        let claims = match verify(shared, &token).await {
             Ok(claims) => claims,
             Err(e) => return refuse(request, &e.to_string()),
         };
@@ -247,6 +258,25 @@ async fn authenticate(
         return refuse(request, "internal error while authenticating");
     }
     ControlFlow::Continue(request)
+}
+
+/// `token` verified (signature, issuer, audience) once per `VERIFIED_CACHE_TTL`; its expiry at
+/// every call.
+async fn verify(shared: &Shared, token: &str) -> Result<Claims, TokenError> {
+    if let Some(claims) = shared.verified.get(token).await {
+        let now = chrono::Utc::now().timestamp();
+        return if claims.exp + LEEWAY_SECONDS as i64 >= now {
+            Ok(claims)
+        } else {
+            Err(TokenError::Expired)
+        };
+    }
+    let claims = shared.keys.verify(token, CORE_AUDIENCE)?;
+    shared
+        .verified
+        .insert(token.to_owned(), claims.clone())
+        .await;
+    Ok(claims)
 }
 
 /// An installation token works while its installation is active, its app published, and every

@@ -253,3 +253,28 @@ async fn another_apps_installation_token_is_forbidden_and_a_service_token_too() 
     assert_eq!(codes(&body), ["FORBIDDEN"], "{body}");
     assert_eq!(world.app_calls().len(), 0);
 }
+
+#[tokio::test]
+async fn a_remembered_token_still_expires() {
+    let world = world().await;
+    let mut claims = new_claims(
+        world.keys.issuer(),
+        Uuid::from_u128(9).to_string(),
+        TokenType::Access,
+        Duration::from_secs(1),
+    );
+    claims.org = Some(ORG.to_string());
+    let token = world.keys.sign(&claims).expect("signs");
+    let bearer = format!("Bearer {token}");
+    let (status, body) = world.call("{ analyticsTop }", Some(&bearer)).await;
+    assert_eq!(status, 200, "{body}");
+    // Past its expiry and the leeway, the remembered verification does not keep it alive.
+    tokio::time::sleep(Duration::from_secs(
+        1 + nexus_protocol::token::LEEWAY_SECONDS + 1,
+    ))
+    .await;
+    let (status, body) = world.call("{ analyticsTop }", Some(&bearer)).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(codes(&body), ["UNAUTHENTICATED"], "{body}");
+    assert!(body.to_string().contains("expired"), "{body}");
+}
