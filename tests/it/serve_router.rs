@@ -11,18 +11,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 const USER_FIELDS: &str = "{ __type(name: \"User\") { fields { name } } }";
 
+/// The analytics app served by `app`, requiring `users:read`.
 fn manifest(app: &FakeApp) -> Value {
-    json!({
-        "namespace": "analytics",
-        "name": "Analytics",
-        "version": "1.0.0",
-        "description": "Usage analytics",
-        "category": "insights",
-        "author": { "name": "Dev", "email": "dev@apps.test" },
-        "pricing": { "model": "free" },
-        "graphql": { "subgraph_url": app.url() },
-        "scopes": { "required": ["users:read"] }
-    })
+    crate::common::manifest("analytics", &app.url(), &["users:read"])
 }
 
 /// `nexus serve router` against the stack's services; returns the process and its GraphQL URL.
