@@ -192,6 +192,7 @@ async fn serve_router(config: &Config, supergraph: Option<&Path>) -> anyhow::Res
                 core_subgraphs: CORE_SUBGRAPHS.iter().map(|c| c.name.to_owned()).collect(),
                 apps_url: apps_graphql.clone(),
                 allow_private_apps: config.allow_private_apps,
+                context_token_ttl: config.context_ttl(),
             },
             passthrough: stack::oauth_passthrough(&apps_graphql),
         },

@@ -71,6 +71,10 @@ pub struct AppsConfig {
 pub struct TokensConfig {
     /// How long a user's access token lives: 30 to 3600 seconds.
     pub access_ttl_seconds: u64,
+    /// How long an app's installation token (`POST /oauth/token`) lives: 30 to 3600 seconds.
+    pub installation_ttl_seconds: u64,
+    /// How long the context token the router mints for one call to an app lives: 30 to 3600.
+    pub context_ttl_seconds: u64,
 }
 
 fn local(port: u16) -> ServiceConfig {
@@ -121,6 +125,8 @@ impl Default for TokensConfig {
     fn default() -> Self {
         TokensConfig {
             access_ttl_seconds: 15 * 60,
+            installation_ttl_seconds: 15 * 60,
+            context_ttl_seconds: 5 * 60,
         }
     }
 }
@@ -143,6 +149,8 @@ const ENV_KEYS: &[&str] = &[
     "licensing.listen",
     "licensing.url",
     "tokens.access_ttl_seconds",
+    "tokens.installation_ttl_seconds",
+    "tokens.context_ttl_seconds",
 ];
 
 impl Config {
@@ -180,10 +188,21 @@ impl Config {
     }
 
     fn check(&self) -> anyhow::Result<()> {
-        let ttl = self.tokens.access_ttl_seconds;
         let max = nexus_kit::token::MAX_TOKEN_LIFETIME.as_secs();
-        if !(30..=max).contains(&ttl) {
-            bail!("invalid configuration: tokens.access_ttl_seconds is {ttl}; use 30 to {max}");
+        for (name, ttl) in [
+            ("tokens.access_ttl_seconds", self.tokens.access_ttl_seconds),
+            (
+                "tokens.installation_ttl_seconds",
+                self.tokens.installation_ttl_seconds,
+            ),
+            (
+                "tokens.context_ttl_seconds",
+                self.tokens.context_ttl_seconds,
+            ),
+        ] {
+            if !(30..=max).contains(&ttl) {
+                bail!("invalid configuration: {name} is {ttl}; use 30 to {max}");
+            }
         }
         for (name, value) in [
             (
@@ -257,6 +276,14 @@ impl Config {
         Duration::from_secs(self.tokens.access_ttl_seconds)
     }
 
+    pub fn installation_ttl(&self) -> Duration {
+        Duration::from_secs(self.tokens.installation_ttl_seconds)
+    }
+
+    pub fn context_ttl(&self) -> Duration {
+        Duration::from_secs(self.tokens.context_ttl_seconds)
+    }
+
     /// The effective configuration as TOML, with the database password redacted.
     pub fn print(&self) -> anyhow::Result<String> {
         let mut shown = self.clone();
@@ -265,8 +292,9 @@ impl Config {
     }
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
-fn redact_password(url: &str) -> String {
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db` (for logs, errors and
+/// `nexus config print`).
+pub fn redact_password(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("***"));
@@ -321,6 +349,16 @@ mod tests {
         std::fs::write(&path, "[tokens]\naccess_ttl_seconds = 5\n").expect("write");
         let err = Config::load(Some(&path)).expect_err("too short");
         assert!(format!("{err:#}").contains("30 to 3600"), "{err:#}");
+        std::fs::write(&path, "[tokens]\ncontext_ttl_seconds = 7200\n").expect("write");
+        let err = Config::load(Some(&path)).expect_err("too long");
+        assert!(
+            format!("{err:#}").contains("tokens.context_ttl_seconds is 7200"),
+            "{err:#}"
+        );
+        std::fs::write(&path, "[tokens]\ninstallation_ttl_seconds = 600\n").expect("write");
+        let config = Config::load(Some(&path)).expect("loads");
+        assert_eq!(config.installation_ttl(), Duration::from_secs(600));
+        assert_eq!(config.context_ttl(), Duration::from_secs(300));
         let err = Config::load(Some(&dir.path().join("missing.toml"))).expect_err("missing");
         assert!(
             format!("{err:#}").contains("no configuration file"),

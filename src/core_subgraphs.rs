@@ -21,6 +21,8 @@ pub struct Services {
     pub licensing_url: String,
     /// How long a user's access token lives.
     pub access_ttl: Duration,
+    /// How long an app's installation token lives.
+    pub installation_ttl: Duration,
 }
 
 impl Services {
@@ -39,6 +41,7 @@ impl Services {
             apps_url: format!("{}/graphql", config.apps.url),
             licensing_url: format!("{}/graphql", config.licensing.url),
             access_ttl: config.access_ttl(),
+            installation_ttl: config.installation_ttl(),
         }
     }
 }
@@ -80,6 +83,7 @@ pub const CORE_SUBGRAPHS: [CoreSubgraph; 3] = [
                 s.keys.clone(),
                 s.registry.clone(),
                 nexus_apps::licensing_client(s.licensing_url.clone(), s.keys.clone()),
+                s.installation_ttl,
             )
         },
         default_port: 4002,

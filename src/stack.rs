@@ -41,6 +41,10 @@ pub struct StackOptions {
     pub subgraph_listen: BTreeMap<String, SocketAddr>,
     /// How long a user's access token lives.
     pub access_ttl: std::time::Duration,
+    /// How long an app's installation token lives.
+    pub installation_ttl: std::time::Duration,
+    /// How long a context token (one call to an app) lives.
+    pub context_ttl: std::time::Duration,
 }
 
 impl StackOptions {
@@ -71,6 +75,8 @@ impl StackOptions {
             license_sync_interval: config.license_sync_interval(),
             subgraph_listen,
             access_ttl: config.access_ttl(),
+            installation_ttl: config.installation_ttl(),
+            context_ttl: config.context_ttl(),
         })
     }
 }
@@ -143,6 +149,7 @@ impl Stack {
             apps_url: url_of(nexus_apps::NAME)?,
             licensing_url: url_of(nexus_licensing::NAME)?,
             access_ttl: options.access_ttl,
+            installation_ttl: options.installation_ttl,
         };
         let mut subgraphs = Vec::new();
         for (core, listener, addr) in listeners {
@@ -192,6 +199,7 @@ impl Stack {
                     allow_private_apps: options
                         .router_allows_private_apps
                         .unwrap_or(options.allow_private_subgraphs),
+                    context_token_ttl: options.context_ttl,
                 },
                 passthrough: oauth_passthrough(&subgraph_url(&subgraphs, nexus_apps::NAME)?),
             },
@@ -261,23 +269,12 @@ pub async fn connect_and_migrate(
 }
 
 pub async fn connect(database_url: &str) -> anyhow::Result<(DatabaseConnection, StatementCounter)> {
-    db::connect(database_url)
-        .await
-        .map_err(|e| anyhow!("cannot open database {}: {e}", redact(database_url)))
-}
-
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
+    db::connect(database_url).await.map_err(|e| {
+        anyhow!(
+            "cannot open database {}: {e}",
+            crate::config::redact_password(database_url)
+        )
+    })
 }
 
 /// `POST /oauth/token` on the public port is answered by the apps subgraph.
@@ -302,11 +299,11 @@ mod tests {
     #[test]
     fn passwords_are_redacted() {
         assert_eq!(
-            super::redact("postgres://u:secret@h/db"),
+            crate::config::redact_password("postgres://u:secret@h/db"),
             "postgres://u:***@h/db"
         );
         assert_eq!(
-            super::redact("sqlite://.nexus/nexus.db"),
+            crate::config::redact_password("sqlite://.nexus/nexus.db"),
             "sqlite://.nexus/nexus.db"
         );
     }

@@ -50,6 +50,8 @@ pub struct AuthOptions {
     pub apps_url: String,
     /// Let the router call apps on loopback and private addresses (development).
     pub allow_private_apps: bool,
+    /// How long a context token (one call to an app) lives.
+    pub context_token_ttl: Duration,
 }
 
 pub struct RunningRouter {
@@ -123,6 +125,7 @@ pub fn configuration(
         "core_subgraphs": auth.core_subgraphs,
         "apps_url": auth.apps_url,
         "allow_private_apps": auth.allow_private_apps,
+        "context_token_ttl_seconds": auth.context_token_ttl.as_secs(),
     }))?;
     yaml["plugins"]["nexus.installation_gate"] = gate_yaml;
     if !subgraph_urls.is_empty() {
@@ -301,6 +304,7 @@ mod tests {
             core_subgraphs: vec!["identity".into()],
             apps_url: "http://127.0.0.1:4002/graphql".into(),
             allow_private_apps: false,
+            context_token_ttl: Duration::from_secs(300),
         };
         let config = configuration(listen, &urls, &auth);
         assert!(config.is_ok(), "{:?}", config.err());

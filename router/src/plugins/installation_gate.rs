@@ -28,8 +28,12 @@ use super::auth::CLAIMS_CONTEXT_KEY;
 use crate::app_client::AppClient;
 use crate::installations::Directory;
 
-/// Lifetime of a context token.
+/// The default lifetime of a context token.
 pub const CONTEXT_TOKEN_TTL: Duration = Duration::from_secs(5 * 60);
+
+fn default_context_token_ttl_seconds() -> u64 {
+    CONTEXT_TOKEN_TTL.as_secs()
+}
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +49,9 @@ pub struct GateConfig {
     /// Let the router call apps on loopback and private addresses (development).
     #[serde(default)]
     pub allow_private_apps: bool,
+    /// How long a context token lives.
+    #[serde(default = "default_context_token_ttl_seconds")]
+    pub context_token_ttl_seconds: u64,
 }
 
 pub struct InstallationGate {
@@ -67,6 +74,7 @@ impl Plugin for InstallationGate {
         Ok(InstallationGate {
             core_subgraphs: config.core_subgraphs,
             gate: Arc::new(Gate {
+                context_ttl: Duration::from_secs(config.context_token_ttl_seconds),
                 directory: Directory::new(keys.clone(), &config.apps_url, http).map_err(fail)?,
                 keys,
                 client: AppClient::new(config.allow_private_apps)
@@ -105,6 +113,7 @@ register_plugin!("nexus", "installation_gate", InstallationGate);
 
 pub struct Gate {
     keys: Arc<KeyStore>,
+    context_ttl: Duration,
     directory: Directory,
     client: AppClient,
 }
@@ -189,6 +198,7 @@ impl Gate {
             );
         }
         let context = context_claims(
+            self.context_ttl,
             self.keys.issuer(),
             namespace,
             &claims,
@@ -216,18 +226,14 @@ impl Gate {
 /// installation granted that the caller holds too (a user holds every scope; an API key or an
 /// installation token only its own), so no call gives an app more than its caller may see.
 pub fn context_claims(
+    ttl: Duration,
     issuer: &str,
     namespace: &str,
     caller: &Claims,
     installation: Uuid,
     granted: &[String],
 ) -> Claims {
-    let mut context = new_claims(
-        issuer,
-        caller.sub.clone(),
-        TokenType::Context,
-        CONTEXT_TOKEN_TTL,
-    );
+    let mut context = new_claims(issuer, caller.sub.clone(), TokenType::Context, ttl);
     context.aud = namespace.to_owned();
     context.org = caller.org.clone();
     context.role = caller.role.clone();
@@ -256,6 +262,7 @@ mod tests {
     fn context_scopes_are_what_both_the_installation_and_the_caller_allow() {
         let granted = vec!["users:read".to_owned(), "organizations:read".to_owned()];
         let user = context_claims(
+            CONTEXT_TOKEN_TTL,
             "iss",
             "crm",
             &caller(TokenType::Access, &[]),
@@ -267,6 +274,7 @@ mod tests {
         assert_eq!(user.aud, "crm");
         assert_eq!(user.typ, TokenType::Context);
         let key = context_claims(
+            CONTEXT_TOKEN_TTL,
             "iss",
             "crm",
             &caller(TokenType::ApiKey, &[]),
@@ -275,6 +283,7 @@ mod tests {
         );
         assert_eq!(key.scopes, Vec::<String>::new());
         let key = context_claims(
+            CONTEXT_TOKEN_TTL,
             "iss",
             "crm",
             &caller(TokenType::ApiKey, &["organizations:read", "licenses:read"]),

@@ -230,6 +230,8 @@ async fn a_member_reaches_the_app_with_a_context_token_not_their_own() {
     assert_eq!(claims.role.as_deref(), Some("member"));
     assert_eq!(claims.inst, Some(INSTALLATION.to_string()));
     assert_eq!(claims.scopes, ["organizations:read", "users:read"]);
+    // The configured lifetime (the default here: 5 minutes).
+    assert_eq!(claims.exp - claims.iat, 300);
     // Only the app's audience: it is no key to the core.
     assert!(world.keys.verify(context, CORE_AUDIENCE).is_err());
 }

@@ -25,7 +25,17 @@ use crate::entity::app_credential;
 use crate::entity::installation::{self, InstallationStatus};
 
 pub const TOKEN_PATH: &str = "/oauth/token";
+/// The default lifetime of an installation token (`[tokens] installation_ttl_seconds`).
 pub const INSTALLATION_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// What the token endpoint needs.
+#[derive(Clone)]
+pub struct TokenEndpoint {
+    pub db: DatabaseConnection,
+    pub keys: Arc<KeyStore>,
+    /// How long an installation token lives.
+    pub ttl: Duration,
+}
 
 fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -81,7 +91,7 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Reply {
 /// `POST /oauth/token` (JSON body): `grant_type=client_credentials`, `client_id`,
 /// `client_secret`, `installation_id`. Errors follow OAuth 2.0 (`invalid_client`, …).
 pub async fn token(
-    State((db, keys)): State<(DatabaseConnection, Arc<KeyStore>)>,
+    State(TokenEndpoint { db, keys, ttl }): State<TokenEndpoint>,
     Json(request): Json<TokenRequest>,
 ) -> Reply {
     if request.grant_type != "client_credentials" {
@@ -150,7 +160,7 @@ pub async fn token(
         keys.issuer(),
         app_id.to_string(),
         TokenType::Installation,
-        INSTALLATION_TOKEN_TTL,
+        ttl,
     );
     claims.org = Some(installation.organization_id.to_string());
     claims.inst = Some(installation.id.to_string());
@@ -161,7 +171,7 @@ pub async fn token(
             Json(serde_json::json!({
                 "access_token": token,
                 "token_type": "Bearer",
-                "expires_in": INSTALLATION_TOKEN_TTL.as_secs(),
+                "expires_in": ttl.as_secs(),
                 "scope": scopes.join(" "),
             })),
         ),

@@ -75,13 +75,20 @@ pub fn sdl() -> String {
     .sdl_with_options(SDLExportOptions::new().federation())
 }
 
+/// `installation_token_ttl`: how long the tokens `POST /oauth/token` issues live.
 pub fn http_router(
     db: DatabaseConnection,
     keys: Arc<KeyStore>,
     registry: Arc<Registry>,
     licensing: CoreClient,
+    installation_token_ttl: std::time::Duration,
 ) -> axum::Router {
     let token_state = (db.clone(), keys.clone());
+    let token_endpoint = installation_tokens::TokenEndpoint {
+        db: db.clone(),
+        keys: keys.clone(),
+        ttl: installation_token_ttl,
+    };
     let feed_state = (db.clone(), registry.clone(), keys.clone());
     let schema = schema(db.clone(), registry, licensing);
     nexus_kit::server::http_router(
@@ -101,11 +108,11 @@ pub fn http_router(
     )
     .route(
         installation_tokens::TOKEN_PATH,
-        axum::routing::post(installation_tokens::token).with_state(token_state.clone()),
+        axum::routing::post(installation_tokens::token).with_state(token_endpoint),
     )
     .route(
         nexus_kit::installation_view::LOOKUP_PATH,
-        axum::routing::get(installation_lookup::lookup).with_state(token_state.clone()),
+        axum::routing::get(installation_lookup::lookup).with_state(token_state),
     )
     .route(
         supergraph_feed::FEED_PATH,
