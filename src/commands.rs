@@ -169,7 +169,7 @@ async fn serve_router(config: &Config, supergraph: Option<&Path>) -> anyhow::Res
                 format!(
                     "{}{}",
                     config.apps.url,
-                    nexus_apps::supergraph_feed::FEED_PATH
+                    nexus_apps::registry::feed::FEED_PATH
                 ),
                 keys,
             )?,
@@ -225,7 +225,7 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
     let services = Services::from_config(config, db.clone(), keys.clone(), registry.clone());
     if service == Service::Apps {
         // The registry's feed needs a head: the first start records the core-only version.
-        nexus_apps::versions::startup_supergraph(&db, &registry).await?;
+        nexus_apps::registry::versions::startup_supergraph(&db, &registry).await?;
         nexus_apps::spawn_jobs(
             db,
             registry.clone(),

@@ -169,7 +169,7 @@ impl Stack {
                 task,
             });
         }
-        registry.publish(nexus_apps::versions::startup_supergraph(&db, &registry).await?);
+        registry.publish(nexus_apps::registry::versions::startup_supergraph(&db, &registry).await?);
         nexus_apps::spawn_jobs(
             db.clone(),
             registry.clone(),

@@ -2,14 +2,12 @@
 
 pub mod entity;
 pub mod graphql;
-pub mod health;
 pub mod installation_lookup;
 pub mod installation_tokens;
 pub mod installations;
 pub mod licensing;
+pub mod registry;
 pub mod service;
-pub mod supergraph_feed;
-pub mod versions;
 
 use std::sync::Arc;
 
@@ -54,7 +52,7 @@ pub fn spawn_jobs(
     health_interval: std::time::Duration,
     license_sync_interval: std::time::Duration,
 ) {
-    health::spawn_checker(db.clone(), registry, health_interval);
+    registry::health::spawn_checker(db.clone(), registry, health_interval);
     licensing::spawn_sync(db, licensing, license_sync_interval);
 }
 
@@ -115,7 +113,7 @@ pub fn http_router(
         axum::routing::get(installation_lookup::lookup).with_state(token_state),
     )
     .route(
-        supergraph_feed::FEED_PATH,
-        axum::routing::get(supergraph_feed::head).with_state(feed_state),
+        registry::feed::FEED_PATH,
+        axum::routing::get(registry::feed::head).with_state(feed_state),
     )
 }

@@ -19,7 +19,7 @@ use super::types::App;
 use crate::entity::app;
 use crate::entity::app_version::{self, AppVersionStatus};
 use crate::entity::supergraph_version;
-use crate::versions::{self, ComposedSubgraph};
+use crate::registry::versions::{self, ComposedSubgraph};
 
 /// One problem with a submission: which rule (`code`), where, and what to do.
 #[derive(SimpleObject, Clone)]

@@ -18,7 +18,7 @@ use nexus_kit::auth::Caller;
 use nexus_kit::token::KeyStore;
 use nexus_registry::Registry;
 
-use crate::versions;
+use crate::registry::versions;
 
 pub const FEED_PATH: &str = "/supergraph";
 /// The longest a request may wait for a change.
