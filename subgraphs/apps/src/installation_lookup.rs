@@ -85,7 +85,7 @@ async fn by_app(
     let Some(app) = crate::service::find_app_by_namespace(db, namespace).await? else {
         return Ok(None);
     };
-    let found = crate::installations::for_app(db, &app.namespace, organization).await?;
+    let found = crate::installations::for_app(db, app.id, organization).await?;
     Ok(found.map(|found| view(found, &app)))
 }
 

@@ -136,17 +136,14 @@ pub async fn update_scopes(
     active.update(db).await.map_err(internal)
 }
 
-/// The live installation of the app `namespace` in `organization_id`, if any.
+/// The live (active) installation of the app `app_id` in `organization_id`, if any.
 pub async fn for_app(
     db: &DatabaseConnection,
-    namespace: &str,
+    app_id: Uuid,
     organization_id: Uuid,
 ) -> Result<Option<installation::Model>> {
-    let Some(app) = crate::service::find_app_by_namespace(db, namespace).await? else {
-        return Ok(None);
-    };
     installation::Entity::find()
-        .filter(installation::Column::AppId.eq(app.id))
+        .filter(installation::Column::AppId.eq(app_id))
         .filter(installation::Column::OrganizationId.eq(organization_id))
         .filter(installation::Column::Status.eq(InstallationStatus::Active))
         .one(db)
