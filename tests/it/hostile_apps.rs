@@ -515,33 +515,10 @@ async fn a_suspended_app_gets_no_token_and_its_tokens_stop_working() {
         calls,
         "crm called after its suspension"
     );
-    let secret = stack
-        .data_as(
-            &world.developer.access,
-            "mutation($app: ID!) { rotateAppClientSecret(appId: $app) }",
-            json!({ "app": world.crm_id }),
-        )
-        .await["rotateAppClientSecret"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let response = stack
-        .client
-        .post(
-            stack
-                .stack
-                .graphql_url()
-                .replace("/graphql", "/oauth/token"),
-        )
-        .json(
-            &json!({ "grant_type": "client_credentials", "client_id": world.crm_id,
-                       "client_secret": secret, "installation_id": world.crm_installation }),
-        )
-        .send()
-        .await
-        .expect("the token endpoint answers");
-    assert_eq!(response.status(), 400);
-    let body: Value = response.json().await.expect("JSON");
+    let (status, body) = stack
+        .request_installation_token(&world.developer, &world.crm_id, &world.crm_installation)
+        .await;
+    assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], "unauthorized_client", "{body}");
     assert!(body.get("access_token").is_none(), "{body}");
     world.stack.stop().await;

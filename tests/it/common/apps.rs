@@ -102,6 +102,23 @@ impl TestStack {
         app_id: &str,
         installation: &str,
     ) -> String {
+        let (_, body) = self
+            .request_installation_token(developer, app_id, installation)
+            .await;
+        body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no installation token: {body}"))
+            .to_owned()
+    }
+
+    /// Rotates `app_id`'s client secret as `developer` and asks `/oauth/token` for a token of
+    /// `installation` with it; returns (HTTP status, JSON body), whatever the answer.
+    pub async fn request_installation_token(
+        &self,
+        developer: &Session,
+        app_id: &str,
+        installation: &str,
+    ) -> (u16, Value) {
         let data = self
             .data_as(
                 &developer.access,
@@ -110,7 +127,7 @@ impl TestStack {
             )
             .await;
         let secret = data["rotateAppClientSecret"].as_str().unwrap_or_default();
-        let body: Value = self
+        let response = self
             .client
             .post(self.stack.graphql_url().replace("/graphql", "/oauth/token"))
             .json(
@@ -119,14 +136,9 @@ impl TestStack {
             )
             .send()
             .await
-            .expect("the token endpoint answers")
-            .json()
-            .await
-            .expect("JSON");
-        body["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no installation token: {body}"))
-            .to_owned()
+            .expect("the token endpoint answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON"))
     }
 }
 
