@@ -1,8 +1,8 @@
 //! The router's public listener. apollo-router restarts its HTTP server on every supergraph
 //! reload (its port refuses connections for a moment, and the connections it had are closed), and
 //! a request arriving then would fail. The front door owns the client connections, which never
-//! restart, and streams each request to the router on loopback over pooled keep-alive
-//! connections, and the answer back as it comes.
+//! restart, and sends each request (read whole, so it can be sent again) to the router on
+//! loopback over pooled keep-alive connections, streaming the answer back as it comes.
 //!
 //! A request is sent again only when the router did not process it: the connection was refused
 //! (the router is restarting), or the router closed the connection without answering — a closing
