@@ -181,6 +181,7 @@ async fn serve_router(config: &Config, supergraph: Option<&Path>) -> anyhow::Res
         RouterOptions {
             listen,
             subgraph_urls: Default::default(),
+            overlay: config.router_overlay()?,
             auth: AuthOptions {
                 keys_file,
                 issuer,
@@ -195,6 +196,8 @@ async fn serve_router(config: &Config, supergraph: Option<&Path>) -> anyhow::Res
                 context_token_ttl: config.context_ttl(),
             },
             passthrough: stack::oauth_passthrough(&apps_graphql),
+            trusted_proxies: config.trusted_proxies()?,
+            rate_limits: config.rate_limits()?,
         },
         source,
     )
@@ -222,7 +225,7 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
         core_subgraphs::served_sdl(config),
         config.allow_private_apps,
     );
-    let services = Services::from_config(config, db.clone(), keys.clone(), registry.clone());
+    let services = Services::from_config(config, db.clone(), keys.clone(), registry.clone())?;
     if service == Service::Apps {
         // The registry's feed needs a head: the first start records the core-only version.
         nexus_apps::registry::versions::startup_supergraph(&db, &registry).await?;

@@ -32,6 +32,14 @@ pub struct Config {
     /// Accept and call app subgraphs on loopback and private addresses (development only; `nexus
     /// dev` always does).
     pub allow_private_apps: bool,
+    /// `redis://HOST:PORT/DB`: rate limits shared by every replica. Default: each process counts
+    /// on its own (fine for one process, e.g. `nexus dev`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+    /// When Redis cannot be asked: `allow` (let requests through, the default) or `refuse`.
+    pub redis_on_error: nexus_protocol::rate_limit::OnStoreError,
+    /// Every key Nexus writes in Redis starts with this (several platforms can share a Redis).
+    pub redis_key_prefix: String,
     pub router: RouterConfig,
     pub identity: ServiceConfig,
     pub apps: AppsConfig,
@@ -44,6 +52,13 @@ pub struct Config {
 pub struct RouterConfig {
     /// The public port: `POST /graphql`, `/oauth/token`, the JWKS.
     pub listen: SocketAddr,
+    /// A `router.yaml` merged over Nexus's own (`router/router.yaml`): operation limits, rate
+    /// limits, traffic shaping, e.g. `plugins: { nexus.limits: { max_depth: 30 } }`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<PathBuf>,
+    /// Proxies in front of the router whose `X-Forwarded-For` is believed, as addresses or
+    /// networks (`["10.0.0.0/8"]`). Default: none, so the client is the connection's peer.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// A core subgraph: where it listens, and where the others reach it.
@@ -92,6 +107,9 @@ impl Default for Config {
             keys_file: None,
             issuer: None,
             allow_private_apps: false,
+            redis_url: None,
+            redis_on_error: Default::default(),
+            redis_key_prefix: "nexus".to_owned(),
             router: RouterConfig::default(),
             identity: local(4001),
             apps: AppsConfig::default(),
@@ -105,6 +123,8 @@ impl Default for RouterConfig {
     fn default() -> Self {
         RouterConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
+            config_file: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -139,7 +159,12 @@ const ENV_KEYS: &[&str] = &[
     "keys_file",
     "issuer",
     "allow_private_apps",
+    "redis_url",
+    "redis_on_error",
+    "redis_key_prefix",
     "router.listen",
+    "router.config_file",
+    "router.trusted_proxies",
     "identity.listen",
     "identity.url",
     "apps.listen",
@@ -226,6 +251,19 @@ impl Config {
             reqwest::Url::parse(url)
                 .with_context(|| format!("invalid configuration: {name} `{url}` is not a URL"))?;
         }
+        self.trusted_proxies()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: router.trusted_proxies: {e}"))?;
+        if let Some(url) = &self.redis_url {
+            let scheme_ok = reqwest::Url::parse(url).is_ok_and(|u| {
+                ["redis", "rediss", "redis-cluster", "redis-sentinel"].contains(&u.scheme())
+            });
+            if !scheme_ok {
+                bail!(
+                    "invalid configuration: redis_url `{}` is not a redis:// URL",
+                    redact_password(url)
+                );
+            }
+        }
         Ok(())
     }
 
@@ -284,10 +322,38 @@ impl Config {
         Duration::from_secs(self.tokens.context_ttl_seconds)
     }
 
+    /// The rate-limit store every service shares: Redis if `redis_url` is set, else in memory.
+    pub fn rate_limits(&self) -> anyhow::Result<nexus_protocol::rate_limit::RateLimits> {
+        nexus_protocol::rate_limit::RateLimits::from_url(
+            self.redis_url.as_deref(),
+            &self.redis_key_prefix,
+            self.redis_on_error,
+        )
+    }
+
+    pub fn trusted_proxies(
+        &self,
+    ) -> anyhow::Result<nexus_protocol::client_address::TrustedProxies> {
+        nexus_protocol::client_address::TrustedProxies::parse(&self.router.trusted_proxies)
+    }
+
+    /// The text of `router.config_file`, if one is set.
+    pub fn router_overlay(&self) -> anyhow::Result<Option<String>> {
+        self.router
+            .config_file
+            .as_ref()
+            .map(|path| {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read router.config_file {}", path.display()))
+            })
+            .transpose()
+    }
+
     /// The effective configuration as TOML, with the database password redacted.
     pub fn print(&self) -> anyhow::Result<String> {
         let mut shown = self.clone();
         shown.database_url = shown.database_url.map(|url| redact_password(&url));
+        shown.redis_url = shown.redis_url.map(|url| redact_password(&url));
         toml::to_string_pretty(&shown).context("cannot print the configuration")
     }
 }

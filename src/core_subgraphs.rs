@@ -23,6 +23,8 @@ pub struct Services {
     pub access_ttl: Duration,
     /// How long an app's installation token lives.
     pub installation_ttl: Duration,
+    /// The rate-limit buckets (logins, sign-ups, anonymous license checks).
+    pub rate_limits: nexus_kit::rate_limit::RateLimits,
 }
 
 impl Services {
@@ -32,8 +34,8 @@ impl Services {
         db: DatabaseConnection,
         keys: Arc<KeyStore>,
         registry: Arc<Registry>,
-    ) -> Services {
-        Services {
+    ) -> anyhow::Result<Services> {
+        Ok(Services {
             db,
             keys,
             registry,
@@ -42,7 +44,8 @@ impl Services {
             licensing_url: format!("{}/graphql", config.licensing.url),
             access_ttl: config.access_ttl(),
             installation_ttl: config.installation_ttl(),
-        }
+            rate_limits: config.rate_limits()?,
+        })
     }
 }
 
@@ -71,7 +74,14 @@ pub const CORE_SUBGRAPHS: [CoreSubgraph; 3] = [
     CoreSubgraph {
         name: nexus_identity::NAME,
         sdl: nexus_identity::sdl,
-        http_router: |s| nexus_identity::http_router(s.db.clone(), s.keys.clone(), s.access_ttl),
+        http_router: |s| {
+            nexus_identity::http_router(
+                s.db.clone(),
+                s.keys.clone(),
+                s.access_ttl,
+                s.rate_limits.clone(),
+            )
+        },
         default_port: 4001,
     },
     CoreSubgraph {
@@ -97,6 +107,7 @@ pub const CORE_SUBGRAPHS: [CoreSubgraph; 3] = [
                 s.keys.clone(),
                 s.apps_url.clone(),
                 s.identity_url.clone(),
+                s.rate_limits.clone(),
             )
         },
         default_port: 4003,

@@ -45,6 +45,12 @@ pub struct StackOptions {
     pub installation_ttl: std::time::Duration,
     /// How long a context token (one call to an app) lives.
     pub context_ttl: std::time::Duration,
+    /// YAML merged over the router's `router.yaml` (limits, rate limits).
+    pub router_overlay: Option<String>,
+    /// Proxies whose `X-Forwarded-For` the router believes.
+    pub trusted_proxies: nexus_protocol::client_address::TrustedProxies,
+    /// The rate-limit buckets every part of the platform counts in (Redis or this process).
+    pub rate_limits: nexus_protocol::rate_limit::RateLimits,
 }
 
 impl StackOptions {
@@ -77,6 +83,9 @@ impl StackOptions {
             access_ttl: config.access_ttl(),
             installation_ttl: config.installation_ttl(),
             context_ttl: config.context_ttl(),
+            router_overlay: config.router_overlay()?,
+            trusted_proxies: config.trusted_proxies()?,
+            rate_limits: config.rate_limits()?,
         })
     }
 }
@@ -150,6 +159,7 @@ impl Stack {
             licensing_url: url_of(nexus_licensing::NAME)?,
             access_ttl: options.access_ttl,
             installation_ttl: options.installation_ttl,
+            rate_limits: options.rate_limits.clone(),
         };
         let mut subgraphs = Vec::new();
         for (core, listener, addr) in listeners {
@@ -187,6 +197,7 @@ impl Stack {
             RouterOptions {
                 listen: router_listen,
                 subgraph_urls: BTreeMap::new(),
+                overlay: options.router_overlay.clone(),
                 auth: AuthOptions {
                     keys_file: options.keys_file.clone(),
                     issuer,
@@ -202,6 +213,8 @@ impl Stack {
                     context_token_ttl: options.context_ttl,
                 },
                 passthrough: oauth_passthrough(&subgraph_url(&subgraphs, nexus_apps::NAME)?),
+                trusted_proxies: options.trusted_proxies.clone(),
+                rate_limits: options.rate_limits.clone(),
             },
             // The router follows the registry's head: every published supergraph is a hot reload.
             SupergraphSource::InProcess(registry.subscribe()),

@@ -258,6 +258,7 @@ async fn main() -> anyhow::Result<()> {
         allow_private_apps: true,
         router: nexus::config::RouterConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..nexus::config::RouterConfig::default()
         },
         ..nexus::config::Config::default()
     };

@@ -1,9 +1,12 @@
 //! What Nexus's services and the router share without any database: signed tokens and the key
 //! set (`token`), the scope catalog (`scopes`), the router's installation lookup (`installation_view`)
-//! and the one outbound HTTP client for addresses apps name (`outbound`). The router depends on
-//! this crate, never on the subgraphs' plumbing.
+//! the one outbound HTTP client for addresses apps name (`outbound`), rate-limit buckets shared
+//! through Redis (`rate_limit`) and the caller's address behind trusted proxies
+//! (`client_address`). The router depends on this crate, never on the subgraphs' plumbing.
 
+pub mod client_address;
 pub mod installation_view;
 pub mod outbound;
+pub mod rate_limit;
 pub mod scopes;
 pub mod token;

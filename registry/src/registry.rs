@@ -29,6 +29,9 @@ pub struct Registry {
     closing: watch::Sender<bool>,
     /// App namespace → its last health check.
     pub health: std::sync::RwLock<std::collections::HashMap<String, AppHealth>>,
+    /// Held by whoever is publishing a new head in this process (the apps service also takes a
+    /// database lock, for other processes).
+    pub publishing: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
@@ -45,6 +48,7 @@ impl Registry {
             head: watch::channel(None).0,
             closing: watch::channel(false).0,
             health: Default::default(),
+            publishing: tokio::sync::Mutex::new(()),
         }
     }
 

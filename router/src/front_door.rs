@@ -9,7 +9,9 @@
 //! apollo-router (hyper's server, shutting down gracefully) answers every request it has read, so
 //! a connection closed with no answer carried a request it never read. Anything else (a reset
 //! mid-answer, a timeout) is a 502.
-//! It also records the client's address in `X-Forwarded-For`.
+//! It also resolves the client's address (`nexus_protocol::client_address`: the peer, or what
+//! the operator's trusted proxies say) into `nexus-client-address`, and appends the peer to
+//! `X-Forwarded-For`.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -23,6 +25,7 @@ use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use nexus_protocol::client_address::{CLIENT_ADDRESS_HEADER, TrustedProxies};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -38,6 +41,7 @@ struct Upstream {
     /// Exact paths served by another service (e.g. `/oauth/token` by apps), path → URL.
     passthrough: std::collections::BTreeMap<String, Uri>,
     client: Client<HttpConnector, Full<Bytes>>,
+    trusted_proxies: TrustedProxies,
 }
 
 pub struct FrontDoor {
@@ -50,6 +54,7 @@ impl FrontDoor {
         listener: TcpListener,
         router: SocketAddr,
         passthrough: std::collections::BTreeMap<String, String>,
+        trusted_proxies: TrustedProxies,
     ) -> anyhow::Result<FrontDoor> {
         let passthrough = passthrough
             .into_iter()
@@ -63,6 +68,7 @@ impl FrontDoor {
             client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build(connector),
+            trusted_proxies,
         };
         let app = axum::Router::new().fallback(forward).with_state(upstream);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -125,12 +131,23 @@ async fn forward(
     ] {
         headers.remove(hop);
     }
-    let forwarded = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(chain) => format!("{chain}, {}", peer.ip()),
-        None => peer.ip().to_string(),
+    let chain: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let client = upstream.trusted_proxies.client(peer.ip(), &chain);
+    let forwarded = if chain.is_empty() {
+        peer.ip().to_string()
+    } else {
+        format!("{}, {}", chain.join(", "), peer.ip())
     };
     if let Ok(value) = HeaderValue::from_str(&forwarded) {
         headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+    }
+    // Always ours: whatever a client sent under this name is replaced.
+    if let Ok(value) = HeaderValue::from_str(&client.to_string()) {
+        headers.insert(HeaderName::from_static(CLIENT_ADDRESS_HEADER), value);
     }
     let started = Instant::now();
     loop {

@@ -4,6 +4,7 @@
 pub mod app_client;
 pub mod front_door;
 pub mod installations;
+pub mod measure;
 pub mod plugins;
 pub mod registry_follower;
 pub mod supergraph_guard;
@@ -32,9 +33,16 @@ pub struct RouterOptions {
     pub listen: SocketAddr,
     /// Subgraph name → URL the router calls, overriding the supergraph's routing URLs.
     pub subgraph_urls: BTreeMap<String, String>,
+    /// YAML merged over `router.yaml` (an operator's limits, rate limits, traffic shaping).
+    pub overlay: Option<String>,
     pub auth: AuthOptions,
     /// Paths the public port serves from another service, path → URL (`/oauth/token` → apps).
     pub passthrough: BTreeMap<String, String>,
+    /// Proxies whose `X-Forwarded-For` is believed (default: none).
+    pub trusted_proxies: nexus_protocol::client_address::TrustedProxies,
+    /// The rate-limit buckets (`nexus.rate_limit`): Redis, shared between replicas, or this
+    /// process's.
+    pub rate_limits: nexus_protocol::rate_limit::RateLimits,
 }
 
 /// What the `nexus.auth` plugin needs.
@@ -61,6 +69,8 @@ pub struct RunningRouter {
     /// The router's own listener on loopback, behind the front door.
     pipeline: SocketAddr,
     schemas: mpsc::UnboundedSender<String>,
+    /// The name its rate-limit store is registered under.
+    store: String,
 }
 
 impl RunningRouter {
@@ -92,6 +102,7 @@ impl RunningRouter {
     }
 
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        plugins::rate_limit::unregister_store(&self.store);
         self.front_door.shutdown().await;
         self.server
             .shutdown()
@@ -100,13 +111,33 @@ impl RunningRouter {
     }
 }
 
-/// `router.yaml` with the listen addresses and subgraph URLs of this run.
+/// `router.yaml`, with the operator's `overlay` merged over it, and the listen addresses,
+/// subgraph URLs and plugin settings of this run.
 pub fn configuration(
     listen: SocketAddr,
     subgraph_urls: &BTreeMap<String, String>,
+    overlay: Option<&str>,
+    rate_limit_store: Option<&str>,
     auth: &AuthOptions,
 ) -> anyhow::Result<Configuration> {
     let mut yaml: Value = serde_yaml::from_str(ROUTER_YAML).context("router.yaml is not YAML")?;
+    if let Some(overlay) = overlay {
+        let overlay: Value =
+            serde_yaml::from_str(overlay).context("the router configuration file is not YAML")?;
+        merge(&mut yaml, overlay);
+    }
+    // The router's own parser and body reader stop where `nexus.limits` cannot see: keep them
+    // behind its limits, so that its refusals (with their codes) come first.
+    let limits: plugins::limits::LimitsConfig =
+        serde_yaml::from_value(yaml["plugins"]["nexus.limits"].clone())
+            .context("invalid plugins.nexus.limits")?;
+    yaml["limits"]["router"]["parser_max_tokens"] =
+        Value::from(limits.max_tokens.saturating_mul(2));
+    yaml["limits"]["router"]["http_max_request_bytes"] =
+        Value::from(limits.max_request_bytes.saturating_mul(2));
+    if let Some(store) = rate_limit_store {
+        yaml["plugins"]["nexus.rate_limit"]["store"] = Value::String(store.to_owned());
+    }
     let listen_value = Value::String(listen.to_string());
     yaml["supergraph"]["listen"] = listen_value.clone();
     yaml["health_check"]["listen"] = listen_value;
@@ -139,6 +170,23 @@ pub fn configuration(
     Configuration::from_str(&text).map_err(|e| anyhow!("invalid router configuration: {e}"))
 }
 
+/// `overlay` over `base`: mappings merge key by key, anything else replaces.
+fn merge(base: &mut Value, overlay: Value) {
+    match (base, overlay) {
+        (Value::Mapping(base), Value::Mapping(overlay)) => {
+            for (key, value) in overlay {
+                match base.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, overlay) => *base = overlay,
+    }
+}
+
 /// Starts the router behind its front door on the first supergraph of `source`, waits until it
 /// answers on `/health`, and follows `source` from then on.
 pub async fn start(
@@ -160,21 +208,35 @@ pub async fn start_on(
     source: SupergraphSource,
 ) -> anyhow::Result<RunningRouter> {
     let public_addr = public.local_addr()?;
-    let started = source.first().await?;
+    // Named for this router: its plugins, rebuilt on every reload, find the same buckets.
+    let store = format!("router-{}", uuid::Uuid::new_v4());
+    plugins::rate_limit::register_store(&store, options.rate_limits.clone());
+    let started = match source.first().await {
+        Ok(started) => started,
+        Err(e) => {
+            plugins::rate_limit::unregister_store(&store);
+            return Err(e);
+        }
+    };
     let supergraph_sdl = started.sdl.clone();
     // The router binds its loopback port itself, a moment after we picked a free one: another
     // process may take it in between, and then another free port is as good.
     let mut attempts = 0;
     let (server, addr, schemas) = loop {
         attempts += 1;
-        match start_router(&options, supergraph_sdl.clone()).await {
+        match start_router(&options, &store, supergraph_sdl.clone()).await {
             Err(e) if attempts < 3 && format!("{e:#}").contains("Address already in use") => {
                 tracing::warn!(error = %format!("{e:#}"), "the router's loopback port was taken; another one");
             }
-            result => break result?,
+            Err(e) => {
+                plugins::rate_limit::unregister_store(&store);
+                return Err(e);
+            }
+            Ok(started) => break started,
         }
     };
-    let front_door = front_door::FrontDoor::start(public, addr, options.passthrough)?;
+    let front_door =
+        front_door::FrontDoor::start(public, addr, options.passthrough, options.trusted_proxies)?;
     started.follow(schemas.clone());
     Ok(RunningRouter {
         server,
@@ -182,16 +244,24 @@ pub async fn start_on(
         addr: public_addr,
         pipeline: addr,
         schemas,
+        store,
     })
 }
 
 /// The router itself on a free loopback port, once it answers on `/health`.
 async fn start_router(
     options: &RouterOptions,
+    store: &str,
     supergraph_sdl: String,
 ) -> anyhow::Result<(RouterHttpServer, SocketAddr, mpsc::UnboundedSender<String>)> {
     let addr = resolve_listen(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-    let configuration = configuration(addr, &options.subgraph_urls, &options.auth)?;
+    let configuration = configuration(
+        addr,
+        &options.subgraph_urls,
+        options.overlay.as_deref(),
+        Some(store),
+        &options.auth,
+    )?;
     supergraph_guard::check(&supergraph_sdl)
         .map_err(|e| anyhow!("refusing to load the supergraph: {e}"))?;
     let (schemas, stream) = mpsc::unbounded();
@@ -306,7 +376,28 @@ mod tests {
             allow_private_apps: false,
             context_token_ttl: Duration::from_secs(300),
         };
-        let config = configuration(listen, &urls, &auth);
+        let config = configuration(listen, &urls, None, None, &auth);
         assert!(config.is_ok(), "{:?}", config.err());
+        let tightened = configuration(
+            listen,
+            &urls,
+            Some("plugins:\n  nexus.limits:\n    max_depth: 3\n"),
+            None,
+            &auth,
+        );
+        assert!(tightened.is_ok(), "{:?}", tightened.err());
+        let unknown = configuration(
+            listen,
+            &urls,
+            Some("plugins:\n  nexus.limits:\n    max_dept: 3\n"),
+            None,
+            &auth,
+        );
+        assert!(
+            unknown
+                .err()
+                .is_some_and(|e| format!("{e:#}").contains("max_dept")),
+            "a misspelt limit is refused, not ignored"
+        );
     }
 }

@@ -67,7 +67,7 @@ async fn sign_up_log_in_and_me() {
 }
 
 #[tokio::test]
-async fn login_attempts_are_rate_limited_per_email() {
+async fn login_attempts_are_rate_limited_per_email_and_address() {
     let stack = TestStack::start().await;
     stack.sign_up("ada@example.com", "Ada").await;
     for _ in 0..5 {
@@ -79,7 +79,7 @@ async fn login_attempts_are_rate_limited_per_email() {
     assert_eq!(error_codes(&body), ["RATE_LIMITED"], "{body}");
     assert!(
         first_error_message(&body)
-            .starts_with("too many login attempts for this email; try again in ")
+            .starts_with("too many failed logins for this email from your address; try again in ")
     );
     assert!(
         body["errors"][0]["extensions"]["retryAfterSeconds"]

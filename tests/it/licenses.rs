@@ -494,6 +494,66 @@ async fn fifty_racing_activations_never_exceed_the_maximum() {
 }
 
 #[tokio::test]
+async fn a_revocation_racing_reinstatements_is_final() {
+    let w = world(paid(), Duration::from_secs(3600)).await;
+    let (_, license) = w.issue(5, None).await;
+    let body = w
+        .change(&w.developer.access, "suspendLicense", &license)
+        .await;
+    assert_eq!(
+        body["data"]["suspendLicense"]["status"], "SUSPENDED",
+        "{body}"
+    );
+    // Twenty-five reinstatements and twenty-five revocations at once.
+    let mutations: Vec<&str> = (0..50)
+        .map(|i| {
+            if i % 2 == 0 {
+                "reinstateLicense"
+            } else {
+                "revokeLicense"
+            }
+        })
+        .collect();
+    let answers = w
+        .stack
+        .all_at_once(
+            mutations
+                .iter()
+                .map(|mutation| {
+                    (
+                        w.developer.access.clone(),
+                        format!("mutation($id: ID!) {{ {mutation}(id: $id) {{ status }} }}"),
+                        json!({ "id": license }),
+                    )
+                })
+                .collect(),
+        )
+        .await;
+    let mut revoked = 0;
+    for (mutation, (_, body)) in mutations.iter().zip(answers) {
+        if body["data"][mutation]["status"] == "REVOKED" {
+            revoked += 1;
+        } else if body["data"][mutation].is_null() {
+            assert_eq!(error_codes(&body), vec!["CONFLICT"], "{body}");
+        }
+    }
+    assert_eq!(revoked, 1, "exactly one revocation applies");
+    let data = w
+        .stack
+        .data_as(
+            &w.developer.access,
+            "query($id: ID!) { license(id: $id) { status } }",
+            json!({ "id": license }),
+        )
+        .await;
+    assert_eq!(
+        data["license"]["status"], "REVOKED",
+        "revoked is final: {data}"
+    );
+    w.stack.stop().await;
+}
+
+#[tokio::test]
 async fn certificates_verify_offline_and_tampering_is_detected() {
     let w = world(paid(), Duration::from_secs(3600)).await;
     let (key, license) = w.issue(2, None).await;

@@ -24,6 +24,7 @@ use apollo_router::{Endpoint, ListenAddr, register_plugin};
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use multimap::MultiMap;
+use nexus_protocol::client_address::CLIENT_ADDRESS_HEADER;
 use nexus_protocol::token::{
     CORE_AUDIENCE, Claims, KeyStore, LEEWAY_SECONDS, TokenError, TokenType,
 };
@@ -150,17 +151,18 @@ impl Plugin for Auth {
                 {
                     headers.insert(AUTHORIZATION, value);
                 }
-                // Identity rate-limits logins per client address.
+                // Identity and licensing rate-limit per client address (resolved by the front
+                // door, which replaces whatever a client sent under this name).
                 if let Some(address) = request
                     .supergraph_request
                     .headers()
-                    .get("x-forwarded-for")
+                    .get(CLIENT_ADDRESS_HEADER)
                     .cloned()
                 {
                     request
                         .subgraph_request
                         .headers_mut()
-                        .insert("x-forwarded-for", address);
+                        .insert(CLIENT_ADDRESS_HEADER, address);
                 }
                 request
             })

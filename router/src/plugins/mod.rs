@@ -2,6 +2,8 @@
 
 pub mod auth;
 pub mod installation_gate;
+pub mod limits;
+pub mod rate_limit;
 
 #[cfg(test)]
 mod tests;

@@ -31,11 +31,11 @@ pub fn schema(
     registry: Arc<Registry>,
     licensing: CoreClient,
 ) -> AppsSchema {
-    Schema::build(
+    nexus_kit::limits::bounded(Schema::build(
         RootQuery::default(),
         RootMutation::default(),
         EmptySubscription,
-    )
+    ))
     .enable_federation()
     .data(db)
     .data(registry)

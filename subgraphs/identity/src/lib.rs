@@ -30,7 +30,7 @@ pub const API_KEY_EXCHANGE_PATH: &str = "/api-keys/exchange";
 pub type IdentitySchema = Schema<Query, Mutation, EmptySubscription>;
 
 pub fn schema(db: DatabaseConnection, config: AuthConfig) -> IdentitySchema {
-    Schema::build(Query, Mutation, EmptySubscription)
+    nexus_kit::limits::bounded(Schema::build(Query, Mutation, EmptySubscription))
         .enable_federation()
         .data(db)
         .data(config)
@@ -45,15 +45,16 @@ pub fn sdl() -> String {
         .sdl_with_options(SDLExportOptions::new().federation())
 }
 
-/// `access_ttl`: how long a user's access token lives.
+/// `access_ttl`: how long a user's access token lives; `limits`: the rate-limit buckets.
 pub fn http_router(
     db: DatabaseConnection,
     keys: Arc<KeyStore>,
     access_ttl: std::time::Duration,
+    limits: nexus_kit::rate_limit::RateLimits,
 ) -> axum::Router {
     let config = AuthConfig {
         access_ttl,
-        ..AuthConfig::new(keys.clone())
+        ..AuthConfig::new(keys.clone(), limits)
     };
     let schema = schema(db.clone(), config.clone());
     let exchange_state = (db.clone(), config);

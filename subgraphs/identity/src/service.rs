@@ -5,8 +5,8 @@ use chrono::Utc;
 use nexus_kit::error::{Code, Result, bad_input, internal, not_found, on_conflict};
 use nexus_kit::id::new_id;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -249,18 +249,40 @@ pub async fn add_member(
     add_membership(db, organization_id, user.id, role).await
 }
 
+/// Locks the organization's row for the rest of `txn`, by writing it first: changes to its
+/// memberships take turns, so two owners demoting or removing each other at once cannot both
+/// pass the last-owner check. (A write, not `SELECT … FOR UPDATE`, so that SQLite takes its
+/// write lock here too, waiting its turn instead of failing later.)
+async fn lock_organization(txn: &DatabaseTransaction, organization_id: Uuid) -> Result<()> {
+    let locked = organization::Entity::update_many()
+        .col_expr(
+            organization::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::col(organization::Column::UpdatedAt).into(),
+        )
+        .filter(organization::Column::Id.eq(organization_id))
+        .exec(txn)
+        .await
+        .map_err(internal)?;
+    if locked.rows_affected == 0 {
+        return Err(not_found(format!("no organization `{organization_id}`")));
+    }
+    Ok(())
+}
+
 pub async fn change_member_role(
     db: &DatabaseConnection,
     actor: Uuid,
     membership_id: Uuid,
     role: Role,
 ) -> Result<membership::Model> {
-    let target = find_membership(db, membership_id).await?;
-    let actor_role = require_admin(db, target.organization_id, actor).await?;
+    let organization_id = find_membership(db, membership_id).await?.organization_id;
+    let txn = db.begin().await.map_err(internal)?;
+    lock_organization(&txn, organization_id).await?;
+    // Read again under the lock: the actor's role and the target's may have just changed.
+    let target = find_membership(&txn, membership_id).await?;
+    let actor_role = require_admin(&txn, organization_id, actor).await?;
     may_grant(actor_role, role)?;
     may_grant(actor_role, target.role)?;
-    let txn = db.begin().await.map_err(internal)?;
-    let organization_id = target.organization_id;
     let mut active: membership::ActiveModel = target.into();
     active.role = Set(role);
     let updated = active.update(&txn).await.map_err(internal)?;
@@ -274,10 +296,13 @@ pub async fn remove_member(
     actor: Uuid,
     membership_id: Uuid,
 ) -> Result<()> {
-    let target = find_membership(db, membership_id).await?;
-    let actor_role = require_admin(db, target.organization_id, actor).await?;
+    let organization_id = find_membership(db, membership_id).await?.organization_id;
+    let txn = db.begin().await.map_err(internal)?;
+    lock_organization(&txn, organization_id).await?;
+    let target = find_membership(&txn, membership_id).await?;
+    let actor_role = require_admin(&txn, organization_id, actor).await?;
     may_grant(actor_role, target.role)?;
-    delete_membership(db, target).await
+    delete_membership(txn, target).await
 }
 
 pub async fn leave_organization(
@@ -285,18 +310,21 @@ pub async fn leave_organization(
     actor: Uuid,
     organization_id: Uuid,
 ) -> Result<()> {
-    let membership = membership_of(db, organization_id, actor)
+    let txn = db.begin().await.map_err(internal)?;
+    lock_organization(&txn, organization_id).await?;
+    let membership = membership_of(&txn, organization_id, actor)
         .await?
         .ok_or_else(|| {
             not_found(format!(
                 "you are not a member of organization `{organization_id}`"
             ))
         })?;
-    delete_membership(db, membership).await
+    delete_membership(txn, membership).await
 }
 
-async fn delete_membership(db: &DatabaseConnection, membership: membership::Model) -> Result<()> {
-    let txn = db.begin().await.map_err(internal)?;
+/// Deletes `membership` in `txn`, which holds the organization's lock, and commits unless no
+/// owner would remain.
+async fn delete_membership(txn: DatabaseTransaction, membership: membership::Model) -> Result<()> {
     let organization_id = membership.organization_id;
     membership::Entity::delete_by_id(membership.id)
         .exec(&txn)
@@ -308,7 +336,7 @@ async fn delete_membership(db: &DatabaseConnection, membership: membership::Mode
 
 /// A membership the actor can see (else `NOT_FOUND`, whether or not it exists).
 async fn find_membership(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     membership_id: Uuid,
 ) -> Result<membership::Model> {
     membership::Entity::find_by_id(membership_id)

@@ -7,6 +7,7 @@ pub mod db;
 pub mod error;
 pub mod id;
 pub mod idle;
+pub mod limits;
 pub mod loader;
 pub mod page;
 pub mod rate_limit;

@@ -1,60 +1,34 @@
-//! Fixed-window rate limits per key (an email, a client address). In-process: each replica counts
-//! on its own, so N replicas allow up to N times the limit.
+//! Rate limits inside the core subgraphs (logins, sign-ups, anonymous license checks), in the
+//! buckets the whole platform shares (`nexus_protocol::rate_limit`: Redis when configured, so
+//! every replica counts together).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_graphql::ErrorExtensions;
+pub use nexus_protocol::rate_limit::{Bucket, RateLimits, key};
 
 use crate::error::{Code, Error};
 
-pub struct RateLimiter {
-    window: Duration,
-    limit: u32,
-    counts: Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-impl RateLimiter {
-    pub fn new(window: Duration, limit: u32) -> RateLimiter {
-        RateLimiter {
-            window,
-            limit,
-            counts: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Counts one request for `key`; once the limit is reached, the time until the window ends.
-    pub fn hit(&self, key: &str) -> Result<(), Duration> {
-        let Ok(mut counts) = self.counts.lock() else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        if counts.len() > 100_000 {
-            counts.retain(|_, (_, start)| now.duration_since(*start) < self.window);
-        }
-        let entry = counts.entry(key.to_owned()).or_insert((0, now));
-        if now.duration_since(entry.1) >= self.window {
-            *entry = (0, now);
-        }
-        if entry.0 >= self.limit {
-            return Err(self.window.saturating_sub(now.duration_since(entry.1)));
-        }
-        entry.0 += 1;
+/// Takes one unit from the bucket of `kind` for `parts`; `RATE_LIMITED` (saying `what`) when it
+/// is empty.
+pub async fn take_one(
+    limits: &RateLimits,
+    kind: &str,
+    parts: &[&str],
+    bucket: Bucket,
+    what: &str,
+) -> Result<(), Error> {
+    let verdict = limits.take(&key(kind, parts), 1, bucket).await;
+    if verdict.allowed {
         Ok(())
-    }
-
-    /// Forgets `key`'s count.
-    pub fn clear(&self, key: &str) {
-        if let Ok(mut counts) = self.counts.lock() {
-            counts.remove(key);
-        }
+    } else {
+        Err(rate_limited(what, verdict.retry_after))
     }
 }
 
 /// The `RATE_LIMITED` error, with `retryAfterSeconds`.
 pub fn rate_limited(what: &str, retry: Duration) -> Error {
-    let seconds = retry.as_secs().max(1);
+    let seconds = retry.as_secs_f64().ceil().max(1.0) as u64;
     Code::RateLimited
         .error(format!("{what}; try again in {seconds} seconds"))
         .extend_with(|_, e| e.set("retryAfterSeconds", seconds))
@@ -64,14 +38,27 @@ pub fn rate_limited(what: &str, retry: Duration) -> Error {
 mod tests {
     use super::*;
 
-    #[test]
-    fn counts_per_key_within_the_window() {
-        let limiter = RateLimiter::new(Duration::from_secs(60), 2);
-        assert!(limiter.hit("a").is_ok());
-        assert!(limiter.hit("a").is_ok());
-        assert!(limiter.hit("a").is_err());
-        assert!(limiter.hit("b").is_ok(), "another key has its own count");
-        limiter.clear("a");
-        assert!(limiter.hit("a").is_ok());
+    #[tokio::test]
+    async fn counts_per_key_until_the_bucket_is_empty() {
+        let limits = RateLimits::in_memory();
+        let bucket = Bucket::new(2, 60);
+        for _ in 0..2 {
+            assert!(
+                take_one(&limits, "t", &["a"], bucket, "too many")
+                    .await
+                    .is_ok()
+            );
+        }
+        let refused = take_one(&limits, "t", &["a"], bucket, "too many").await;
+        let message = refused.err().map(|e| e.message).unwrap_or_default();
+        assert!(
+            message.starts_with("too many; try again in 30 seconds"),
+            "{message}"
+        );
+        assert!(
+            take_one(&limits, "t", &["b"], bucket, "too many")
+                .await
+                .is_ok()
+        );
     }
 }

@@ -28,13 +28,13 @@ pub struct RequestScope<'a> {
 }
 
 impl RequestScope<'_> {
-    /// The client's address: the first `X-Forwarded-For` entry (the router's front door appends
-    /// the peer it saw), or "unknown".
+    /// The client's address as the router resolved it (`nexus_protocol::client_address`: the
+    /// peer, or what a trusted proxy says), or "unknown" for a call that did not come through
+    /// the router.
     pub fn client_address(&self) -> String {
         self.headers
-            .get("x-forwarded-for")
+            .get(nexus_protocol::client_address::CLIENT_ADDRESS_HEADER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
             .map(|v| v.trim().to_owned())
             .unwrap_or_else(|| "unknown".to_owned())
     }

@@ -25,20 +25,22 @@ pub const NAME: &str = "licensing";
 
 pub type LicensingSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// `apps` and `identity`: the services licensing asks about apps and organizations.
+/// `apps` and `identity`: the services licensing asks about apps and organizations; `limits`:
+/// the rate-limit buckets.
 pub fn schema(
     db: DatabaseConnection,
     keys: Arc<KeyStore>,
     apps: AppsService,
     identity: IdentityService,
+    limits: nexus_kit::rate_limit::RateLimits,
 ) -> LicensingSchema {
-    Schema::build(Query, Mutation, EmptySubscription)
+    nexus_kit::limits::bounded(Schema::build(Query, Mutation, EmptySubscription))
         .enable_federation()
         .data(db)
         .data(keys)
         .data(apps)
         .data(identity)
-        .data(AnonymousValidations::default())
+        .data(AnonymousValidations(limits))
         .finish()
 }
 
@@ -56,6 +58,7 @@ pub fn http_router(
     keys: Arc<KeyStore>,
     apps_url: String,
     identity_url: String,
+    limits: nexus_kit::rate_limit::RateLimits,
 ) -> axum::Router {
     let apps = AppsService(CoreClient::new(NAME, "apps", apps_url, keys.clone()));
     let identity = IdentityService(CoreClient::new(
@@ -64,7 +67,7 @@ pub fn http_router(
         identity_url,
         keys.clone(),
     ));
-    let schema = schema(db.clone(), keys.clone(), apps, identity);
+    let schema = schema(db.clone(), keys.clone(), apps, identity, limits);
     nexus_kit::server::http_router(
         NAME,
         schema,

@@ -182,7 +182,32 @@ pub async fn change(
     }
     active.status_reason = Set(reason.filter(|r| !r.trim().is_empty()));
     active.updated_at = Set(now);
-    active.update(db).await.map_err(internal)
+    // Applied only if the license is still as read: of two changes racing, the second finds it
+    // changed and fails, so a reinstatement can never undo a revocation that committed first.
+    let unchanged_expiry = match found.expires_at {
+        Some(at) => license::Column::ExpiresAt.eq(at),
+        None => license::Column::ExpiresAt.is_null(),
+    };
+    let mut update = license::Entity::update_many()
+        .set(active)
+        .filter(license::Column::Id.eq(found.id));
+    // A revocation applies whatever happened meanwhile, unless another revocation came first.
+    update = if change == Change::Revoke {
+        update.filter(license::Column::Status.ne(LicenseStatus::Revoked))
+    } else {
+        update
+            .filter(license::Column::Status.eq(found.status))
+            .filter(unchanged_expiry)
+    };
+    let applied = update.exec(db).await.map_err(internal)?;
+    let current = find(db, found.id).await?;
+    if applied.rows_affected == 0 {
+        return Err(Code::Conflict.error(format!(
+            "the license changed while this change was being made (it is now {:?}); look again and retry",
+            current.status
+        )));
+    }
+    Ok(current)
 }
 
 /// The license that governs an (app, organization) pair: the newest active one, else the newest.

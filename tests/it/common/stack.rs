@@ -36,7 +36,27 @@ impl TestStack {
         health: std::time::Duration,
         license_sync: std::time::Duration,
     ) -> TestStack {
-        Self::start_with(health, license_sync, None).await
+        Self::start_with(health, license_sync, None, |_, _| {}).await
+    }
+
+    /// A stack whose configuration `configure` changes first (given the stack's own directory).
+    pub async fn start_configured(
+        configure: impl FnOnce(&mut Config, &std::path::Path),
+    ) -> TestStack {
+        let hour = std::time::Duration::from_secs(3600);
+        Self::start_with(hour, hour, None, configure).await
+    }
+
+    /// A stack whose router configuration has `yaml` merged over `router.yaml`, through
+    /// `router.config_file` as an operator would.
+    pub async fn start_with_router_yaml(yaml: &str) -> TestStack {
+        let hour = std::time::Duration::from_secs(3600);
+        Self::start_with(hour, hour, None, |config, dir| {
+            let path = dir.join("router.yaml");
+            std::fs::write(&path, yaml).expect("write router.yaml");
+            config.router.config_file = Some(path);
+        })
+        .await
     }
 
     /// A stack whose registry accepts apps on loopback but whose router refuses to call
@@ -44,26 +64,29 @@ impl TestStack {
     /// loopback (DNS rebinding).
     pub async fn start_with_strict_router() -> TestStack {
         let hour = std::time::Duration::from_secs(3600);
-        Self::start_with(hour, hour, Some(false)).await
+        Self::start_with(hour, hour, Some(false), |_, _| {}).await
     }
 
     async fn start_with(
         health: std::time::Duration,
         license_sync: std::time::Duration,
         router_allows_private_apps: Option<bool>,
+        configure: impl FnOnce(&mut Config, &std::path::Path),
     ) -> TestStack {
         let db = TestDb::create().await;
         let dir = tempfile::tempdir().expect("temp dir");
         // The same composition root as `nexus dev`: a configuration, then the test's overrides.
-        let config = Config {
+        let mut config = Config {
             database_url: Some(db.url().to_owned()),
             keys_file: Some(dir.path().join("signing-keys.json")),
             allow_private_apps: true,
             router: RouterConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                ..RouterConfig::default()
             },
             ..Config::default()
         };
+        configure(&mut config, dir.path());
         let options = StackOptions {
             router_allows_private_apps,
             health_interval: health,
@@ -153,6 +176,25 @@ impl TestStack {
             );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+    }
+
+    /// Sends every (token, query, variables) at once through the router; returns each one's
+    /// (HTTP status, body), in order.
+    pub async fn all_at_once(&self, attempts: Vec<(String, String, Value)>) -> Vec<(u16, Value)> {
+        let tasks: Vec<_> = attempts
+            .into_iter()
+            .map(|(token, query, variables)| {
+                let (client, url) = (self.client.clone(), self.stack.graphql_url());
+                tokio::spawn(async move {
+                    post_graphql(&client, &url, Some(&token), &query, variables).await
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.expect("task"));
+        }
+        answers
     }
 
     pub async fn stop(self) {

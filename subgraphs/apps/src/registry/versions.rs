@@ -10,8 +10,8 @@ use nexus_kit::id::new_id;
 use nexus_registry::submission::{self, SubmissionError};
 use nexus_registry::{Registry, SubgraphSdl, compose};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -35,7 +35,7 @@ pub struct Submitted {
 }
 
 /// The head supergraph version, if any has been published.
-pub async fn head(db: &DatabaseConnection) -> Result<Option<supergraph_version::Model>> {
+pub async fn head(db: &impl ConnectionTrait) -> Result<Option<supergraph_version::Model>> {
     supergraph_version::Entity::find()
         .order_by_desc(supergraph_version::Column::Id)
         .one(db)
@@ -44,7 +44,9 @@ pub async fn head(db: &DatabaseConnection) -> Result<Option<supergraph_version::
 }
 
 /// The app versions live in the head, with their SDL.
-pub async fn live_apps(db: &DatabaseConnection) -> Result<Vec<(app_version::Model, SubgraphSdl)>> {
+pub async fn live_apps(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<(app_version::Model, SubgraphSdl)>> {
     let Some(head) = head(db).await? else {
         return Ok(Vec::new());
     };
@@ -206,7 +208,7 @@ fn pricing_model(model: nexus_registry::manifest::PricingModel) -> PricingModel 
     }
 }
 
-async fn find_version(db: &DatabaseConnection, id: Uuid) -> Result<app_version::Model> {
+async fn find_version(db: &impl ConnectionTrait, id: Uuid) -> Result<app_version::Model> {
     app_version::Entity::find_by_id(id)
         .one(db)
         .await
@@ -257,86 +259,134 @@ fn supergraph_row(
     }
 }
 
+/// What a change to the live set publishes: the app versions to compose with the core, and why.
+struct Publication<T> {
+    outcome: T,
+    apps: Vec<(Option<Uuid>, SubgraphSdl)>,
+    reason: String,
+}
+
+/// Publishing takes turns: `change` reads the live set and writes its own rows inside a
+/// transaction that holds the registry's lock (in this process, and across processes: the head
+/// row, written first), then the new head is composed, recorded and handed to the router before the
+/// next publisher starts. So concurrent approvals all end up in the head, and a suspension is
+/// never undone by a publisher that read the live set before it. A composition that fails rolls
+/// everything back and publishes nothing.
+async fn publish<T>(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    admin: Uuid,
+    change: impl AsyncFnOnce(&DatabaseTransaction) -> Result<Publication<T>>,
+) -> Result<(T, supergraph_version::Model)> {
+    let _turn = registry.publishing.lock().await;
+    let txn = db.begin().await.map_err(internal)?;
+    // Writing the first version's row (it never changes) before anything else is the lock:
+    // another publisher, in any process, waits here until this one commits, then reads the live
+    // set this one left. (A write first, so SQLite takes its write lock here too.)
+    use sea_orm::sea_query::{Expr, Func, Query};
+    let first_version = Query::select()
+        .expr(Func::min(Expr::col(supergraph_version::Column::Id)))
+        .from(supergraph_version::Entity)
+        .to_owned();
+    supergraph_version::Entity::update_many()
+        .col_expr(
+            supergraph_version::Column::Reason,
+            Expr::col(supergraph_version::Column::Reason).into(),
+        )
+        .filter(supergraph_version::Column::Id.in_subquery(first_version))
+        .exec(&txn)
+        .await
+        .map_err(internal)?;
+    let publication = change(&txn).await?;
+    let (supergraph, listed) = compose_with(registry, &publication.apps)?;
+    let head = supergraph_row(&supergraph, listed, Some(admin), publication.reason)
+        .insert(&txn)
+        .await
+        .map_err(internal)?;
+    txn.commit().await.map_err(internal)?;
+    registry.publish(supergraph);
+    Ok((publication.outcome, head))
+}
+
 /// Approves a version in review: composes it with the live apps, makes it live and publishes the
-/// new supergraph. If it does not compose now, nothing changes and the error says why.
+/// new supergraph. If it does not compose now, nothing changes and the error says why. Approving
+/// a new version of a suspended app is how it comes back.
 pub async fn approve(
     db: &DatabaseConnection,
     registry: &Registry,
     admin: Uuid,
     id: Uuid,
 ) -> Result<(app_version::Model, supergraph_version::Model)> {
-    let version = find_version(db, id).await?;
-    if version.status != AppVersionStatus::InReview {
-        return Err(Code::Conflict.error(format!(
-            "only versions in review can be approved; this one is {:?}",
-            version.status
-        )));
-    }
-    let manifest: nexus_registry::manifest::Manifest =
-        serde_json::from_value(version.manifest.clone())
-            .map_err(|e| Code::Internal.error(format!("stored manifest does not parse: {e}")))?;
-    let sdl = version
-        .sdl
-        .clone()
-        .ok_or_else(|| Code::Internal.error("the version has no SDL"))?;
-    let mut apps: Vec<(Option<Uuid>, SubgraphSdl)> = live_apps(db)
-        .await?
-        .into_iter()
-        .filter(|(_, s)| s.name != manifest.namespace)
-        .map(|(v, s)| (Some(v.id), s))
-        .collect();
-    apps.push((
-        Some(version.id),
-        SubgraphSdl {
-            name: manifest.namespace.clone(),
-            routing_url: version.subgraph_url.clone(),
-            sdl,
-        },
-    ));
-    let (supergraph, listed) = compose_with(registry, &apps)?;
-
-    let txn = db.begin().await.map_err(internal)?;
-    app_version::Entity::update_many()
-        .col_expr(
-            app_version::Column::Status,
-            sea_orm::sea_query::Expr::value(AppVersionStatus::Superseded),
-        )
-        .filter(app_version::Column::AppId.eq(version.app_id))
-        .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
-        .exec(&txn)
-        .await
-        .map_err(internal)?;
-    let now = Utc::now();
-    let mut approved: app_version::ActiveModel = version.clone().into();
-    approved.status = Set(AppVersionStatus::Approved);
-    approved.reviewed_by = Set(Some(admin));
-    approved.reviewed_at = Set(Some(now));
-    let approved = approved.update(&txn).await.map_err(internal)?;
-    if let Some(app) = app::Entity::find_by_id(version.app_id)
-        .one(&txn)
-        .await
-        .map_err(internal)?
-    {
-        let mut app: app::ActiveModel = app.into();
-        app.status = Set(AppStatus::Published);
-        app.name = Set(manifest.name.clone());
-        app.description = Set(manifest.description.clone());
-        app.category = Set(manifest.category.trim().to_lowercase());
-        app.pricing_model = Set(pricing_model(manifest.pricing.model));
-        app.price_cents = Set(manifest.pricing.price_cents);
-        app.currency = Set(manifest.pricing.currency.clone());
-        app.trial_days = Set(manifest.pricing.trial_days);
-        app.updated_at = Set(now);
-        app.update(&txn).await.map_err(internal)?;
-    }
-    let reason = format!("approved {} {}", manifest.namespace, manifest.version);
-    let head = supergraph_row(&supergraph, listed, Some(admin), reason)
-        .insert(&txn)
-        .await
-        .map_err(internal)?;
-    txn.commit().await.map_err(internal)?;
-    registry.publish(supergraph);
-    Ok((approved, head))
+    publish(db, registry, admin, async |txn| {
+        let version = find_version(txn, id).await?;
+        if version.status != AppVersionStatus::InReview {
+            return Err(Code::Conflict.error(format!(
+                "only versions in review can be approved; this one is {:?}",
+                version.status
+            )));
+        }
+        let manifest: nexus_registry::manifest::Manifest =
+            serde_json::from_value(version.manifest.clone()).map_err(|e| {
+                Code::Internal.error(format!("stored manifest does not parse: {e}"))
+            })?;
+        let sdl = version
+            .sdl
+            .clone()
+            .ok_or_else(|| Code::Internal.error("the version has no SDL"))?;
+        let mut apps: Vec<(Option<Uuid>, SubgraphSdl)> = live_apps(txn)
+            .await?
+            .into_iter()
+            .filter(|(_, s)| s.name != manifest.namespace)
+            .map(|(v, s)| (Some(v.id), s))
+            .collect();
+        apps.push((
+            Some(version.id),
+            SubgraphSdl {
+                name: manifest.namespace.clone(),
+                routing_url: version.subgraph_url.clone(),
+                sdl,
+            },
+        ));
+        app_version::Entity::update_many()
+            .col_expr(
+                app_version::Column::Status,
+                sea_orm::sea_query::Expr::value(AppVersionStatus::Superseded),
+            )
+            .filter(app_version::Column::AppId.eq(version.app_id))
+            .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
+            .exec(txn)
+            .await
+            .map_err(internal)?;
+        let now = Utc::now();
+        let mut approved: app_version::ActiveModel = version.clone().into();
+        approved.status = Set(AppVersionStatus::Approved);
+        approved.reviewed_by = Set(Some(admin));
+        approved.reviewed_at = Set(Some(now));
+        let approved = approved.update(txn).await.map_err(internal)?;
+        if let Some(app) = app::Entity::find_by_id(version.app_id)
+            .one(txn)
+            .await
+            .map_err(internal)?
+        {
+            let mut app: app::ActiveModel = app.into();
+            app.status = Set(AppStatus::Published);
+            app.name = Set(manifest.name.clone());
+            app.description = Set(manifest.description.clone());
+            app.category = Set(manifest.category.trim().to_lowercase());
+            app.pricing_model = Set(pricing_model(manifest.pricing.model));
+            app.price_cents = Set(manifest.pricing.price_cents);
+            app.currency = Set(manifest.pricing.currency.clone());
+            app.trial_days = Set(manifest.pricing.trial_days);
+            app.updated_at = Set(now);
+            app.update(txn).await.map_err(internal)?;
+        }
+        Ok(Publication {
+            outcome: approved,
+            apps,
+            reason: format!("approved {} {}", manifest.namespace, manifest.version),
+        })
+    })
+    .await
 }
 
 pub async fn reject(
@@ -360,41 +410,49 @@ pub async fn reject(
     rejected.update(db).await.map_err(internal)
 }
 
-/// Publishes an older supergraph version's apps again, as a new head.
+/// Publishes an older supergraph version's apps again, as a new head. Apps suspended since stay
+/// out: a rollback never revives a suspended app.
 pub async fn rollback(
     db: &DatabaseConnection,
     registry: &Registry,
     admin: Uuid,
     id: Uuid,
 ) -> Result<supergraph_version::Model> {
-    let target = supergraph_version::Entity::find_by_id(id)
-        .one(db)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| nexus_kit::error::not_found(format!("no supergraph version `{id}`")))?;
-    let listed: Vec<ComposedSubgraph> =
-        serde_json::from_value(target.subgraphs).unwrap_or_default();
-    let ids: Vec<Uuid> = listed.iter().filter_map(|s| s.app_version_id).collect();
-    let versions = app_version::Entity::find()
-        .filter(app_version::Column::Id.is_in(ids))
-        .all(db)
-        .await
-        .map_err(internal)?;
-    let apps: Vec<(Option<Uuid>, SubgraphSdl)> = versions
-        .iter()
-        .filter_map(|v| as_subgraph(v).map(|s| (Some(v.id), s)))
-        .collect();
-    let (supergraph, listed) = compose_with(registry, &apps)?;
-    let head = supergraph_row(
-        &supergraph,
-        listed,
-        Some(admin),
-        format!("rollback to {id}"),
-    )
-    .insert(db)
-    .await
-    .map_err(internal)?;
-    registry.publish(supergraph);
+    let ((), head) = publish(db, registry, admin, async |txn| {
+        let target = supergraph_version::Entity::find_by_id(id)
+            .one(txn)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| nexus_kit::error::not_found(format!("no supergraph version `{id}`")))?;
+        let listed: Vec<ComposedSubgraph> =
+            serde_json::from_value(target.subgraphs).unwrap_or_default();
+        let ids: Vec<Uuid> = listed.iter().filter_map(|s| s.app_version_id).collect();
+        let versions = app_version::Entity::find()
+            .filter(app_version::Column::Id.is_in(ids))
+            .all(txn)
+            .await
+            .map_err(internal)?;
+        let published: std::collections::HashSet<Uuid> = app::Entity::find()
+            .filter(app::Column::Id.is_in(versions.iter().map(|v| v.app_id)))
+            .filter(app::Column::Status.eq(AppStatus::Published))
+            .all(txn)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        let apps = versions
+            .iter()
+            .filter(|v| published.contains(&v.app_id))
+            .filter_map(|v| as_subgraph(v).map(|s| (Some(v.id), s)))
+            .collect();
+        Ok(Publication {
+            outcome: (),
+            apps,
+            reason: format!("rollback to {id}"),
+        })
+    })
+    .await?;
     Ok(head)
 }
 
@@ -406,34 +464,28 @@ pub async fn suspend(
     admin: Uuid,
     app_id: Uuid,
 ) -> Result<(app::Model, supergraph_version::Model)> {
-    let found = app::Entity::find_by_id(app_id)
-        .one(db)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| nexus_kit::error::not_found(format!("no app `{app_id}`")))?;
-    let apps: Vec<(Option<Uuid>, SubgraphSdl)> = live_apps(db)
-        .await?
-        .into_iter()
-        .filter(|(_, s)| s.name != found.namespace)
-        .map(|(v, s)| (Some(v.id), s))
-        .collect();
-    let (supergraph, listed) = compose_with(registry, &apps)?;
-    let txn = db.begin().await.map_err(internal)?;
-    let namespace = found.namespace.clone();
-    let mut active: app::ActiveModel = found.into();
-    active.status = Set(AppStatus::Suspended);
-    active.updated_at = Set(Utc::now());
-    let suspended = active.update(&txn).await.map_err(internal)?;
-    let head = supergraph_row(
-        &supergraph,
-        listed,
-        Some(admin),
-        format!("suspended {namespace}"),
-    )
-    .insert(&txn)
+    publish(db, registry, admin, async |txn| {
+        let found = app::Entity::find_by_id(app_id)
+            .one(txn)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| nexus_kit::error::not_found(format!("no app `{app_id}`")))?;
+        let apps = live_apps(txn)
+            .await?
+            .into_iter()
+            .filter(|(_, s)| s.name != found.namespace)
+            .map(|(v, s)| (Some(v.id), s))
+            .collect();
+        let reason = format!("suspended {}", found.namespace);
+        let mut active: app::ActiveModel = found.into();
+        active.status = Set(AppStatus::Suspended);
+        active.updated_at = Set(Utc::now());
+        let suspended = active.update(txn).await.map_err(internal)?;
+        Ok(Publication {
+            outcome: suspended,
+            apps,
+            reason,
+        })
+    })
     .await
-    .map_err(internal)?;
-    txn.commit().await.map_err(internal)?;
-    registry.publish(supergraph);
-    Ok((suspended, head))
 }

@@ -22,12 +22,13 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
-    pub fn new(keys: Arc<KeyStore>) -> Self {
+    /// `limits`: the rate-limit buckets logins and sign-ups count in.
+    pub fn new(keys: Arc<KeyStore>, limits: nexus_kit::rate_limit::RateLimits) -> Self {
         AuthConfig {
             keys,
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 60 * 60),
-            limiter: Arc::new(LoginLimiter::default()),
+            limiter: Arc::new(LoginLimiter::new(limits)),
         }
     }
 }

@@ -1,6 +1,10 @@
-//! Password policy and argon2id hashing (off the async threads: hashing is deliberately slow).
+//! Password policy and argon2id hashing (off the async threads: hashing is deliberately slow,
+//! and takes ~19 MiB each time). At most `concurrent_hashes()` run at once; a caller waits up to
+//! `HASHING_WAIT` for a turn, then gets `RATE_LIMITED`: a flood of sign-ups or logins costs
+//! queueing, never a memory spike.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
@@ -42,7 +46,28 @@ pub fn check_policy(password: &str, email: &str) -> Result<()> {
     }
 }
 
+/// Hashes at once: twice the cores (the blocking pool would take more, and memory with them).
+pub fn concurrent_hashes() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
+}
+
+/// How long a caller waits for a hashing turn before being told to come back.
+pub const HASHING_WAIT: Duration = Duration::from_secs(2);
+
+async fn hashing_turn() -> Result<tokio::sync::SemaphorePermit<'static>> {
+    static TURNS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    let turns = TURNS.get_or_init(|| tokio::sync::Semaphore::new(concurrent_hashes()));
+    match tokio::time::timeout(HASHING_WAIT, turns.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(nexus_kit::rate_limit::rate_limited(
+            "the service is busy checking passwords",
+            Duration::from_secs(1),
+        )),
+    }
+}
+
 pub async fn hash(password: String) -> Result<String> {
+    let _turn = hashing_turn().await?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -55,10 +80,12 @@ pub async fn hash(password: String) -> Result<String> {
 }
 
 /// Checks `password` against `stored`, or against a dummy hash when there is no user, so an
-/// unknown email costs the same time as a wrong password.
-pub async fn verify(password: String, stored: Option<String>) -> bool {
+/// unknown email costs the same time as a wrong password. `RATE_LIMITED` when too many checks
+/// are waiting.
+pub async fn verify(password: String, stored: Option<String>) -> Result<bool> {
     let known = stored.is_some();
     let stored = stored.unwrap_or_else(|| dummy_hash().to_owned());
+    let _turn = hashing_turn().await?;
     let matched = tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored)
             .map(|parsed| {
@@ -70,7 +97,7 @@ pub async fn verify(password: String, stored: Option<String>) -> bool {
     })
     .await
     .unwrap_or(false);
-    known && matched
+    Ok(known && matched)
 }
 
 fn dummy_hash() -> &'static str {
@@ -108,8 +135,16 @@ mod tests {
     async fn hashes_verify() {
         let stored = hash("correct horse 42".into()).await.expect("hash");
         assert!(stored.starts_with("$argon2id$"));
-        assert!(verify("correct horse 42".into(), Some(stored.clone())).await);
-        assert!(!verify("wrong horse 42".into(), Some(stored)).await);
-        assert!(!verify("anything".into(), None).await);
+        assert_eq!(
+            verify("correct horse 42".into(), Some(stored.clone()))
+                .await
+                .ok(),
+            Some(true)
+        );
+        assert_eq!(
+            verify("wrong horse 42".into(), Some(stored)).await.ok(),
+            Some(false)
+        );
+        assert_eq!(verify("anything".into(), None).await.ok(), Some(false));
     }
 }

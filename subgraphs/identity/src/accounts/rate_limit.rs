@@ -1,43 +1,93 @@
-//! Login attempts per email and per client address, in fixed windows. In-process: each identity
-//! replica counts on its own, so N replicas allow up to N times the limit.
+//! Who may try a password, and how often, in the buckets every identity replica shares.
+//!
+//! - per address: every login attempt counts (`per_address`), so one address cannot try many
+//!   accounts;
+//! - per (email, address): failures count (`per_email_and_address`): a flood of wrong passwords
+//!   from one address stops that address, not the account's owner elsewhere;
+//! - per email, from anywhere: failures count (`per_email`); once spent, attempts for that email
+//!   are answered only after `SLOWDOWN`: a distributed guesser is slowed, the real user is not
+//!   locked out;
+//! - sign-ups per address (`sign_ups`).
 
 use std::time::Duration;
 
 use nexus_kit::error::Error;
-use nexus_kit::rate_limit::{RateLimiter, rate_limited};
+use nexus_kit::rate_limit::{Bucket, RateLimits, key, take_one};
+
+/// How long an attempt for an email that has failed too often, from anywhere, waits.
+pub const SLOWDOWN: Duration = Duration::from_secs(1);
 
 pub struct LoginLimiter {
-    per_email: RateLimiter,
-    per_address: RateLimiter,
-}
-
-impl Default for LoginLimiter {
-    fn default() -> Self {
-        LoginLimiter::new(Duration::from_secs(15 * 60), 5, 30)
-    }
+    limits: RateLimits,
+    pub per_address: Bucket,
+    pub per_email_and_address: Bucket,
+    pub per_email: Bucket,
+    pub sign_ups: Bucket,
 }
 
 impl LoginLimiter {
-    pub fn new(window: Duration, per_email: u32, per_address: u32) -> Self {
+    pub fn new(limits: RateLimits) -> Self {
         LoginLimiter {
-            per_email: RateLimiter::new(window, per_email),
-            per_address: RateLimiter::new(window, per_address),
+            limits,
+            per_address: Bucket::new(100, 15 * 60),
+            per_email_and_address: Bucket::new(5, 15 * 60),
+            per_email: Bucket::new(50, 15 * 60),
+            sign_ups: Bucket::new(10, 60 * 60),
         }
     }
 
-    /// Counts an attempt; `RATE_LIMITED` (with `retryAfterSeconds`) once a limit is reached.
-    pub fn attempt(&self, email: &str, address: &str) -> Result<(), Error> {
-        self.per_email
-            .hit(email)
-            .map_err(|retry| rate_limited("too many login attempts for this email", retry))?;
-        self.per_address
-            .hit(address)
-            .map_err(|retry| rate_limited("too many login attempts for your address", retry))
+    /// Counts a login attempt before its password is checked; `RATE_LIMITED` (with
+    /// `retryAfterSeconds`) when this address may not try now.
+    pub async fn attempt(&self, email: &str, address: &str) -> Result<(), Error> {
+        take_one(
+            &self.limits,
+            "login:address",
+            &[address],
+            self.per_address,
+            "too many login attempts from your address",
+        )
+        .await?;
+        take_one(
+            &self.limits,
+            "login:email+address",
+            &[email, address],
+            self.per_email_and_address,
+            "too many failed logins for this email from your address",
+        )
+        .await?;
+        let everywhere = self
+            .limits
+            .take(&key("login:email", &[email]), 1, self.per_email)
+            .await;
+        if !everywhere.allowed {
+            tokio::time::sleep(SLOWDOWN).await;
+        }
+        Ok(())
     }
 
-    /// A successful login clears the email's count (not the address's).
-    pub fn succeeded(&self, email: &str) {
-        self.per_email.clear(email);
+    /// A successful login takes back what its attempt counted as a failure.
+    pub async fn succeeded(&self, email: &str, address: &str) {
+        self.limits
+            .give_back(
+                &key("login:email+address", &[email, address]),
+                1,
+                self.per_email_and_address,
+            )
+            .await;
+        self.limits
+            .give_back(&key("login:email", &[email]), 1, self.per_email)
+            .await;
+    }
+
+    pub async fn sign_up(&self, address: &str) -> Result<(), Error> {
+        take_one(
+            &self.limits,
+            "sign_up:address",
+            &[address],
+            self.sign_ups,
+            "too many sign-ups from your address",
+        )
+        .await
     }
 }
 
@@ -45,24 +95,46 @@ impl LoginLimiter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn limits_per_email_and_per_address() {
-        let limiter = LoginLimiter::new(Duration::from_secs(60), 2, 3);
-        assert!(limiter.attempt("a@x.test", "1.1.1.1").is_ok());
-        assert!(limiter.attempt("a@x.test", "1.1.1.1").is_ok());
-        let err = limiter
-            .attempt("a@x.test", "2.2.2.2")
-            .err()
-            .map(|e| e.message);
-        assert!(err.is_some_and(|m| m.starts_with("too many login attempts for this email")));
+    fn message(result: Result<(), Error>) -> String {
+        result.err().map(|e| e.message).unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_flood_from_one_address_stops_that_address_only() {
+        let limiter = LoginLimiter::new(RateLimits::in_memory());
+        for _ in 0..5 {
+            assert!(limiter.attempt("ada@x.test", "6.6.6.6").await.is_ok());
+        }
         assert!(
-            limiter.attempt("b@x.test", "1.1.1.1").is_ok(),
-            "third from this address"
+            message(limiter.attempt("ada@x.test", "6.6.6.6").await)
+                .starts_with("too many failed logins for this email from your address")
         );
-        let err = limiter
-            .attempt("c@x.test", "1.1.1.1")
-            .err()
-            .map(|e| e.message);
-        assert!(err.is_some_and(|m| m.starts_with("too many login attempts for your address")));
+        // The owner, elsewhere, is not stopped; a success takes its attempt back.
+        assert!(limiter.attempt("ada@x.test", "1.2.3.4").await.is_ok());
+        limiter.succeeded("ada@x.test", "1.2.3.4").await;
+        for _ in 0..5 {
+            assert!(limiter.attempt("ada@x.test", "1.2.3.4").await.is_ok());
+            limiter.succeeded("ada@x.test", "1.2.3.4").await;
+        }
+    }
+
+    #[tokio::test]
+    async fn one_address_cannot_try_many_accounts() {
+        let limiter = LoginLimiter {
+            per_address: Bucket::new(3, 60),
+            ..LoginLimiter::new(RateLimits::in_memory())
+        };
+        for i in 0..3 {
+            assert!(
+                limiter
+                    .attempt(&format!("u{i}@x.test"), "6.6.6.6")
+                    .await
+                    .is_ok()
+            );
+        }
+        assert!(
+            message(limiter.attempt("u9@x.test", "6.6.6.6").await)
+                .starts_with("too many login attempts from your address")
+        );
     }
 }

@@ -98,7 +98,7 @@ async fn payload(db: &DatabaseConnection, session: Session) -> Result<AuthPayloa
     })
 }
 
-/// The client's address as the router saw it (`X-Forwarded-For`), for login rate limits.
+/// The client's address as the router resolved it, for login and sign-up rate limits.
 pub struct ClientAddress(pub String);
 
 pub struct Mutation;
@@ -111,6 +111,10 @@ impl Mutation {
         let config = ctx.data_unchecked::<AuthConfig>();
         let email = service::normalize_email(&input.email)?;
         password::check_policy(&input.password, &email)?;
+        let address = ctx
+            .data_opt::<ClientAddress>()
+            .map_or("unknown", |a| a.0.as_str());
+        config.limiter.sign_up(address).await?;
         let hash = password::hash(input.password).await?;
         let user = service::create_user(db, &email, &input.name, None, Some(hash)).await?;
         payload(db, session::issue(db, config, user, None, None).await?).await
@@ -124,13 +128,13 @@ impl Mutation {
             .data_opt::<ClientAddress>()
             .map_or("unknown", |a| a.0.as_str());
         let email = input.email.trim().to_lowercase();
-        config.limiter.attempt(&email, address)?;
+        config.limiter.attempt(&email, address).await?;
         let user = service::find_user_by_email(db, &email).await?;
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-        if !password::verify(input.password, stored).await {
+        if !password::verify(input.password, stored).await? {
             return Err(Code::Unauthenticated.error("wrong email or password"));
         }
-        config.limiter.succeeded(&email);
+        config.limiter.succeeded(&email, address).await;
         let user = user.ok_or_else(|| Code::Unauthenticated.error("wrong email or password"))?;
         payload(db, session::issue(db, config, user, None, None).await?).await
     }

@@ -1,49 +1,40 @@
 //! The answer to activate / deactivate / validate, and the limit on anonymous validation.
 
-use std::time::Duration;
-
 use async_graphql::{Context, SimpleObject};
 use nexus_kit::Result;
 use nexus_kit::auth::caller;
-use nexus_kit::rate_limit::{RateLimiter, rate_limited};
+use nexus_kit::rate_limit::{Bucket, RateLimits, take_one};
 
 use super::types::{Activation, License, may_read_license};
 use crate::activations::{Outcome, ValidationCode};
 
 /// Anonymous validations per client address and minute.
-pub const ANONYMOUS_VALIDATIONS_PER_MINUTE: u32 = 60;
+pub const ANONYMOUS_VALIDATIONS_PER_MINUTE: u64 = 60;
 
-/// The per-address limiter of anonymous validations (one per licensing process).
-pub struct AnonymousValidations(pub RateLimiter);
+/// The buckets anonymous validations count in (shared by every licensing replica through Redis).
+pub struct AnonymousValidations(pub RateLimits);
 
-impl Default for AnonymousValidations {
-    fn default() -> Self {
-        AnonymousValidations(RateLimiter::new(
-            Duration::from_secs(60),
-            ANONYMOUS_VALIDATIONS_PER_MINUTE,
-        ))
-    }
-}
-
-/// The request's client address (from the router's `X-Forwarded-For`).
+/// The request's client address (as the router resolved it).
 pub struct ClientAddress(pub String);
 
-pub fn check_anonymous_limit(ctx: &Context<'_>) -> Result<()> {
+pub async fn check_anonymous_limit(ctx: &Context<'_>) -> Result<()> {
     if caller(ctx).principal().is_some() {
         return Ok(());
     }
-    let (Some(limiter), Some(address)) = (
+    let (Some(limits), Some(address)) = (
         ctx.data_opt::<AnonymousValidations>(),
         ctx.data_opt::<ClientAddress>(),
     ) else {
         return Ok(());
     };
-    limiter.0.hit(&address.0).map_err(|retry| {
-        rate_limited(
-            "too many anonymous license validations from your address; validate with a token",
-            retry,
-        )
-    })
+    take_one(
+        &limits.0,
+        "license:anonymous",
+        &[&address.0],
+        Bucket::new(ANONYMOUS_VALIDATIONS_PER_MINUTE, 60),
+        "too many anonymous license validations from your address; validate with a token",
+    )
+    .await
 }
 
 /// `valid` is true exactly when `code` is `VALID`.

@@ -158,7 +158,7 @@ impl Mutation {
         key: String,
         fingerprint: Option<String>,
     ) -> Result<LicenseCheck> {
-        check_anonymous_limit(ctx)?;
+        check_anonymous_limit(ctx).await?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let outcome = activations::validate(db, &key, fingerprint.as_deref()).await?;
         Ok(LicenseCheck::new(ctx, outcome))
