@@ -283,10 +283,13 @@ async fn publish<T>(
     // Writing the first version's row (it never changes) before anything else is the lock:
     // another publisher, in any process, waits here until this one commits, then reads the live
     // set this one left. (A write first, so SQLite takes its write lock here too.)
-    use sea_orm::sea_query::{Expr, Func, Query};
+    use sea_orm::sea_query::{Expr, Order, Query};
+    // (ORDER BY, not MIN: PostgreSQL has no MIN for UUIDs.)
     let first_version = Query::select()
-        .expr(Func::min(Expr::col(supergraph_version::Column::Id)))
+        .column(supergraph_version::Column::Id)
         .from(supergraph_version::Entity)
+        .order_by(supergraph_version::Column::Id, Order::Asc)
+        .limit(1)
         .to_owned();
     supergraph_version::Entity::update_many()
         .col_expr(
