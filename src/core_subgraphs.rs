@@ -94,6 +94,7 @@ pub const CORE_SUBGRAPHS: [CoreSubgraph; 3] = [
                 s.registry.clone(),
                 nexus_apps::licensing_client(s.licensing_url.clone(), s.keys.clone()),
                 s.installation_ttl,
+                &s.identity_url,
             )
         },
         default_port: 4002,

@@ -375,3 +375,94 @@ async fn an_api_key_reads_only_its_organization_within_its_scopes() {
     assert!(!body.to_string().contains("ada@acme.test"), "{body}");
     world.stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_demoted_or_removed_admin_loses_their_powers_within_seconds_not_at_token_expiry() {
+    let stack = TestStack::start().await;
+    let developer = stack.sign_up("dev@fresh.test", "Dev").await;
+    let admin = stack.platform_admin("admin@fresh.test").await;
+    let (_app, app_id) = stack.publish_analytics(&developer, &admin).await;
+    let (ada, acme) = stack.owner_of("ada@fresh.test", "Acme", "acme-fresh").await;
+    let bob = stack.sign_up("bob@fresh.test", "Bob").await;
+    let added = stack
+        .data_as(
+            &ada.access,
+            "mutation($i: AddMemberInput!) { addMember(input: $i) { id } }",
+            json!({ "i": { "organizationId": acme, "email": "bob@fresh.test", "role": "ADMIN" } }),
+        )
+        .await;
+    let membership = added["addMember"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let bob = stack.switch(&bob, &acme).await;
+    let install = format!("mutation {{ installApp(appId: \"{app_id}\") {{ id }} }}");
+    // An admin installs; installing again is a conflict, not a refusal.
+    let installed = stack.data_as(&bob.access, &install, json!({})).await;
+    let installation = installed["installApp"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let issued = stack
+        .data_as(
+            &developer.access,
+            "mutation($i: IssueLicenseInput!) { issueLicense(input: $i) { license { id } } }",
+            json!({ "i": { "appId": app_id, "organizationId": acme, "kind": "PURCHASE", "maxActivations": 1 } }),
+        )
+        .await;
+    let license = issued["issueLicense"]["license"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // What a member reads in the apps service and in the licensing service.
+    let readable = format!(
+        "{{ installation(id: \"{installation}\") {{ id }} license(id: \"{license}\") {{ id }} }}"
+    );
+    let body = stack.gql_as(&bob.access, &install, json!({})).await;
+    assert_eq!(error_codes(&body), ["CONFLICT"], "{body}");
+
+    // Demoted to member: the same token, still valid for minutes, may no longer manage apps.
+    stack
+        .data_as(
+            &ada.access,
+            "mutation($i: ChangeMemberRoleInput!) { changeMemberRole(input: $i) { role } }",
+            json!({ "i": { "membershipId": membership, "role": "MEMBER" } }),
+        )
+        .await;
+    let started = std::time::Instant::now();
+    stack
+        .eventually(
+            &bob.access,
+            &install,
+            std::time::Duration::from_secs(5),
+            |body| error_codes(body) == ["FORBIDDEN"],
+        )
+        .await;
+    println!("demotion took effect in {:?}", started.elapsed());
+    // A member still reads the organization's installations and licenses.
+    let data = stack.data_as(&bob.access, &readable, json!({})).await;
+    assert_eq!(data["installation"]["id"], installation.as_str(), "{data}");
+    assert_eq!(data["license"]["id"], license.as_str(), "{data}");
+
+    // Removed: nothing of the organization is readable any more, in apps or in licensing.
+    stack
+        .data_as(
+            &ada.access,
+            "mutation($id: ID!) { removeMember(membershipId: $id) }",
+            json!({ "id": membership }),
+        )
+        .await;
+    let body = stack
+        .eventually(
+            &bob.access,
+            &readable,
+            std::time::Duration::from_secs(5),
+            |body| body["data"]["installation"].is_null() && body["data"]["license"].is_null(),
+        )
+        .await;
+    assert!(
+        error_codes(&body).iter().all(|c| c == "FORBIDDEN"),
+        "refused, never failed: {body}"
+    );
+    stack.stop().await;
+}

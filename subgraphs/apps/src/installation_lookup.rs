@@ -13,7 +13,6 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use nexus_kit::auth::Caller;
 use nexus_kit::error::{Result, internal};
 use nexus_kit::installation_view::{InstallationView, LookupAnswer};
 use nexus_kit::token::KeyStore;
@@ -33,12 +32,10 @@ pub async fn lookup(
     Query(params): Query<LookupParams>,
     headers: HeaderMap,
 ) -> Response {
-    if !Caller::from_headers(&headers, &keys).is_ok_and(|c| c.is_service()) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            "the installation lookup needs a Nexus service token",
-        )
-            .into_response();
+    if let Some(refused) =
+        nexus_kit::server::refuse_unless_service(&headers, &keys, "installation lookup")
+    {
+        return refused;
     }
     let found = match (params.id, params.namespace, params.organization) {
         (Some(id), None, None) => by_id(&db, id).await,

@@ -73,13 +73,15 @@ pub fn sdl() -> String {
     .sdl_with_options(SDLExportOptions::new().federation())
 }
 
-/// `installation_token_ttl`: how long the tokens `POST /oauth/token` issues live.
+/// `installation_token_ttl`: how long the tokens `POST /oauth/token` issues live;
+/// `identity_url`: where users' memberships are checked as they are now.
 pub fn http_router(
     db: DatabaseConnection,
     keys: Arc<KeyStore>,
     registry: Arc<Registry>,
     licensing: CoreClient,
     installation_token_ttl: std::time::Duration,
+    identity_url: &str,
 ) -> axum::Router {
     let token_state = (db.clone(), keys.clone());
     let token_endpoint = installation_tokens::TokenEndpoint {
@@ -89,6 +91,11 @@ pub fn http_router(
     };
     let feed_state = (db.clone(), registry.clone(), keys.clone());
     let schema = schema(db.clone(), registry, licensing);
+    let authority = Arc::new(nexus_kit::authority::Memberships::new(
+        NAME,
+        identity_url,
+        keys.clone(),
+    ));
     nexus_kit::server::http_router(
         NAME,
         schema,
@@ -103,6 +110,7 @@ pub fn http_router(
                 .data(loader::by_id::<app_version::Entity>(&db, scope.gate))
                 .data(loader::child_pages::<app_version::ByApp>(&db, scope.gate))
         }),
+        Some(authority),
     )
     .route(
         installation_tokens::TOKEN_PATH,

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod entity;
 pub mod graphql;
+pub mod membership_lookup;
 pub mod service;
 pub mod tenancy;
 
@@ -57,6 +58,7 @@ pub fn http_router(
         ..AuthConfig::new(keys.clone(), limits)
     };
     let schema = schema(db.clone(), config.clone());
+    let (db_for_lookup, keys_for_lookup) = (db.clone(), keys.clone());
     let exchange_state = (db.clone(), config);
     nexus_kit::server::http_router(
         NAME,
@@ -82,10 +84,16 @@ pub fn http_router(
                 .data(tenancy)
                 .data(ClientAddress(address))
         }),
+        // Identity checks memberships in its own tables.
+        None,
     )
     .route(
         API_KEY_EXCHANGE_PATH,
         post(exchange_api_key).with_state(exchange_state),
+    )
+    .route(
+        membership_lookup::PATH,
+        axum::routing::get(membership_lookup::lookup).with_state((db_for_lookup, keys_for_lookup)),
     )
 }
 

@@ -17,7 +17,8 @@ pub struct Principal {
     pub user_id: Option<Uuid>,
     /// The organization the token acts in.
     pub organization_id: Option<Uuid>,
-    /// Role in `organization_id` when the token was issued: owner, admin or member.
+    /// Role in `organization_id`: when the token was issued, or (in services that check with
+    /// identity, `kit::authority`) now.
     pub role: Option<String>,
     pub scopes: Vec<String>,
     pub platform_admin: bool,
@@ -67,6 +68,29 @@ impl Caller {
             typ: claims.typ,
             claims: Arc::new(claims),
         }))
+    }
+
+    /// A signed-in user's token acting in an organization: (user, organization), whose role
+    /// `kit::authority` checks against identity.
+    pub fn membership_claimed(&self) -> Option<(Uuid, Uuid)> {
+        self.principal()
+            .filter(|p| p.typ == TokenType::Access)
+            .and_then(|p| Some((p.user_id?, p.organization_id?)))
+    }
+
+    /// The caller with the role it has now (`None`: no longer a member, so the token acts in no
+    /// organization).
+    pub fn with_current_role(self, role: Option<String>) -> Caller {
+        match self {
+            Caller::Authenticated(mut p) => {
+                if role.is_none() {
+                    p.organization_id = None;
+                }
+                p.role = role;
+                Caller::Authenticated(p)
+            }
+            anonymous => anonymous,
+        }
     }
 
     pub fn principal(&self) -> Option<&Principal> {

@@ -2,6 +2,7 @@
 //! DataLoaders and the HTTP server a subgraph is served by.
 
 pub mod auth;
+pub mod authority;
 pub mod core_client;
 pub mod db;
 pub mod error;

@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use tokio::net::TcpListener;
 
 use crate::auth::{Caller, unauthenticated};
+use crate::authority::Memberships;
 use crate::idle::{IdleGate, track_idle};
 use crate::token::KeyStore;
 
@@ -49,19 +50,24 @@ struct Served<E> {
     executor: E,
     prepare: PrepareRequest,
     keys: Arc<KeyStore>,
+    authority: Option<Arc<Memberships>>,
 }
 
+/// `authority`: where a user token's organization and role are checked as they are now (the
+/// apps and licensing services ask identity; identity reads its own tables instead).
 pub fn http_router<E: Executor>(
     name: &'static str,
     executor: E,
     keys: Arc<KeyStore>,
     prepare: PrepareRequest,
+    authority: Option<Arc<Memberships>>,
 ) -> Router {
     let state = Arc::new(Served {
         name,
         executor,
         prepare,
         keys,
+        authority,
     });
     Router::new()
         .route("/graphql", post(graphql::<E>))
@@ -83,6 +89,21 @@ async fn graphql<E: Executor>(
             return (StatusCode::UNAUTHORIZED, GraphQLResponse::from(body)).into_response();
         }
     };
+    let caller = match (&served.authority, caller.membership_claimed()) {
+        (Some(memberships), Some((user, organization))) => {
+            match memberships.role(user, organization).await {
+                Ok(role) => caller.with_current_role(role),
+                Err(e) => {
+                    let body = async_graphql::Response::from_errors(vec![
+                        e.into_server_error(Default::default()),
+                    ]);
+                    return (StatusCode::SERVICE_UNAVAILABLE, GraphQLResponse::from(body))
+                        .into_response();
+                }
+            }
+        }
+        _ => caller,
+    };
     let gate = Arc::new(IdleGate::default());
     let scope = RequestScope {
         headers: &headers,
@@ -92,6 +113,22 @@ async fn graphql<E: Executor>(
     let request = (served.prepare)(request.into_inner(), scope).data(caller.clone());
     GraphQLResponse::from(track_idle(gate.clone(), served.executor.execute(request)).await)
         .into_response()
+}
+
+/// For internal endpoints (`/internal/…`) only Nexus's own services may call: `Some(401)`
+/// unless the request carries a service token. `what` names the endpoint in the refusal.
+pub fn refuse_unless_service(headers: &HeaderMap, keys: &KeyStore, what: &str) -> Option<Response> {
+    if Caller::from_headers(headers, keys).is_ok_and(|c| c.is_service()) {
+        None
+    } else {
+        Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                format!("the {what} needs a Nexus service token"),
+            )
+                .into_response(),
+        )
+    }
 }
 
 async fn health<E: Executor>(State(served): State<Arc<Served<E>>>) -> Json<serde_json::Value> {

@@ -60,6 +60,11 @@ pub fn http_router(
     identity_url: String,
     limits: nexus_kit::rate_limit::RateLimits,
 ) -> axum::Router {
+    let authority = Arc::new(nexus_kit::authority::Memberships::new(
+        NAME,
+        &identity_url,
+        keys.clone(),
+    ));
     let apps = AppsService(CoreClient::new(NAME, "apps", apps_url, keys.clone()));
     let identity = IdentityService(CoreClient::new(
         NAME,
@@ -88,5 +93,6 @@ pub fn http_router(
                 ))
                 .data(ClientAddress(scope.client_address()))
         }),
+        Some(authority),
     )
 }

@@ -1,0 +1,95 @@
+//! Fresh authority: a user's token says which organization it acts in and with which role, as
+//! of when it was issued. The apps and licensing services ask identity what is true now (cached
+//! for at most `MEMBERSHIP_CACHE_TTL`), so that a member removed or an admin demoted loses what
+//! they lost within seconds, not when the token expires (`kit::server` applies it to every
+//! request's `Caller`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Code, Result};
+use crate::token::KeyStore;
+
+/// identity's lookup, relative to its base URL.
+pub const MEMBERSHIP_LOOKUP_PATH: &str = "/internal/membership";
+/// How long an answer is trusted.
+pub const MEMBERSHIP_CACHE_TTL: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct MembershipAnswer {
+    /// `owner`, `admin` or `member`; `None` when not a member.
+    pub role: Option<String>,
+}
+
+pub struct Memberships {
+    http: reqwest::Client,
+    url: String,
+    keys: Arc<KeyStore>,
+    /// The asking service's name (the service token's `sub`).
+    caller: &'static str,
+    cache: moka::future::Cache<(Uuid, Uuid), Option<String>>,
+}
+
+impl Memberships {
+    /// `identity_url`: identity's GraphQL URL (the lookup is next to it).
+    pub fn new(caller: &'static str, identity_url: &str, keys: Arc<KeyStore>) -> Memberships {
+        let base = identity_url
+            .trim_end_matches('/')
+            .trim_end_matches("/graphql");
+        Memberships {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
+            url: format!("{base}{MEMBERSHIP_LOOKUP_PATH}"),
+            keys,
+            caller,
+            cache: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(MEMBERSHIP_CACHE_TTL)
+                .build(),
+        }
+    }
+
+    /// The user's role in the organization now; `None` when they are not a member.
+    pub async fn role(&self, user: Uuid, organization: Uuid) -> Result<Option<String>> {
+        self.cache
+            .try_get_with((user, organization), self.ask(user, organization))
+            .await
+            .map_err(|e| (*e).clone())
+    }
+
+    async fn ask(&self, user: Uuid, organization: Uuid) -> Result<Option<String>> {
+        let unavailable = |detail: String| {
+            tracing::error!(%detail, "membership lookup at identity failed");
+            Code::Unavailable
+                .error("cannot check your membership now (the identity service is unavailable); try again shortly")
+        };
+        let token = self
+            .keys
+            .service_token(self.caller)
+            .map_err(|e| Code::Internal.error(format!("cannot sign a service token: {e}")))?;
+        let response = self
+            .http
+            .get(&self.url)
+            .query(&[
+                ("user", user.to_string()),
+                ("organization", organization.to_string()),
+            ])
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(unavailable(format!("HTTP {}", response.status())));
+        }
+        let answer: MembershipAnswer = response
+            .json()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        Ok(answer.role)
+    }
+}
