@@ -33,10 +33,15 @@ struct Args {
     /// Database: default a temporary SQLite file.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
-    /// What to measure: nested queries through the router, the license-validation hot path, or
-    /// the public port against the router pipeline behind it.
+    /// What to measure: nested queries through the router, the license-validation hot path, the
+    /// public port against the router pipeline behind it, or the router with and without the
+    /// operation limits and rate limits.
     #[arg(long, value_enum, default_value_t = Suite::Queries)]
     suite: Suite,
+    /// Redis for the `limits` suite's shared rate-limit store (without it, that scenario is
+    /// left out).
+    #[arg(long, env = "NEXUS_BENCH_REDIS")]
+    redis_url: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +49,7 @@ enum Suite {
     Queries,
     Licenses,
     Port,
+    Limits,
 }
 
 const IDENTITY_ONLY: &str = "{ organizations(first: 50) { edges { node { name members(first: 10) { edges { node { role user { email } } } } } } } }";
@@ -184,6 +190,66 @@ fn port_scenarios(stack: &Stack, token: &str, plain: SocketAddr) -> Vec<Scenario
     .collect()
 }
 
+/// The router pipeline on the same platform three times over (same database, same keys): without
+/// `nexus.limits` and `nexus.rate_limit`, with both on the in-memory store, and with both on
+/// Redis. Budgets are far above what the run spends: every request is measured and charged,
+/// none is refused.
+async fn limits_scenarios(
+    args: &Args,
+    base: &nexus::config::Config,
+    issuer: &str,
+    token: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<(Vec<Scenario>, Vec<Stack>)> {
+    let huge = "{ capacity: 1000000000000, per_seconds: 60 }";
+    let on = format!(
+        "plugins:\n  nexus.rate_limit:\n    user: {huge}\n    api_key: {huge}\n    installation: {huge}\n    anonymous: {huge}\n"
+    );
+    let off =
+        "plugins:\n  nexus.limits:\n    enabled: false\n  nexus.rate_limit:\n    enabled: false\n"
+            .to_owned();
+    let mut variants = vec![
+        (
+            "`{ me { email name } }`, without limits and rate limits",
+            off,
+            None,
+        ),
+        (
+            "`{ me { email name } }`, with both, in-memory store",
+            on.clone(),
+            None,
+        ),
+    ];
+    match &args.redis_url {
+        Some(redis) => variants.push((
+            "`{ me { email name } }`, with both, Redis store",
+            on,
+            Some(redis.clone()),
+        )),
+        None => eprintln!("no --redis-url: the Redis scenario is left out"),
+    }
+    let mut scenarios = Vec::new();
+    let mut stacks = Vec::new();
+    for (i, (name, overlay, redis)) in variants.into_iter().enumerate() {
+        let path = dir.join(format!("router-{i}.yaml"));
+        std::fs::write(&path, overlay)?;
+        let mut config = base.clone();
+        config.issuer = Some(issuer.to_owned());
+        config.router.config_file = Some(path);
+        config.redis_url = redis;
+        config.redis_key_prefix = format!("bench-{}", uuid::Uuid::new_v4());
+        let stack = Stack::start(StackOptions::from_config(&config)?).await?;
+        scenarios.push(Scenario {
+            name,
+            url: stack.router.pipeline_url(),
+            query: "{ me { email name } }".to_owned(),
+            token: token.to_owned(),
+        });
+        stacks.push(stack);
+    }
+    Ok((scenarios, stacks))
+}
+
 /// `validateLicense`, the call apps make most: at the licensing subgraph directly, through the
 /// router by key, and by key and fingerprint (which also records the activation as seen).
 async fn license_scenarios(
@@ -251,13 +317,23 @@ async fn main() -> anyhow::Result<()> {
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    // The same composition root as `nexus dev`, on free ports, with apps on loopback.
+    // The same composition root as `nexus dev`, on free ports, with apps on loopback; no budget
+    // the benchmark could run out of.
+    let budgets = dir.path().join("router.yaml");
+    let huge = "{ capacity: 1000000000000, per_seconds: 60 }";
+    std::fs::write(
+        &budgets,
+        format!(
+            "plugins:\n  nexus.rate_limit:\n    user: {huge}\n    anonymous: {huge}\n    api_key: {huge}\n    installation: {huge}\n"
+        ),
+    )?;
     let config = nexus::config::Config {
         database_url: Some(database_url),
         keys_file: Some(dir.path().join("signing-keys.json")),
         allow_private_apps: true,
         router: nexus::config::RouterConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            config_file: Some(budgets),
             ..nexus::config::RouterConfig::default()
         },
         ..nexus::config::Config::default()
@@ -281,6 +357,7 @@ async fn main() -> anyhow::Result<()> {
 
     // apollo-router without Nexus's plugins, kept running for the port suite.
     let mut plain = None;
+    let mut variants = Vec::new();
     let scenarios = match args.suite {
         Suite::Queries => query_scenarios(&stack, &token)?,
         Suite::Licenses => license_scenarios(&stack, &token, apps[0]).await?,
@@ -292,6 +369,12 @@ async fn main() -> anyhow::Result<()> {
             let (server, addr) = nexus_router::start_plain(head.sdl).await?;
             plain = Some(server);
             port_scenarios(&stack, &token, addr)
+        }
+        Suite::Limits => {
+            let (scenarios, stacks) =
+                limits_scenarios(&args, &config, stack.keys.issuer(), &token, dir.path()).await?;
+            variants = stacks;
+            scenarios
         }
     };
     let mut tallies: Vec<Tally> = scenarios.iter().map(|_| Tally::default()).collect();
@@ -313,6 +396,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let versus = match args.suite {
         Suite::Port => "throughput vs pipeline",
+        Suite::Limits => "throughput vs without",
         _ => "throughput vs direct",
     };
     println!("| scenario | requests | req/s | p50 ms | p99 ms | {versus} |");
@@ -332,6 +416,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(mut server) = plain {
         server.shutdown().await.ok();
+    }
+    for variant in variants {
+        variant.shutdown().await?;
     }
     stack.shutdown().await
 }

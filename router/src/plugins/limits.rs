@@ -43,6 +43,8 @@ pub enum Mode {
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
+    /// Off: no measuring at all (benchmarks compare with it).
+    pub enabled: bool,
     pub mode: Mode,
     /// Nested fields, counting the root field as 1.
     pub max_depth: u64,
@@ -65,6 +67,7 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
+            enabled: true,
             mode: Mode::Enforce,
             max_depth: 20,
             max_height: 1_000,
@@ -131,6 +134,9 @@ impl Plugin for Limits {
     }
 
     fn router_service(&self, service: router::BoxService) -> router::BoxService {
+        if !self.shared.config.enabled {
+            return service;
+        }
         let shared = self.shared.clone();
         ServiceBuilder::new()
             .checkpoint(move |request: router::Request| {
@@ -169,6 +175,9 @@ impl Plugin for Limits {
     }
 
     fn supergraph_service(&self, service: supergraph::BoxService) -> supergraph::BoxService {
+        if !self.shared.config.enabled {
+            return service;
+        }
         let shared = self.shared.clone();
         ServiceBuilder::new()
             .checkpoint(move |request: supergraph::Request| check(&shared, request))
