@@ -198,6 +198,7 @@ async fn serve_router(config: &Config, supergraph: Option<&Path>) -> anyhow::Res
             passthrough: stack::oauth_passthrough(&apps_graphql),
             trusted_proxies: config.trusted_proxies()?,
             rate_limits: config.rate_limits()?,
+            port_limits: config.port_limits(),
         },
         source,
     )

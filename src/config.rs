@@ -59,6 +59,12 @@ pub struct RouterConfig {
     /// Proxies in front of the router whose `X-Forwarded-For` is believed, as addresses or
     /// networks (`["10.0.0.0/8"]`). Default: none, so the client is the connection's peer.
     pub trusted_proxies: Vec<String>,
+    /// Open client connections on the public port; more are closed at once.
+    pub max_connections: usize,
+    /// A client must finish sending a request's headers within this (slowloris).
+    pub header_read_timeout_seconds: u64,
+    /// ... and its body within this (else 408).
+    pub body_read_timeout_seconds: u64,
 }
 
 /// A core subgraph: where it listens, and where the others reach it.
@@ -125,6 +131,9 @@ impl Default for RouterConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
             config_file: None,
             trusted_proxies: Vec::new(),
+            max_connections: 10_000,
+            header_read_timeout_seconds: 10,
+            body_read_timeout_seconds: 30,
         }
     }
 }
@@ -165,6 +174,9 @@ const ENV_KEYS: &[&str] = &[
     "router.listen",
     "router.config_file",
     "router.trusted_proxies",
+    "router.max_connections",
+    "router.header_read_timeout_seconds",
+    "router.body_read_timeout_seconds",
     "identity.listen",
     "identity.url",
     "apps.listen",
@@ -230,6 +242,15 @@ impl Config {
             }
         }
         for (name, value) in [
+            ("router.max_connections", self.router.max_connections as u64),
+            (
+                "router.header_read_timeout_seconds",
+                self.router.header_read_timeout_seconds,
+            ),
+            (
+                "router.body_read_timeout_seconds",
+                self.router.body_read_timeout_seconds,
+            ),
             (
                 "apps.health_interval_seconds",
                 self.apps.health_interval_seconds,
@@ -329,6 +350,14 @@ impl Config {
             &self.redis_key_prefix,
             self.redis_on_error,
         )
+    }
+
+    pub fn port_limits(&self) -> nexus_router::front_door::PortLimits {
+        nexus_router::front_door::PortLimits {
+            max_connections: self.router.max_connections,
+            header_read_timeout: Duration::from_secs(self.router.header_read_timeout_seconds),
+            body_read_timeout: Duration::from_secs(self.router.body_read_timeout_seconds),
+        }
     }
 
     pub fn trusted_proxies(

@@ -51,6 +51,8 @@ pub struct StackOptions {
     pub trusted_proxies: nexus_protocol::client_address::TrustedProxies,
     /// The rate-limit buckets every part of the platform counts in (Redis or this process).
     pub rate_limits: nexus_protocol::rate_limit::RateLimits,
+    /// Connections and read timeouts of the public port.
+    pub port_limits: nexus_router::front_door::PortLimits,
 }
 
 impl StackOptions {
@@ -86,6 +88,7 @@ impl StackOptions {
             router_overlay: config.router_overlay()?,
             trusted_proxies: config.trusted_proxies()?,
             rate_limits: config.rate_limits()?,
+            port_limits: config.port_limits(),
         })
     }
 }
@@ -215,6 +218,7 @@ impl Stack {
                 passthrough: oauth_passthrough(&subgraph_url(&subgraphs, nexus_apps::NAME)?),
                 trusted_proxies: options.trusted_proxies.clone(),
                 rate_limits: options.rate_limits.clone(),
+                port_limits: options.port_limits,
             },
             // The router follows the registry's head: every published supergraph is a hot reload.
             SupergraphSource::InProcess(registry.subscribe()),

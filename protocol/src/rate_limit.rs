@@ -301,25 +301,60 @@ redis.call('PEXPIRE', KEYS[1], reset + 1000)
 return { allowed, math.floor(units), retry, reset }
 "#;
 
+static SCRIPT_SHA: Mutex<Option<String>> = Mutex::new(None);
+
+fn script_sha() -> Option<String> {
+    SCRIPT_SHA.lock().ok().and_then(|sha| sha.clone())
+}
+
+async fn load_script(client: &fred::clients::Client) -> Result<String, String> {
+    let command = CustomCommand::new_static("SCRIPT", ClusterHash::Random, false);
+    let sha: String = client
+        .custom(command, vec!["LOAD".to_owned(), TAKE_SCRIPT.to_owned()])
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Ok(mut known) = SCRIPT_SHA.lock() {
+        *known = Some(sha.clone());
+    }
+    Ok(sha)
+}
+
+async fn eval_sha(
+    client: &fred::clients::Client,
+    sha: &str,
+    args: &[String],
+) -> Result<Vec<i64>, String> {
+    let command = CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false);
+    let mut all = vec![sha.to_owned(), "1".to_owned()];
+    all.extend_from_slice(args);
+    client.custom(command, all).await.map_err(|e| e.to_string())
+}
+
 async fn take_in_redis(
     client: &fred::clients::Client,
     key: &str,
     weight: i64,
     bucket: Bucket,
 ) -> Result<Verdict, String> {
-    let command = CustomCommand::new_static("EVAL", ClusterHash::Offset(2), false);
     let args = vec![
-        TAKE_SCRIPT.to_owned(),
-        "1".to_owned(),
         key.to_owned(),
         bucket.capacity.to_string(),
         format!("{:.9}", bucket.rate()),
         weight.to_string(),
     ];
-    let answer: Vec<i64> = client
-        .custom(command, args)
-        .await
-        .map_err(|e| e.to_string())?;
+    // EVALSHA: the script travels (and is hashed by Redis) once, not at every request. Its SHA
+    // is the same for every Redis; one that has not seen it (restarted, flushed) says NOSCRIPT.
+    let sha = match script_sha() {
+        Some(sha) => sha,
+        None => load_script(client).await?,
+    };
+    let answer: Vec<i64> = match eval_sha(client, &sha, &args).await {
+        Err(e) if e.contains("NOSCRIPT") => {
+            let sha = load_script(client).await?;
+            eval_sha(client, &sha, &args).await?
+        }
+        answer => answer?,
+    };
     let [allowed, remaining, retry, reset] = answer[..] else {
         return Err(format!(
             "unexpected answer from the rate-limit script: {answer:?}"

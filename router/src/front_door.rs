@@ -16,17 +16,23 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use http_body_util::Full;
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
 use nexus_protocol::client_address::{CLIENT_ADDRESS_HEADER, TrustedProxies};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -42,11 +48,34 @@ struct Upstream {
     passthrough: std::collections::BTreeMap<String, Uri>,
     client: Client<HttpConnector, Full<Bytes>>,
     trusted_proxies: TrustedProxies,
+    body_read_timeout: Duration,
 }
 
 pub struct FrontDoor {
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
+}
+
+/// What one client may hold of the public port.
+#[derive(Clone, Copy, Debug)]
+pub struct PortLimits {
+    /// Open client connections; one more is closed at once (and logged).
+    pub max_connections: usize,
+    /// From a connection's first byte (or the end of its last answer) to the end of a request's
+    /// headers: a client that dribbles headers (slowloris) is disconnected.
+    pub header_read_timeout: Duration,
+    /// Reading a request's body: a client that stalls mid-body gets 408.
+    pub body_read_timeout: Duration,
+}
+
+impl Default for PortLimits {
+    fn default() -> Self {
+        PortLimits {
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 impl FrontDoor {
@@ -55,6 +84,7 @@ impl FrontDoor {
         router: SocketAddr,
         passthrough: std::collections::BTreeMap<String, String>,
         trusted_proxies: TrustedProxies,
+        limits: PortLimits,
     ) -> anyhow::Result<FrontDoor> {
         let passthrough = passthrough
             .into_iter()
@@ -69,23 +99,10 @@ impl FrontDoor {
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build(connector),
             trusted_proxies,
+            body_read_timeout: limits.body_read_timeout,
         };
-        let app = axum::Router::new().fallback(forward).with_state(upstream);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            // Small GraphQL answers go out at once, not after Nagle's delay.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-        });
+        let task = tokio::spawn(serve(listener, upstream, limits, stopped));
         Ok(FrontDoor {
             stop: Some(stop),
             task,
@@ -100,16 +117,87 @@ impl FrontDoor {
     }
 }
 
-async fn forward(
-    State(upstream): State<Upstream>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
-) -> Response {
+/// Accepts client connections until `stopped`, within `limits`; then lets the requests in flight
+/// finish (for at most 30 seconds).
+async fn serve(
+    listener: TcpListener,
+    upstream: Upstream,
+    limits: PortLimits,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut builder = ConnectionBuilder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause instead of spinning.
+                    tracing::warn!(error = %e, "the public port cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stopped => break,
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, max = limits.max_connections, "too many connections: closed one");
+            drop(stream);
+            continue;
+        };
+        // Small GraphQL answers go out at once, not after Nagle's delay.
+        let _ = stream.set_nodelay(true);
+        let upstream = upstream.clone();
+        let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+            let upstream = upstream.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(
+                    forward(upstream, peer, request.map(Body::new)).await,
+                )
+            }
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the public port closed with requests still in flight after 30 s");
+    }
+}
+
+async fn forward(upstream: Upstream, peer: SocketAddr, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     // Kept whole, so a request the router never received can be sent again.
-    let body: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(body) => body,
-        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+    let read = tokio::time::timeout(
+        upstream.body_read_timeout,
+        axum::body::to_bytes(body, MAX_BODY),
+    );
+    let body: Bytes = match read.await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+        }
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body took too long to arrive",
+            )
+                .into_response();
+        }
     };
     let uri = match upstream.passthrough.get(parts.uri.path()) {
         Some(uri) => uri.clone(),

@@ -43,6 +43,8 @@ pub struct RouterOptions {
     /// The rate-limit buckets (`nexus.rate_limit`): Redis, shared between replicas, or this
     /// process's.
     pub rate_limits: nexus_protocol::rate_limit::RateLimits,
+    /// Connections and read timeouts of the public port.
+    pub port_limits: front_door::PortLimits,
 }
 
 /// What the `nexus.auth` plugin needs.
@@ -235,8 +237,13 @@ pub async fn start_on(
             Ok(started) => break started,
         }
     };
-    let front_door =
-        front_door::FrontDoor::start(public, addr, options.passthrough, options.trusted_proxies)?;
+    let front_door = front_door::FrontDoor::start(
+        public,
+        addr,
+        options.passthrough,
+        options.trusted_proxies,
+        options.port_limits,
+    )?;
     started.follow(schemas.clone());
     Ok(RunningRouter {
         server,

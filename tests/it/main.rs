@@ -17,6 +17,7 @@ mod licenses;
 mod n_plus_one;
 mod node_app;
 mod operation_limits;
+mod public_port;
 mod races;
 mod rate_limits;
 mod schema_drift;

@@ -54,16 +54,33 @@ pub fn concurrent_hashes() -> usize {
 /// How long a caller waits for a hashing turn before being told to come back.
 pub const HASHING_WAIT: Duration = Duration::from_secs(2);
 
-async fn hashing_turn() -> Result<tokio::sync::SemaphorePermit<'static>> {
-    static TURNS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
-    let turns = TURNS.get_or_init(|| tokio::sync::Semaphore::new(concurrent_hashes()));
-    match tokio::time::timeout(HASHING_WAIT, turns.acquire()).await {
-        Ok(Ok(permit)) => Ok(permit),
-        _ => Err(nexus_kit::rate_limit::rate_limited(
-            "the service is busy checking passwords",
-            Duration::from_secs(1),
-        )),
+/// Turns at hashing: `permits` at once, a caller waits at most `wait` for one.
+struct HashingTurns {
+    permits: tokio::sync::Semaphore,
+    wait: Duration,
+}
+
+impl HashingTurns {
+    async fn take(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        match tokio::time::timeout(self.wait, self.permits.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(nexus_kit::rate_limit::rate_limited(
+                "the service is busy checking passwords",
+                Duration::from_secs(1),
+            )),
+        }
     }
+}
+
+async fn hashing_turn() -> Result<tokio::sync::SemaphorePermit<'static>> {
+    static TURNS: OnceLock<HashingTurns> = OnceLock::new();
+    TURNS
+        .get_or_init(|| HashingTurns {
+            permits: tokio::sync::Semaphore::new(concurrent_hashes()),
+            wait: HASHING_WAIT,
+        })
+        .take()
+        .await
 }
 
 pub async fn hash(password: String) -> Result<String> {
@@ -129,6 +146,28 @@ mod tests {
             "contains the email"
         );
         assert!(check_policy("correct horse 42", "ada@example.com").is_ok());
+    }
+
+    #[tokio::test]
+    async fn beyond_the_hashing_bound_callers_are_told_to_come_back() {
+        let turns = HashingTurns {
+            permits: tokio::sync::Semaphore::new(1),
+            wait: Duration::from_millis(50),
+        };
+        let first = turns.take().await;
+        assert!(first.is_ok());
+        let second = turns
+            .take()
+            .await
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(
+            second.starts_with("the service is busy checking passwords"),
+            "{second}"
+        );
+        drop(first);
+        assert!(turns.take().await.is_ok());
     }
 
     #[tokio::test]
