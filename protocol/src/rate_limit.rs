@@ -83,8 +83,25 @@ pub struct RateLimits {
 #[derive(Clone)]
 enum Store {
     Memory(moka::sync::Cache<String, Arc<Mutex<Level>>>),
-    /// The client, and the prefix of every key (several platforms can share one Redis).
-    Redis(fred::clients::Client, Arc<str>),
+    /// The client, the prefix of every key (several platforms can share one Redis), and the
+    /// units this process has leased.
+    Redis(fred::clients::Client, Arc<str>, Leases),
+}
+
+/// Units taken from a Redis bucket ahead of time and spent here: one round trip per lease, not
+/// per request. A lease is `1 / LEASE_FRACTION` of the bucket and lasts `LEASE_FOR`; what is left
+/// unspent then is lost (never granted twice), so a replica under-uses the budget by at most a
+/// lease per key per `LEASE_FOR`. Buckets too small to split (a login's 5) are asked every time.
+type Leases = moka::sync::Cache<String, Arc<Mutex<Lease>>>;
+
+pub const LEASE_FRACTION: u64 = 50;
+pub const LEASE_FOR: Duration = Duration::from_secs(1);
+
+struct Lease {
+    units: i64,
+    /// What Redis said was left when the lease was taken.
+    remaining: u64,
+    reset: Duration,
 }
 
 /// A bucket's level at an instant.
@@ -141,7 +158,14 @@ impl RateLimits {
         // The connection task runs on its own (dropping its handle does not stop it).
         drop(client.connect());
         Ok(RateLimits {
-            store: Store::Redis(client, Arc::from(prefix)),
+            store: Store::Redis(
+                client,
+                Arc::from(prefix),
+                moka::sync::Cache::builder()
+                    .max_capacity(MEMORY_KEYS)
+                    .time_to_live(LEASE_FOR)
+                    .build(),
+            ),
             on_error,
             last_complaint: Default::default(),
         })
@@ -169,17 +193,9 @@ impl RateLimits {
         let weight = i64::try_from(weight.min(bucket.capacity)).unwrap_or(i64::MAX);
         let answered = match &self.store {
             Store::Memory(buckets) => Ok(take_in_memory(buckets, key, weight, bucket)),
-            Store::Redis(client, prefix) => {
+            Store::Redis(client, prefix, leases) => {
                 let key = format!("{prefix}:{key}");
-                match tokio::time::timeout(
-                    REDIS_TIMEOUT,
-                    take_in_redis(client, &key, weight, bucket),
-                )
-                .await
-                {
-                    Ok(answer) => answer,
-                    Err(_) => Err(format!("no answer within {REDIS_TIMEOUT:?}")),
-                }
+                take_leased(client, leases, &key, weight, bucket).await
             }
         };
         match answered {
@@ -202,7 +218,7 @@ impl RateLimits {
         let refund = -i64::try_from(weight.min(bucket.capacity)).unwrap_or(i64::MAX);
         let _ = match &self.store {
             Store::Memory(buckets) => Ok(take_in_memory(buckets, key, refund, bucket)),
-            Store::Redis(client, prefix) => {
+            Store::Redis(client, prefix, _) => {
                 let key = format!("{prefix}:{key}");
                 tokio::time::timeout(REDIS_TIMEOUT, take_in_redis(client, &key, refund, bucket))
                     .await
@@ -225,6 +241,55 @@ impl RateLimits {
             );
         }
     }
+}
+
+/// `weight` units from this process's lease on `key`, or from Redis (taking a new lease when the
+/// bucket is large enough to split).
+async fn take_leased(
+    client: &fred::clients::Client,
+    leases: &Leases,
+    key: &str,
+    weight: i64,
+    bucket: Bucket,
+) -> Result<Verdict, String> {
+    let lease_size = i64::try_from(bucket.capacity / LEASE_FRACTION).unwrap_or(i64::MAX);
+    let ask = async |units: i64| {
+        tokio::time::timeout(REDIS_TIMEOUT, take_in_redis(client, key, units, bucket))
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {REDIS_TIMEOUT:?}")))
+    };
+    if lease_size <= weight {
+        return ask(weight).await;
+    }
+    if let Some(lease) = leases.get(key)
+        && let Ok(mut lease) = lease.lock()
+        && lease.units >= weight
+    {
+        lease.units -= weight;
+        return Ok(Verdict {
+            allowed: true,
+            remaining: lease.remaining + lease.units.max(0) as u64,
+            retry_after: Duration::ZERO,
+            reset: lease.reset,
+        });
+    }
+    let leased = ask(weight.saturating_add(lease_size)).await?;
+    if !leased.allowed {
+        // Not enough for a lease: maybe enough for this request alone.
+        return ask(weight).await;
+    }
+    leases.insert(
+        key.to_owned(),
+        Arc::new(Mutex::new(Lease {
+            units: lease_size,
+            remaining: leased.remaining,
+            reset: leased.reset,
+        })),
+    );
+    Ok(Verdict {
+        remaining: leased.remaining + lease_size as u64,
+        ..leased
+    })
 }
 
 /// Takes `weight` units (a negative weight gives them back).
@@ -395,6 +460,35 @@ mod tests {
         let other = super::key("test", &["b"]);
         let all = limits.take(&other, 1_000, bucket).await;
         assert_eq!((all.allowed, all.remaining), (true, 0));
+    }
+
+    /// Two replicas leasing from one Redis bucket never grant more than the bucket holds, and
+    /// waste at most a lease each.
+    #[tokio::test]
+    async fn leases_from_one_redis_bucket_never_overspend_it() {
+        let Ok(url) = std::env::var("NEXUS_TEST_REDIS") else {
+            eprintln!("NEXUS_TEST_REDIS is not set: leasing is not tested");
+            return;
+        };
+        let prefix = format!("test-{}", std::process::id());
+        let replicas = [
+            RateLimits::redis(&url, &prefix, OnStoreError::Refuse).expect("client"),
+            RateLimits::redis(&url, &prefix, OnStoreError::Refuse).expect("client"),
+        ];
+        // 500 units per hour (no refill to speak of), leased 10 at a time.
+        let bucket = Bucket::new(500, 3600);
+        let key = key("lease", &[&prefix, &format!("{:?}", Instant::now())]);
+        let mut granted = 0;
+        for i in 0..700 {
+            if replicas[i % 2].take(&key, 1, bucket).await.allowed {
+                granted += 1;
+            }
+        }
+        assert!(granted <= 500, "{granted} granted from a bucket of 500");
+        assert!(
+            granted >= 480,
+            "{granted}: more than a lease per replica wasted"
+        );
     }
 
     #[test]
