@@ -196,28 +196,40 @@ async fn concurrent_approvals_all_go_live_and_a_suspended_app_never_returns() {
         ),
     );
     let answers = stack.all_at_once(attempts).await;
-    for (status, body) in &answers {
+    let suspension = names.len() / 2;
+    // What each answer was for: the names in order, the suspension in the middle.
+    let mut confirmed = Vec::new();
+    let mut suspended = false;
+    for (i, (status, body)) in answers.iter().enumerate() {
         // Each publish reloads the router; an approval still waiting for its turn when a reload
-        // closes the router's old server is cut off (502, never resent: it may have run). The
-        // invariant below is what must hold either way.
+        // closes the router's old server can be cut off (502, never resent: it may or may not
+        // have run). What was answered must hold.
         if *status == 502 {
-            println!("an approval was cut off by a reload: {body}");
+            println!("a publish was cut off by a reload: {body}");
             continue;
         }
         assert_eq!(*status, 200, "{body}");
         assert!(body.get("errors").is_none(), "{body}");
+        match i.cmp(&suspension) {
+            std::cmp::Ordering::Less => confirmed.push(names[i]),
+            std::cmp::Ordering::Equal => suspended = true,
+            std::cmp::Ordering::Greater => confirmed.push(names[i - 1]),
+        }
     }
+    assert!(confirmed.len() >= names.len() - 2, "{answers:?}");
     let (head, versions) = supergraphs(&stack, &admin).await;
-    for name in names {
+    for name in confirmed {
         assert!(
             head.contains(&name.to_owned()),
             "{name} approved but not in the head {head:?}"
         );
     }
-    assert!(
-        !head.contains(&"victim".to_owned()),
-        "the suspended app came back: {head:?}"
-    );
+    if suspended {
+        assert!(
+            !head.contains(&"victim".to_owned()),
+            "the suspended app came back: {head:?}"
+        );
+    }
 
     // Rolling back to a version from before the suspension does not revive it either.
     let (with_victim, _) = versions
