@@ -190,6 +190,16 @@ fn port_scenarios(stack: &Stack, token: &str, plain: SocketAddr) -> Vec<Scenario
     .collect()
 }
 
+/// A router.yaml overlay whose budgets a benchmark never spends: every request is still measured
+/// and charged, none refused.
+const UNLIMITED_BUDGETS: &str = "plugins:
+  nexus.rate_limit:
+    user: { capacity: 1000000000000, per_seconds: 60 }
+    api_key: { capacity: 1000000000000, per_seconds: 60 }
+    installation: { capacity: 1000000000000, per_seconds: 60 }
+    anonymous: { capacity: 1000000000000, per_seconds: 60 }
+";
+
 /// The router pipeline on the same platform three times over (same database, same keys): without
 /// `nexus.limits` and `nexus.rate_limit`, with both on the in-memory store, and with both on
 /// Redis. Budgets are far above what the run spends: every request is measured and charged,
@@ -201,10 +211,7 @@ async fn limits_scenarios(
     token: &str,
     dir: &std::path::Path,
 ) -> anyhow::Result<(Vec<Scenario>, Vec<Stack>)> {
-    let huge = "{ capacity: 1000000000000, per_seconds: 60 }";
-    let on = format!(
-        "plugins:\n  nexus.rate_limit:\n    user: {huge}\n    api_key: {huge}\n    installation: {huge}\n    anonymous: {huge}\n"
-    );
+    let on = UNLIMITED_BUDGETS.to_owned();
     let off =
         "plugins:\n  nexus.limits:\n    enabled: false\n  nexus.rate_limit:\n    enabled: false\n"
             .to_owned();
@@ -320,13 +327,7 @@ async fn main() -> anyhow::Result<()> {
     // The same composition root as `nexus dev`, on free ports, with apps on loopback; no budget
     // the benchmark could run out of.
     let budgets = dir.path().join("router.yaml");
-    let huge = "{ capacity: 1000000000000, per_seconds: 60 }";
-    std::fs::write(
-        &budgets,
-        format!(
-            "plugins:\n  nexus.rate_limit:\n    user: {huge}\n    anonymous: {huge}\n    api_key: {huge}\n    installation: {huge}\n"
-        ),
-    )?;
+    std::fs::write(&budgets, UNLIMITED_BUDGETS)?;
     let config = nexus::config::Config {
         database_url: Some(database_url),
         keys_file: Some(dir.path().join("signing-keys.json")),

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use nexus::config::Config;
 use serde_json::{Value, json};
 
-use crate::common::{PASSWORD, TestStack, error_codes};
+use crate::common::{PASSWORD, TestStack, error_codes, use_router_yaml};
 
 const BUDGETS: &str = "plugins:
   nexus.rate_limit:
@@ -76,9 +76,7 @@ async fn budgets_stack(redis: Option<&str>, prefix: &str, trusted: &[&str]) -> T
     let prefix = prefix.to_owned();
     let redis = redis.map(str::to_owned);
     TestStack::start_configured(move |config, dir| {
-        let path = dir.join("router.yaml");
-        std::fs::write(&path, BUDGETS).expect("write router.yaml");
-        config.router.config_file = Some(path);
+        use_router_yaml(config, dir, BUDGETS);
         config.router.trusted_proxies = trusted;
         with_store(config, redis.as_deref(), &prefix);
     })

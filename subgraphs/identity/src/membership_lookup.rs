@@ -9,14 +9,15 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use nexus_kit::authority::{MEMBERSHIP_LOOKUP_PATH, MembershipAnswer};
 use nexus_kit::token::KeyStore;
 
-use crate::entity::membership::{self, Role};
+use crate::accounts::session::role_name;
+use crate::service::membership_of;
 
 pub const PATH: &str = MEMBERSHIP_LOOKUP_PATH;
 
@@ -36,26 +37,13 @@ pub async fn lookup(
     {
         return refused;
     }
-    let found = membership::Entity::find()
-        .filter(membership::Column::UserId.eq(params.user))
-        .filter(membership::Column::OrganizationId.eq(params.organization))
-        .one(&db)
-        .await;
-    match found {
+    match membership_of(&db, params.organization, params.user).await {
         Ok(found) => Json(MembershipAnswer {
-            role: found.map(|m| {
-                match m.role {
-                    Role::Owner => "owner",
-                    Role::Admin => "admin",
-                    Role::Member => "member",
-                }
-                .to_owned()
-            }),
+            // The same names the tokens' `role` claim carries.
+            role: found.map(|m| role_name(m.role).to_owned()),
         })
         .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "membership lookup failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "cannot read memberships").into_response()
-        }
+        // `internal` has logged it.
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot read memberships").into_response(),
     }
 }

@@ -180,7 +180,7 @@ pub async fn create_owned_organization(
     Ok(organization)
 }
 
-async fn membership_of(
+pub(crate) async fn membership_of(
     db: &impl ConnectionTrait,
     organization_id: Uuid,
     user_id: Uuid,

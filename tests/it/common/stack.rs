@@ -52,9 +52,7 @@ impl TestStack {
     pub async fn start_with_router_yaml(yaml: &str) -> TestStack {
         let hour = std::time::Duration::from_secs(3600);
         Self::start_with(hour, hour, None, |config, dir| {
-            let path = dir.join("router.yaml");
-            std::fs::write(&path, yaml).expect("write router.yaml");
-            config.router.config_file = Some(path);
+            use_router_yaml(config, dir, yaml)
         })
         .await
     }
@@ -200,6 +198,13 @@ impl TestStack {
     pub async fn stop(self) {
         self.stack.shutdown().await.expect("clean shutdown");
     }
+}
+
+/// Writes `yaml` into `dir` and points `router.config_file` at it, as an operator would.
+pub fn use_router_yaml(config: &mut Config, dir: &std::path::Path, yaml: &str) {
+    let path = dir.join("router.yaml");
+    std::fs::write(&path, yaml).expect("write router.yaml");
+    config.router.config_file = Some(path);
 }
 
 pub async fn post_graphql(
