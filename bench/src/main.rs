@@ -66,6 +66,9 @@ struct Scenario {
 struct Tally {
     latencies: Vec<Duration>,
     elapsed: Duration,
+    /// Throughput of each round on its own: a ratio taken round by round, against the baseline
+    /// measured moments before, is less exposed to the machine's drift than the totals are.
+    per_round: Vec<f64>,
 }
 
 impl Tally {
@@ -122,10 +125,17 @@ async fn run_scenario(scenario: &Scenario, args: &Args, tally: &mut Tally) -> an
             Ok::<_, anyhow::Error>(latencies)
         }));
     }
+    let mut answered = 0;
     for client in clients {
-        tally.latencies.extend(client.await??);
+        let latencies = client.await??;
+        answered += latencies.len();
+        tally.latencies.extend(latencies);
     }
-    tally.elapsed += started.elapsed();
+    let elapsed = started.elapsed();
+    tally.elapsed += elapsed;
+    tally
+        .per_round
+        .push(answered as f64 / elapsed.as_secs_f64().max(1e-9));
     Ok(())
 }
 
@@ -379,16 +389,35 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let mut tallies: Vec<Tally> = scenarios.iter().map(|_| Tally::default()).collect();
-    for _ in 0..args.rounds {
-        for (scenario, tally) in scenarios.iter().zip(tallies.iter_mut()) {
-            run_scenario(scenario, &args, tally).await?;
+    for round in 0..args.rounds {
+        // Every other round in reverse, so no scenario always runs first (or right after another).
+        let mut order: Vec<usize> = (0..scenarios.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            run_scenario(&scenarios[i], &args, &mut tallies[i]).await?;
         }
     }
     // Each scenario against the first; the port suite pairs each public port with its pipeline.
+    let baseline_of = |i: usize| match args.suite {
+        Suite::Port => i - i % 2,
+        _ => 0,
+    };
     let baselines: Vec<f64> = (0..tallies.len())
-        .map(|i| match args.suite {
-            Suite::Port => tallies[i - i % 2].throughput(),
-            _ => tallies[0].throughput(),
+        .map(|i| tallies[baseline_of(i)].throughput())
+        .collect();
+    // Round by round: this round's throughput against the baseline's in the same round.
+    let round_ratios: Vec<Vec<f64>> = (0..tallies.len())
+        .map(|i| {
+            let mut ratios: Vec<f64> = tallies[i]
+                .per_round
+                .iter()
+                .zip(&tallies[baseline_of(i)].per_round)
+                .map(|(tp, base)| tp / base.max(1e-9))
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            ratios
         })
         .collect();
     println!(
@@ -400,13 +429,25 @@ async fn main() -> anyhow::Result<()> {
         Suite::Limits => "throughput vs without",
         _ => "throughput vs direct",
     };
-    println!("| scenario | requests | req/s | p50 ms | p99 ms | {versus} |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for ((scenario, tally), baseline) in scenarios.iter().zip(tallies.iter_mut()).zip(baselines) {
+    println!(
+        "| scenario | requests | req/s | p50 ms | p99 ms | {versus} | per round: median (min–max) |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (((scenario, tally), baseline), ratios) in scenarios
+        .iter()
+        .zip(tallies.iter_mut())
+        .zip(baselines)
+        .zip(&round_ratios)
+    {
         let throughput = tally.throughput();
         let (p50, p99) = (tally.percentile(0.5), tally.percentile(0.99));
+        let median = ratios.get(ratios.len() / 2).copied().unwrap_or_default();
+        let (low, high) = (
+            ratios.first().copied().unwrap_or_default(),
+            ratios.last().copied().unwrap_or_default(),
+        );
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {median:.2} ({low:.2}–{high:.2}) |",
             scenario.name,
             tally.latencies.len(),
             throughput,

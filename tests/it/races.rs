@@ -1,7 +1,7 @@
 //! Invariants that must hold when many callers act at once (they matter on PostgreSQL; SQLite
 //! serializes writers and hides races, but the tests run there too): an organization keeps an
-//! owner, concurrent approvals all end up served, a suspended app never comes back through
-//! another publisher or a rollback.
+//! owner, 50 racing approvals and suspensions publish each version once and all end up served, a
+//! suspended app never comes back through another publisher or a rollback.
 
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
@@ -116,46 +116,51 @@ async fn submit(stack: &TestStack, developer: &Session, namespace: &str, app: &F
         .to_owned()
 }
 
-/// The head's subgraph names, and every version's id (oldest first).
-async fn supergraphs(
-    stack: &TestStack,
-    admin: &Session,
-) -> (Vec<String>, Vec<(String, Vec<String>)>) {
+/// One published supergraph version: its id, why it was published, and its subgraphs' names.
+struct Published {
+    id: String,
+    reason: String,
+    names: Vec<String>,
+}
+
+/// Every supergraph version, oldest first (the last is the head).
+async fn supergraphs(stack: &TestStack, admin: &Session) -> Vec<Published> {
     let data = stack
         .data_as(
             &admin.access,
-            "{ supergraphVersions(first: 100) { nodes { id subgraphs { name } } } }",
+            "{ supergraphVersions(first: 100) { nodes { id reason subgraphs { name } } } }",
             json!({}),
         )
         .await;
-    let versions: Vec<(String, Vec<String>)> = data["supergraphVersions"]["nodes"]
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    data["supergraphVersions"]["nodes"]
         .as_array()
         .map(|nodes| {
             nodes
                 .iter()
-                .map(|n| {
-                    let names = n["subgraphs"]
+                .map(|n| Published {
+                    id: text(&n["id"]),
+                    reason: text(&n["reason"]),
+                    names: n["subgraphs"]
                         .as_array()
-                        .map(|s| {
-                            s.iter()
-                                .filter_map(|s| s["name"].as_str().map(str::to_owned))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    (n["id"].as_str().unwrap_or_default().to_owned(), names)
+                        .map(|s| s.iter().map(|s| text(&s["name"])).collect())
+                        .unwrap_or_default(),
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    let head = versions
-        .last()
-        .map(|(_, names)| names.clone())
-        .unwrap_or_default();
-    (head, versions)
+        .unwrap_or_default()
+}
+
+/// What one of the racing requests asked for.
+#[derive(Clone, Copy, Debug)]
+enum Attempt {
+    Approve(&'static str),
+    Suspend,
 }
 
 #[tokio::test]
-async fn concurrent_approvals_all_go_live_and_a_suspended_app_never_returns() {
+async fn fifty_racing_approvals_and_suspensions_publish_each_once_and_never_revive_a_suspended_app()
+{
     // Publishers take turns and each composes the whole supergraph: the last in line waits for
     // a dozen compositions (seconds, in a debug build), longer than the router's default 10 s.
     let stack =
@@ -170,6 +175,8 @@ async fn concurrent_approvals_all_go_live_and_a_suspended_app_never_returns() {
             &manifest("victim", &victim.url(), &["users:read"]),
         )
         .await;
+    // 12 versions in review, each approved by 4 admins' requests at once, and the victim
+    // suspended twice among them: 50 attempts. Only one approval of a version may publish it.
     let names = [
         "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
         "juliet", "kilo", "lima",
@@ -179,49 +186,75 @@ async fn concurrent_approvals_all_go_live_and_a_suspended_app_never_returns() {
     for name in names {
         let app = FakeApp::extending_user(name).await;
         let version = submit(&stack, &developer, name, &app).await;
-        attempts.push((
-            admin.access.clone(),
-            APPROVE.to_owned(),
-            json!({ "id": version }),
-        ));
+        for _ in 0..4 {
+            attempts.push((Attempt::Approve(name), json!({ "id": version })));
+        }
         apps.push(app);
     }
-    // The suspension races the approvals, in the middle of them.
     attempts.insert(
-        names.len() / 2,
-        (
-            admin.access.clone(),
-            "mutation($id: ID!) { suspendApp(appId: $id) { status } }".to_owned(),
-            json!({ "id": victim_id }),
-        ),
+        attempts.len() / 3,
+        (Attempt::Suspend, json!({ "id": victim_id })),
     );
-    let answers = stack.all_at_once(attempts).await;
-    let suspension = names.len() / 2;
-    // What each answer was for: the names in order, the suspension in the middle.
-    let mut confirmed = Vec::new();
+    attempts.insert(
+        2 * attempts.len() / 3,
+        (Attempt::Suspend, json!({ "id": victim_id })),
+    );
+    assert_eq!(attempts.len(), 50);
+    let requests = attempts
+        .iter()
+        .map(|(attempt, variables)| {
+            let query = match attempt {
+                Attempt::Approve(_) => APPROVE,
+                Attempt::Suspend => "mutation($id: ID!) { suspendApp(appId: $id) { status } }",
+            };
+            (admin.access.clone(), query.to_owned(), variables.clone())
+        })
+        .collect();
+    let answers = stack.all_at_once(requests).await;
+
+    let mut approved = std::collections::BTreeMap::<&str, usize>::new();
     let mut suspended = false;
-    for (i, (status, body)) in answers.iter().enumerate() {
+    let mut cut_off = 0;
+    for ((attempt, _), (status, body)) in attempts.iter().zip(&answers) {
         // Each publish reloads the router; an approval still waiting for its turn when a reload
         // closes the router's old server can be cut off (502, never resent: it may or may not
-        // have run). What was answered must hold.
+        // have run). What was answered must hold, and the records below must hold regardless.
         if *status == 502 {
             println!("a publish was cut off by a reload: {body}");
+            cut_off += 1;
             continue;
         }
         assert_eq!(*status, 200, "{body}");
-        assert!(body.get("errors").is_none(), "{body}");
-        match i.cmp(&suspension) {
-            std::cmp::Ordering::Less => confirmed.push(names[i]),
-            std::cmp::Ordering::Equal => suspended = true,
-            std::cmp::Ordering::Greater => confirmed.push(names[i - 1]),
+        let codes = error_codes(body);
+        match attempt {
+            Attempt::Approve(name) if codes.is_empty() => *approved.entry(name).or_default() += 1,
+            Attempt::Approve(_) => assert_eq!(codes, ["CONFLICT"], "{body}"),
+            Attempt::Suspend => {
+                assert!(codes.is_empty(), "{body}");
+                suspended = true;
+            }
         }
     }
-    assert!(confirmed.len() >= names.len() - 2, "{answers:?}");
-    let (head, versions) = supergraphs(&stack, &admin).await;
-    for name in confirmed {
-        assert!(
+    assert!(cut_off <= 5, "{cut_off} of 50 cut off: {answers:?}");
+    for (name, count) in &approved {
+        assert_eq!(*count, 1, "{name} was approved {count} times");
+    }
+
+    let versions = supergraphs(&stack, &admin).await;
+    let head = versions.last().map(|v| v.names.clone()).unwrap_or_default();
+    for name in names {
+        let published = versions
+            .iter()
+            .filter(|v| v.reason.starts_with(&format!("approved {name} ")))
+            .count();
+        assert!(published <= 1, "{name} published {published} times");
+        if approved.contains_key(name) {
+            assert_eq!(published, 1, "{name} approved but never published");
+        }
+        assert_eq!(
             head.contains(&name.to_owned()),
-            "{name} approved but not in the head {head:?}"
+            published == 1,
+            "{name}: published {published} times, head {head:?}"
         );
     }
     if suspended {
@@ -232,10 +265,11 @@ async fn concurrent_approvals_all_go_live_and_a_suspended_app_never_returns() {
     }
 
     // Rolling back to a version from before the suspension does not revive it either.
-    let (with_victim, _) = versions
+    let with_victim = &versions
         .iter()
-        .find(|(_, names)| names.contains(&"victim".to_owned()))
-        .expect("a version with the victim");
+        .find(|v| v.names.contains(&"victim".to_owned()))
+        .expect("a version with the victim")
+        .id;
     let data = stack
         .data_as(
             &admin.access,

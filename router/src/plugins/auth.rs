@@ -8,7 +8,8 @@
 //! A bad credential is HTTP 401 with one GraphQL error, code `UNAUTHENTICATED`. An installation
 //! token must also still be live (its installation active, its app published, its scopes still
 //! granted: a cached lookup at the apps service). The verified claims go into the request context
-//! once (`CLAIMS_CONTEXT_KEY`, read by `nexus.installation_gate`); the token reaches core
+//! once (a typed `request_context::Caller`, read by `nexus.installation_gate` and
+//! `nexus.rate_limit`); the token reaches core
 //! subgraphs as `Authorization: Bearer`, and they verify it again. The router also serves the
 //! public keys (`/.well-known/jwks.json`) and OIDC-style discovery.
 
@@ -33,11 +34,8 @@ use serde::Deserialize;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
 
 use crate::installations::Directory;
+use crate::plugins::request_context::{self, Caller};
 
-/// The verified token to forward, in the request context.
-pub const TOKEN_CONTEXT_KEY: &str = "nexus::token";
-/// The verified token's claims (`nexus_protocol::token::Claims`), in the request context.
-pub const CLAIMS_CONTEXT_KEY: &str = "nexus::claims";
 /// How long an API-key exchange (or refusal) is trusted.
 pub const API_KEY_CACHE_TTL: Duration = Duration::from_secs(5);
 /// How long a verified bearer token is remembered: a client sends the same token many times, and
@@ -139,11 +137,7 @@ impl Plugin for Auth {
         }
         ServiceBuilder::new()
             .map_request(|mut request: subgraph::Request| {
-                let token = request
-                    .context
-                    .get::<_, String>(TOKEN_CONTEXT_KEY)
-                    .ok()
-                    .flatten();
+                let token = request_context::caller(&request.context).map(|c| c.token);
                 let headers = request.subgraph_request.headers_mut();
                 headers.remove(AUTHORIZATION);
                 if let Some(value) =
@@ -251,14 +245,13 @@ async fn authenticate(
     } else {
         return ControlFlow::Continue(request);
     };
-    let stored = request
-        .context
-        .insert(TOKEN_CONTEXT_KEY, token)
-        .and_then(|_| request.context.insert(CLAIMS_CONTEXT_KEY, claims));
-    if let Err(e) = stored {
-        tracing::error!(error = %e, "cannot store the caller in the request context");
-        return refuse(request, "internal error while authenticating");
-    }
+    request_context::put(
+        &request.context,
+        Caller {
+            token: Arc::from(token),
+            claims: Arc::new(claims),
+        },
+    );
     ControlFlow::Continue(request)
 }
 

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use tower::{BoxError, ServiceExt};
 use uuid::Uuid;
 
-use super::auth::CLAIMS_CONTEXT_KEY;
+use super::request_context;
 use crate::app_client::AppClient;
 use crate::installations::Directory;
 
@@ -94,15 +94,15 @@ impl Plugin for InstallationGate {
             let gate = gate.clone();
             let namespace = namespace.clone();
             async move {
-                let caller = request
-                    .context
-                    .get::<_, Claims>(CLAIMS_CONTEXT_KEY)
-                    .ok()
-                    .flatten();
-                Ok(match gate.check(&namespace, caller, request).await {
-                    ControlFlow::Break(refused) => refused,
-                    ControlFlow::Continue(request) => gate.client.call(&namespace, request).await,
-                })
+                let caller = request_context::caller(&request.context).map(|c| c.claims);
+                Ok(
+                    match gate.check(&namespace, caller.as_deref(), request).await {
+                        ControlFlow::Break(refused) => refused,
+                        ControlFlow::Continue(request) => {
+                            gate.client.call(&namespace, request).await
+                        }
+                    },
+                )
             }
         })
         .boxed()
@@ -125,7 +125,7 @@ impl Gate {
     pub async fn check(
         &self,
         namespace: &str,
-        caller: Option<Claims>,
+        caller: Option<&Claims>,
         mut request: subgraph::Request,
     ) -> Verdict {
         let refuse = |request: subgraph::Request, code: &str, message: String| -> Verdict {

@@ -6,7 +6,7 @@
 //!
 //! `mode: measure` lets everything through and logs what enforcing would have refused: a way to
 //! learn what real traffic looks like before tightening a limit. Either way the measurement goes
-//! into the request context (`MEASUREMENT_CONTEXT_KEY`), where `nexus.rate_limit` charges its
+//! into the request context (typed, `request_context`), where `nexus.rate_limit` charges its
 //! cost.
 
 use std::ops::ControlFlow;
@@ -25,9 +25,7 @@ use serde::Deserialize;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
 
 use crate::measure::{Analyzed, Measurement};
-
-/// The operation's `crate::measure::Measurement`, in the request context.
-pub const MEASUREMENT_CONTEXT_KEY: &str = "nexus::measurement";
+use crate::plugins::request_context;
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "snake_case")]
@@ -213,9 +211,7 @@ fn check(
             return Ok(ControlFlow::Continue(request));
         }
     };
-    if let Err(e) = request.context.insert(MEASUREMENT_CONTEXT_KEY, measurement) {
-        tracing::error!(error = %e, "nexus.limits: cannot store the measurement");
-    }
+    request_context::put(&request.context, measurement);
     let exceeded = shared.config.exceeded(&measurement);
     if exceeded.is_empty() {
         return Ok(ControlFlow::Continue(request));

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod installation_gate;
 pub mod limits;
 pub mod rate_limit;
+pub mod request_context;
 
 #[cfg(test)]
 mod tests;

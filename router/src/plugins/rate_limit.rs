@@ -21,17 +21,13 @@ use apollo_router::services::supergraph;
 use http::{HeaderValue, StatusCode};
 use nexus_protocol::client_address::CLIENT_ADDRESS_HEADER;
 use nexus_protocol::rate_limit::{Bucket, RateLimits, Verdict, key};
-use nexus_protocol::token::{Claims, TokenType};
+use nexus_protocol::token::TokenType;
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
 
 use crate::measure::Measurement;
-use crate::plugins::auth::CLAIMS_CONTEXT_KEY;
-use crate::plugins::limits::MEASUREMENT_CONTEXT_KEY;
-
-/// This request's verdict, for the answer's headers.
-const VERDICT_CONTEXT_KEY: &str = "nexus::rate_limit";
+use crate::plugins::request_context;
 
 /// Budgets per kind of caller; `apps` overrides `installation` for one app's tokens (by app id).
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -88,7 +84,8 @@ pub struct RateLimit {
     shared: Arc<Shared>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// This request's verdict, kept in the request context for the answer's headers.
+#[derive(Clone, Debug)]
 struct Charged {
     policy: String,
     bucket: Bucket,
@@ -123,7 +120,7 @@ impl Plugin for RateLimit {
         let shared = self.shared.clone();
         ServiceBuilder::new()
             .map_response(|mut response: supergraph::Response| {
-                if let Ok(Some(charged)) = response.context.get::<_, Charged>(VERDICT_CONTEXT_KEY) {
+                if let Some(charged) = request_context::get::<Charged>(&response.context) {
                     let headers = response.response.headers_mut();
                     for (name, value) in rate_headers(&charged) {
                         headers.insert(name, value);
@@ -143,12 +140,8 @@ impl Plugin for RateLimit {
 
 /// The caller's bucket: (policy name, key, budget).
 fn principal(config: &RateLimitConfig, request: &supergraph::Request) -> (String, String, Bucket) {
-    let claims = request
-        .context
-        .get::<_, Claims>(CLAIMS_CONTEXT_KEY)
-        .ok()
-        .flatten();
-    match claims {
+    let claims = request_context::caller(&request.context).map(|c| c.claims);
+    match claims.as_deref() {
         Some(c) if c.typ == TokenType::Access => {
             ("user".into(), key("user", &[&c.sub]), config.user)
         }
@@ -184,12 +177,7 @@ async fn charge(
     request: supergraph::Request,
 ) -> Result<ControlFlow<supergraph::Response, supergraph::Request>, BoxError> {
     let (policy, key, bucket) = principal(&shared.config, &request);
-    let cost = request
-        .context
-        .get::<_, Measurement>(MEASUREMENT_CONTEXT_KEY)
-        .ok()
-        .flatten()
-        .map_or(1, |m| m.cost.max(1));
+    let cost = request_context::get::<Measurement>(&request.context).map_or(1, |m| m.cost.max(1));
     let verdict: Verdict = shared.store.take(&key, cost, bucket).await;
     let charged = Charged {
         policy,
@@ -198,9 +186,7 @@ async fn charge(
         reset_seconds: verdict.reset.as_secs_f64().ceil() as u64,
     };
     if verdict.allowed {
-        if let Err(e) = request.context.insert(VERDICT_CONTEXT_KEY, charged) {
-            tracing::error!(error = %e, "nexus.rate_limit: cannot store the verdict");
-        }
+        request_context::put(&request.context, charged);
         return Ok(ControlFlow::Continue(request));
     }
     let retry = verdict.retry_after.as_secs_f64().ceil().max(1.0) as u64;
