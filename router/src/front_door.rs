@@ -1,23 +1,27 @@
 //! The router's public listener. apollo-router restarts its HTTP server on every supergraph
-//! reload (its port refuses connections for a moment, and the connections it had are closed), and
-//! a request arriving then would fail. The front door owns the client connections, which never
-//! restart, and sends each request (read whole, so it can be sent again) to the router on
-//! loopback over pooled keep-alive connections, streaming the answer back as it comes.
+//! reload (closing the connections it had), so the public port owns the client connections and
+//! never restarts. A GraphQL request (`/graphql`) goes straight to the newest router pipeline in
+//! process (`crate::pipeline`): no second HTTP hop, and a reload swaps the pipeline between two
+//! requests, never under one. The request runs in its own task, so a client that goes away does
+//! not cut a mutation off halfway.
 //!
-//! A request is sent again only when the router did not process it: the connection was refused
-//! (the router is restarting), or the router closed the connection without answering — a closing
-//! apollo-router (hyper's server, shutting down gracefully) answers every request it has read, so
-//! a connection closed with no answer carried a request it never read. Anything else (a reset
-//! mid-answer, a timeout) is a 502.
+//! Everything else (health, well-known documents, `/oauth/token` passed through to apps) and any
+//! request before the first pipeline exists is sent to the router's loopback port (read whole,
+//! so it can be sent again) over pooled keep-alive connections, the answer streamed back. Such a
+//! request is sent again only when the router did not process it: the connection was refused
+//! (the router is restarting), or closed without an answer (a closing apollo-router answers
+//! every request it has read). Anything else (a reset mid-answer, a timeout) is a 502.
+//!
 //! It also resolves the client's address (`nexus_protocol::client_address`: the peer, or what
-//! the operator's trusted proxies say) into `nexus-client-address`, and appends the peer to
-//! `X-Forwarded-For`.
+//! the operator's trusted proxies say) into `nexus-client-address`, appends the peer to
+//! `X-Forwarded-For`, and compresses answers for clients that accept it.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
+use apollo_router::services::router;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, Uri};
@@ -35,15 +39,22 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tower::ServiceExt;
+
+use crate::pipeline::Slot;
 
 /// Requests larger than this are refused (GraphQL requests are small).
 const MAX_BODY: usize = 4 * 1024 * 1024;
 /// How long a request may wait for a restarting router.
 const RETRY_FOR: Duration = Duration::from_secs(10);
+/// Where GraphQL is served (`supergraph.path` in router.yaml).
+const GRAPHQL_PATH: &str = "/graphql";
 
 #[derive(Clone)]
 struct Upstream {
     router: SocketAddr,
+    /// The newest pipeline of the router, for GraphQL requests.
+    pipeline: Arc<Slot>,
     /// Exact paths served by another service (e.g. `/oauth/token` by apps), path → URL.
     passthrough: std::collections::BTreeMap<String, Uri>,
     client: Client<HttpConnector, Full<Bytes>>,
@@ -82,6 +93,7 @@ impl FrontDoor {
     pub fn start(
         listener: TcpListener,
         router: SocketAddr,
+        pipeline: Arc<Slot>,
         passthrough: std::collections::BTreeMap<String, String>,
         trusted_proxies: TrustedProxies,
         limits: PortLimits,
@@ -94,6 +106,7 @@ impl FrontDoor {
         connector.set_nodelay(true);
         let upstream = Upstream {
             router,
+            pipeline,
             passthrough,
             client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
@@ -153,14 +166,17 @@ async fn serve(
         // Small GraphQL answers go out at once, not after Nagle's delay.
         let _ = stream.set_nodelay(true);
         let upstream = upstream.clone();
-        let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
-            let upstream = upstream.clone();
-            async move {
-                Ok::<_, std::convert::Infallible>(
-                    forward(upstream, peer, request.map(Body::new)).await,
-                )
-            }
-        });
+        let service = tower::ServiceBuilder::new()
+            .layer(tower_http::compression::CompressionLayer::new())
+            .service_fn(move |request: http::Request<Incoming>| {
+                let upstream = upstream.clone();
+                async move {
+                    Ok::<_, std::convert::Infallible>(
+                        forward(upstream, peer, request.map(Body::new)).await,
+                    )
+                }
+            });
+        let service = hyper::service::service_fn(move |request| service.clone().oneshot(request));
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
@@ -199,26 +215,8 @@ async fn forward(upstream: Upstream, peer: SocketAddr, request: Request) -> Resp
                 .into_response();
         }
     };
-    let uri = match upstream.passthrough.get(parts.uri.path()) {
-        Some(uri) => uri.clone(),
-        None => {
-            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-            match format!("http://{}{path}", upstream.router).parse::<Uri>() {
-                Ok(uri) => uri,
-                Err(_) => return (StatusCode::BAD_REQUEST, "bad request path").into_response(),
-            }
-        }
-    };
+    let passthrough = upstream.passthrough.get(parts.uri.path());
     let mut headers = parts.headers;
-    for hop in [
-        "host",
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "content-length",
-    ] {
-        headers.remove(hop);
-    }
     let chain: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
@@ -236,6 +234,31 @@ async fn forward(upstream: Upstream, peer: SocketAddr, request: Request) -> Resp
     // Always ours: whatever a client sent under this name is replaced.
     if let Ok(value) = HeaderValue::from_str(&client.to_string()) {
         headers.insert(HeaderName::from_static(CLIENT_ADDRESS_HEADER), value);
+    }
+    if passthrough.is_none()
+        && parts.uri.path() == GRAPHQL_PATH
+        && let Some(pipeline) = upstream.pipeline.current()
+    {
+        return in_process(pipeline, parts.method, parts.uri, headers, body).await;
+    }
+    let uri = match passthrough {
+        Some(uri) => uri.clone(),
+        None => {
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            match format!("http://{}{path}", upstream.router).parse::<Uri>() {
+                Ok(uri) => uri,
+                Err(_) => return (StatusCode::BAD_REQUEST, "bad request path").into_response(),
+            }
+        }
+    };
+    for hop in [
+        "host",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+    ] {
+        headers.remove(hop);
     }
     let started = Instant::now();
     loop {
@@ -261,6 +284,54 @@ async fn forward(upstream: Upstream, peer: SocketAddr, request: Request) -> Resp
             }
         }
     }
+}
+
+/// `request` through the router pipeline in this process.
+async fn in_process(
+    pipeline: router::BoxCloneService,
+    method: http::Method,
+    uri: Uri,
+    mut headers: http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    for hop in ["connection", "keep-alive", "transfer-encoding"] {
+        headers.remove(hop);
+    }
+    // The body is whole: its length is known even when the client sent it in chunks, and
+    // `nexus.limits` judges it by this header.
+    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    let mut request = http::Request::new(router::body::from_bytes(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    let request = router::Request::from((request, apollo_router::Context::new()));
+    // Its own task: a client that disconnects does not cancel a mutation halfway through.
+    match tokio::spawn(pipeline.oneshot(request)).await {
+        Ok(Ok(answer)) => {
+            let (parts, body) = answer.response.into_parts();
+            Response::from_parts(parts, Body::new(body))
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "the router pipeline failed");
+            internal_error()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the router pipeline's task failed");
+            internal_error()
+        }
+    }
+}
+
+fn internal_error() -> Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": "internal error", "extensions": { "code": "INTERNAL_SERVER_ERROR" } }]
+    });
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// The router never processed the request: the connection was refused, or closed before any

@@ -5,6 +5,7 @@ pub mod app_client;
 pub mod front_door;
 pub mod installations;
 pub mod measure;
+pub mod pipeline;
 pub mod plugins;
 pub mod registry_follower;
 pub mod supergraph_guard;
@@ -71,7 +72,7 @@ pub struct RunningRouter {
     /// The router's own listener on loopback, behind the front door.
     pipeline: SocketAddr,
     schemas: mpsc::UnboundedSender<String>,
-    /// The name its rate-limit store is registered under.
+    /// The name its rate-limit store and pipeline slot are registered under.
     store: String,
 }
 
@@ -105,6 +106,7 @@ impl RunningRouter {
 
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         plugins::rate_limit::unregister_store(&self.store);
+        pipeline::unregister(&self.store);
         self.front_door.shutdown().await;
         self.server
             .shutdown()
@@ -114,12 +116,13 @@ impl RunningRouter {
 }
 
 /// `router.yaml`, with the operator's `overlay` merged over it, and the listen addresses,
-/// subgraph URLs and plugin settings of this run.
+/// subgraph URLs and plugin settings of this run. `router_name` names the rate-limit store and
+/// the pipeline slot registered for this router (`plugins::rate_limit`, `pipeline`).
 pub fn configuration(
     listen: SocketAddr,
     subgraph_urls: &BTreeMap<String, String>,
     overlay: Option<&str>,
-    rate_limit_store: Option<&str>,
+    router_name: Option<&str>,
     auth: &AuthOptions,
 ) -> anyhow::Result<Configuration> {
     let mut yaml: Value = serde_yaml::from_str(ROUTER_YAML).context("router.yaml is not YAML")?;
@@ -137,8 +140,26 @@ pub fn configuration(
         Value::from(limits.max_tokens.saturating_mul(2));
     yaml["limits"]["router"]["http_max_request_bytes"] =
         Value::from(limits.max_request_bytes.saturating_mul(2));
-    if let Some(store) = rate_limit_store {
-        yaml["plugins"]["nexus.rate_limit"]["store"] = Value::String(store.to_owned());
+    if let Some(name) = router_name {
+        yaml["plugins"]["nexus.rate_limit"]["store"] = Value::String(name.to_owned());
+        // Outermost of Nexus's plugins (first in the list): it hands the public port a pipeline
+        // with every other one inside.
+        let timeout = yaml["traffic_shaping"]["router"]["timeout"]
+            .as_str()
+            .map(|t| humantime::parse_duration(t).context("invalid traffic_shaping.router.timeout"))
+            .transpose()?;
+        let mut plugins = serde_yaml::Mapping::new();
+        plugins.insert(
+            Value::from("nexus.pipeline"),
+            serde_yaml::to_value(serde_json::json!({
+                "router": name,
+                "timeout_ms": timeout.map(|t| t.as_millis() as u64),
+            }))?,
+        );
+        if let Some(others) = yaml["plugins"].as_mapping() {
+            plugins.extend(others.clone());
+        }
+        yaml["plugins"] = Value::Mapping(plugins);
     }
     let listen_value = Value::String(listen.to_string());
     yaml["supergraph"]["listen"] = listen_value.clone();
@@ -213,10 +234,15 @@ pub async fn start_on(
     // Named for this router: its plugins, rebuilt on every reload, find the same buckets.
     let store = format!("router-{}", uuid::Uuid::new_v4());
     plugins::rate_limit::register_store(&store, options.rate_limits.clone());
+    let slot = pipeline::register(&store);
+    let forget = |store: &str| {
+        plugins::rate_limit::unregister_store(store);
+        pipeline::unregister(store);
+    };
     let started = match source.first().await {
         Ok(started) => started,
         Err(e) => {
-            plugins::rate_limit::unregister_store(&store);
+            forget(&store);
             return Err(e);
         }
     };
@@ -231,7 +257,7 @@ pub async fn start_on(
                 tracing::warn!(error = %format!("{e:#}"), "the router's loopback port was taken; another one");
             }
             Err(e) => {
-                plugins::rate_limit::unregister_store(&store);
+                forget(&store);
                 return Err(e);
             }
             Ok(started) => break started,
@@ -240,6 +266,7 @@ pub async fn start_on(
     let front_door = front_door::FrontDoor::start(
         public,
         addr,
+        slot,
         options.passthrough,
         options.trusted_proxies,
         options.port_limits,

@@ -23,7 +23,10 @@ struct World {
 }
 
 async fn world() -> World {
-    let stack = TestStack::start().await;
+    world_on(TestStack::start().await).await
+}
+
+async fn world_on(stack: TestStack) -> World {
     let developer = stack.sign_up("dev@apps.test", "Dev").await;
     let admin = stack.platform_admin("admin@nexus.test").await;
     let app = FakeApp::analytics().await;
@@ -357,6 +360,35 @@ async fn an_app_that_is_down_costs_only_its_own_fields() {
         errors[0]["extensions"]["code"], "SUBREQUEST_HTTP_ERROR",
         "{body}"
     );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_over_the_routers_timeout_is_answered_504_at_the_timeout() {
+    let World {
+        stack,
+        app,
+        app_id,
+        ada,
+        ..
+    } = world_on(
+        TestStack::start_with_router_yaml("traffic_shaping:\n  router:\n    timeout: 2s\n").await,
+    )
+    .await;
+    stack.install(&ada, &app_id).await;
+    stack
+        .eventually(&ada.access, PROFILE, WITHIN, |b| {
+            b["data"]["me"]["analyticsProfile"]["visits"] == 42
+        })
+        .await;
+    // Under the 10 s per-subgraph timeout, over the whole request's 2 s.
+    app.slow_down(Duration::from_secs(6));
+    let started = std::time::Instant::now();
+    let (status, body) = stack.post_as(&ada.access, PROFILE, json!({})).await;
+    let took = started.elapsed();
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(error_codes(&body), ["GATEWAY_TIMEOUT"], "{body}");
+    assert!(took < Duration::from_secs(5), "answered after {took:?}");
     stack.stop().await;
 }
 

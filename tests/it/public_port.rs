@@ -80,3 +80,101 @@ async fn connections_are_capped_and_slow_clients_are_cut_off() {
     assert_eq!(data["__typename"], "Query");
     stack.stop().await;
 }
+
+/// One raw HTTP/1.1 exchange on a new connection (`Connection: close`); the whole answer.
+async fn raw(stack: &TestStack, request: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(stack.stack.router.addr())
+        .await
+        .expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("answered within 10 s")
+        .expect("read");
+    answer
+}
+
+#[tokio::test]
+async fn the_public_port_keeps_the_routers_csrf_rule_compresses_and_bounds_chunked_bodies() {
+    let stack = TestStack::start_with_router_yaml(
+        "plugins:\n  nexus.limits:\n    max_request_bytes: 2000\n",
+    )
+    .await;
+    let url = stack.stack.graphql_url();
+    let client = reqwest::Client::new();
+
+    // A request a cross-site form could send without a preflight is refused, as apollo-router
+    // refuses it on its own port; a preflighted one is served.
+    for (content_type, preflight) in [(Some("text/plain"), false), (None, false)] {
+        let mut request = client
+            .post(&url)
+            .body(r#"{"query":"{ __typename }"}"#.to_owned());
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        if preflight {
+            request = request.header("apollo-require-preflight", "true");
+        }
+        let response = request.send().await.expect("send");
+        assert_eq!(response.status(), 400, "{content_type:?}");
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "CSRF_ERROR",
+            "{body}"
+        );
+    }
+    let get = |preflight: bool| {
+        let mut request = client.get(format!("{url}?query=%7B__typename%7D"));
+        if preflight {
+            request = request.header("apollo-require-preflight", "true");
+        }
+        request.send()
+    };
+    assert_eq!(get(false).await.expect("send").status(), 400);
+    let served = get(true).await.expect("send");
+    assert_eq!(served.status(), 200);
+    let body: serde_json::Value = served.json().await.expect("json");
+    assert_eq!(body["data"]["__typename"], "Query", "{body}");
+
+    // Answers are compressed for clients that accept it, and only for them (raw HTTP: reqwest
+    // would ask for and undo compression itself).
+    let query = json!({ "query": "{ __schema { types { name } } }" }).to_string();
+    for (accept, compressed) in [("accept-encoding: gzip\r\n", true), ("", false)] {
+        let request = format!(
+            "POST /graphql HTTP/1.1\r\nHost: nexus\r\nContent-Type: application/json\r\n{accept}Content-Length: {}\r\nConnection: close\r\n\r\n{query}",
+            query.len()
+        );
+        let answer = raw(&stack, request.as_bytes()).await;
+        let split = answer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a head");
+        let head = String::from_utf8_lossy(&answer[..split]).to_ascii_lowercase();
+        let body = &answer[split + 4..];
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert_eq!(
+            head.contains("content-encoding: gzip"),
+            compressed,
+            "{head}"
+        );
+        // (chunked: the first chunk's size line comes before the gzip magic)
+        let gzip = body.windows(2).any(|w| w == [0x1f, 0x8b]);
+        assert_eq!(gzip, compressed, "{head}");
+        if !compressed {
+            assert!(String::from_utf8_lossy(body).contains("__Schema"), "{head}");
+        }
+    }
+
+    // A body sent in chunks (no Content-Length) is judged by its real size.
+    let padding = " ".repeat(3000);
+    let json = format!("{{\"query\":\"{{ __typename }}{padding}\"}}");
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: nexus\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{json}\r\n0\r\n\r\n",
+        json.len()
+    );
+    let answer = String::from_utf8_lossy(&raw(&stack, request.as_bytes()).await).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("MAX_REQUEST_BYTES_EXCEEDED"), "{answer}");
+    stack.stop().await;
+}

@@ -214,16 +214,9 @@ async fn fifty_racing_approvals_and_suspensions_publish_each_once_and_never_revi
 
     let mut approved = std::collections::BTreeMap::<&str, usize>::new();
     let mut suspended = false;
-    let mut cut_off = 0;
     for ((attempt, _), (status, body)) in attempts.iter().zip(&answers) {
-        // Each publish reloads the router; an approval still waiting for its turn when a reload
-        // closes the router's old server can be cut off (502, never resent: it may or may not
-        // have run). What was answered must hold, and the records below must hold regardless.
-        if *status == 502 {
-            println!("a publish was cut off by a reload: {body}");
-            cut_off += 1;
-            continue;
-        }
+        // Each publish reloads the router; requests waiting for their turn meanwhile are answered
+        // all the same (the public port keeps them on the pipeline they started on).
         assert_eq!(*status, 200, "{body}");
         let codes = error_codes(body);
         match attempt {
@@ -235,7 +228,6 @@ async fn fifty_racing_approvals_and_suspensions_publish_each_once_and_never_revi
             }
         }
     }
-    assert!(cut_off <= 5, "{cut_off} of 50 cut off: {answers:?}");
     for (name, count) in &approved {
         assert_eq!(*count, 1, "{name} was approved {count} times");
     }

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod installation_gate;
 pub mod limits;
+pub mod pipeline;
 pub mod rate_limit;
 pub mod request_context;
 
