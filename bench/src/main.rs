@@ -210,7 +210,7 @@ const UNLIMITED_BUDGETS: &str = "plugins:
     anonymous: { capacity: 1000000000000, per_seconds: 60 }
 ";
 
-/// The router pipeline on the same platform three times over (same database, same keys): without
+/// The public port (the path every client takes) on the same platform three times over (same database, same keys): without
 /// `nexus.limits` and `nexus.rate_limit`, with both on the in-memory store, and with both on
 /// Redis. Budgets are far above what the run spends: every request is measured and charged,
 /// none is refused.
@@ -258,7 +258,7 @@ async fn limits_scenarios(
         let stack = Stack::start(StackOptions::from_config(&config)?).await?;
         scenarios.push(Scenario {
             name,
-            url: stack.router.pipeline_url(),
+            url: stack.graphql_url(),
             query: "{ me { email name } }".to_owned(),
             token: token.to_owned(),
         });

@@ -40,6 +40,8 @@ use tokio::sync::Semaphore;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
+use tower_http::CompressionLevel;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 
 use crate::pipeline::Slot;
 
@@ -167,7 +169,7 @@ async fn serve(
         let _ = stream.set_nodelay(true);
         let upstream = upstream.clone();
         let service = tower::ServiceBuilder::new()
-            .layer(tower_http::compression::CompressionLayer::new())
+            .layer(compression())
             .service_fn(move |request: http::Request<Incoming>| {
                 let upstream = upstream.clone();
                 async move {
@@ -284,6 +286,19 @@ async fn forward(upstream: Upstream, peer: SocketAddr, request: Request) -> Resp
             }
         }
     }
+}
+
+/// Compression for clients that ask for it, fast, and only where it pays: answers of a kilobyte
+/// or more (most GraphQL answers are smaller, and compressing them costs more than it saves).
+fn compression() -> tower_http::compression::CompressionLayer<impl Predicate> {
+    tower_http::compression::CompressionLayer::new()
+        .quality(CompressionLevel::Fastest)
+        .compress_when(
+            SizeAbove::new(1024)
+                .and(NotForContentType::GRPC)
+                .and(NotForContentType::IMAGES)
+                .and(NotForContentType::SSE),
+        )
 }
 
 /// `request` through the router pipeline in this process.

@@ -336,6 +336,9 @@ pub async fn start_plain(supergraph_sdl: String) -> anyhow::Result<(RouterHttpSe
     let mut yaml: Value = serde_yaml::from_str(ROUTER_YAML).context("router.yaml is not YAML")?;
     yaml["supergraph"]["listen"] = Value::String(addr.to_string());
     yaml["health_check"]["listen"] = Value::String(addr.to_string());
+    if let Some(root) = yaml.as_mapping_mut() {
+        root.remove("plugins");
+    }
     yaml["headers"] = serde_yaml::to_value(serde_json::json!({
         "all": { "request": [{ "propagate": { "named": "authorization" } }] }
     }))?;
