@@ -201,7 +201,7 @@ impl Gate {
             self.context_ttl,
             self.keys.issuer(),
             namespace,
-            &claims,
+            claims,
             installed.id,
             &installed.scopes,
         );
