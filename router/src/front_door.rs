@@ -5,8 +5,9 @@
 //! requests, never under one. The request runs in its own task, so a client that goes away does
 //! not cut a mutation off halfway.
 //!
-//! Everything else (health, well-known documents, `/oauth/token` passed through to apps) and any
-//! request before the first pipeline exists is sent to the router's loopback port (read whole,
+//! Everything else (health, well-known documents, `/oauth/token` passed through to apps,
+//! requests from browsers, which need apollo-router's CORS layer) and any request before the
+//! first pipeline exists is sent to the router's loopback port (read whole,
 //! so it can be sent again) over pooled keep-alive connections, the answer streamed back. Such a
 //! request is sent again only when the router did not process it: the connection was refused
 //! (the router is restarting), or closed without an answer (a closing apollo-router answers
@@ -237,7 +238,12 @@ async fn forward(upstream: Upstream, peer: SocketAddr, request: Request) -> Resp
     if let Ok(value) = HeaderValue::from_str(&client.to_string()) {
         headers.insert(HeaderName::from_static(CLIENT_ADDRESS_HEADER), value);
     }
+    // Browsers (an `Origin`, or a CORS preflight) go through apollo-router's own port, whose
+    // CORS layer (`cors` in router.yaml) answers preflights and labels answers.
+    let from_a_browser =
+        parts.method == http::Method::OPTIONS || headers.contains_key(http::header::ORIGIN);
     if passthrough.is_none()
+        && !from_a_browser
         && parts.uri.path() == GRAPHQL_PATH
         && let Some(pipeline) = upstream.pipeline.current()
     {

@@ -96,7 +96,8 @@ async fn raw(stack: &TestStack, request: &[u8]) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn the_public_port_keeps_the_routers_csrf_rule_compresses_and_bounds_chunked_bodies() {
+async fn the_public_port_keeps_the_routers_csrf_and_cors_rules_compresses_and_bounds_chunked_bodies()
+ {
     let stack = TestStack::start_with_router_yaml(
         "plugins:\n  nexus.limits:\n    max_request_bytes: 2000\n",
     )
@@ -136,6 +137,45 @@ async fn the_public_port_keeps_the_routers_csrf_rule_compresses_and_bounds_chunk
     assert_eq!(served.status(), 200);
     let body: serde_json::Value = served.json().await.expect("json");
     assert_eq!(body["data"]["__typename"], "Query", "{body}");
+
+    // A browser's CORS preflight is answered as apollo-router's `cors` settings say (by default,
+    // Apollo Studio's origin only), and so is the request that follows.
+    let studio = "https://studio.apollographql.com";
+    for (origin, allowed) in [(studio, true), ("https://evil.test", false)] {
+        let preflight = client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+            .await
+            .expect("send");
+        let allow = |response: &reqwest::Response| {
+            response
+                .headers()
+                .get("access-control-allow-origin")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            allow(&preflight).as_deref() == Some(origin),
+            allowed,
+            "{origin}"
+        );
+        let answer = client
+            .post(&url)
+            .header("origin", origin)
+            .header("content-type", "application/json")
+            .body(r#"{"query":"{ __typename }"}"#)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(
+            allow(&answer).as_deref() == Some(origin),
+            allowed,
+            "{origin}"
+        );
+    }
 
     // Answers are compressed for clients that accept it, and only for them (raw HTTP: reqwest
     // would ask for and undo compression itself).
