@@ -73,7 +73,7 @@ pub struct RunningRouter {
     pipeline: SocketAddr,
     schemas: mpsc::UnboundedSender<String>,
     /// The name its rate-limit store and pipeline slot are registered under.
-    store: String,
+    name: String,
 }
 
 impl RunningRouter {
@@ -105,8 +105,7 @@ impl RunningRouter {
     }
 
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        plugins::rate_limit::unregister_store(&self.store);
-        pipeline::unregister(&self.store);
+        forget(&self.name);
         self.front_door.shutdown().await;
         self.server
             .shutdown()
@@ -231,18 +230,15 @@ pub async fn start_on(
     source: SupergraphSource,
 ) -> anyhow::Result<RunningRouter> {
     let public_addr = public.local_addr()?;
-    // Named for this router: its plugins, rebuilt on every reload, find the same buckets.
-    let store = format!("router-{}", uuid::Uuid::new_v4());
-    plugins::rate_limit::register_store(&store, options.rate_limits.clone());
-    let slot = pipeline::register(&store);
-    let forget = |store: &str| {
-        plugins::rate_limit::unregister_store(store);
-        pipeline::unregister(store);
-    };
+    // Named for this router: its plugins, rebuilt on every reload, find the same buckets and
+    // hand their pipelines to this router's public port.
+    let name = format!("router-{}", uuid::Uuid::new_v4());
+    plugins::rate_limit::register_store(&name, options.rate_limits.clone());
+    let slot = pipeline::register(&name);
     let started = match source.first().await {
         Ok(started) => started,
         Err(e) => {
-            forget(&store);
+            forget(&name);
             return Err(e);
         }
     };
@@ -252,12 +248,12 @@ pub async fn start_on(
     let mut attempts = 0;
     let (server, addr, schemas) = loop {
         attempts += 1;
-        match start_router(&options, &store, supergraph_sdl.clone()).await {
+        match start_router(&options, &name, supergraph_sdl.clone()).await {
             Err(e) if attempts < 3 && format!("{e:#}").contains("Address already in use") => {
                 tracing::warn!(error = %format!("{e:#}"), "the router's loopback port was taken; another one");
             }
             Err(e) => {
-                forget(&store);
+                forget(&name);
                 return Err(e);
             }
             Ok(started) => break started,
@@ -278,14 +274,20 @@ pub async fn start_on(
         addr: public_addr,
         pipeline: addr,
         schemas,
-        store,
+        name,
     })
+}
+
+/// Forgets what the router named `name` registered (its rate-limit store, its pipeline slot).
+fn forget(name: &str) {
+    plugins::rate_limit::unregister_store(name);
+    pipeline::unregister(name);
 }
 
 /// The router itself on a free loopback port, once it answers on `/health`.
 async fn start_router(
     options: &RouterOptions,
-    store: &str,
+    name: &str,
     supergraph_sdl: String,
 ) -> anyhow::Result<(RouterHttpServer, SocketAddr, mpsc::UnboundedSender<String>)> {
     let addr = resolve_listen(SocketAddr::from(([127, 0, 0, 1], 0)))?;
@@ -293,7 +295,7 @@ async fn start_router(
         addr,
         &options.subgraph_urls,
         options.overlay.as_deref(),
-        Some(store),
+        Some(name),
         &options.auth,
     )?;
     supergraph_guard::check(&supergraph_sdl)

@@ -324,12 +324,7 @@ async fn an_app_that_is_down_costs_only_its_own_fields() {
         ada,
         ..
     } = world().await;
-    stack.install(&ada, &app_id).await;
-    stack
-        .eventually(&ada.access, PROFILE, WITHIN, |b| {
-            b["data"]["me"]["analyticsProfile"]["visits"] == 42
-        })
-        .await;
+    install_and_see(&stack, &ada, &app_id).await;
 
     app.stop().await;
     let query =
@@ -363,6 +358,16 @@ async fn an_app_that_is_down_costs_only_its_own_fields() {
     stack.stop().await;
 }
 
+/// Installs the app in `user`'s organization and waits until the router serves them its field.
+async fn install_and_see(stack: &TestStack, user: &Session, app_id: &str) {
+    stack.install(user, app_id).await;
+    stack
+        .eventually(&user.access, PROFILE, WITHIN, |b| {
+            b["data"]["me"]["analyticsProfile"]["visits"] == 42
+        })
+        .await;
+}
+
 #[tokio::test]
 async fn a_request_over_the_routers_timeout_is_answered_504_at_the_timeout() {
     let World {
@@ -375,15 +380,10 @@ async fn a_request_over_the_routers_timeout_is_answered_504_at_the_timeout() {
         TestStack::start_with_router_yaml("traffic_shaping:\n  router:\n    timeout: 2s\n").await,
     )
     .await;
-    stack.install(&ada, &app_id).await;
-    stack
-        .eventually(&ada.access, PROFILE, WITHIN, |b| {
-            b["data"]["me"]["analyticsProfile"]["visits"] == 42
-        })
-        .await;
+    install_and_see(&stack, &ada, &app_id).await;
     // Under the 10 s per-subgraph timeout, over the whole request's 2 s.
     app.slow_down(Duration::from_secs(6));
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let (status, body) = stack.post_as(&ada.access, PROFILE, json!({})).await;
     let took = started.elapsed();
     assert_eq!(status, 504, "{body}");
@@ -401,12 +401,7 @@ async fn a_slow_app_times_out_without_holding_up_the_rest() {
         ada,
         ..
     } = world().await;
-    stack.install(&ada, &app_id).await;
-    stack
-        .eventually(&ada.access, PROFILE, WITHIN, |b| {
-            b["data"]["me"]["analyticsProfile"]["visits"] == 42
-        })
-        .await;
+    install_and_see(&stack, &ada, &app_id).await;
 
     // Slower than the router's 10 s per-subgraph timeout (router.yaml's traffic shaping).
     app.slow_down(Duration::from_secs(30));
