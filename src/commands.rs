@@ -6,7 +6,7 @@ use anyhow::{Context, anyhow};
 use nexus_kit::token::KeyStore;
 use nexus_migrations::{Migrator, MigratorTrait};
 use nexus_registry::supergraph_config::SupergraphConfig;
-use nexus_router::{AuthOptions, RouterOptions, SupergraphSource};
+use nexus_router::SupergraphSource;
 
 use crate::cli::{AdminAction, AppAction, Cli, Command, ConfigAction, KeysAction, Service};
 use crate::config::Config;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::core_subgraphs::{self, CORE_SUBGRAPHS, Services};
 use crate::seed;
-use crate::stack::{self, Stack, StackOptions};
+use crate::stack::{self, Stack};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
@@ -125,10 +125,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn dev(config: &Config, with_seed: bool) -> anyhow::Result<()> {
-    let mut options = StackOptions::from_config(config)?;
+    let mut config = config.clone();
     // `nexus dev` runs apps on this machine.
-    options.allow_private_subgraphs = true;
-    let stack = Stack::start(options).await?;
+    config.allow_private_apps = true;
+    let stack = Stack::start(config).await?;
     if with_seed {
         seed::load(&stack.db).await?;
     }
@@ -176,33 +176,7 @@ async fn serve_router(config: &Config, supergraph: Option<&Path>) -> anyhow::Res
             patience: REGISTRY_PATIENCE,
         },
     };
-    let apps_graphql = format!("{}/graphql", config.apps.url);
-    let router = nexus_router::start(
-        RouterOptions {
-            listen,
-            subgraph_urls: Default::default(),
-            overlay: config.router_overlay()?,
-            auth: AuthOptions {
-                keys_file,
-                issuer,
-                api_key_exchange_url: format!(
-                    "{}{}",
-                    config.identity.url,
-                    nexus_identity::API_KEY_EXCHANGE_PATH
-                ),
-                core_subgraphs: CORE_SUBGRAPHS.iter().map(|c| c.name.to_owned()).collect(),
-                apps_url: apps_graphql.clone(),
-                allow_private_apps: config.allow_private_apps,
-                context_token_ttl: config.context_ttl(),
-            },
-            passthrough: stack::oauth_passthrough(&apps_graphql),
-            trusted_proxies: config.trusted_proxies()?,
-            rate_limits: config.rate_limits()?,
-            port_limits: config.port_limits(),
-        },
-        source,
-    )
-    .await?;
+    let router = nexus_router::start(stack::router_options(config)?, source).await?;
     if supergraph.is_none() {
         println!("router following the registry at {}", config.apps.url);
     }

@@ -45,6 +45,7 @@ pub struct Config {
     pub apps: AppsConfig,
     pub licensing: ServiceConfig,
     pub tokens: TokensConfig,
+    pub caches: CachesConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,6 +66,9 @@ pub struct RouterConfig {
     pub header_read_timeout_seconds: u64,
     /// ... and its body within this (else 408).
     pub body_read_timeout_seconds: u64,
+    /// How long a request waits for the router while it restarts (browsers' requests and
+    /// `/oauth/token` take the router's own loopback port).
+    pub restart_wait_seconds: u64,
 }
 
 /// A core subgraph: where it listens, and where the others reach it.
@@ -98,6 +102,34 @@ pub struct TokensConfig {
     pub context_ttl_seconds: u64,
 }
 
+/// How long cached answers about access are trusted: each is the longest a revocation takes to
+/// bite, against a lookup per request when it is 0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CachesConfig {
+    /// A revoked API key stops working within this (router): 0 to 60.
+    pub api_key_seconds: u64,
+    /// A bearer token's signature is checked once per this (router; expiry is checked on every
+    /// request): 0 to 3600.
+    pub verified_token_seconds: u64,
+    /// Installs, uninstalls, suspensions and scope changes reach the router within this: 0 to 60.
+    pub installation_seconds: u64,
+    /// A removed member or a changed role reaches apps and licensing within this: 0 to 60.
+    pub membership_seconds: u64,
+}
+
+impl Default for CachesConfig {
+    fn default() -> Self {
+        let freshness = nexus_protocol::freshness::Freshness::default();
+        CachesConfig {
+            api_key_seconds: freshness.api_keys.as_secs(),
+            verified_token_seconds: freshness.verified_tokens.as_secs(),
+            installation_seconds: freshness.installations.as_secs(),
+            membership_seconds: freshness.memberships.as_secs(),
+        }
+    }
+}
+
 fn local(port: u16) -> ServiceConfig {
     ServiceConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], port)),
@@ -121,6 +153,7 @@ impl Default for Config {
             apps: AppsConfig::default(),
             licensing: local(4003),
             tokens: TokensConfig::default(),
+            caches: CachesConfig::default(),
         }
     }
 }
@@ -134,6 +167,7 @@ impl Default for RouterConfig {
             max_connections: 10_000,
             header_read_timeout_seconds: 10,
             body_read_timeout_seconds: 30,
+            restart_wait_seconds: 10,
         }
     }
 }
@@ -177,6 +211,7 @@ const ENV_KEYS: &[&str] = &[
     "router.max_connections",
     "router.header_read_timeout_seconds",
     "router.body_read_timeout_seconds",
+    "router.restart_wait_seconds",
     "identity.listen",
     "identity.url",
     "apps.listen",
@@ -188,6 +223,10 @@ const ENV_KEYS: &[&str] = &[
     "tokens.access_ttl_seconds",
     "tokens.installation_ttl_seconds",
     "tokens.context_ttl_seconds",
+    "caches.api_key_seconds",
+    "caches.verified_token_seconds",
+    "caches.installation_seconds",
+    "caches.membership_seconds",
 ];
 
 impl Config {
@@ -262,6 +301,28 @@ impl Config {
         ] {
             if value == 0 {
                 bail!("invalid configuration: {name} must be at least 1");
+            }
+        }
+        for (name, value, max) in [
+            ("caches.api_key_seconds", self.caches.api_key_seconds, 60),
+            (
+                "caches.verified_token_seconds",
+                self.caches.verified_token_seconds,
+                3600,
+            ),
+            (
+                "caches.installation_seconds",
+                self.caches.installation_seconds,
+                60,
+            ),
+            (
+                "caches.membership_seconds",
+                self.caches.membership_seconds,
+                60,
+            ),
+        ] {
+            if value > max {
+                bail!("invalid configuration: {name} is {value}; use 0 to {max}");
             }
         }
         for (name, url) in [
@@ -343,6 +404,35 @@ impl Config {
         Duration::from_secs(self.tokens.context_ttl_seconds)
     }
 
+    pub fn freshness(&self) -> nexus_protocol::freshness::Freshness {
+        nexus_protocol::freshness::Freshness {
+            api_keys: Duration::from_secs(self.caches.api_key_seconds),
+            verified_tokens: Duration::from_secs(self.caches.verified_token_seconds),
+            installations: Duration::from_secs(self.caches.installation_seconds),
+            memberships: Duration::from_secs(self.caches.membership_seconds),
+        }
+    }
+
+    /// Where the core subgraph `name` listens.
+    pub fn listen_of(&self, name: &str) -> SocketAddr {
+        match name {
+            "identity" => self.identity.listen,
+            "apps" => self.apps.listen,
+            _ => self.licensing.listen,
+        }
+    }
+
+    /// The core subgraph `name` listens at `addr` and is reached there (a stack in one process,
+    /// once its ports are bound).
+    pub fn place(&mut self, name: &str, addr: SocketAddr) {
+        let url = format!("http://{addr}");
+        match name {
+            "identity" => self.identity = ServiceConfig { listen: addr, url },
+            "apps" => (self.apps.listen, self.apps.url) = (addr, url),
+            _ => self.licensing = ServiceConfig { listen: addr, url },
+        }
+    }
+
     /// The rate-limit store every service shares: Redis if `redis_url` is set, else in memory.
     pub fn rate_limits(&self) -> anyhow::Result<nexus_protocol::rate_limit::RateLimits> {
         nexus_protocol::rate_limit::RateLimits::from_url(
@@ -357,6 +447,7 @@ impl Config {
             max_connections: self.router.max_connections,
             header_read_timeout: Duration::from_secs(self.router.header_read_timeout_seconds),
             body_read_timeout: Duration::from_secs(self.router.body_read_timeout_seconds),
+            restart_wait: Duration::from_secs(self.router.restart_wait_seconds),
         }
     }
 
@@ -454,6 +545,21 @@ mod tests {
         let config = Config::load(Some(&path)).expect("loads");
         assert_eq!(config.installation_ttl(), Duration::from_secs(600));
         assert_eq!(config.context_ttl(), Duration::from_secs(300));
+        std::fs::write(
+            &path,
+            "[caches]\nmembership_seconds = 0\napi_key_seconds = 60\n",
+        )
+        .expect("write");
+        let freshness = Config::load(Some(&path)).expect("loads").freshness();
+        assert_eq!(freshness.memberships, Duration::ZERO);
+        assert_eq!(freshness.api_keys, Duration::from_secs(60));
+        assert_eq!(freshness.installations, Duration::from_secs(1));
+        std::fs::write(&path, "[caches]\napi_key_seconds = 61\n").expect("write");
+        let err = Config::load(Some(&path)).expect_err("too long");
+        assert!(
+            format!("{err:#}").contains("caches.api_key_seconds is 61; use 0 to 60"),
+            "{err:#}"
+        );
         let err = Config::load(Some(&dir.path().join("missing.toml"))).expect_err("missing");
         assert!(
             format!("{err:#}").contains("no configuration file"),

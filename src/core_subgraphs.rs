@@ -25,10 +25,13 @@ pub struct Services {
     pub installation_ttl: Duration,
     /// The rate-limit buckets (logins, sign-ups, anonymous license checks).
     pub rate_limits: nexus_kit::rate_limit::RateLimits,
+    /// How long a user's role, asked of identity, is trusted.
+    pub membership_ttl: Duration,
 }
 
 impl Services {
-    /// The services of `nexus serve`, reaching each other where `config` says.
+    /// The core services, reaching each other where `config` says (`nexus serve`, and a stack in
+    /// one process once its ports are placed).
     pub fn from_config(
         config: &Config,
         db: DatabaseConnection,
@@ -45,6 +48,7 @@ impl Services {
             access_ttl: config.access_ttl(),
             installation_ttl: config.installation_ttl(),
             rate_limits: config.rate_limits()?,
+            membership_ttl: config.freshness().memberships,
         })
     }
 }
@@ -95,6 +99,7 @@ pub const CORE_SUBGRAPHS: [CoreSubgraph; 3] = [
                 nexus_apps::licensing_client(s.licensing_url.clone(), s.keys.clone()),
                 s.installation_ttl,
                 &s.identity_url,
+                s.membership_ttl,
             )
         },
         default_port: 4002,
@@ -109,6 +114,7 @@ pub const CORE_SUBGRAPHS: [CoreSubgraph; 3] = [
                 s.apps_url.clone(),
                 s.identity_url.clone(),
                 s.rate_limits.clone(),
+                s.membership_ttl,
             )
         },
         default_port: 4003,

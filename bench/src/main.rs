@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use nexus::stack::{Stack, StackOptions};
+use nexus::stack::Stack;
 use nexus_kit::token::{TokenType, new_claims};
 use serde_json::{Value, json};
 
@@ -255,7 +255,7 @@ async fn limits_scenarios(
         config.router.config_file = Some(path);
         config.redis_url = redis;
         config.redis_key_prefix = format!("bench-{}", uuid::Uuid::new_v4());
-        let stack = Stack::start(StackOptions::from_config(&config)?).await?;
+        let stack = Stack::start(config.clone()).await?;
         scenarios.push(Scenario {
             name,
             url: stack.graphql_url(),
@@ -349,7 +349,7 @@ async fn main() -> anyhow::Result<()> {
         },
         ..nexus::config::Config::default()
     };
-    let stack = Stack::start(StackOptions::from_config(&config)?).await?;
+    let stack = Stack::start(config.clone()).await?;
     // A platform admin's token: the query reads every organization.
     let admin =
         nexus_identity::service::create_user(&stack.db, "admin@bench.test", "Admin", None, None)

@@ -102,6 +102,7 @@ struct KeyFile {
 
 struct LoadedKey {
     kid: String,
+    signing: SigningKey,
     encoding: EncodingKey,
     decoding: DecodingKey,
     public_x: String,
@@ -178,6 +179,15 @@ impl KeyStore {
     /// Signs any JSON document as a compact JWS (EdDSA, the newest key, `typ` in the header):
     /// documents that are verified offline with the published keys, like license certificates.
     pub fn sign_document<T: Serialize>(&self, typ: &str, document: &T) -> anyhow::Result<String> {
+        self.with_newest_key(|key| {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(key.kid.clone());
+            header.typ = Some(typ.to_owned());
+            jsonwebtoken::encode(&header, document, &key.encoding).context("signing a document")
+        })?
+    }
+
+    fn with_newest_key<T>(&self, f: impl FnOnce(&LoadedKey) -> T) -> anyhow::Result<T> {
         self.reload_if_changed();
         let loaded = self
             .loaded
@@ -189,10 +199,14 @@ impl KeyStore {
             .rev()
             .find(|k| k.retired_at.is_none())
             .ok_or_else(|| anyhow!("no active signing key in {}", self.path.display()))?;
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(key.kid.clone());
-        header.typ = Some(typ.to_owned());
-        jsonwebtoken::encode(&header, document, &key.encoding).context("signing a document")
+        Ok(f(key))
+    }
+
+    /// A bare Ed25519 signature of `message` with the newest key (webhooks' `v1a`, verified
+    /// against the JWKS); returns the key id and the 64-byte signature.
+    pub fn sign_bytes(&self, message: &[u8]) -> anyhow::Result<(String, [u8; 64])> {
+        use ed25519_dalek::Signer;
+        self.with_newest_key(|key| (key.kid.clone(), key.signing.sign(message).to_bytes()))
     }
 
     /// Verifies signature (EdDSA only, by `kid`), expiry, issuer and audience.
@@ -392,6 +406,7 @@ fn load(path: &Path) -> anyhow::Result<Loaded> {
         let public_x = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
         keys.push(LoadedKey {
             kid: stored.kid.clone(),
+            signing: signing.clone(),
             encoding: EncodingKey::from_ed_der(der.as_bytes()),
             decoding: DecodingKey::from_ed_components(&public_x)
                 .map_err(|e| anyhow!("key `{}`: {e}", stored.kid))?,

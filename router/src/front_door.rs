@@ -46,10 +46,6 @@ use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove
 
 use crate::pipeline::Slot;
 
-/// Requests larger than this are refused (GraphQL requests are small).
-const MAX_BODY: usize = 4 * 1024 * 1024;
-/// How long a request may wait for a restarting router.
-const RETRY_FOR: Duration = Duration::from_secs(10);
 /// Where GraphQL is served (`supergraph.path` in router.yaml).
 const GRAPHQL_PATH: &str = "/graphql";
 
@@ -63,6 +59,9 @@ struct Upstream {
     client: Client<HttpConnector, Full<Bytes>>,
     trusted_proxies: TrustedProxies,
     body_read_timeout: Duration,
+    /// Bodies larger than this are refused (413).
+    max_body: usize,
+    restart_wait: Duration,
 }
 
 pub struct FrontDoor {
@@ -80,6 +79,9 @@ pub struct PortLimits {
     pub header_read_timeout: Duration,
     /// Reading a request's body: a client that stalls mid-body gets 408.
     pub body_read_timeout: Duration,
+    /// How long a request waits for apollo-router's own port while it restarts (browsers' and
+    /// passthrough requests take that port).
+    pub restart_wait: Duration,
 }
 
 impl Default for PortLimits {
@@ -88,6 +90,7 @@ impl Default for PortLimits {
             max_connections: 10_000,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
+            restart_wait: Duration::from_secs(10),
         }
     }
 }
@@ -100,6 +103,7 @@ impl FrontDoor {
         passthrough: std::collections::BTreeMap<String, String>,
         trusted_proxies: TrustedProxies,
         limits: PortLimits,
+        max_body: usize,
     ) -> anyhow::Result<FrontDoor> {
         let passthrough = passthrough
             .into_iter()
@@ -116,6 +120,8 @@ impl FrontDoor {
                 .build(connector),
             trusted_proxies,
             body_read_timeout: limits.body_read_timeout,
+            max_body,
+            restart_wait: limits.restart_wait,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(listener, upstream, limits, stopped));
@@ -203,7 +209,7 @@ async fn forward(upstream: Upstream, peer: SocketAddr, request: Request) -> Resp
     // Kept whole, so a request the router never received can be sent again.
     let read = tokio::time::timeout(
         upstream.body_read_timeout,
-        axum::body::to_bytes(body, MAX_BODY),
+        axum::body::to_bytes(body, upstream.max_body),
     );
     let body: Bytes = match read.await {
         Ok(Ok(body)) => body,
@@ -283,7 +289,7 @@ async fn forward(upstream: Upstream, peer: SocketAddr, request: Request) -> Resp
                 return Response::from_parts(parts, Body::new(incoming));
             }
             // Refused, or closed unanswered: the router is restarting and processed nothing.
-            Err(e) if not_received(&e) && started.elapsed() < RETRY_FOR => {
+            Err(e) if not_received(&e) && started.elapsed() < upstream.restart_wait => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Err(e) => {

@@ -11,11 +11,6 @@ use nexus_protocol::installation_view::{InstallationView, LOOKUP_PATH, LookupAns
 use nexus_protocol::token::KeyStore;
 use uuid::Uuid;
 
-/// How long the gate trusts an answer: installs and uninstalls take effect within it.
-pub const GATE_CACHE_TTL: Duration = Duration::from_secs(1);
-/// How long an installation token's liveness is trusted (the promise is 5 seconds).
-pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(2);
-
 pub struct Directory {
     keys: Arc<KeyStore>,
     lookup_url: reqwest::Url,
@@ -26,7 +21,13 @@ pub struct Directory {
 
 impl Directory {
     /// `apps_url`: the apps subgraph's URL; the lookup is served at `LOOKUP_PATH` beside it.
-    pub fn new(keys: Arc<KeyStore>, apps_url: &str, http: reqwest::Client) -> Result<Self, String> {
+    /// Answers are trusted for `ttl` (`caches.installation_seconds`).
+    pub fn new(
+        keys: Arc<KeyStore>,
+        apps_url: &str,
+        http: reqwest::Client,
+        ttl: Duration,
+    ) -> Result<Self, String> {
         let lookup_url = reqwest::Url::parse(apps_url)
             .and_then(|url| url.join(LOOKUP_PATH))
             .map_err(|e| format!("apps_url `{apps_url}`: {e}"))?;
@@ -36,11 +37,11 @@ impl Directory {
             http,
             by_app: moka::future::Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(GATE_CACHE_TTL)
+                .time_to_live(ttl)
                 .build(),
             by_id: moka::future::Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(TOKEN_CACHE_TTL)
+                .time_to_live(ttl)
                 .build(),
         })
     }

@@ -63,6 +63,8 @@ pub struct AuthOptions {
     pub allow_private_apps: bool,
     /// How long a context token (one call to an app) lives.
     pub context_token_ttl: Duration,
+    /// How long cached answers about keys, tokens and installations are trusted.
+    pub freshness: nexus_protocol::freshness::Freshness,
 }
 
 pub struct RunningRouter {
@@ -124,17 +126,10 @@ pub fn configuration(
     router_name: Option<&str>,
     auth: &AuthOptions,
 ) -> anyhow::Result<Configuration> {
-    let mut yaml: Value = serde_yaml::from_str(ROUTER_YAML).context("router.yaml is not YAML")?;
-    if let Some(overlay) = overlay {
-        let overlay: Value =
-            serde_yaml::from_str(overlay).context("the router configuration file is not YAML")?;
-        merge(&mut yaml, overlay);
-    }
+    let mut yaml = merged_yaml(overlay)?;
     // The router's own parser and body reader stop where `nexus.limits` cannot see: keep them
     // behind its limits, so that its refusals (with their codes) come first.
-    let limits: plugins::limits::LimitsConfig =
-        serde_yaml::from_value(yaml["plugins"]["nexus.limits"].clone())
-            .context("invalid plugins.nexus.limits")?;
+    let limits = nexus_limits(&yaml)?;
     yaml["limits"]["router"]["parser_max_tokens"] =
         Value::from(limits.max_tokens.saturating_mul(2));
     yaml["limits"]["router"]["http_max_request_bytes"] =
@@ -170,6 +165,9 @@ pub fn configuration(
         "listen": listen.to_string(),
         "core_subgraphs": auth.core_subgraphs,
         "apps_url": auth.apps_url,
+        "api_key_cache_seconds": auth.freshness.api_keys.as_secs(),
+        "verified_token_cache_seconds": auth.freshness.verified_tokens.as_secs(),
+        "installation_cache_seconds": auth.freshness.installations.as_secs(),
     }))?;
     yaml["plugins"]["nexus.auth"] = auth_yaml;
     let gate_yaml = serde_yaml::to_value(serde_json::json!({
@@ -179,6 +177,7 @@ pub fn configuration(
         "apps_url": auth.apps_url,
         "allow_private_apps": auth.allow_private_apps,
         "context_token_ttl_seconds": auth.context_token_ttl.as_secs(),
+        "installation_cache_seconds": auth.freshness.installations.as_secs(),
     }))?;
     yaml["plugins"]["nexus.installation_gate"] = gate_yaml;
     if !subgraph_urls.is_empty() {
@@ -190,6 +189,30 @@ pub fn configuration(
     }
     let text = serde_yaml::to_string(&yaml).context("cannot write router configuration")?;
     Configuration::from_str(&text).map_err(|e| anyhow!("invalid router configuration: {e}"))
+}
+
+/// `router.yaml` with the operator's `overlay` merged over it.
+fn merged_yaml(overlay: Option<&str>) -> anyhow::Result<Value> {
+    let mut yaml: Value = serde_yaml::from_str(ROUTER_YAML).context("router.yaml is not YAML")?;
+    if let Some(overlay) = overlay {
+        let overlay: Value =
+            serde_yaml::from_str(overlay).context("the router configuration file is not YAML")?;
+        merge(&mut yaml, overlay);
+    }
+    Ok(yaml)
+}
+
+fn nexus_limits(yaml: &Value) -> anyhow::Result<plugins::limits::LimitsConfig> {
+    serde_yaml::from_value(yaml["plugins"]["nexus.limits"].clone())
+        .context("invalid plugins.nexus.limits")
+}
+
+/// The most of a request body the public port reads: what the router itself would read
+/// (`limits.router.http_max_request_bytes`, twice `nexus.limits`' own limit, which refuses with
+/// its code first).
+fn max_body_bytes(overlay: Option<&str>) -> anyhow::Result<usize> {
+    let limits = nexus_limits(&merged_yaml(overlay)?)?;
+    Ok(usize::try_from(limits.max_request_bytes.saturating_mul(2)).unwrap_or(usize::MAX))
 }
 
 /// `overlay` over `base`: mappings merge key by key, anything else replaces.
@@ -230,6 +253,7 @@ pub async fn start_on(
     source: SupergraphSource,
 ) -> anyhow::Result<RunningRouter> {
     let public_addr = public.local_addr()?;
+    let max_body = max_body_bytes(options.overlay.as_deref())?;
     // Named for this router: its plugins, rebuilt on every reload, find the same buckets and
     // hand their pipelines to this router's public port.
     let name = format!("router-{}", uuid::Uuid::new_v4());
@@ -266,6 +290,7 @@ pub async fn start_on(
         options.passthrough,
         options.trusted_proxies,
         options.port_limits,
+        max_body,
     )?;
     started.follow(schemas.clone());
     Ok(RunningRouter {
@@ -414,6 +439,7 @@ mod tests {
             apps_url: "http://127.0.0.1:4002/graphql".into(),
             allow_private_apps: false,
             context_token_ttl: Duration::from_secs(300),
+            freshness: Default::default(),
         };
         let config = configuration(listen, &urls, None, None, &auth);
         assert!(config.is_ok(), "{:?}", config.err());

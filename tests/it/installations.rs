@@ -267,24 +267,36 @@ async fn installation_tokens_act_for_one_organization_within_its_scopes() {
     let body = stack.gql_as(&token, "{ me { email } }", json!({})).await;
     assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
 
-    // Bad requests get OAuth errors.
-    let (status, body) = token_request(&stack, request("nxs_wrong", &installation)).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_client"))
-    );
-    let (status, body) = token_request(&stack, request(&secret, &bob.user_id)).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    // Bad requests get OAuth errors (RFC 6749 §5.2).
     let mut wrong_grant = request(&secret, &installation);
     wrong_grant["grant_type"] = json!("password");
-    let (status, body) = token_request(&stack, wrong_grant).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("unsupported_grant_type"))
-    );
+    for (what, sent, status, error) in [
+        (
+            "a wrong secret",
+            request("nxs_wrong", &installation),
+            401,
+            "invalid_client",
+        ),
+        (
+            "no such installation",
+            request(&secret, &bob.user_id),
+            400,
+            "invalid_grant",
+        ),
+        (
+            "a grant it does not offer",
+            wrong_grant,
+            400,
+            "unsupported_grant_type",
+        ),
+    ] {
+        let (got, body) = token_request(&stack, sent).await;
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, Some(error)),
+            "{what}: {body}"
+        );
+    }
 
     // Fewer scopes, fewer reads: without `organizations:read` the organization is hidden.
     stack

@@ -14,6 +14,9 @@ const SYNCED: Duration = Duration::from_secs(20);
 const CHECK_FIELDS: &str =
     "valid code detail license { id activationCount } activation { fingerprint name lastSeenAt }";
 
+/// A check and its answer: (as whom, operation, key, fingerprint, the code it must answer).
+type Step<'a> = (Option<&'a str>, &'a str, &'a str, Option<&'a str>, &'a str);
+
 struct World {
     stack: TestStack,
     _app: FakeApp,
@@ -116,6 +119,17 @@ impl World {
         check["code"].as_str().unwrap_or_default().to_owned()
     }
 
+    /// Runs each check in turn.
+    async fn expect_codes(&self, steps: &[Step<'_>]) {
+        for (step, (token, operation, key, fingerprint, expected)) in steps.iter().enumerate() {
+            let code = self.code(*token, operation, key, *fingerprint).await;
+            assert_eq!(
+                code, *expected,
+                "step {step}: {operation} {key} {fingerprint:?}"
+            );
+        }
+    }
+
     async fn change(&self, token: &str, mutation: &str, license: &str) -> Value {
         self.stack
             .gql_as(
@@ -202,17 +216,7 @@ async fn licenses_answer_every_validation_code() {
         "the key is not stored"
     );
 
-    // Unknown keys; anonymous validation by key alone, without license details.
-    assert_eq!(
-        w.code(
-            None,
-            "validateLicense",
-            "NXL-00000-00000-00000-00000-00000-00000",
-            None
-        )
-        .await,
-        "NOT_FOUND"
-    );
+    // Anonymous validation by key alone, without license details.
     let check = w.check(None, "validateLicense", &key, None).await;
     assert_eq!(check["code"], "VALID", "{check}");
     assert_eq!(
@@ -220,16 +224,26 @@ async fn licenses_answer_every_validation_code() {
         Value::Null,
         "anonymous callers see no details"
     );
-    // However it is typed.
     let retyped = key.to_lowercase().replace('-', " ");
-    assert_eq!(
-        w.code(None, "validateLicense", &retyped, None).await,
-        "VALID"
-    );
-    assert_eq!(
-        w.code(Some(ada), "validateLicense", &key, Some("m1")).await,
-        "NO_ACTIVATION"
-    );
+    w.expect_codes(&[
+        (
+            None,
+            "validateLicense",
+            "NXL-00000-00000-00000-00000-00000-00000",
+            None,
+            "NOT_FOUND",
+        ),
+        // However it is typed.
+        (None, "validateLicense", &retyped, None, "VALID"),
+        (
+            Some(ada),
+            "validateLicense",
+            &key,
+            Some("m1"),
+            "NO_ACTIVATION",
+        ),
+    ])
+    .await;
 
     // Activations, up to the maximum; the same machine again is no new activation.
     let check = w
@@ -245,14 +259,11 @@ async fn licenses_answer_every_validation_code() {
     };
     let activated_seen = seen(&check);
     assert_eq!(check["license"]["activationCount"], 1);
-    assert_eq!(
-        w.code(Some(ada), "activateLicense", &key, Some("m1")).await,
-        "VALID"
-    );
-    assert_eq!(
-        w.code(Some(ada), "activateLicense", &key, Some("m2")).await,
-        "VALID"
-    );
+    w.expect_codes(&[
+        (Some(ada), "activateLicense", &key, Some("m1"), "VALID"),
+        (Some(ada), "activateLicense", &key, Some("m2"), "VALID"),
+    ])
+    .await;
     let check = w
         .check(Some(ada), "activateLicense", &key, Some("m3"))
         .await;
@@ -272,30 +283,35 @@ async fn licenses_answer_every_validation_code() {
         seen(&check) > activated_seen,
         "validation records the activation as seen: {check}"
     );
+    let bob = w.bob.access.as_str();
+    w.expect_codes(&[
+        (
+            Some(ada),
+            "validateLicense",
+            &key,
+            Some("m3"),
+            "FINGERPRINT_MISMATCH",
+        ),
+        // Another organization cannot use acme's key.
+        (Some(bob), "activateLicense", &key, Some("b1"), "NOT_FOUND"),
+        // A freed activation can be taken.
+        (Some(ada), "deactivateLicense", &key, Some("m2"), "VALID"),
+        (
+            Some(ada),
+            "deactivateLicense",
+            &key,
+            Some("m2"),
+            "NO_ACTIVATION",
+        ),
+    ])
+    .await;
+    let check = w
+        .check(Some(ada), "activateLicense", &key, Some("m3"))
+        .await;
     assert_eq!(
-        w.code(Some(ada), "validateLicense", &key, Some("m3")).await,
-        "FINGERPRINT_MISMATCH"
-    );
-    // Another organization cannot use acme's key.
-    assert_eq!(
-        w.code(Some(&w.bob.access), "activateLicense", &key, Some("b1"))
-            .await,
-        "NOT_FOUND"
-    );
-    // A freed activation can be taken.
-    assert_eq!(
-        w.code(Some(ada), "deactivateLicense", &key, Some("m2"))
-            .await,
-        "VALID"
-    );
-    assert_eq!(
-        w.code(Some(ada), "deactivateLicense", &key, Some("m2"))
-            .await,
-        "NO_ACTIVATION"
-    );
-    assert_eq!(
-        w.code(Some(ada), "activateLicense", &key, Some("m3")).await,
-        "VALID"
+        (&check["code"], &check["valid"]),
+        (&json!("VALID"), &json!(true)),
+        "{check}"
     );
     let body = w
         .stack
@@ -312,43 +328,32 @@ async fn licenses_answer_every_validation_code() {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let body = w.change(ada, "suspendLicense", &license).await;
-    assert_eq!(error_codes(&body), ["NOT_FOUND"], "{body}");
-    let body = w
-        .change(&w.developer.access, "suspendLicense", &license)
+    let (developer, admin) = (w.developer.access.as_str(), w.admin.access.as_str());
+    // (who, the change, its answer: the new status or an error code, what validation says after)
+    for (who, mutation, answer, validation) in [
+        (ada, "suspendLicense", "NOT_FOUND", "VALID"),
+        (developer, "suspendLicense", "SUSPENDED", "SUSPENDED"),
+        (admin, "reinstateLicense", "ACTIVE", "VALID"),
+        (developer, "revokeLicense", "REVOKED", "REVOKED"),
+        (developer, "reinstateLicense", "CONFLICT", "REVOKED"),
+    ] {
+        let body = w.change(who, mutation, &license).await;
+        let got = body["data"][mutation]["status"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| error_codes(&body).into_iter().next())
+            .unwrap_or_default();
+        assert_eq!(got, answer, "{mutation}: {body}");
+        w.expect_codes(&[
+            (Some(ada), "validateLicense", &key, Some("m1"), validation),
+            (None, "validateLicense", &key, None, validation),
+        ])
         .await;
-    assert_eq!(
-        body["data"]["suspendLicense"]["status"], "SUSPENDED",
-        "{body}"
-    );
-    assert_eq!(
-        w.code(Some(ada), "validateLicense", &key, Some("m1")).await,
-        "SUSPENDED"
-    );
+    }
     assert_eq!(
         w.code(Some(ada), "activateLicense", &key, Some("m9")).await,
-        "SUSPENDED"
+        "REVOKED"
     );
-    let body = w
-        .change(&w.admin.access, "reinstateLicense", &license)
-        .await;
-    assert_eq!(
-        body["data"]["reinstateLicense"]["status"], "ACTIVE",
-        "{body}"
-    );
-    assert_eq!(
-        w.code(Some(ada), "validateLicense", &key, Some("m1")).await,
-        "VALID"
-    );
-    let body = w
-        .change(&w.developer.access, "revokeLicense", &license)
-        .await;
-    assert_eq!(body["data"]["revokeLicense"]["status"], "REVOKED", "{body}");
-    assert_eq!(w.code(None, "validateLicense", &key, None).await, "REVOKED");
-    let body = w
-        .change(&w.developer.access, "reinstateLicense", &license)
-        .await;
-    assert_eq!(error_codes(&body), ["CONFLICT"], "{body}");
 
     // Expiry, and renewal.
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();

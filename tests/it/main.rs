@@ -6,6 +6,7 @@ mod common;
 
 mod app_versions;
 mod auth;
+mod caches;
 mod cli;
 mod deployment;
 mod end_to_end;

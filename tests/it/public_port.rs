@@ -7,7 +7,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::TestStack;
+use crate::common::{TestStack, error_codes};
 
 /// Reads until the server closes the connection (or `within` passes); returns what it sent.
 async fn until_closed(stream: &mut TcpStream, within: Duration) -> Option<String> {
@@ -216,5 +216,40 @@ async fn the_public_port_keeps_the_routers_csrf_and_cors_rules_compresses_and_bo
     let answer = String::from_utf8_lossy(&raw(&stack, request.as_bytes()).await).into_owned();
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("MAX_REQUEST_BYTES_EXCEEDED"), "{answer}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn the_public_port_reads_as_much_of_a_body_as_the_routers_own_limits_do() {
+    // Raised over the port's former fixed 4 MiB: the router reads up to twice this.
+    let stack = TestStack::start_with_router_yaml(
+        "plugins:\n  nexus.limits:\n    max_request_bytes: 3000000\n",
+    )
+    .await;
+    let url = stack.stack.graphql_url();
+    let query = |size: usize| {
+        let padding = " ".repeat(size);
+        format!(r#"{{"query":"{{ __typename }}{padding}"}}"#)
+    };
+    for (size, status, code) in [
+        (2_500_000, 200, None),
+        (5_000_000, 400, Some("MAX_REQUEST_BYTES_EXCEEDED")),
+        (6_500_000, 413, None),
+    ] {
+        let response = stack
+            .client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(query(size))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status().as_u16(), status, "{size} bytes");
+        let text = response.text().await.unwrap_or_default();
+        if let Some(code) = code {
+            let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            assert_eq!(error_codes(&body), [code], "{size} bytes: {text}");
+        }
+    }
     stack.stop().await;
 }

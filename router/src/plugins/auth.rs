@@ -2,7 +2,8 @@
 //!
 //! - `Authorization: Bearer <jwt>`: verified (EdDSA, issuer, audience, expiry) against the key file.
 //! - `X-Api-Key: nxk_…`: exchanged at identity for a short-lived token; the answer (either way) is
-//!   cached for at most 5 seconds, so a revoked key stops working within 5 seconds.
+//!   cached for at most `api_key_cache_seconds` (5 by default), so a revoked key stops working
+//!   within that.
 //! - neither: anonymous; the subgraphs decide what is public.
 //!
 //! A bad credential is HTTP 401 with one GraphQL error, code `UNAUTHENTICATED`. An installation
@@ -36,12 +37,6 @@ use tower::{BoxError, ServiceBuilder, ServiceExt};
 use crate::installations::Directory;
 use crate::plugins::request_context::{self, Caller};
 
-/// How long an API-key exchange (or refusal) is trusted.
-pub const API_KEY_CACHE_TTL: Duration = Duration::from_secs(5);
-/// How long a verified bearer token is remembered: a client sends the same token many times, and
-/// its signature needs checking once (its expiry is checked every time).
-pub const VERIFIED_CACHE_TTL: Duration = Duration::from_secs(60);
-
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
@@ -58,6 +53,30 @@ pub struct AuthConfig {
     pub core_subgraphs: Vec<String>,
     /// The apps subgraph's URL: installation tokens are checked at its installation lookup.
     pub apps_url: String,
+    /// How long an API-key exchange (or refusal) is trusted.
+    #[serde(default = "defaults::api_key_cache_seconds")]
+    pub api_key_cache_seconds: u64,
+    /// How long a verified bearer token is remembered: a client sends the same token many times,
+    /// and its signature needs checking once (its expiry is checked every time).
+    #[serde(default = "defaults::verified_token_cache_seconds")]
+    pub verified_token_cache_seconds: u64,
+    /// How long an installation token's installation is trusted to be live.
+    #[serde(default = "defaults::installation_cache_seconds")]
+    pub installation_cache_seconds: u64,
+}
+
+pub(crate) mod defaults {
+    use nexus_protocol::freshness::Freshness;
+
+    pub fn api_key_cache_seconds() -> u64 {
+        Freshness::default().api_keys.as_secs()
+    }
+    pub fn verified_token_cache_seconds() -> u64 {
+        Freshness::default().verified_tokens.as_secs()
+    }
+    pub fn installation_cache_seconds() -> u64 {
+        Freshness::default().installations.as_secs()
+    }
 }
 
 struct Shared {
@@ -94,8 +113,13 @@ impl Plugin for Auth {
             .timeout(Duration::from_secs(5))
             .build()?;
         let directory = Arc::new(
-            Directory::new(keys.clone(), &config.apps_url, http.clone())
-                .map_err(|e| format!("nexus.auth: {e}"))?,
+            Directory::new(
+                keys.clone(),
+                &config.apps_url,
+                http.clone(),
+                Duration::from_secs(config.installation_cache_seconds),
+            )
+            .map_err(|e| format!("nexus.auth: {e}"))?,
         );
         Ok(Auth {
             core_subgraphs: config.core_subgraphs,
@@ -106,11 +130,11 @@ impl Plugin for Auth {
                 http,
                 api_keys: moka::future::Cache::builder()
                     .max_capacity(100_000)
-                    .time_to_live(API_KEY_CACHE_TTL)
+                    .time_to_live(Duration::from_secs(config.api_key_cache_seconds))
                     .build(),
                 verified: moka::future::Cache::builder()
                     .max_capacity(10_000)
-                    .time_to_live(VERIFIED_CACHE_TTL)
+                    .time_to_live(Duration::from_secs(config.verified_token_cache_seconds))
                     .build(),
             }),
             listen: listen.into(),
@@ -255,7 +279,7 @@ async fn authenticate(
     ControlFlow::Continue(request)
 }
 
-/// `token` verified (signature, issuer, audience) once per `VERIFIED_CACHE_TTL`; its expiry at
+/// `token` verified (signature, issuer, audience) once per `verified_token_cache_seconds`; its expiry at
 /// every call.
 async fn verify(shared: &Shared, token: &str) -> Result<Claims, TokenError> {
     if let Some(claims) = shared.verified.get(token).await {
@@ -306,7 +330,7 @@ async fn installation_is_live(shared: &Shared, claims: &Claims) -> Result<(), St
 }
 
 /// An API key's token from identity, verified, cached (success and refusal alike) for
-/// `API_KEY_CACHE_TTL`.
+/// `api_key_cache_seconds`.
 async fn exchange(shared: &Shared, key: String) -> Result<(String, Claims), String> {
     let http = shared.http.clone();
     let url = shared.exchange_url.clone();

@@ -52,6 +52,10 @@ pub struct GateConfig {
     /// How long a context token lives.
     #[serde(default = "default_context_token_ttl_seconds")]
     pub context_token_ttl_seconds: u64,
+    /// How long an answer to "is the app installed there?" is trusted: installs and uninstalls
+    /// take effect within it.
+    #[serde(default = "crate::plugins::auth::defaults::installation_cache_seconds")]
+    pub installation_cache_seconds: u64,
 }
 
 pub struct InstallationGate {
@@ -75,7 +79,13 @@ impl Plugin for InstallationGate {
             core_subgraphs: config.core_subgraphs,
             gate: Arc::new(Gate {
                 context_ttl: Duration::from_secs(config.context_token_ttl_seconds),
-                directory: Directory::new(keys.clone(), &config.apps_url, http).map_err(fail)?,
+                directory: Directory::new(
+                    keys.clone(),
+                    &config.apps_url,
+                    http,
+                    Duration::from_secs(config.installation_cache_seconds),
+                )
+                .map_err(fail)?,
                 keys,
                 client: AppClient::new(config.allow_private_apps)
                     .map_err(|e| fail(format!("{e:#}")))?,

@@ -82,6 +82,7 @@ pub fn http_router(
     licensing: CoreClient,
     installation_token_ttl: std::time::Duration,
     identity_url: &str,
+    membership_ttl: std::time::Duration,
 ) -> axum::Router {
     let token_state = (db.clone(), keys.clone());
     let token_endpoint = installation_tokens::TokenEndpoint {
@@ -95,6 +96,7 @@ pub fn http_router(
         NAME,
         identity_url,
         keys.clone(),
+        membership_ttl,
     ));
     nexus_kit::server::http_router(
         NAME,

@@ -1,6 +1,6 @@
 //! Fresh authority: a user's token says which organization it acts in and with which role, as
 //! of when it was issued. The apps and licensing services ask identity what is true now (cached
-//! for at most `MEMBERSHIP_CACHE_TTL`), so that a member removed or an admin demoted loses what
+//! for at most `caches.membership_seconds`, see `nexus_protocol::freshness`), so that a member removed or an admin demoted loses what
 //! they lost within seconds, not when the token expires (`kit::server` applies it to every
 //! request's `Caller`).
 
@@ -15,9 +15,6 @@ use crate::token::KeyStore;
 
 /// identity's lookup, relative to its base URL.
 pub const MEMBERSHIP_LOOKUP_PATH: &str = "/internal/membership";
-/// How long an answer is trusted.
-pub const MEMBERSHIP_CACHE_TTL: Duration = Duration::from_secs(2);
-
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct MembershipAnswer {
     /// `owner`, `admin` or `member`; `None` when not a member.
@@ -34,8 +31,14 @@ pub struct Memberships {
 }
 
 impl Memberships {
-    /// `identity_url`: identity's GraphQL URL (the lookup is next to it).
-    pub fn new(caller: &'static str, identity_url: &str, keys: Arc<KeyStore>) -> Memberships {
+    /// `identity_url`: identity's GraphQL URL (the lookup is next to it); answers are trusted
+    /// for `ttl`.
+    pub fn new(
+        caller: &'static str,
+        identity_url: &str,
+        keys: Arc<KeyStore>,
+        ttl: Duration,
+    ) -> Memberships {
         let base = identity_url
             .trim_end_matches('/')
             .trim_end_matches("/graphql");
@@ -49,7 +52,7 @@ impl Memberships {
             caller,
             cache: moka::future::Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(MEMBERSHIP_CACHE_TTL)
+                .time_to_live(ttl)
                 .build(),
         }
     }

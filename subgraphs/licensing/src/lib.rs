@@ -59,11 +59,13 @@ pub fn http_router(
     apps_url: String,
     identity_url: String,
     limits: nexus_kit::rate_limit::RateLimits,
+    membership_ttl: std::time::Duration,
 ) -> axum::Router {
     let authority = Arc::new(nexus_kit::authority::Memberships::new(
         NAME,
         &identity_url,
         keys.clone(),
+        membership_ttl,
     ));
     let apps = AppsService(CoreClient::new(NAME, "apps", apps_url, keys.clone()));
     let identity = IdentityService(CoreClient::new(

@@ -86,10 +86,10 @@ impl TestStack {
         };
         configure(&mut config, dir.path());
         let options = StackOptions {
+            config,
             router_allows_private_apps,
-            health_interval: health,
-            license_sync_interval: license_sync,
-            ..StackOptions::from_config(&config).expect("configuration")
+            health_interval: Some(health),
+            license_sync_interval: Some(license_sync),
         };
         let stack = Stack::start(options).await.expect("stack starts");
         TestStack {

@@ -1,0 +1,131 @@
+//! The events apps can subscribe to (`webhooks.events` in the manifest), and who may hear each:
+//! an event about an organization reaches an app installed there whose granted scopes cover its
+//! data; an event about the app itself (its installations, versions and licenses) reaches that
+//! app whatever it was granted.
+
+/// Who may receive an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// Apps installed (active) in the event's organization, granted this scope.
+    Granted(&'static str),
+    /// The app the event is about.
+    TheApp,
+}
+
+pub struct EventType {
+    pub name: &'static str,
+    pub audience: Audience,
+    pub description: &'static str,
+}
+
+const fn event(name: &'static str, audience: Audience, description: &'static str) -> EventType {
+    EventType {
+        name,
+        audience,
+        description,
+    }
+}
+
+use Audience::{Granted, TheApp};
+
+pub const CATALOG: &[EventType] = &[
+    event("user.created", Granted("users:read"), "a user signed up"),
+    event(
+        "user.updated",
+        Granted("users:read"),
+        "a member changed their name or email",
+    ),
+    event(
+        "user.deleted",
+        Granted("users:read"),
+        "a member deleted their account",
+    ),
+    event(
+        "organization.created",
+        Granted("organizations:read"),
+        "an organization was created",
+    ),
+    event(
+        "organization.updated",
+        Granted("organizations:read"),
+        "the organization was renamed",
+    ),
+    event(
+        "organization.deleted",
+        Granted("organizations:read"),
+        "the organization was deleted",
+    ),
+    event(
+        "member.added",
+        Granted("organizations:read"),
+        "a user joined the organization",
+    ),
+    event(
+        "member.removed",
+        Granted("organizations:read"),
+        "a member left or was removed",
+    ),
+    event(
+        "member.role_changed",
+        Granted("organizations:read"),
+        "a member's role changed",
+    ),
+    event("app.installed", TheApp, "an organization installed the app"),
+    event(
+        "app.uninstalled",
+        TheApp,
+        "an organization uninstalled the app",
+    ),
+    event(
+        "installation.scopes_updated",
+        TheApp,
+        "the scopes granted to the app changed",
+    ),
+    event(
+        "installation.suspended",
+        TheApp,
+        "the installation was suspended (e.g. its license lapsed)",
+    ),
+    event(
+        "installation.resumed",
+        TheApp,
+        "a suspended installation is active again",
+    ),
+    event(
+        "license.issued",
+        TheApp,
+        "a license for the app was issued to the organization",
+    ),
+    event("license.suspended", TheApp, "the license was suspended"),
+    event(
+        "license.reinstated",
+        TheApp,
+        "a suspended license is active again",
+    ),
+    event(
+        "license.revoked",
+        TheApp,
+        "the license was revoked for good",
+    ),
+    event("license.renewed", TheApp, "the license's expiry moved"),
+    event("license.expired", TheApp, "the license reached its expiry"),
+    event(
+        "app_version.approved",
+        TheApp,
+        "a version of the app was approved and is live",
+    ),
+    event(
+        "app_version.rejected",
+        TheApp,
+        "a version of the app was rejected",
+    ),
+    event(
+        "webhook.test",
+        TheApp,
+        "sent on request (`sendTestWebhook`), to try the endpoint",
+    ),
+];
+
+pub fn find(name: &str) -> Option<&'static EventType> {
+    CATALOG.iter().find(|e| e.name == name)
+}
