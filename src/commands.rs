@@ -201,7 +201,16 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
         config.allow_private_apps,
     );
     let services = Services::from_config(config, db.clone(), keys.clone(), registry.clone())?;
+    let mut _webhooks = None;
     if service == Service::Apps {
+        if config.webhooks.deliver {
+            let (worker_db, _) = stack::connect(&config.database_url()?).await?;
+            _webhooks = Some(nexus_apps::webhooks::spawn(
+                worker_db,
+                keys.clone(),
+                config.webhook_settings(),
+            )?);
+        }
         // The registry's feed needs a head: the first start records the core-only version.
         nexus_apps::registry::versions::startup_supergraph(&db, &registry).await?;
         nexus_apps::spawn_jobs(

@@ -46,6 +46,7 @@ pub struct Config {
     pub licensing: ServiceConfig,
     pub tokens: TokensConfig,
     pub caches: CachesConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -130,6 +131,42 @@ impl Default for CachesConfig {
     }
 }
 
+/// Webhook deliveries to apps (the apps service delivers them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Whether this process (`nexus dev`, `nexus serve apps`) delivers webhooks. Any number of
+    /// processes may, on PostgreSQL; on SQLite, one.
+    pub deliver: bool,
+    /// One attempt's time limit: 1 to 60.
+    pub timeout_seconds: u64,
+    /// The waits between attempts; when they run out, the delivery has failed.
+    pub retry_schedule_seconds: Vec<u64>,
+    /// An endpoint failing every attempt this long is disabled.
+    pub disable_after_hours: u64,
+    /// How long finished deliveries and their events are kept (and can be replayed).
+    pub retention_days: u64,
+    /// Deliveries to one app in flight at once, per worker.
+    pub per_endpoint: usize,
+    /// How often an idle worker looks for new events.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        let settings = nexus_apps::webhooks::Settings::default();
+        WebhooksConfig {
+            deliver: true,
+            timeout_seconds: settings.timeout.as_secs(),
+            retry_schedule_seconds: settings.schedule.iter().map(Duration::as_secs).collect(),
+            disable_after_hours: settings.disable_after.as_secs() / 3600,
+            retention_days: settings.retention.as_secs() / 86_400,
+            per_endpoint: settings.per_endpoint,
+            poll_interval_ms: settings.poll_interval.as_millis() as u64,
+        }
+    }
+}
+
 fn local(port: u16) -> ServiceConfig {
     ServiceConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], port)),
@@ -154,6 +191,7 @@ impl Default for Config {
             licensing: local(4003),
             tokens: TokensConfig::default(),
             caches: CachesConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -227,6 +265,13 @@ const ENV_KEYS: &[&str] = &[
     "caches.verified_token_seconds",
     "caches.installation_seconds",
     "caches.membership_seconds",
+    "webhooks.deliver",
+    "webhooks.timeout_seconds",
+    "webhooks.retry_schedule_seconds",
+    "webhooks.disable_after_hours",
+    "webhooks.retention_days",
+    "webhooks.per_endpoint",
+    "webhooks.poll_interval_ms",
 ];
 
 impl Config {
@@ -298,6 +343,14 @@ impl Config {
                 "apps.license_sync_interval_seconds",
                 self.apps.license_sync_interval_seconds,
             ),
+            ("webhooks.timeout_seconds", self.webhooks.timeout_seconds),
+            ("webhooks.per_endpoint", self.webhooks.per_endpoint as u64),
+            ("webhooks.poll_interval_ms", self.webhooks.poll_interval_ms),
+            (
+                "webhooks.disable_after_hours",
+                self.webhooks.disable_after_hours,
+            ),
+            ("webhooks.retention_days", self.webhooks.retention_days),
         ] {
             if value == 0 {
                 bail!("invalid configuration: {name} must be at least 1");
@@ -318,6 +371,11 @@ impl Config {
             (
                 "caches.membership_seconds",
                 self.caches.membership_seconds,
+                60,
+            ),
+            (
+                "webhooks.timeout_seconds",
+                self.webhooks.timeout_seconds,
                 60,
             ),
         ] {
@@ -410,6 +468,28 @@ impl Config {
             verified_tokens: Duration::from_secs(self.caches.verified_token_seconds),
             installations: Duration::from_secs(self.caches.installation_seconds),
             memberships: Duration::from_secs(self.caches.membership_seconds),
+        }
+    }
+
+    /// How the apps service delivers webhooks.
+    pub fn webhook_settings(&self) -> nexus_apps::webhooks::Settings {
+        let w = &self.webhooks;
+        let timeout = Duration::from_secs(w.timeout_seconds);
+        nexus_apps::webhooks::Settings {
+            poll_interval: Duration::from_millis(w.poll_interval_ms),
+            timeout,
+            schedule: w
+                .retry_schedule_seconds
+                .iter()
+                .map(|s| Duration::from_secs(*s))
+                .collect(),
+            disable_after: Duration::from_secs(w.disable_after_hours * 3600),
+            per_endpoint: w.per_endpoint,
+            // A claimed delivery stays this worker's well past one attempt.
+            lease: timeout * 4,
+            retention: Duration::from_secs(w.retention_days * 86_400),
+            allow_private: self.allow_private_apps,
+            ..Default::default()
         }
     }
 

@@ -84,6 +84,7 @@ pub struct Stack {
     pub statements: StatementCounter,
     pub router: RunningRouter,
     subgraphs: Vec<RunningSubgraph>,
+    _webhooks: Option<nexus_apps::webhooks::Worker>,
 }
 
 impl Stack {
@@ -148,6 +149,19 @@ impl Stack {
                 .license_sync_interval
                 .unwrap_or_else(|| config.license_sync_interval()),
         );
+        // Its own connections: deliveries never wait for the requests' pool, nor it for them (and
+        // the statement counter counts the requests' SQL only).
+        let webhooks = match config.webhooks.deliver {
+            true => {
+                let (worker_db, _) = connect(&config.database_url()?).await?;
+                Some(nexus_apps::webhooks::spawn(
+                    worker_db,
+                    keys.clone(),
+                    config.webhook_settings(),
+                )?)
+            }
+            false => None,
+        };
         let mut router_options = router_options(&config)?;
         if let Some(allow) = options.router_allows_private_apps {
             router_options.auth.allow_private_apps = allow;
@@ -167,6 +181,7 @@ impl Stack {
             statements,
             router,
             subgraphs,
+            _webhooks: webhooks,
         })
     }
 

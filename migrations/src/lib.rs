@@ -1,5 +1,5 @@
 //! The one migrator for the core database. Each migration names the subgraph that owns its tables;
-//! no table is written by two subgraphs.
+//! no table is written by two subgraphs, but for the outbox every service appends its events to.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -10,6 +10,7 @@ mod m20261122_000004_identity_accounts;
 mod m20261122_000005_apps_versions;
 mod m20261122_000006_apps_credentials;
 mod m20261122_000007_licensing_keys;
+mod m20261201_000008_webhooks;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_apps_versions::Migration),
             Box::new(m20261122_000006_apps_credentials::Migration),
             Box::new(m20261122_000007_licensing_keys::Migration),
+            Box::new(m20261201_000008_webhooks::Migration),
         ]
     }
 }

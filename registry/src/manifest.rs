@@ -6,18 +6,6 @@ use std::collections::BTreeSet;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Events an app can subscribe its webhooks to.
-pub const WEBHOOK_EVENTS: &[&str] = &[
-    "app.installed",
-    "app.uninstalled",
-    "installation.scopes_updated",
-    "license.issued",
-    "license.expired",
-    "license.revoked",
-    "organization.member_added",
-    "organization.member_removed",
-];
-
 /// Names the platform keeps: the core subgraphs', the core types' (an app's types and fields are
 /// prefixed with its namespace, so these would collide with core types), the specs' and the
 /// platform's own words.
@@ -77,8 +65,9 @@ pub struct Manifest {
     pub graphql: GraphqlConfig,
     #[serde(default)]
     pub scopes: Scopes,
-    #[serde(default)]
-    pub webhooks: Vec<Webhook>,
+    /// Where events are delivered and which ones (see `docs/webhooks.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<Webhooks>,
     /// Path on the subgraph's origin that answers 2xx when the app is healthy, e.g. `/health`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<String>,
@@ -150,9 +139,32 @@ pub struct Scopes {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Webhook {
+pub struct Webhooks {
+    /// The https URL that receives the app's events as Standard Webhooks POSTs.
     pub endpoint: String,
-    pub events: Vec<String>,
+    /// Event names from the catalog, each alone or with a GraphQL query that shapes its `data`.
+    pub events: Vec<Subscription>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Subscription {
+    /// An event name, e.g. `app.installed`.
+    Event(String),
+    Shaped {
+        event: String,
+        /// Run as the installation at delivery, with the event's ids as variables; its result is
+        /// sent as `data`.
+        query: String,
+    },
+}
+
+impl Subscription {
+    pub fn event(&self) -> &str {
+        match self {
+            Subscription::Event(event) | Subscription::Shaped { event, .. } => event,
+        }
+    }
 }
 
 /// One problem with a manifest: where (a JSON pointer), what rule, and what to do.
@@ -284,26 +296,40 @@ pub fn validate(
             }
         }
     }
-    for (i, webhook) in manifest.webhooks.iter().enumerate() {
-        if let Err(message) = http_url(&webhook.endpoint) {
-            problem(&format!("/webhooks/{i}/endpoint"), "URL", message);
+    if let Some(webhooks) = &manifest.webhooks {
+        if let Err(message) = http_url(&webhooks.endpoint) {
+            problem("/webhooks/endpoint", "URL", message);
         }
-        if webhook.events.is_empty() {
+        if webhooks.events.is_empty() {
             problem(
-                &format!("/webhooks/{i}/events"),
+                "/webhooks/events",
                 "EVENT",
-                "a webhook needs at least one event".into(),
+                "list at least one event, or leave `webhooks` out".into(),
             );
         }
-        for (j, event) in webhook.events.iter().enumerate() {
-            if !WEBHOOK_EVENTS.contains(&event.as_str()) {
+        let mut seen = BTreeSet::new();
+        for (j, subscription) in webhooks.events.iter().enumerate() {
+            let event = subscription.event();
+            let known = nexus_protocol::events::find(event).is_some() && event != "webhook.test";
+            if !known {
+                let names: Vec<&str> = nexus_protocol::events::CATALOG
+                    .iter()
+                    .map(|e| e.name)
+                    .filter(|n| *n != "webhook.test")
+                    .collect();
                 problem(
-                    &format!("/webhooks/{i}/events/{j}"),
+                    &format!("/webhooks/events/{j}"),
                     "EVENT",
                     format!(
                         "unknown event `{event}`; the events are {}",
-                        WEBHOOK_EVENTS.join(", ")
+                        names.join(", ")
                     ),
+                );
+            } else if !seen.insert(event.to_owned()) {
+                problem(
+                    &format!("/webhooks/events/{j}"),
+                    "EVENT",
+                    format!("event `{event}` is listed twice"),
                 );
             }
         }
@@ -426,7 +452,7 @@ mod tests {
             "urls": { "docs": "https://example.com/docs" },
             "graphql": { "subgraph_url": "http://127.0.0.1:5001/graphql" },
             "scopes": { "required": ["users:read"], "optional": ["organizations:read"] },
-            "webhooks": [{ "endpoint": "https://example.com/hooks", "events": ["app.installed"] }],
+            "webhooks": { "endpoint": "https://example.com/hooks", "events": ["app.installed"] },
             "health_check": "/health"
         })
     }
@@ -445,7 +471,7 @@ mod tests {
         doc["version"] = json!("one");
         doc["graphql"]["subgraph_url"] = json!("ftp://example.com");
         doc["scopes"]["required"] = json!(["users:read", "everything"]);
-        doc["webhooks"][0]["events"] = json!(["app.exploded"]);
+        doc["webhooks"]["events"] = json!(["app.exploded"]);
         doc["health_check"] = json!("health");
         doc["pricing"] = json!({ "model": "paid" });
         let problems = validate(&doc, CATALOG).expect_err("invalid");
@@ -459,7 +485,7 @@ mod tests {
                 "/pricing/currency",
                 "/graphql/subgraph_url",
                 "/scopes/required/1",
-                "/webhooks/0/events/0",
+                "/webhooks/events/0",
                 "/health_check"
             ]
         );

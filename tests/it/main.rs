@@ -25,3 +25,5 @@ mod schema_drift;
 mod serve_router;
 mod submission;
 mod tenancy;
+mod webhook_workers;
+mod webhooks;

@@ -6,7 +6,10 @@ use std::collections::BTreeSet;
 use chrono::Utc;
 use nexus_kit::core_client::CoreClient;
 use nexus_kit::error::{Code, Result, bad_input, internal, not_found};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::entity::app_version::{self, AppVersionStatus};
@@ -119,7 +122,15 @@ pub async fn uninstall(
     let mut active: installation::ActiveModel = found.into();
     active.status = Set(InstallationStatus::Uninstalled);
     active.updated_at = Set(Utc::now());
-    active.update(db).await.map_err(internal)
+    let txn = db.begin().await.map_err(internal)?;
+    let updated = active.update(&txn).await.map_err(internal)?;
+    crate::events::record(
+        &txn,
+        crate::events::installation("app.uninstalled", &updated),
+    )
+    .await?;
+    txn.commit().await.map_err(internal)?;
+    Ok(updated)
 }
 
 pub async fn update_scopes(
@@ -133,7 +144,15 @@ pub async fn update_scopes(
     let mut active: installation::ActiveModel = found.into();
     active.granted_scopes = Set(serde_json::json!(granted));
     active.updated_at = Set(Utc::now());
-    active.update(db).await.map_err(internal)
+    let txn = db.begin().await.map_err(internal)?;
+    let updated = active.update(&txn).await.map_err(internal)?;
+    crate::events::record(
+        &txn,
+        crate::events::installation("installation.scopes_updated", &updated),
+    )
+    .await?;
+    txn.commit().await.map_err(internal)?;
+    Ok(updated)
 }
 
 /// The live (active) installation of the app `app_id` in `organization_id`, if any.

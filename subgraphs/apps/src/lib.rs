@@ -1,6 +1,7 @@
 //! The apps subgraph: apps in the store and their installations into organizations.
 
 pub mod entity;
+pub mod events;
 pub mod graphql;
 pub mod installation_lookup;
 pub mod installation_tokens;
@@ -8,6 +9,7 @@ pub mod installations;
 pub mod licensing;
 pub mod registry;
 pub mod service;
+pub mod webhooks;
 
 use std::sync::Arc;
 

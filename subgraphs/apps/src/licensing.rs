@@ -10,7 +10,7 @@ use chrono::Utc;
 use nexus_kit::core_client::CoreClient;
 use nexus_kit::error::{Error, Result, internal};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -165,19 +165,34 @@ pub async fn sync_once(db: &DatabaseConnection, licensing: &CoreClient) -> Resul
                 InstallationStatus::Active,
             ),
         ] {
-            if ids.is_empty() {
-                continue;
+            let event_type = match to {
+                InstallationStatus::Suspended => "installation.suspended",
+                _ => "installation.resumed",
+            };
+            // One at a time, each with its event, in one transaction.
+            for id in ids {
+                let txn = db.begin().await.map_err(internal)?;
+                let result = installation::Entity::update_many()
+                    .col_expr(installation::Column::Status, Expr::value(to))
+                    .col_expr(installation::Column::UpdatedAt, Expr::value(Utc::now()))
+                    .filter(installation::Column::Id.eq(id))
+                    // Not one the organization uninstalled in the meantime.
+                    .filter(installation::Column::Status.eq(from))
+                    .exec(&txn)
+                    .await
+                    .map_err(internal)?;
+                if result.rows_affected == 1
+                    && let Some(updated) = installation::Entity::find_by_id(id)
+                        .one(&txn)
+                        .await
+                        .map_err(internal)?
+                {
+                    crate::events::record(&txn, crate::events::installation(event_type, &updated))
+                        .await?;
+                    changed += 1;
+                }
+                txn.commit().await.map_err(internal)?;
             }
-            let result = installation::Entity::update_many()
-                .col_expr(installation::Column::Status, Expr::value(to))
-                .col_expr(installation::Column::UpdatedAt, Expr::value(Utc::now()))
-                .filter(installation::Column::Id.is_in(ids))
-                // Not one the organization uninstalled in the meantime.
-                .filter(installation::Column::Status.eq(from))
-                .exec(db)
-                .await
-                .map_err(internal)?;
-            changed += result.rows_affected as usize;
         }
     }
     Ok(changed)

@@ -3,7 +3,10 @@
 use chrono::Utc;
 use nexus_kit::error::{Result, bad_input, internal, not_found, on_conflict};
 use nexus_kit::id::new_id;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::entity::app::{self, AppStatus, PricingModel};
@@ -128,7 +131,8 @@ pub async fn create_installation(
     scopes.sort();
     scopes.dedup();
     let now = Utc::now();
-    installation::ActiveModel {
+    let txn = db.begin().await.map_err(internal)?;
+    let created = installation::ActiveModel {
         id: Set(new_id()),
         app_id: Set(app_id),
         organization_id: Set(organization_id),
@@ -138,7 +142,7 @@ pub async fn create_installation(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(db)
+    .insert(&txn)
     .await
     .map_err(|e| {
         on_conflict(e, || {
@@ -147,7 +151,10 @@ pub async fn create_installation(
                 app.namespace
             )
         })
-    })
+    })?;
+    crate::events::record(&txn, crate::events::installation("app.installed", &created)).await?;
+    txn.commit().await.map_err(internal)?;
+    Ok(created)
 }
 
 pub async fn find_app_by_namespace(

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod entity;
+pub mod events;
 pub mod graphql;
 pub mod membership_lookup;
 pub mod service;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::entity::membership::{self, Role};
 use crate::entity::{organization, user};
+use crate::events;
 
 /// Trimmed and lowercased, so uniqueness is case-insensitive.
 pub fn normalize_email(email: &str) -> Result<String> {
@@ -93,7 +94,7 @@ pub async fn create_organization(
     let name = validate_name(name, "organization")?;
     validate_slug(slug)?;
     let now = Utc::now();
-    organization::ActiveModel {
+    let created = organization::ActiveModel {
         id: Set(new_id()),
         name: Set(name),
         slug: Set(slug.to_owned()),
@@ -106,7 +107,9 @@ pub async fn create_organization(
         on_conflict(e, || {
             format!("an organization with slug `{slug}` already exists")
         })
-    })
+    })?;
+    events::record(db, events::organization("organization.created", &created)).await?;
+    Ok(created)
 }
 
 pub async fn add_membership(
@@ -125,7 +128,7 @@ pub async fn add_membership(
         .await
         .map_err(internal)?
         .ok_or_else(|| not_found(format!("no user with id `{user_id}`")))?;
-    membership::ActiveModel {
+    let added = membership::ActiveModel {
         id: Set(new_id()),
         organization_id: Set(organization_id),
         user_id: Set(user_id),
@@ -141,7 +144,9 @@ pub async fn add_membership(
                 organization.slug
             )
         })
-    })
+    })?;
+    events::record(db, events::member("member.added", &added)).await?;
+    Ok(added)
 }
 
 pub async fn find_organization_by_slug(
@@ -246,7 +251,10 @@ pub async fn add_member(
             "no user with email `{email}`: they need to sign up first"
         ))
     })?;
-    add_membership(db, organization_id, user.id, role).await
+    let txn = db.begin().await.map_err(internal)?;
+    let added = add_membership(&txn, organization_id, user.id, role).await?;
+    txn.commit().await.map_err(internal)?;
+    Ok(added)
 }
 
 /// Locks the organization's row for the rest of `txn`, by writing it first: changes to its
@@ -287,6 +295,7 @@ pub async fn change_member_role(
     active.role = Set(role);
     let updated = active.update(&txn).await.map_err(internal)?;
     ensure_an_owner_remains(&txn, organization_id).await?;
+    events::record(&txn, events::member("member.role_changed", &updated)).await?;
     txn.commit().await.map_err(internal)?;
     Ok(updated)
 }
@@ -331,6 +340,7 @@ async fn delete_membership(txn: DatabaseTransaction, membership: membership::Mod
         .await
         .map_err(internal)?;
     ensure_an_owner_remains(&txn, organization_id).await?;
+    events::record(&txn, events::member("member.removed", &membership)).await?;
     txn.commit().await.map_err(internal)
 }
 

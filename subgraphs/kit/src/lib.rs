@@ -10,6 +10,7 @@ pub mod id;
 pub mod idle;
 pub mod limits;
 pub mod loader;
+pub mod outbox;
 pub mod page;
 pub mod rate_limit;
 pub mod scopes;

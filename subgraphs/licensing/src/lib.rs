@@ -4,6 +4,7 @@ pub mod activations;
 pub mod certificate;
 pub mod core_lookups;
 pub mod entity;
+pub mod events;
 pub mod graphql;
 pub mod keys;
 pub mod service;

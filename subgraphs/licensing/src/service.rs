@@ -8,11 +8,12 @@ use nexus_kit::error::{Code, Error, Result, bad_input, internal, not_found};
 use nexus_kit::id::new_id;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set,
+    Set, TransactionTrait,
 };
 use uuid::Uuid;
 
 use crate::entity::license::{self, LicenseKind, LicenseStatus};
+use crate::events;
 use crate::keys;
 
 pub struct NewLicense {
@@ -36,7 +37,10 @@ pub struct Issued {
 
 pub const MAX_ENTITLEMENTS: usize = 50;
 
-pub async fn create_license(db: &impl ConnectionTrait, new: NewLicense) -> Result<Issued> {
+pub async fn create_license(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    new: NewLicense,
+) -> Result<Issued> {
     if !(1..=100_000).contains(&new.max_activations) {
         return Err(bad_input(format!(
             "`maxActivations` must be between 1 and 100000, got {}",
@@ -65,6 +69,7 @@ pub async fn create_license(db: &impl ConnectionTrait, new: NewLicense) -> Resul
         )));
     }
     let key = keys::generate();
+    let txn = db.begin().await.map_err(internal)?;
     let license = license::ActiveModel {
         id: Set(new_id()),
         app_id: Set(new.app_id),
@@ -84,13 +89,15 @@ pub async fn create_license(db: &impl ConnectionTrait, new: NewLicense) -> Resul
         issued_by: Set(new.issued_by),
         status_reason: Set(None),
     }
-    .insert(db)
+    .insert(&txn)
     .await
     .map_err(|e| {
         nexus_kit::error::on_conflict(e, || {
             "this organization already had a trial of this app".to_owned()
         })
     })?;
+    events::record(&txn, events::license("license.issued", &license)).await?;
+    txn.commit().await.map_err(internal)?;
     Ok(Issued { license, key })
 }
 
@@ -199,14 +206,29 @@ pub async fn change(
             .filter(license::Column::Status.eq(found.status))
             .filter(unchanged_expiry)
     };
-    let applied = update.exec(db).await.map_err(internal)?;
-    let current = find(db, found.id).await?;
+    // Read back in the same transaction, under the row lock the update took: the answer is the
+    // license as this change left it, not as a change racing in right after made it.
+    let txn = db.begin().await.map_err(internal)?;
+    let applied = update.exec(&txn).await.map_err(internal)?;
+    let current = license::Entity::find_by_id(found.id)
+        .one(&txn)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no license `{}`", found.id)))?;
     if applied.rows_affected == 0 {
         return Err(Code::Conflict.error(format!(
             "the license changed while this change was being made (it is now {:?}); look again and retry",
             current.status
         )));
     }
+    let event_type = match change {
+        Change::Suspend => "license.suspended",
+        Change::Reinstate => "license.reinstated",
+        Change::Revoke => "license.revoked",
+        Change::Renew(_) => "license.renewed",
+    };
+    events::record(&txn, events::license(event_type, &current)).await?;
+    txn.commit().await.map_err(internal)?;
     Ok(current)
 }
 

@@ -5,10 +5,14 @@
 
 mod apps;
 mod db;
+mod process;
+mod receiver;
 mod session;
 mod stack;
 
 pub use apps::*;
 pub use db::*;
+pub use process::*;
+pub use receiver::*;
 pub use session::*;
 pub use stack::*;

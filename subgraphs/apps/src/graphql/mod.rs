@@ -4,6 +4,7 @@ mod mutation;
 mod query;
 mod types;
 mod versions;
+mod webhooks;
 
 use async_graphql::MergedObject;
 
@@ -17,5 +18,5 @@ pub struct RootQuery(Query, VersionQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct RootMutation(Mutation, VersionMutation);
+pub struct RootMutation(Mutation, VersionMutation, webhooks::WebhookMutation);
 pub use types::{App, Installation, OrganizationInstallations, UserRef};

@@ -140,6 +140,28 @@ impl App {
             page.into_connection(|v| v.id, super::versions::AppVersion),
         ))
     }
+
+    /// The webhook endpoint's state; null until the app has had an event (the app's developer
+    /// and platform admins).
+    async fn webhook_endpoint(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<super::webhooks::WebhookEndpoint>> {
+        super::webhooks::endpoint_of(ctx, self.0.id).await
+    }
+
+    /// Events sent to the app, newest first, with every attempt (the app's developer and platform
+    /// admins).
+    async fn webhook_deliveries(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        status: Option<crate::webhooks::entity::delivery::Status>,
+        event_type: Option<String>,
+    ) -> Result<Connection<String, super::webhooks::WebhookDelivery>> {
+        super::webhooks::deliveries_of(ctx, self.0.id, first, after, status, event_type).await
+    }
 }
 
 pub struct Installation(pub installation::Model);

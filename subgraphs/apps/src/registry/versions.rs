@@ -366,6 +366,11 @@ pub async fn approve(
         approved.reviewed_by = Set(Some(admin));
         approved.reviewed_at = Set(Some(now));
         let approved = approved.update(txn).await.map_err(internal)?;
+        crate::events::record(
+            txn,
+            crate::events::version("app_version.approved", &approved),
+        )
+        .await?;
         if let Some(app) = app::Entity::find_by_id(version.app_id)
             .one(txn)
             .await
@@ -410,7 +415,15 @@ pub async fn reject(
     rejected.reviewed_by = Set(Some(admin));
     rejected.reviewed_at = Set(Some(Utc::now()));
     rejected.review_reason = Set(Some(reason));
-    rejected.update(db).await.map_err(internal)
+    let txn = db.begin().await.map_err(internal)?;
+    let rejected = rejected.update(&txn).await.map_err(internal)?;
+    crate::events::record(
+        &txn,
+        crate::events::version("app_version.rejected", &rejected),
+    )
+    .await?;
+    txn.commit().await.map_err(internal)?;
+    Ok(rejected)
 }
 
 /// Publishes an older supergraph version's apps again, as a new head. Apps suspended since stay

@@ -1,0 +1,395 @@
+//! Delivering: a worker claims due deliveries (leased, so a crashed worker's are taken over when
+//! the lease runs out, and `FOR UPDATE SKIP LOCKED` keeps two workers off the same one), signs
+//! each as Standard Webhooks (`v1` HMAC with the endpoint's secret — and its previous one for a
+//! day after a rotation — and `v1a` Ed25519 with the platform key) and records every attempt.
+//!
+//! 2xx delivers; 410 Gone disables the endpoint; 429 and 503 are retried after their
+//! `Retry-After`; anything else after the next step of the schedule, with ±10 % jitter, until it
+//! runs out (`failed`). An endpoint failing for `disable_after` is disabled. At most
+//! `per_endpoint` deliveries are claimed and in flight per app and worker: a slow endpoint waits
+//! for itself only.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use nexus_kit::token::KeyStore;
+use nexus_protocol::outbound::{Outbound, OutboundError};
+use nexus_protocol::webhook_signature;
+use reqwest::Method;
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::{
+    ActiveEnum, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, Statement, TransactionTrait,
+};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use super::Settings;
+use super::entity::{attempt, delivery, endpoint};
+use super::subscriptions::Subscriptions;
+use crate::entity::app_version::{self, AppVersionStatus};
+
+/// Deliveries one worker has in flight at most.
+pub const MAX_IN_FLIGHT: usize = 256;
+/// How much of an answer is kept with the attempt.
+pub const EXCERPT_BYTES: usize = 1024;
+
+/// What a worker shares between its deliveries.
+pub struct Deliverer {
+    pub db: DatabaseConnection,
+    pub keys: Arc<KeyStore>,
+    pub client: Outbound,
+    pub settings: Settings,
+    /// Per app: its deliveries this worker has claimed and not finished.
+    busy: Mutex<HashMap<Uuid, usize>>,
+    /// All deliveries in flight in this worker.
+    pub total: Arc<Semaphore>,
+    /// Rung when a delivery finishes: its app has room again.
+    pub finished: tokio::sync::Notify,
+}
+
+impl Deliverer {
+    pub fn new(
+        db: DatabaseConnection,
+        keys: Arc<KeyStore>,
+        client: Outbound,
+        settings: Settings,
+    ) -> Deliverer {
+        Deliverer {
+            db,
+            keys,
+            client,
+            settings,
+            busy: Mutex::new(HashMap::new()),
+            total: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            finished: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn busy_snapshot(&self) -> HashMap<Uuid, usize> {
+        self.busy.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn mark_busy(&self, apps: impl Iterator<Item = Uuid>) {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        for app in apps {
+            *busy.entry(app).or_default() += 1;
+        }
+    }
+
+    fn mark_done(&self, app: Uuid) {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = busy.get_mut(&app) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                busy.remove(&app);
+            }
+        }
+        drop(busy);
+        self.finished.notify_one();
+    }
+}
+
+/// Claims up to `limit` due deliveries of enabled endpoints for this worker, at most as many
+/// per app as it has room for (`per_endpoint` in flight): one app's backlog never fills a claim,
+/// so other apps' deliveries are never behind it.
+pub async fn claim(deliverer: &Deliverer, limit: u64) -> Result<Vec<delivery::Model>, DbErr> {
+    let now = Utc::now();
+    let lease = now + chrono::Duration::from_std(deliverer.settings.lease).unwrap_or_default();
+    let per_endpoint = deliverer.settings.per_endpoint;
+    let busy = deliverer.busy_snapshot();
+    let saturated: Vec<Uuid> = busy
+        .iter()
+        .filter(|(_, n)| **n >= per_endpoint)
+        .map(|(app, _)| *app)
+        .collect();
+    // Candidates: the oldest due deliveries, at most `per_endpoint` per app.
+    let backend = deliverer.db.get_database_backend();
+    let mut values: Vec<sea_orm::Value> = vec![
+        delivery::Status::Pending.to_value().into(),
+        now.into(),
+        now.into(),
+    ];
+    let mut excluded = String::new();
+    for app in &saturated {
+        values.push((*app).into());
+        excluded.push_str(if excluded.is_empty() { "" } else { ", " });
+        excluded.push_str(&format!("${}", values.len()));
+    }
+    let excluded = match excluded.is_empty() {
+        true => String::new(),
+        false => format!("AND d.app_id NOT IN ({excluded})"),
+    };
+    values.push((per_endpoint as i64).into());
+    let rank = values.len();
+    values.push((limit as i64).into());
+    let sql = format!(
+        "SELECT id, app_id FROM (\
+           SELECT d.id, d.app_id, d.next_attempt_at, ROW_NUMBER() OVER \
+             (PARTITION BY d.app_id ORDER BY d.next_attempt_at, d.id) AS place \
+           FROM webhook_deliveries d \
+           WHERE d.status = $1 AND d.next_attempt_at <= $2 \
+             AND (d.leased_until IS NULL OR d.leased_until < $3) {excluded} \
+             AND d.app_id NOT IN (SELECT e.app_id FROM webhook_endpoints e WHERE e.disabled_at IS NOT NULL)\
+         ) ranked WHERE place <= ${rank} ORDER BY next_attempt_at LIMIT ${}",
+        rank + 1
+    );
+    let sql = match backend {
+        DbBackend::Postgres => sql,
+        // SQLite numbers `?NNN` the same way.
+        _ => sql.replace('$', "?"),
+    };
+    let mut room: HashMap<Uuid, usize> = HashMap::new();
+    let mut picked = Vec::new();
+    for row in deliverer
+        .db
+        .query_all(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+    {
+        let id: Uuid = row.try_get("", "id")?;
+        let app: Uuid = row.try_get("", "app_id")?;
+        let left = room
+            .entry(app)
+            .or_insert_with(|| per_endpoint.saturating_sub(busy.get(&app).copied().unwrap_or(0)));
+        if *left > 0 {
+            *left -= 1;
+            picked.push(id);
+        }
+    }
+    if picked.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Locked and checked again: another worker may have taken some since.
+    let txn = deliverer.db.begin().await?;
+    let due = delivery::Entity::find()
+        .filter(delivery::Column::Id.is_in(picked))
+        .filter(delivery::Column::Status.eq(delivery::Status::Pending))
+        .filter(
+            Condition::any()
+                .add(delivery::Column::LeasedUntil.is_null())
+                .add(delivery::Column::LeasedUntil.lt(now)),
+        )
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .all(&txn)
+        .await?;
+    if !due.is_empty() {
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::LeasedUntil, Expr::value(lease))
+            .filter(delivery::Column::Id.is_in(due.iter().map(|d| d.id)))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    deliverer.mark_busy(due.iter().map(|d| d.app_id));
+    Ok(due)
+}
+
+/// Delivers a claimed delivery (one attempt), then makes room for the app's next one.
+pub async fn deliver(deliverer: Arc<Deliverer>, claimed: delivery::Model) {
+    let app = claimed.app_id;
+    if let Err(e) = attempt_once(&deliverer, claimed).await {
+        tracing::error!(error = %e, "webhook delivery not recorded; it is retried after its lease");
+    }
+    deliverer.mark_done(app);
+}
+
+/// How one attempt ended.
+struct Outcome {
+    status: Option<u16>,
+    retry_after: Option<Duration>,
+    excerpt: Option<String>,
+    error: Option<String>,
+    latency: Duration,
+}
+
+async fn attempt_once(deliverer: &Deliverer, claimed: delivery::Model) -> Result<(), DbErr> {
+    let db = &deliverer.db;
+    let live = app_version::Entity::find()
+        .filter(app_version::Column::AppId.eq(claimed.app_id))
+        .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
+        .one(db)
+        .await?;
+    let subscriptions = live.and_then(|v| Subscriptions::from_manifest(&v.manifest));
+    let endpoint = super::endpoints::ensure(db, claimed.app_id).await?;
+    let outcome = match subscriptions {
+        Some(subscriptions) => send(deliverer, &endpoint, &subscriptions.endpoint, &claimed).await,
+        None => Outcome {
+            status: None,
+            retry_after: None,
+            excerpt: None,
+            error: Some("the app's live version has no webhook endpoint".into()),
+            latency: Duration::ZERO,
+        },
+    };
+    record(deliverer, &endpoint, claimed, outcome).await
+}
+
+async fn send(
+    deliverer: &Deliverer,
+    endpoint: &endpoint::Model,
+    url: &str,
+    claimed: &delivery::Model,
+) -> Outcome {
+    let started = Instant::now();
+    let failed = |error: String| Outcome {
+        status: None,
+        retry_after: None,
+        excerpt: None,
+        error: Some(error),
+        latency: started.elapsed(),
+    };
+    let id = claimed.webhook_id();
+    let timestamp = Utc::now().timestamp();
+    let signature = match signatures(deliverer, endpoint, &id, timestamp, &claimed.body) {
+        Ok(signature) => signature,
+        Err(e) => return failed(format!("cannot sign: {e}")),
+    };
+    let request = match deliverer.client.request(Method::POST, url) {
+        Ok(request) => request,
+        Err(e) => return failed(e.to_string()),
+    };
+    let request = request
+        .header("content-type", "application/json")
+        .header("user-agent", "Nexus-Webhooks/1")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(claimed.body.clone());
+    match deliverer.client.send(request).await {
+        Ok(reply) => Outcome {
+            status: Some(reply.status.as_u16()),
+            retry_after: reply
+                .headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs),
+            excerpt: Some(excerpt(&reply.body)),
+            error: None,
+            latency: started.elapsed(),
+        },
+        Err(OutboundError::TooLarge { .. }) => failed(format!(
+            "the answer was larger than {} bytes",
+            deliverer.client.policy().max_bytes
+        )),
+        Err(e) => failed(e.to_string()),
+    }
+}
+
+/// The `webhook-signature` header: `v1` with the secret (and the previous one during a
+/// rotation), then `v1a`.
+fn signatures(
+    deliverer: &Deliverer,
+    endpoint: &endpoint::Model,
+    id: &str,
+    timestamp: i64,
+    body: &str,
+) -> anyhow::Result<String> {
+    let mut parts = vec![
+        webhook_signature::hmac_signature(&endpoint.secret, id, timestamp, body)
+            .map_err(anyhow::Error::msg)?,
+    ];
+    if let (Some(previous), Some(until)) =
+        (&endpoint.previous_secret, endpoint.previous_secret_until)
+        && until > Utc::now()
+    {
+        parts.push(
+            webhook_signature::hmac_signature(previous, id, timestamp, body)
+                .map_err(anyhow::Error::msg)?,
+        );
+    }
+    let content = webhook_signature::signed_content(id, timestamp, body);
+    let (_kid, signature) = deliverer.keys.sign_bytes(content.as_bytes())?;
+    parts.push(webhook_signature::ed25519_signature(&signature));
+    Ok(parts.join(" "))
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let cut = &body[..body.len().min(EXCERPT_BYTES)];
+    String::from_utf8_lossy(cut).into_owned()
+}
+
+/// The attempt, and what it means for the delivery and the endpoint, in one transaction.
+async fn record(
+    deliverer: &Deliverer,
+    current: &endpoint::Model,
+    claimed: delivery::Model,
+    outcome: Outcome,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let settings = &deliverer.settings;
+    let txn = deliverer.db.begin().await?;
+    attempt::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        delivery_id: Set(claimed.id),
+        attempted_at: Set(now),
+        status_code: Set(outcome.status.map(i32::from)),
+        latency_ms: Set(i32::try_from(outcome.latency.as_millis()).unwrap_or(i32::MAX)),
+        response_excerpt: Set(outcome.excerpt),
+        error: Set(outcome.error),
+    }
+    .insert(&txn)
+    .await?;
+    let attempts = claimed.attempts + 1;
+    let mut delivery: delivery::ActiveModel = claimed.into();
+    delivery.attempts = Set(attempts);
+    delivery.leased_until = Set(None);
+    let mut endpoint: endpoint::ActiveModel = current.clone().into();
+    let succeeded = outcome.status.is_some_and(|s| (200..300).contains(&s));
+    if succeeded {
+        delivery.status = Set(delivery::Status::Delivered);
+        delivery.delivered_at = Set(Some(now));
+        delivery.next_attempt_at = Set(None);
+        endpoint.failing_since = Set(None);
+    } else if outcome.status == Some(410) {
+        delivery.status = Set(delivery::Status::Failed);
+        delivery.next_attempt_at = Set(None);
+        endpoint.disabled_at = Set(Some(now));
+        endpoint.disabled_reason = Set(Some(
+            "the endpoint answered 410 Gone; enable it again with enableWebhookEndpoint".into(),
+        ));
+    } else {
+        let failing_since = current.failing_since.unwrap_or(now);
+        endpoint.failing_since = Set(Some(failing_since));
+        let wait = match (outcome.status, outcome.retry_after) {
+            (Some(429 | 503), Some(after)) => Some(after.min(settings.max_retry_after)),
+            _ => settings
+                .schedule
+                .get(usize::try_from(attempts - 1).unwrap_or(usize::MAX))
+                .map(|step| jitter(*step)),
+        };
+        match wait {
+            Some(wait) => {
+                delivery.next_attempt_at = Set(Some(
+                    now + chrono::Duration::from_std(wait).unwrap_or_default(),
+                ));
+            }
+            None => {
+                delivery.status = Set(delivery::Status::Failed);
+                delivery.next_attempt_at = Set(None);
+            }
+        }
+        if now - failing_since
+            >= chrono::Duration::from_std(settings.disable_after).unwrap_or_default()
+        {
+            endpoint.disabled_at = Set(Some(now));
+            endpoint.disabled_reason = Set(Some(format!(
+                "every attempt failed since {}; enable it again with enableWebhookEndpoint",
+                failing_since.to_rfc3339()
+            )));
+        }
+    }
+    delivery.update(&txn).await?;
+    if endpoint.is_changed() {
+        endpoint.update(&txn).await?;
+    }
+    txn.commit().await
+}
+
+/// `step` ± 10 %.
+fn jitter(step: Duration) -> Duration {
+    let factor = 0.9 + rand::random::<f64>() * 0.2;
+    step.mul_f64(factor)
+}

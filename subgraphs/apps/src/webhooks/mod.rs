@@ -1,0 +1,160 @@
+//! Webhooks to apps. Every service records events in the outbox with the change that causes
+//! them (`nexus_kit::outbox`); here a worker fans them out to the apps that may hear them
+//! (`fanout`) and delivers them as Standard Webhooks with retries (`delivery`). Any number of
+//! apps-service processes run a worker each on PostgreSQL; on SQLite, one.
+
+pub mod delivery;
+pub mod endpoints;
+pub mod entity;
+pub mod fanout;
+pub mod operations;
+pub mod subscriptions;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use nexus_kit::token::KeyStore;
+use nexus_protocol::outbound::{FetchPolicy, Outbound};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+
+use self::delivery::Deliverer;
+use self::entity::delivery as deliveries;
+use nexus_kit::outbox::entity as outbox;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How often an idle worker looks for new events and due deliveries.
+    pub poll_interval: Duration,
+    /// One attempt's time limit.
+    pub timeout: Duration,
+    /// Waits between attempts; when they run out the delivery has failed.
+    pub schedule: Vec<Duration>,
+    /// The longest `Retry-After` honoured.
+    pub max_retry_after: Duration,
+    /// An endpoint failing every attempt this long is disabled.
+    pub disable_after: Duration,
+    /// Deliveries of one app in flight at once, per worker.
+    pub per_endpoint: usize,
+    /// Events fanned out and deliveries claimed per round.
+    pub batch: u64,
+    /// How long a claimed delivery is a worker's (longer than `timeout`).
+    pub lease: Duration,
+    /// How long finished deliveries (and their attempts) are kept.
+    pub retention: Duration,
+    /// Deliver to loopback and private addresses (development).
+    pub allow_private: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        Settings {
+            poll_interval: Duration::from_millis(200),
+            timeout: Duration::from_secs(15),
+            schedule: vec![
+                Duration::from_secs(5),
+                minutes(5),
+                minutes(30),
+                minutes(120),
+                minutes(300),
+                minutes(600),
+                minutes(600),
+            ],
+            max_retry_after: minutes(600),
+            disable_after: Duration::from_secs(5 * 24 * 3600),
+            per_endpoint: 16,
+            batch: 64,
+            lease: Duration::from_secs(60),
+            retention: Duration::from_secs(14 * 24 * 3600),
+            allow_private: false,
+        }
+    }
+}
+
+/// A running worker; dropping it stops it (attempts in flight finish and are recorded).
+pub struct Worker(tokio::task::JoinHandle<()>);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Starts a worker.
+pub fn spawn(
+    db: DatabaseConnection,
+    keys: Arc<KeyStore>,
+    settings: Settings,
+) -> anyhow::Result<Worker> {
+    let client = Outbound::new(FetchPolicy {
+        timeout: settings.timeout,
+        max_bytes: 64 * 1024,
+        allow_private: settings.allow_private,
+    })?;
+    let deliverer = Arc::new(Deliverer::new(db, keys, client, settings));
+    Ok(Worker(tokio::spawn(run(deliverer))))
+}
+
+async fn run(deliverer: Arc<Deliverer>) {
+    let mut last_prune = None::<tokio::time::Instant>;
+    loop {
+        let fanned = fanout::run(&deliverer.db, deliverer.settings.batch)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "webhook fan-out failed; retrying");
+                0
+            });
+        let room = (deliverer.total.available_permits() as u64).min(deliverer.settings.batch);
+        let claimed = match room {
+            0 => Vec::new(),
+            _ => delivery::claim(&deliverer, room).await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "claiming webhook deliveries failed; retrying");
+                Vec::new()
+            }),
+        };
+        let idle = fanned == 0 && claimed.is_empty();
+        for one in claimed {
+            let Ok(permit) = deliverer.total.clone().acquire_owned().await else {
+                return;
+            };
+            let deliverer = deliverer.clone();
+            tokio::spawn(async move {
+                delivery::deliver(deliverer, one).await;
+                drop(permit);
+            });
+        }
+        if last_prune.is_none_or(|at| at.elapsed() > Duration::from_secs(60)) {
+            last_prune = Some(tokio::time::Instant::now());
+            prune(&deliverer).await;
+        }
+        if idle {
+            // New events are looked for every `poll_interval`; a finished delivery may leave
+            // room for its app's next one at once.
+            tokio::select! {
+                _ = tokio::time::sleep(deliverer.settings.poll_interval) => {}
+                _ = deliverer.finished.notified() => {}
+            }
+        }
+    }
+}
+
+/// Forgets finished deliveries (their attempts go with them) and dispatched events older than
+/// the retention: a replay reaches back that far.
+async fn prune(deliverer: &Deliverer) {
+    let horizon =
+        Utc::now() - chrono::Duration::from_std(deliverer.settings.retention).unwrap_or_default();
+    let deliveries = deliveries::Entity::delete_many()
+        .filter(deliveries::Column::Status.ne(deliveries::Status::Pending))
+        .filter(deliveries::Column::CreatedAt.lt(horizon))
+        .exec(&deliverer.db)
+        .await;
+    let events = outbox::Entity::delete_many()
+        .filter(outbox::Column::DispatchedAt.is_not_null())
+        .filter(outbox::Column::CreatedAt.lt(horizon))
+        .exec(&deliverer.db)
+        .await;
+    if let Err(e) = deliveries.and(events) {
+        tracing::error!(error = %e, "pruning old webhook deliveries failed");
+    }
+}

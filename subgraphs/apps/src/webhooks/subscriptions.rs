@@ -1,0 +1,67 @@
+//! What an app's live manifest subscribes to: `webhooks.endpoint` and `webhooks.events`, each
+//! event a name or `{ "event": name, "query": "…" }`. Read from the stored JSON loosely, so a
+//! manifest stored by an older Nexus never stops the dispatcher.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscriptions {
+    pub endpoint: String,
+    /// Event name → the GraphQL query that shapes its `data`, if any.
+    pub events: BTreeMap<String, Option<String>>,
+}
+
+impl Subscriptions {
+    pub fn from_manifest(manifest: &Value) -> Option<Subscriptions> {
+        let webhooks = manifest.get("webhooks")?;
+        let endpoint = webhooks.get("endpoint")?.as_str()?.to_owned();
+        let events = webhooks
+            .get("events")?
+            .as_array()?
+            .iter()
+            .filter_map(|entry| match entry {
+                Value::String(name) => Some((name.clone(), None)),
+                Value::Object(shaped) => Some((
+                    shaped.get("event")?.as_str()?.to_owned(),
+                    shaped
+                        .get("query")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                )),
+                _ => None,
+            })
+            .collect();
+        Some(Subscriptions { endpoint, events })
+    }
+
+    pub fn wants(&self, event_type: &str) -> bool {
+        event_type == "webhook.test" || self.events.contains_key(event_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_and_shaped_events_are_read_and_anything_else_is_nothing() {
+        let manifest = json!({ "webhooks": { "endpoint": "https://a.test/hooks", "events": [
+            "app.installed", { "event": "member.added", "query": "query($userId: ID!) { user(id: $userId) { email } }" }, 7
+        ] } });
+        let subscriptions = Subscriptions::from_manifest(&manifest).expect("subscribes");
+        assert_eq!(subscriptions.endpoint, "https://a.test/hooks");
+        assert!(subscriptions.wants("app.installed") && subscriptions.wants("member.added"));
+        assert!(subscriptions.wants("webhook.test") && !subscriptions.wants("app.uninstalled"));
+        assert!(subscriptions.events["member.added"].is_some());
+        for old in [
+            json!({ "webhooks": [] }),
+            json!({}),
+            json!({ "webhooks": { "events": [] } }),
+        ] {
+            assert_eq!(Subscriptions::from_manifest(&old), None, "{old}");
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The events identity records in its outbox (`nexus_kit::outbox`) with the change that causes
+//! them; payloads as `docs/webhooks.md` documents them.
+
+use nexus_kit::error::{Result, internal};
+use nexus_kit::outbox::{self, Event};
+use sea_orm::{ActiveEnum, ConnectionTrait};
+use serde_json::json;
+
+use crate::entity::{membership, organization};
+
+pub async fn record<C: ConnectionTrait>(conn: &C, event: Event) -> Result<()> {
+    outbox::record(conn, crate::NAME, event)
+        .await
+        .map(|_| ())
+        .map_err(internal)
+}
+
+/// `member.added`, `member.removed`, `member.role_changed`.
+pub fn member(event_type: &'static str, membership: &membership::Model) -> Event {
+    Event::new(
+        event_type,
+        json!({
+            "membership_id": membership.id,
+            "organization_id": membership.organization_id,
+            "user_id": membership.user_id,
+            "role": membership.role.to_value(),
+        }),
+    )
+    .in_organization(membership.organization_id)
+}
+
+/// `organization.created`, `organization.updated`, `organization.deleted`.
+pub fn organization(event_type: &'static str, organization: &organization::Model) -> Event {
+    Event::new(
+        event_type,
+        json!({
+            "organization_id": organization.id,
+            "name": organization.name,
+            "slug": organization.slug,
+        }),
+    )
+    .in_organization(organization.id)
+}

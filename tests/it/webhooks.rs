@@ -1,0 +1,545 @@
+//! Webhooks: events recorded with their change reach the apps that may hear them, signed as
+//! Standard Webhooks (verified by the `standardwebhooks` package and against the JWKS), retried
+//! with the same `webhook-id`, and a failing or hanging endpoint costs only its own app.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+const DELIVERIES: &str = "query($id: ID!) { app(id: $id) { webhookEndpoint { enabled disabledReason } \
+    webhookDeliveries(first: 20) { edges { node { webhookId eventType status sequence \
+    attempts { statusCode responseExcerpt error } } } } } }";
+
+/// An app `namespace` (a FakeApp subgraph) whose webhooks go to `receiver`, subscribed to
+/// `events`; requires `users:read`, may be granted `organizations:read`. Returns the app's id
+/// and its webhook secret.
+async fn publish_with_webhooks(
+    stack: &TestStack,
+    developer: &Session,
+    admin: &Session,
+    app: &FakeApp,
+    receiver: &Receiver,
+    events: Value,
+) -> (String, String) {
+    let mut manifest = manifest("analytics", &app.url(), &["users:read"]);
+    manifest["scopes"]["optional"] = json!(["organizations:read"]);
+    manifest["webhooks"] = json!({ "endpoint": receiver.url(), "events": events });
+    let (app_id, _) = stack.publish_app(developer, admin, &manifest).await;
+    let data = stack
+        .data_as(
+            &developer.access,
+            "mutation($app: ID!) { rotateWebhookSecret(appId: $app) }",
+            json!({ "app": app_id }),
+        )
+        .await;
+    let secret = data["rotateWebhookSecret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(secret.starts_with("whsec_"), "{data}");
+    (app_id, secret)
+}
+
+/// Verifies `received` with the `standardwebhooks` Python package (v1) and against the JWKS
+/// (v1a), when the test environment has them.
+async fn verify_with_python(stack: &TestStack, secret: &str, received: &Received) {
+    if std::env::var("NEXUS_TEST_STANDARDWEBHOOKS").as_deref() != Ok("1") {
+        println!(
+            "skipped: set NEXUS_TEST_STANDARDWEBHOOKS=1 with `pip install standardwebhooks cryptography`"
+        );
+        return;
+    }
+    let jwks = stack
+        .stack
+        .graphql_url()
+        .replace("/graphql", "/.well-known/jwks.json");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/verify_webhook.py");
+    let mut child = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(jwks)
+        .arg(secret)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let input = json!({ "headers": received.headers, "body": received.body }).to_string();
+    if let Some(mut stdin) = child.stdin.take() {
+        use tokio::io::AsyncWriteExt;
+        stdin.write_all(input.as_bytes()).await.expect("write");
+    }
+    let output = child.wait_with_output().await.expect("python3 ends");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("verified: v1 v1a"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn types_and_sequences(received: &[Received]) -> Vec<(String, i64)> {
+    received
+        .iter()
+        .map(|r| {
+            let body = r.json();
+            (
+                body["type"].as_str().unwrap_or_default().to_owned(),
+                body["sequence"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// A stack with one app (`analytics`, a FakeApp) whose webhooks go to `receiver`.
+pub struct World {
+    pub stack: TestStack,
+    pub developer: Session,
+    pub admin: Session,
+    pub receiver: Receiver,
+    pub _app: FakeApp,
+    pub app_id: String,
+    pub secret: String,
+}
+
+pub async fn world_on(stack: TestStack, events: Value) -> World {
+    let developer = stack.sign_up("dev@apps.test", "Dev").await;
+    let admin = stack.platform_admin("admin@nexus.test").await;
+    let receiver = Receiver::start().await;
+    let app = FakeApp::analytics().await;
+    let (app_id, secret) =
+        publish_with_webhooks(&stack, &developer, &admin, &app, &receiver, events).await;
+    World {
+        stack,
+        developer,
+        admin,
+        receiver,
+        _app: app,
+        app_id,
+        secret,
+    }
+}
+
+#[tokio::test]
+async fn events_reach_only_apps_installed_and_granted_signed_as_standard_webhooks() {
+    let World {
+        stack,
+        developer,
+        receiver,
+        app_id,
+        secret,
+        ..
+    } = world_on(
+        TestStack::start().await,
+        json!([
+            "app.installed",
+            "app.uninstalled",
+            "installation.scopes_updated",
+            "member.added"
+        ]),
+    )
+    .await;
+    let (ada, acme) = stack.owner_of("ada@acme.test", "Acme", "acme").await;
+    let (bob, bobco) = stack.owner_of("bob@bobco.test", "Bobco", "bobco").await;
+    for email in ["grace@acme.test", "linus@acme.test", "eve@bobco.test"] {
+        stack.sign_up(email, "Someone").await;
+    }
+    let add_member = |session: &Session, organization: &str, email: &str| {
+        let (token, organization, email) = (
+            session.access.clone(),
+            organization.to_owned(),
+            email.to_owned(),
+        );
+        let stack = &stack;
+        async move {
+            stack
+                .data_as(
+                    &token,
+                    "mutation($o: ID!, $e: String!) { addMember(input: {organizationId: $o, email: $e, role: MEMBER}) { id } }",
+                    json!({ "o": organization, "e": email }),
+                )
+                .await;
+        }
+    };
+
+    let installation = stack.install(&ada, &app_id).await;
+    let received = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(received.len(), 1, "app.installed arrives");
+    let first = &received[0];
+    let body = first.json();
+    assert_eq!(body["type"], "app.installed", "{body}");
+    assert_eq!(body["organization_id"], acme.as_str());
+    assert_eq!(body["installation_id"], installation.as_str());
+    assert_eq!(body["sequence"], 1);
+    assert_eq!(body["data"]["scopes"], json!(["users:read"]));
+    assert!(first.header("webhook-id").starts_with("msg_"), "{first:?}");
+    let signature = first.header("webhook-signature");
+    assert!(
+        signature.contains("v1,") && signature.contains("v1a,"),
+        "{signature}"
+    );
+    verify_with_python(&stack, &secret, first).await;
+
+    // Without `organizations:read`, a new member is not the app's business.
+    add_member(&ada, &acme, "grace@acme.test").await;
+    stack
+        .data_as(
+            &ada.access,
+            "mutation($id: ID!) { updateInstallationScopes(installationId: $id, scopes: [\"users:read\", \"organizations:read\"]) { grantedScopes } }",
+            json!({ "id": installation }),
+        )
+        .await;
+    add_member(&ada, &acme, "linus@acme.test").await;
+    // Nothing about an organization that did not install it.
+    add_member(&bob, &bobco, "eve@bobco.test").await;
+    stack
+        .data_as(
+            &ada.access,
+            "mutation($id: ID!) { uninstallApp(installationId: $id) { status } }",
+            json!({ "id": installation }),
+        )
+        .await;
+    let received = receiver.wait_for(4, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut received = if receiver.received().len() > received.len() {
+        receiver.received()
+    } else {
+        received
+    };
+    // Deliveries run side by side and may arrive in any order: `sequence` orders them.
+    received.sort_by_key(|r| r.json()["sequence"].as_i64());
+    assert_eq!(
+        types_and_sequences(&received),
+        [
+            ("app.installed".to_owned(), 1),
+            ("installation.scopes_updated".to_owned(), 2),
+            ("member.added".to_owned(), 3),
+            ("app.uninstalled".to_owned(), 4),
+        ]
+    );
+    let member = received[2].json();
+    assert_eq!(member["organization_id"], acme.as_str(), "{member}");
+    assert!(
+        !received.iter().any(|r| r.body.contains(&bobco)),
+        "nothing of bobco"
+    );
+    let ids: std::collections::BTreeSet<&str> =
+        received.iter().map(|r| r.header("webhook-id")).collect();
+    assert_eq!(ids.len(), 4, "one webhook-id per delivery");
+
+    // The developer sees each delivery; the customer does not.
+    let data = stack
+        .data_as(&developer.access, DELIVERIES, json!({ "id": app_id }))
+        .await;
+    let edges = data["app"]["webhookDeliveries"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(edges.len(), 4, "{data}");
+    assert_eq!(
+        edges[0]["node"]["eventType"], "app.uninstalled",
+        "newest first"
+    );
+    assert_eq!(edges[0]["node"]["status"], "DELIVERED");
+    assert_eq!(edges[0]["node"]["attempts"][0]["statusCode"], 200);
+    let body = stack
+        .gql_as(&ada.access, DELIVERIES, json!({ "id": app_id }))
+        .await;
+    assert_eq!(error_codes(&body), ["FORBIDDEN", "FORBIDDEN"], "{body}");
+    assert_eq!(body["data"]["app"], Value::Null, "{body}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_is_recorded_with_its_transaction_or_not_at_all() {
+    use sea_orm::TransactionTrait;
+    let World {
+        stack,
+        receiver,
+        app_id,
+        ..
+    } = world_on(TestStack::start().await, json!(["app.installed"])).await;
+    let app_uuid = uuid::Uuid::parse_str(&app_id).expect("uuid");
+    for (n, commit) in [(1, false), (2, true)] {
+        let txn = stack.stack.db.begin().await.expect("begin");
+        nexus_kit::outbox::record(
+            &txn,
+            "apps",
+            nexus_kit::outbox::Event::new("webhook.test", json!({ "n": n })).for_app(app_uuid),
+        )
+        .await
+        .expect("recorded");
+        if commit {
+            txn.commit().await.expect("commit");
+        } else {
+            txn.rollback().await.expect("rollback");
+        }
+    }
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let received = receiver.received();
+    assert_eq!(received.len(), 1, "only the committed event");
+    assert_eq!(received[0].json()["data"]["n"], 2);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn failed_attempts_are_retried_with_the_same_webhook_id_and_410_disables_the_endpoint() {
+    let stack = TestStack::start_configured(|config, _| {
+        config.webhooks.retry_schedule_seconds = vec![1, 1, 1];
+    })
+    .await;
+    let World {
+        stack,
+        developer,
+        receiver,
+        app_id,
+        ..
+    } = world_on(stack, json!(["app.installed"])).await;
+    let dev = developer.access.as_str();
+    let test_event = || async {
+        stack
+            .gql_as(
+                dev,
+                "mutation($app: ID!) { sendTestWebhook(appId: $app) { id webhookId status } }",
+                json!({ "app": app_id }),
+            )
+            .await
+    };
+    let deliveries = || async {
+        stack
+            .data_as(dev, DELIVERIES, json!({ "id": app_id }))
+            .await["app"]
+            .clone()
+    };
+
+    // Fails twice, then succeeds: three attempts, one webhook-id.
+    receiver.answer_next(&[500, 503]);
+    let sent = test_event().await;
+    assert_eq!(
+        sent["data"]["sendTestWebhook"]["status"], "PENDING",
+        "{sent}"
+    );
+    let received = receiver.wait_for(3, Duration::from_secs(15)).await;
+    assert_eq!(received.len(), 3);
+    assert!(
+        received
+            .iter()
+            .all(|r| r.header("webhook-id") == received[0].header("webhook-id"))
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let app_view = deliveries().await;
+    let node = &app_view["webhookDeliveries"]["edges"][0]["node"];
+    assert_eq!(node["status"], "DELIVERED", "{app_view}");
+    let codes: Vec<&Value> = node["attempts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| &a["statusCode"])
+        .collect();
+    assert_eq!(codes, [&json!(500), &json!(503), &json!(200)], "{node}");
+    assert_eq!(node["attempts"][0]["responseExcerpt"], "answered 500");
+
+    // Fails every attempt: failed after the schedule runs out; a redelivery succeeds, same id.
+    receiver.answer_next(&[500, 500, 500, 500]);
+    test_event().await;
+    let received = receiver.wait_for(7, Duration::from_secs(20)).await;
+    assert_eq!(received.len(), 7);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let app_view = deliveries().await;
+    let node = app_view["webhookDeliveries"]["edges"][0]["node"].clone();
+    assert_eq!(node["status"], "FAILED", "{app_view}");
+    assert_eq!(node["attempts"].as_array().map(Vec::len), Some(4));
+    let failed_id = received[6].header("webhook-id").to_owned();
+    let data = stack
+        .data_as(
+            dev,
+            "query($id: ID!) { app(id: $id) { webhookDeliveries(first: 1, status: FAILED) { edges { node { id } } } } }",
+            json!({ "id": app_id }),
+        )
+        .await;
+    let delivery = data["app"]["webhookDeliveries"]["edges"][0]["node"]["id"].clone();
+    stack
+        .data_as(
+            dev,
+            "mutation($id: ID!) { redeliverWebhook(id: $id) { status } }",
+            json!({ "id": delivery }),
+        )
+        .await;
+    let received = receiver.wait_for(8, Duration::from_secs(10)).await;
+    assert_eq!(received.len(), 8);
+    assert_eq!(received[7].header("webhook-id"), failed_id);
+
+    // 410 Gone disables the endpoint; nothing is sent until it is enabled again.
+    receiver.answer_next(&[410]);
+    test_event().await;
+    receiver.wait_for(9, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let app_view = deliveries().await;
+    assert_eq!(app_view["webhookEndpoint"]["enabled"], false, "{app_view}");
+    assert!(
+        app_view["webhookEndpoint"]["disabledReason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("410"),
+        "{app_view}"
+    );
+    let refused = test_event().await;
+    assert_eq!(error_codes(&refused), ["CONFLICT"], "{refused}");
+    stack
+        .data_as(
+            dev,
+            "mutation($app: ID!) { enableWebhookEndpoint(appId: $app) { enabled } }",
+            json!({ "app": app_id }),
+        )
+        .await;
+    test_event().await;
+    let received = receiver.wait_for(10, Duration::from_secs(10)).await;
+    assert_eq!(received.len(), 10);
+    assert_eq!(received[9].json()["type"], "webhook.test");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_hanging_endpoint_does_not_delay_another_apps_deliveries() {
+    let World {
+        stack,
+        developer,
+        admin,
+        receiver: hanging,
+        app_id: slow_app,
+        ..
+    } = world_on(TestStack::start().await, json!(["app.installed"])).await;
+    hanging.hang();
+    let prompt = Receiver::start().await;
+    let other = FakeApp::extending_user("crm").await;
+    let mut manifest = manifest("crm", &other.url(), &["users:read"]);
+    manifest["webhooks"] = json!({ "endpoint": prompt.url(), "events": ["app.installed"] });
+    let (prompt_app, _) = stack.publish_app(&developer, &admin, &manifest).await;
+    let send = |app: String| {
+        let token = developer.access.clone();
+        let stack = &stack;
+        async move {
+            stack
+                .data_as(
+                    &token,
+                    "mutation($app: ID!) { sendTestWebhook(appId: $app) { id } }",
+                    json!({ "app": app }),
+                )
+                .await;
+        }
+    };
+    for _ in 0..20 {
+        send(slow_app.clone()).await;
+    }
+    send(prompt_app.clone()).await;
+    // Blocked behind the hanging endpoint, it would wait out the 15 s attempt timeout.
+    let received = prompt.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(received.len(), 1, "the other app's event arrives");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn changes_to_an_apps_versions_and_licenses_reach_that_app() {
+    let events = json!([
+        "app_version.approved",
+        "app_version.rejected",
+        "license.issued",
+        "license.suspended",
+        "license.reinstated",
+        "license.renewed",
+        "license.revoked"
+    ]);
+    let World {
+        stack,
+        developer,
+        admin,
+        receiver,
+        _app: app,
+        app_id,
+        ..
+    } = world_on(TestStack::start().await, events.clone()).await;
+    let (_ada, acme) = stack.owner_of("ada@acme.test", "Acme", "acme").await;
+
+    // A second version, rejected.
+    let mut next = manifest("analytics", &app.url(), &["users:read"]);
+    next["version"] = json!("1.1.0");
+    next["webhooks"] = json!({ "endpoint": receiver.url(), "events": events });
+    let data = stack
+        .data_as(
+            &developer.access,
+            "mutation($m: JSON!) { submitAppVersion(manifest: $m) { appVersion { id } } }",
+            json!({ "m": next }),
+        )
+        .await;
+    let version = data["submitAppVersion"]["appVersion"]["id"].clone();
+    stack
+        .data_as(
+            &admin.access,
+            "mutation($id: ID!) { rejectAppVersion(id: $id, reason: \"not yet\") { status } }",
+            json!({ "id": version }),
+        )
+        .await;
+
+    let data = stack
+        .data_as(
+            &developer.access,
+            "mutation($i: IssueLicenseInput!) { issueLicense(input: $i) { license { id } } }",
+            json!({ "i": { "appId": app_id, "organizationId": acme, "kind": "PURCHASE", "maxActivations": 1 } }),
+        )
+        .await;
+    let license = data["issueLicense"]["license"]["id"].clone();
+    let later = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    for (mutation, declared, arguments) in [
+        ("suspendLicense", "", ""),
+        ("reinstateLicense", "", ""),
+        ("renewLicense", ", $at: DateTime!", ", expiresAt: $at"),
+        ("revokeLicense", "", ""),
+    ] {
+        stack
+            .data_as(
+                &developer.access,
+                &format!(
+                    "mutation($id: ID!{declared}) {{ {mutation}(id: $id{arguments}) {{ status }} }}"
+                ),
+                json!({ "id": license, "at": later }),
+            )
+            .await;
+    }
+
+    let received = receiver.wait_for(7, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let mut seen: Vec<(String, Value, i64)> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            let body = r.json();
+            (
+                body["type"].as_str().unwrap_or_default().to_owned(),
+                body["organization_id"].clone(),
+                body["sequence"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen.len(),
+        received.len().max(7),
+        "no more than one each: {seen:?}"
+    );
+    seen.sort_by_key(|(_, org, sequence)| (org.to_string(), *sequence));
+    let acme = json!(acme);
+    assert_eq!(
+        seen,
+        [
+            ("license.issued".to_owned(), acme.clone(), 1),
+            ("license.suspended".to_owned(), acme.clone(), 2),
+            ("license.reinstated".to_owned(), acme.clone(), 3),
+            ("license.renewed".to_owned(), acme.clone(), 4),
+            ("license.revoked".to_owned(), acme.clone(), 5),
+            ("app_version.approved".to_owned(), Value::Null, 1),
+            ("app_version.rejected".to_owned(), Value::Null, 2),
+        ]
+    );
+    stack.stop().await;
+}
