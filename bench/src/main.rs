@@ -3,6 +3,8 @@
 //!
 //! Every request goes to loopback; each scenario is bounded by a request count and a time limit.
 
+mod webhooks;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -42,6 +44,16 @@ struct Args {
     /// left out).
     #[arg(long, env = "NEXUS_BENCH_REDIS")]
     redis_url: Option<String>,
+    /// A PostgreSQL server for the `webhooks` suite (`postgres://USER:PASSWORD@HOST:PORT`; it
+    /// creates a database per scenario); without it, SQLite only.
+    #[arg(long, env = "NEXUS_BENCH_POSTGRES")]
+    postgres_url: Option<String>,
+    /// Events per scenario of the `webhooks` suite.
+    #[arg(long, default_value_t = 20_000)]
+    events: usize,
+    /// Apps (each its own endpoint) the `webhooks` suite's events are spread over.
+    #[arg(long, default_value_t = 8)]
+    apps: usize,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +62,7 @@ enum Suite {
     Licenses,
     Port,
     Limits,
+    Webhooks,
 }
 
 const IDENTITY_ONLY: &str = "{ organizations(first: 50) { edges { node { name members(first: 10) { edges { node { role user { email } } } } } } } }";
@@ -329,6 +342,9 @@ async fn license_scenarios(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.suite == Suite::Webhooks {
+        return webhooks::run(args.postgres_url.as_deref(), args.events, args.apps).await;
+    }
     let dir = tempfile::tempdir()?;
     let database_url = args
         .database_url
@@ -387,6 +403,7 @@ async fn main() -> anyhow::Result<()> {
             variants = stacks;
             scenarios
         }
+        Suite::Webhooks => unreachable!("run above"),
     };
     let mut tallies: Vec<Tally> = scenarios.iter().map(|_| Tally::default()).collect();
     for round in 0..args.rounds {
