@@ -21,6 +21,7 @@ async fn the_example_app_goes_live_for_the_organization_that_installs_it() {
     .expect("the example's manifest");
     let mut manifest: Value = serde_json::from_str(&text).expect("manifest JSON");
     manifest["graphql"]["subgraph_url"] = json!(format!("http://{app_addr}/graphql"));
+    manifest["webhooks"]["endpoint"] = json!(format!("http://{app_addr}/webhooks"));
     let (app_id, _) = stack.publish_app(&developer, &admin, &manifest).await;
 
     let (ada, _) = stack.owner_of("ada@acme.test", "Acme", "acme").await;
@@ -102,5 +103,82 @@ async fn the_example_app_goes_live_for_the_organization_that_installs_it() {
         status, 401,
         "an access token for the core is not a context token for the app"
     );
+
+    // The app received its `app.installed` webhook and verified it against the JWKS (no shared
+    // secret); a forged one is refused, a repeated one handled once.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let received = loop {
+        let received: Value = client
+            .get(format!("http://{app_addr}/webhooks"))
+            .send()
+            .await
+            .expect("app answers")
+            .json()
+            .await
+            .expect("JSON");
+        if received.as_array().is_some_and(|r| !r.is_empty()) {
+            break received;
+        }
+        assert!(Instant::now() < deadline, "no webhook arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(received[0]["event"]["type"], "app.installed", "{received}");
+    assert_eq!(
+        received[0]["event"]["organization_id"],
+        json!(ada.organization)
+    );
+    let now = chrono::Utc::now().timestamp().to_string();
+    for (signature, status) in [("v1a,AAAA", 401), ("v1,bm90IHRoaXM=", 401)] {
+        let answer = client
+            .post(format!("http://{app_addr}/webhooks"))
+            .header("webhook-id", "msg_forged")
+            .header("webhook-timestamp", &now)
+            .header("webhook-signature", signature)
+            .body(r#"{"type":"app.uninstalled"}"#)
+            .send()
+            .await
+            .expect("app answers");
+        assert_eq!(answer.status().as_u16(), status, "{signature}");
+    }
+
+    // Sent again (same webhook-id): acknowledged, not handled twice.
+    let data = stack
+        .data_as(
+            &developer.access,
+            "query($id: ID!) { app(id: $id) { webhookDeliveries(first: 1) { edges { node { id } } } } }",
+            json!({ "id": app_id }),
+        )
+        .await;
+    let delivery = data["app"]["webhookDeliveries"]["edges"][0]["node"]["id"].clone();
+    stack
+        .data_as(
+            &developer.access,
+            "mutation($id: ID!) { redeliverWebhook(id: $id) { status } }",
+            json!({ "id": delivery }),
+        )
+        .await;
+    let attempts = "query($id: ID!) { app(id: $id) { webhookDeliveries(first: 1) { edges { node { attempts { statusCode } } } } } }";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let data = stack
+            .data_as(&developer.access, attempts, json!({ "id": app_id }))
+            .await;
+        let node = &data["app"]["webhookDeliveries"]["edges"][0]["node"];
+        if node["attempts"].as_array().map(Vec::len) == Some(2) {
+            assert_eq!(node["attempts"][1]["statusCode"], 204, "{node}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not sent again: {data}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let received: Value = client
+        .get(format!("http://{app_addr}/webhooks"))
+        .send()
+        .await
+        .expect("app answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(received.as_array().map(Vec::len), Some(1), "{received}");
     stack.stop().await;
 }

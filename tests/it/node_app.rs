@@ -34,7 +34,12 @@ fn node_available() -> bool {
 }
 
 /// Starts `node server.js` on a free port; returns the process and its GraphQL URL.
-async fn start_kudos(stack: &TestStack) -> (tokio::process::Child, String) {
+/// The kudos app on `port` (0: any free one), receiving webhooks signed with `secret`.
+async fn start_kudos(
+    stack: &TestStack,
+    port: u16,
+    secret: &str,
+) -> (tokio::process::Child, String) {
     let base = stack
         .stack
         .graphql_url()
@@ -43,7 +48,8 @@ async fn start_kudos(stack: &TestStack) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new("node")
         .arg("server.js")
         .current_dir(APP_DIR)
-        .env("PORT", "0")
+        .env("PORT", port.to_string())
+        .env("WEBHOOK_SECRET", secret)
         .env("NEXUS_JWKS_URL", format!("{base}/.well-known/jwks.json"))
         .env("NEXUS_ISSUER", stack.stack.keys.issuer())
         .stdout(Stdio::piped())
@@ -83,13 +89,34 @@ async fn a_node_app_and_a_rust_app_extend_user_side_by_side() {
         return;
     }
     let stack = TestStack::start().await;
-    let (_kudos, kudos_url) = start_kudos(&stack).await;
+    let (mut kudos_app, kudos_url) = start_kudos(&stack, 0, "").await;
     let analytics_url = format!("http://{}/graphql", stack.start_example_analytics().await);
     let developer = stack.sign_up("dev@apps.test", "Dev").await;
     let admin = stack.platform_admin("admin@nexus.test").await;
-    let (kudos, _) = stack
-        .publish_app(&developer, &admin, &manifest("kudos-node", &kudos_url))
+    let kudos_base = kudos_url.trim_end_matches("/graphql").to_owned();
+    let mut kudos_manifest = manifest("kudos-node", &kudos_url);
+    kudos_manifest["webhooks"]["endpoint"] = json!(format!("{kudos_base}/webhooks"));
+    let (kudos, _) = stack.publish_app(&developer, &admin, &kudos_manifest).await;
+    // Its developer takes the webhook secret and restarts it with it, on the same port.
+    let data = stack
+        .data_as(
+            &developer.access,
+            "mutation($app: ID!) { rotateWebhookSecret(appId: $app) }",
+            json!({ "app": kudos }),
+        )
         .await;
+    let secret = data["rotateWebhookSecret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    kudos_app.start_kill().expect("stop kudos");
+    kudos_app.wait().await.expect("kudos stopped");
+    let port: u16 = kudos_base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("kudos's port");
+    let (_kudos_app, _) = start_kudos(&stack, port, &secret).await;
     let (analytics, _) = stack
         .publish_app(&developer, &admin, &manifest("analytics", &analytics_url))
         .await;
@@ -158,5 +185,40 @@ async fn a_node_app_and_a_rust_app_extend_user_side_by_side() {
         .expect("the app answers")
         .status();
     assert_eq!(status, 401);
+
+    // The Node app verified its `app.installed` webhook with the `standardwebhooks` npm package;
+    // a forged one is refused.
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let received = loop {
+        let received: Value = client
+            .get(format!("{kudos_base}/webhooks"))
+            .send()
+            .await
+            .expect("the app answers")
+            .json()
+            .await
+            .expect("JSON");
+        if received.as_array().is_some_and(|r| !r.is_empty()) {
+            break received;
+        }
+        assert!(std::time::Instant::now() < deadline, "no webhook arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(received[0]["event"]["type"], "app.installed", "{received}");
+    assert_eq!(received[0]["event"]["organization_id"], json!(acme));
+    let forged = client
+        .post(format!("{kudos_base}/webhooks"))
+        .header("webhook-id", "msg_forged")
+        .header(
+            "webhook-timestamp",
+            chrono::Utc::now().timestamp().to_string(),
+        )
+        .header("webhook-signature", "v1,bm90IHRoaXM=")
+        .body(r#"{"type":"app.uninstalled"}"#)
+        .send()
+        .await
+        .expect("the app answers");
+    assert_eq!(forged.status(), 401);
     stack.stop().await;
 }

@@ -9,12 +9,15 @@ import { buildSubgraphSchema } from "@apollo/subgraph";
 import { graphql, Kind, parse } from "graphql";
 import { gql } from "graphql-tag";
 import { createRemoteJWKSet, jwtVerify } from "jose";
+import { Webhook } from "standardwebhooks";
 
 const NAMESPACE = "kudos";
 const PORT = Number(process.env.PORT ?? 5002);
 const HOST = process.env.HOST || "127.0.0.1";
 const NEXUS_JWKS_URL = process.env.NEXUS_JWKS_URL || "http://127.0.0.1:4000/.well-known/jwks.json";
 const NEXUS_ISSUER = process.env.NEXUS_ISSUER || "http://127.0.0.1:4000";
+// The app's webhook secret (`whsec_…`, from `rotateWebhookSecret`); without it /webhooks refuses.
+const WEBHOOK_SECRET = process.env.WEBHOOK_SECRET || "";
 const MAX_BODY_BYTES = 1024 * 1024;
 
 if (!Number.isInteger(PORT) || PORT < 0 || PORT > 65535) {
@@ -189,6 +192,32 @@ async function handleGraphql(req, res) {
   send(res, 200, result);
 }
 
+// Webhooks received, each once (a retry carries the same webhook-id).
+const received = [];
+const seenWebhookIds = new Set();
+
+async function handleWebhook(req, res) {
+  if (!WEBHOOK_SECRET) {
+    return sendError(res, 503, "NOT_CONFIGURED", "set WEBHOOK_SECRET to receive webhooks");
+  }
+  const body = await readBody(req);
+  let event;
+  try {
+    // Standard Webhooks: the `v1` HMAC signature and a timestamp within five minutes.
+    event = new Webhook(WEBHOOK_SECRET).verify(body, req.headers);
+  } catch (e) {
+    return sendError(res, 401, "INVALID_SIGNATURE", e.message);
+  }
+  const id = req.headers["webhook-id"];
+  if (!seenWebhookIds.has(id)) {
+    seenWebhookIds.add(id);
+    received.push({ webhook_id: id, event });
+    console.log(`kudos: webhook ${event.type} ${id}`);
+  }
+  res.writeHead(204);
+  res.end();
+}
+
 const server = createServer((req, res) => {
   const path = new URL(req.url ?? "/", "http://localhost").pathname;
   if (path === "/health") {
@@ -205,6 +234,16 @@ const server = createServer((req, res) => {
       console.error("kudos: request failed:", e);
       if (!res.headersSent) sendError(res, 500, "INTERNAL_SERVER_ERROR", "internal error");
       else res.destroy();
+    });
+  }
+  if (path === "/webhooks") {
+    if (req.method === "GET") return send(res, 200, received);
+    if (req.method !== "POST") {
+      return sendError(res, 405, "METHOD_NOT_ALLOWED", "use POST", { allow: "GET, POST" });
+    }
+    return handleWebhook(req, res).catch((e) => {
+      console.error("kudos: webhook failed:", e);
+      if (!res.headersSent) sendError(res, 500, "INTERNAL_SERVER_ERROR", "internal error");
     });
   }
   sendError(res, 404, "NOT_FOUND", `no route for ${path}`);

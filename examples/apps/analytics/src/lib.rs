@@ -1,7 +1,9 @@
 //! The analytics example app. Every call from the router carries a context token; the app verifies
-//! it against the Nexus JWKS and serves data of the token's organization only.
+//! it against the Nexus JWKS and serves data of the token's organization only. It also receives
+//! its webhooks (`webhooks`), verified against the same JWKS.
 
 pub mod license;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -43,6 +45,8 @@ struct App {
     jwks: Mutex<Option<(JwkSet, Instant)>>,
     /// (organization, user) → visits: in-memory is enough for an example.
     visits: Mutex<HashMap<(String, String), i32>>,
+    /// Webhooks received: (webhook-id, event), each once.
+    webhooks: Mutex<Vec<(String, serde_json::Value)>>,
     schema: Schema<Query, EmptyMutation, EmptySubscription>,
 }
 
@@ -140,11 +144,13 @@ pub fn router(config: Config) -> axum::Router {
         http: reqwest::Client::new(),
         jwks: Mutex::new(None),
         visits: Mutex::new(HashMap::new()),
+        webhooks: Mutex::new(Vec::new()),
         schema: schema(),
     });
     axum::Router::new()
         .route("/graphql", post(graphql))
         .route("/health", get(|| async { "ok" }))
+        .route("/webhooks", post(webhooks::receive).get(webhooks::list))
         .with_state(app)
 }
 
