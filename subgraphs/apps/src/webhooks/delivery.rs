@@ -48,7 +48,19 @@ pub struct Deliverer {
     pub total: Arc<Semaphore>,
     /// Rung when a delivery finishes: its app has room again.
     pub finished: tokio::sync::Notify,
+    /// Per app, for a moment: where its live version sends events, and its endpoint's secrets.
+    targets: moka::future::Cache<Uuid, Target>,
 }
+
+/// Where and how an app's deliveries go, as of a moment ago.
+#[derive(Clone)]
+struct Target {
+    subscriptions: Option<Subscriptions>,
+    endpoint: endpoint::Model,
+}
+
+/// How long a `Target` is reused: a rotated secret or a new version's endpoint applies within it.
+const TARGET_TTL: Duration = Duration::from_secs(1);
 
 impl Deliverer {
     pub fn new(
@@ -65,6 +77,10 @@ impl Deliverer {
             busy: Mutex::new(HashMap::new()),
             total: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             finished: tokio::sync::Notify::new(),
+            targets: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(TARGET_TTL)
+                .build(),
         }
     }
 
@@ -204,15 +220,30 @@ struct Outcome {
     latency: Duration,
 }
 
-async fn attempt_once(deliverer: &Deliverer, claimed: delivery::Model) -> Result<(), DbErr> {
+async fn target(deliverer: &Deliverer, app: Uuid) -> Result<Target, DbErr> {
     let db = &deliverer.db;
-    let live = app_version::Entity::find()
-        .filter(app_version::Column::AppId.eq(claimed.app_id))
-        .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
-        .one(db)
-        .await?;
-    let subscriptions = live.and_then(|v| Subscriptions::from_manifest(&v.manifest));
-    let endpoint = super::endpoints::ensure(db, claimed.app_id).await?;
+    deliverer
+        .targets
+        .try_get_with(app, async {
+            let live = app_version::Entity::find()
+                .filter(app_version::Column::AppId.eq(app))
+                .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
+                .one(db)
+                .await?;
+            Ok(Target {
+                subscriptions: live.and_then(|v| Subscriptions::from_manifest(&v.manifest)),
+                endpoint: super::endpoints::ensure(db, app).await?,
+            })
+        })
+        .await
+        .map_err(|e: Arc<DbErr>| DbErr::Custom(e.to_string()))
+}
+
+async fn attempt_once(deliverer: &Deliverer, claimed: delivery::Model) -> Result<(), DbErr> {
+    let Target {
+        subscriptions,
+        endpoint,
+    } = target(deliverer, claimed.app_id).await?;
     let outcome = match subscriptions {
         Some(subscriptions) => send(deliverer, &endpoint, &subscriptions.endpoint, &claimed).await,
         None => Outcome {
@@ -311,7 +342,9 @@ fn excerpt(body: &[u8]) -> String {
     String::from_utf8_lossy(cut).into_owned()
 }
 
-/// The attempt, and what it means for the delivery and the endpoint, in one transaction.
+/// The attempt, and what it means for the delivery and the endpoint, in one transaction. The
+/// endpoint is changed by conditional statements, not from a model read earlier: several
+/// deliveries (and workers) finish for one endpoint at once.
 async fn record(
     deliverer: &Deliverer,
     current: &endpoint::Model,
@@ -320,6 +353,7 @@ async fn record(
 ) -> Result<(), DbErr> {
     let now = Utc::now();
     let settings = &deliverer.settings;
+    let app = current.app_id;
     let txn = deliverer.db.begin().await?;
     attempt::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -336,23 +370,30 @@ async fn record(
     let mut delivery: delivery::ActiveModel = claimed.into();
     delivery.attempts = Set(attempts);
     delivery.leased_until = Set(None);
-    let mut endpoint: endpoint::ActiveModel = current.clone().into();
+    let endpoint_of = || endpoint::Entity::update_many().filter(endpoint::Column::AppId.eq(app));
     let succeeded = outcome.status.is_some_and(|s| (200..300).contains(&s));
     if succeeded {
         delivery.status = Set(delivery::Status::Delivered);
         delivery.delivered_at = Set(Some(now));
         delivery.next_attempt_at = Set(None);
-        endpoint.failing_since = Set(None);
+        endpoint_of()
+            .col_expr(
+                endpoint::Column::FailingSince,
+                Expr::value(Option::<chrono::DateTime<Utc>>::None),
+            )
+            .filter(endpoint::Column::FailingSince.is_not_null())
+            .exec(&txn)
+            .await?;
     } else if outcome.status == Some(410) {
         delivery.status = Set(delivery::Status::Failed);
         delivery.next_attempt_at = Set(None);
-        endpoint.disabled_at = Set(Some(now));
-        endpoint.disabled_reason = Set(Some(
+        disable(
+            &txn,
+            app,
             "the endpoint answered 410 Gone; enable it again with enableWebhookEndpoint".into(),
-        ));
+        )
+        .await?;
     } else {
-        let failing_since = current.failing_since.unwrap_or(now);
-        endpoint.failing_since = Set(Some(failing_since));
         let wait = match (outcome.status, outcome.retry_after) {
             (Some(429 | 503), Some(after)) => Some(after.min(settings.max_retry_after)),
             _ => settings
@@ -371,21 +412,48 @@ async fn record(
                 delivery.next_attempt_at = Set(None);
             }
         }
-        if now - failing_since
-            >= chrono::Duration::from_std(settings.disable_after).unwrap_or_default()
-        {
-            endpoint.disabled_at = Set(Some(now));
-            endpoint.disabled_reason = Set(Some(format!(
-                "every attempt failed since {}; enable it again with enableWebhookEndpoint",
-                failing_since.to_rfc3339()
-            )));
+        endpoint_of()
+            .col_expr(endpoint::Column::FailingSince, Expr::value(now))
+            .filter(endpoint::Column::FailingSince.is_null())
+            .exec(&txn)
+            .await?;
+        let horizon = now - chrono::Duration::from_std(settings.disable_after).unwrap_or_default();
+        let failing_since = current.failing_since.unwrap_or(now);
+        if failing_since <= horizon {
+            disable(
+                &txn,
+                app,
+                format!(
+                    "every attempt failed since {}; enable it again with enableWebhookEndpoint",
+                    failing_since.to_rfc3339()
+                ),
+            )
+            .await?;
         }
     }
     delivery.update(&txn).await?;
-    if endpoint.is_changed() {
-        endpoint.update(&txn).await?;
+    txn.commit().await?;
+    if !succeeded {
+        // The next delivery sees the endpoint as it is now.
+        deliverer.targets.invalidate(&app).await;
     }
-    txn.commit().await
+    Ok(())
+}
+
+/// Disables the endpoint with `reason`, unless it is disabled already.
+async fn disable(
+    txn: &sea_orm::DatabaseTransaction,
+    app: Uuid,
+    reason: String,
+) -> Result<(), DbErr> {
+    endpoint::Entity::update_many()
+        .col_expr(endpoint::Column::DisabledAt, Expr::value(Utc::now()))
+        .col_expr(endpoint::Column::DisabledReason, Expr::value(reason))
+        .filter(endpoint::Column::AppId.eq(app))
+        .filter(endpoint::Column::DisabledAt.is_null())
+        .exec(txn)
+        .await
+        .map(|_| ())
 }
 
 /// `step` ± 10 %.
