@@ -54,6 +54,10 @@ pub struct Config {
 pub struct RouterConfig {
     /// The public port: `POST /graphql`, `/oauth/token`, the JWKS.
     pub listen: SocketAddr,
+    /// Its base URL as the other services reach it (webhook payload queries). Default:
+    /// `http://` and `listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// A `router.yaml` merged over Nexus's own (`router/router.yaml`): operation limits, rate
     /// limits, traffic shaping, e.g. `plugins: { nexus.limits: { max_depth: 30 } }`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -200,6 +204,7 @@ impl Default for RouterConfig {
     fn default() -> Self {
         RouterConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
+            url: None,
             config_file: None,
             trusted_proxies: Vec::new(),
             max_connections: 10_000,
@@ -244,6 +249,7 @@ const ENV_KEYS: &[&str] = &[
     "redis_on_error",
     "redis_key_prefix",
     "router.listen",
+    "router.url",
     "router.config_file",
     "router.trusted_proxies",
     "router.max_connections",
@@ -426,6 +432,14 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("signing-keys.json"))
     }
 
+    /// The router's base URL as the services reach it: as configured, else its listen address.
+    pub fn router_url(&self) -> String {
+        self.router
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.router.listen))
+    }
+
     /// The issuer: as configured, else the router's URL.
     pub fn issuer(&self) -> String {
         self.issuer
@@ -489,6 +503,7 @@ impl Config {
             lease: timeout * 4,
             retention: Duration::from_secs(w.retention_days * 86_400),
             allow_private: self.allow_private_apps,
+            graphql_url: Some(format!("{}/graphql", self.router_url())),
             ..Default::default()
         }
     }

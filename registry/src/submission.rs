@@ -124,11 +124,17 @@ pub async fn check(
         sdl: sdl.clone(),
     });
     match compose(&subgraphs) {
-        Ok(supergraph) => Ok(Accepted {
-            manifest,
-            sdl,
-            supergraph,
-        }),
+        Ok(supergraph) => {
+            let errors = check_payload_queries(&manifest, &supergraph);
+            if !errors.is_empty() {
+                return Err(rejected(Some(sdl), errors));
+            }
+            Ok(Accepted {
+                manifest,
+                sdl,
+                supergraph,
+            })
+        }
         Err(failure) => {
             let errors = failure
                 .errors
@@ -148,6 +154,75 @@ pub async fn check(
             Err(rejected(Some(sdl), errors))
         }
     }
+}
+
+/// Each webhook event's `query` (it shapes the event's `data`) must be one query operation valid
+/// against the API of the supergraph this version composes into; an error names its line and
+/// column in the query.
+fn check_payload_queries(manifest: &Manifest, supergraph: &str) -> Vec<SubmissionError> {
+    let Some(webhooks) = &manifest.webhooks else {
+        return Vec::new();
+    };
+    let shaped: Vec<(usize, &str)> = webhooks
+        .events
+        .iter()
+        .enumerate()
+        .filter_map(|(j, s)| match s {
+            crate::manifest::Subscription::Shaped { query, .. } => Some((j, query.as_str())),
+            crate::manifest::Subscription::Event(_) => None,
+        })
+        .collect();
+    if shaped.is_empty() {
+        return Vec::new();
+    }
+    let api = match apollo_federation::Supergraph::new(supergraph)
+        .and_then(|s| s.to_api_schema(Default::default()))
+    {
+        Ok(api) => api,
+        Err(e) => {
+            return vec![internal(format!(
+                "the supergraph's API does not build: {e}"
+            ))];
+        }
+    };
+    let mut errors = Vec::new();
+    for (j, query) in shaped {
+        let path = format!("/webhooks/events/{j}/query");
+        let problem = |message: String| SubmissionError {
+            code: "MANIFEST_WEBHOOK_QUERY".into(),
+            message,
+            path: Some(path.clone()),
+            subgraph: None,
+            type_name: None,
+            field: None,
+        };
+        match apollo_compiler::ExecutableDocument::parse_and_validate(
+            api.schema(),
+            query,
+            "query.graphql",
+        ) {
+            Err(invalid) => {
+                for diagnostic in invalid.errors.iter() {
+                    let at = diagnostic
+                        .line_column_range()
+                        .map(|r| format!("line {}, column {}: ", r.start.line, r.start.column))
+                        .unwrap_or_default();
+                    errors.push(problem(format!("{at}{}", diagnostic.error)));
+                }
+            }
+            Ok(document) => {
+                let operations: Vec<_> = document.operations.iter().collect();
+                if operations.len() != 1
+                    || operations[0].operation_type != apollo_compiler::ast::OperationType::Query
+                {
+                    errors.push(problem(
+                        "a payload query is exactly one `query` operation (no mutation)".into(),
+                    ));
+                }
+            }
+        }
+    }
+    errors
 }
 
 fn internal(message: String) -> SubmissionError {

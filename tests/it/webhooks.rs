@@ -543,3 +543,101 @@ async fn changes_to_an_apps_versions_and_licenses_reach_that_app() {
     );
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_payload_query_shapes_the_data_as_the_installation_may_see_it() {
+    let stack = TestStack::start_configured(|config, _| {
+        config.webhooks.retry_schedule_seconds = vec![1, 1, 1];
+    })
+    .await;
+    let developer = stack.sign_up("dev@apps.test", "Dev").await;
+    let admin = stack.platform_admin("admin@nexus.test").await;
+    let receiver = Receiver::start().await;
+    let app = FakeApp::analytics().await;
+    let query = "query($userId: ID!, $organizationId: ID!) { user(id: $userId) { email } \
+                 organization(id: $organizationId) { name } }";
+    let mut manifest = manifest("analytics", &app.url(), &["organizations:read"]);
+    manifest["scopes"]["optional"] = json!(["users:read"]);
+
+    // A query that does not fit the supergraph is refused at submission, with where.
+    manifest["webhooks"] = json!({ "endpoint": receiver.url(), "events": [
+        { "event": "member.added", "query": "query { user(id: \"x\") { shoeSize } }" }
+    ] });
+    let data = stack
+        .data_as(
+            &developer.access,
+            "mutation($m: JSON!) { submitAppVersion(manifest: $m) { appVersion { status } errors { code message path } } }",
+            json!({ "m": manifest }),
+        )
+        .await;
+    let errors = &data["submitAppVersion"]["errors"];
+    assert_eq!(errors[0]["code"], "MANIFEST_WEBHOOK_QUERY", "{data}");
+    assert_eq!(errors[0]["path"], "/webhooks/events/0/query", "{data}");
+    let messages: Vec<&str> = errors
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("line 1, column") && m.contains("shoeSize")),
+        "{messages:?}"
+    );
+
+    manifest["version"] = json!("1.0.1");
+    manifest["webhooks"] = json!({ "endpoint": receiver.url(), "events": [
+        { "event": "member.added", "query": query }
+    ] });
+    let (app_id, _) = stack.publish_app(&developer, &admin, &manifest).await;
+    let (ada, acme) = stack.owner_of("ada@acme.test", "Acme", "acme").await;
+    for email in ["grace@acme.test", "linus@acme.test"] {
+        stack.sign_up(email, "Someone").await;
+    }
+    let data = stack
+        .data_as(
+            &ada.access,
+            "mutation($app: ID!) { installApp(appId: $app) { id } }",
+            json!({ "app": app_id }),
+        )
+        .await;
+    let installation = data["installApp"]["id"].clone();
+    let add = |email: &'static str| {
+        let token = ada.access.clone();
+        let (stack, acme) = (&stack, acme.clone());
+        async move {
+            stack
+                .data_as(
+                    &token,
+                    "mutation($o: ID!, $e: String!) { addMember(input: {organizationId: $o, email: $e, role: MEMBER}) { id } }",
+                    json!({ "o": acme, "e": email }),
+                )
+                .await;
+        }
+    };
+
+    // Granted organizations:read only: the organization, not the user's email.
+    add("grace@acme.test").await;
+    let received = receiver.wait_for(1, Duration::from_secs(10)).await;
+    let body = received[0].json();
+    assert_eq!(body["type"], "member.added", "{body}");
+    assert_eq!(body["data"]["organization"]["name"], "Acme", "{body}");
+    assert_eq!(body["data"]["user"], Value::Null, "{body}");
+    assert_eq!(body["event_data"]["role"], "member", "{body}");
+
+    // With users:read too, the email.
+    stack
+        .data_as(
+            &ada.access,
+            "mutation($id: ID!) { updateInstallationScopes(installationId: $id, scopes: [\"organizations:read\", \"users:read\"]) { grantedScopes } }",
+            json!({ "id": installation }),
+        )
+        .await;
+    add("linus@acme.test").await;
+    let received = receiver.wait_for(2, Duration::from_secs(10)).await;
+    let body = received[1].json();
+    assert_eq!(body["data"]["user"]["email"], "linus@acme.test", "{body}");
+    assert_eq!(body["data"]["organization"]["name"], "Acme", "{body}");
+    stack.stop().await;
+}

@@ -156,16 +156,7 @@ pub async fn token(
         Err(e) => return server_error("database error", e),
     };
     let scopes = installation.scopes();
-    let mut claims = new_claims(
-        keys.issuer(),
-        app_id.to_string(),
-        TokenType::Installation,
-        ttl,
-    );
-    claims.org = Some(installation.organization_id.to_string());
-    claims.inst = Some(installation.id.to_string());
-    claims.scopes = scopes.clone();
-    match keys.sign(&claims) {
+    match sign(&keys, &installation, ttl) {
         Ok(token) => (
             StatusCode::OK,
             Json(serde_json::json!({
@@ -177,6 +168,24 @@ pub async fn token(
         ),
         Err(e) => server_error("cannot sign a token", e),
     }
+}
+
+/// A token acting for `installation`'s app in its organization, with its granted scopes.
+pub fn sign(
+    keys: &KeyStore,
+    installation: &installation::Model,
+    ttl: std::time::Duration,
+) -> anyhow::Result<String> {
+    let mut claims = new_claims(
+        keys.issuer(),
+        installation.app_id.to_string(),
+        TokenType::Installation,
+        ttl,
+    );
+    claims.org = Some(installation.organization_id.to_string());
+    claims.inst = Some(installation.id.to_string());
+    claims.scopes = installation.scopes();
+    keys.sign(&claims)
 }
 
 /// Logs what went wrong and answers the OAuth `server_error` without internals.

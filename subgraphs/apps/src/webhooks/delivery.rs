@@ -39,6 +39,8 @@ pub const EXCERPT_BYTES: usize = 1024;
 /// What a worker shares between its deliveries.
 pub struct Deliverer {
     pub db: DatabaseConnection,
+    /// For payload queries, to the router (ours: not under the apps' address policy).
+    pub router: reqwest::Client,
     pub keys: Arc<KeyStore>,
     pub client: Outbound,
     pub settings: Settings,
@@ -71,6 +73,10 @@ impl Deliverer {
     ) -> Deliverer {
         Deliverer {
             db,
+            router: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
             keys,
             client,
             settings,
@@ -239,11 +245,38 @@ async fn target(deliverer: &Deliverer, app: Uuid) -> Result<Target, DbErr> {
         .map_err(|e: Arc<DbErr>| DbErr::Custom(e.to_string()))
 }
 
-async fn attempt_once(deliverer: &Deliverer, claimed: delivery::Model) -> Result<(), DbErr> {
+async fn attempt_once(deliverer: &Deliverer, mut claimed: delivery::Model) -> Result<(), DbErr> {
     let Target {
         subscriptions,
         endpoint,
     } = target(deliverer, claimed.app_id).await?;
+    let query = subscriptions
+        .as_ref()
+        .and_then(|s| s.events.get(&claimed.event_type).cloned().flatten());
+    if let Some(query) = query
+        && !super::shaping::is_shaped(&claimed.body)
+    {
+        match super::shaping::shape(deliverer, &claimed, &query).await {
+            Ok(body) => {
+                delivery::Entity::update_many()
+                    .col_expr(delivery::Column::Body, Expr::value(body.clone()))
+                    .filter(delivery::Column::Id.eq(claimed.id))
+                    .exec(&deliverer.db)
+                    .await?;
+                claimed.body = body;
+            }
+            Err(error) => {
+                let outcome = Outcome {
+                    status: None,
+                    retry_after: None,
+                    excerpt: None,
+                    error: Some(format!("the payload query could not run: {error}")),
+                    latency: Duration::ZERO,
+                };
+                return record(deliverer, &endpoint, claimed, outcome).await;
+            }
+        }
+    }
     let outcome = match subscriptions {
         Some(subscriptions) => send(deliverer, &endpoint, &subscriptions.endpoint, &claimed).await,
         None => Outcome {

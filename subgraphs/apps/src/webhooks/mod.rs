@@ -8,6 +8,7 @@ pub mod endpoints;
 pub mod entity;
 pub mod fanout;
 pub mod operations;
+pub mod shaping;
 pub mod subscriptions;
 
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct Settings {
     pub retention: Duration,
     /// Deliver to loopback and private addresses (development).
     pub allow_private: bool,
+    /// The router's GraphQL URL, where events' payload queries run as the installation.
+    pub graphql_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -68,6 +71,7 @@ impl Default for Settings {
             lease: Duration::from_secs(60),
             retention: Duration::from_secs(14 * 24 * 3600),
             allow_private: false,
+            graphql_url: None,
         }
     }
 }
