@@ -184,7 +184,7 @@ pub async fn claim(deliverer: &Deliverer, limit: u64) -> Result<Vec<delivery::Mo
         return Ok(Vec::new());
     }
     // Locked and checked again: another worker may have taken some since.
-    let txn = deliverer.db.begin().await?;
+    let txn = super::begin_writing(&deliverer.db).await?;
     let due = delivery::Entity::find()
         .filter(delivery::Column::Id.is_in(picked))
         .filter(delivery::Column::Status.eq(delivery::Status::Pending))

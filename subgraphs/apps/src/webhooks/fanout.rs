@@ -15,7 +15,7 @@ use nexus_protocol::events::{self, Audience};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -27,7 +27,7 @@ use crate::entity::installation::{self, InstallationStatus};
 
 /// Fans out up to `batch` events; returns how many it took.
 pub async fn run(db: &DatabaseConnection, batch: u64) -> Result<usize, DbErr> {
-    let txn = db.begin().await?;
+    let txn = super::begin_writing(db).await?;
     let taken = outbox::Entity::find()
         .filter(outbox::Column::DispatchedAt.is_null())
         .order_by_asc(outbox::Column::CreatedAt)

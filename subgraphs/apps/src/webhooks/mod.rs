@@ -85,6 +85,21 @@ impl Drop for Worker {
     }
 }
 
+/// Begins a transaction that will write, holding SQLite's write lock from its start: one that
+/// reads first and writes later fails (`SQLITE_BUSY_SNAPSHOT`) when another connection wrote in
+/// between, where waiting would have done. (PostgreSQL needs nothing of the sort.)
+pub(crate) async fn begin_writing(
+    db: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        txn.execute_unprepared("UPDATE webhook_sequences SET last = last WHERE 0 = 1")
+            .await?;
+    }
+    Ok(txn)
+}
+
 /// Starts a worker.
 pub fn spawn(
     db: DatabaseConnection,

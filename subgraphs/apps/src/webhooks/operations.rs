@@ -40,7 +40,7 @@ pub async fn replay(
     since: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
-    let txn = db.begin().await?;
+    let txn = super::begin_writing(db).await?;
     let now = Utc::now();
     let reset = delivery::Entity::update_many()
         .col_expr(
