@@ -204,7 +204,7 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
     let mut _webhooks = None;
     if service == Service::Apps {
         if config.webhooks.deliver {
-            let (worker_db, _) = stack::connect(&config.database_url()?).await?;
+            let worker_db = stack::worker_connection(&db, &config.database_url()?).await?;
             _webhooks = Some(nexus_apps::webhooks::spawn(
                 worker_db,
                 keys.clone(),

@@ -11,7 +11,7 @@ use nexus_kit::token::KeyStore;
 use nexus_migrations::{Migrator, MigratorTrait};
 use nexus_registry::Registry;
 use nexus_router::{AuthOptions, RouterOptions, RunningRouter, SupergraphSource};
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -149,11 +149,9 @@ impl Stack {
                 .license_sync_interval
                 .unwrap_or_else(|| config.license_sync_interval()),
         );
-        // Its own connections: deliveries never wait for the requests' pool, nor it for them (and
-        // the statement counter counts the requests' SQL only).
         let webhooks = match config.webhooks.deliver {
             true => {
-                let (worker_db, _) = connect(&config.database_url()?).await?;
+                let worker_db = worker_connection(&db, &config.database_url()?).await?;
                 Some(nexus_apps::webhooks::spawn(
                     worker_db,
                     keys.clone(),
@@ -233,6 +231,21 @@ pub async fn connect_and_migrate(
         .await
         .context("running database migrations")?;
     Ok((db, statements))
+}
+
+/// The webhook worker's connection. On PostgreSQL its own pool: deliveries never wait for the
+/// requests' connections, nor they for it. On SQLite the requests' one connection (one writer
+/// per process, see `nexus_kit::db`), uncounted: the statement counter counts requests' SQL.
+pub async fn worker_connection(
+    db: &DatabaseConnection,
+    database_url: &str,
+) -> anyhow::Result<DatabaseConnection> {
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        let mut shared = db.clone();
+        shared.set_metric_callback(|_| {});
+        return Ok(shared);
+    }
+    Ok(connect(database_url).await?.0)
 }
 
 pub async fn connect(database_url: &str) -> anyhow::Result<(DatabaseConnection, StatementCounter)> {

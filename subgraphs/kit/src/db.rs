@@ -25,8 +25,11 @@ pub async fn connect(url: &str) -> Result<(DatabaseConnection, StatementCounter)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10));
     if url.starts_with("sqlite:") {
-        // WAL + busy timeout: concurrent readers and one writer without "database is locked".
-        options.max_connections(8).map_sqlx_sqlite_opts(|o| {
+        // One connection: SQLite has one writer, and a transaction that reads and then writes
+        // fails at once (SQLITE_BUSY_SNAPSHOT, no waiting) when another connection of the same
+        // process committed in between; taking turns in the pool avoids that. WAL and the busy
+        // timeout still serve other processes on the same file.
+        options.max_connections(1).map_sqlx_sqlite_opts(|o| {
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .foreign_keys(true)
