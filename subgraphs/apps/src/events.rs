@@ -1,19 +1,11 @@
 //! The events the apps service records in its outbox (`nexus_kit::outbox`), and their payloads
 //! as `docs/webhooks.md` documents them.
 
-use nexus_kit::error::{Result, internal};
-use nexus_kit::outbox::{self, Event};
-use sea_orm::{ActiveEnum, ConnectionTrait};
+use nexus_kit::outbox::Event;
+use sea_orm::ActiveEnum;
 use serde_json::json;
 
 use crate::entity::{app_version, installation};
-
-pub async fn record<C: ConnectionTrait>(conn: &C, event: Event) -> Result<()> {
-    outbox::record(conn, crate::NAME, event)
-        .await
-        .map(|_| ())
-        .map_err(internal)
-}
 
 /// `app.installed`, `app.uninstalled`, `installation.*`: the installation as it is now.
 pub fn installation(event_type: &'static str, installation: &installation::Model) -> Event {

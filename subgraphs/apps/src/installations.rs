@@ -124,8 +124,9 @@ pub async fn uninstall(
     active.updated_at = Set(Utc::now());
     let txn = db.begin().await.map_err(internal)?;
     let updated = active.update(&txn).await.map_err(internal)?;
-    crate::events::record(
+    nexus_kit::outbox::emit(
         &txn,
+        crate::NAME,
         crate::events::installation("app.uninstalled", &updated),
     )
     .await?;
@@ -146,8 +147,9 @@ pub async fn update_scopes(
     active.updated_at = Set(Utc::now());
     let txn = db.begin().await.map_err(internal)?;
     let updated = active.update(&txn).await.map_err(internal)?;
-    crate::events::record(
+    nexus_kit::outbox::emit(
         &txn,
+        crate::NAME,
         crate::events::installation("installation.scopes_updated", &updated),
     )
     .await?;

@@ -187,8 +187,12 @@ pub async fn sync_once(db: &DatabaseConnection, licensing: &CoreClient) -> Resul
                         .await
                         .map_err(internal)?
                 {
-                    crate::events::record(&txn, crate::events::installation(event_type, &updated))
-                        .await?;
+                    nexus_kit::outbox::emit(
+                        &txn,
+                        crate::NAME,
+                        crate::events::installation(event_type, &updated),
+                    )
+                    .await?;
                     changed += 1;
                 }
                 txn.commit().await.map_err(internal)?;

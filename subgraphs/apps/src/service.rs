@@ -152,7 +152,12 @@ pub async fn create_installation(
             )
         })
     })?;
-    crate::events::record(&txn, crate::events::installation("app.installed", &created)).await?;
+    nexus_kit::outbox::emit(
+        &txn,
+        crate::NAME,
+        crate::events::installation("app.installed", &created),
+    )
+    .await?;
     txn.commit().await.map_err(internal)?;
     Ok(created)
 }

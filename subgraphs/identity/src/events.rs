@@ -1,19 +1,11 @@
-//! The events identity records in its outbox (`nexus_kit::outbox`) with the change that causes
-//! them; payloads as `docs/webhooks.md` documents them.
+//! The events identity records in its outbox (`nexus_kit::outbox::emit`, with `crate::NAME`) with
+//! the change that causes them; payloads as `docs/webhooks.md` documents them.
 
-use nexus_kit::error::{Result, internal};
-use nexus_kit::outbox::{self, Event};
-use sea_orm::{ActiveEnum, ConnectionTrait};
+use nexus_kit::outbox::Event;
+use sea_orm::ActiveEnum;
 use serde_json::json;
 
 use crate::entity::{membership, organization};
-
-pub async fn record<C: ConnectionTrait>(conn: &C, event: Event) -> Result<()> {
-    outbox::record(conn, crate::NAME, event)
-        .await
-        .map(|_| ())
-        .map_err(internal)
-}
 
 /// `member.added`, `member.removed`, `member.role_changed`.
 pub fn member(event_type: &'static str, membership: &membership::Model) -> Event {

@@ -108,7 +108,12 @@ pub async fn create_organization(
             format!("an organization with slug `{slug}` already exists")
         })
     })?;
-    events::record(db, events::organization("organization.created", &created)).await?;
+    nexus_kit::outbox::emit(
+        db,
+        crate::NAME,
+        events::organization("organization.created", &created),
+    )
+    .await?;
     Ok(created)
 }
 
@@ -145,7 +150,7 @@ pub async fn add_membership(
             )
         })
     })?;
-    events::record(db, events::member("member.added", &added)).await?;
+    nexus_kit::outbox::emit(db, crate::NAME, events::member("member.added", &added)).await?;
     Ok(added)
 }
 
@@ -295,7 +300,12 @@ pub async fn change_member_role(
     active.role = Set(role);
     let updated = active.update(&txn).await.map_err(internal)?;
     ensure_an_owner_remains(&txn, organization_id).await?;
-    events::record(&txn, events::member("member.role_changed", &updated)).await?;
+    nexus_kit::outbox::emit(
+        &txn,
+        crate::NAME,
+        events::member("member.role_changed", &updated),
+    )
+    .await?;
     txn.commit().await.map_err(internal)?;
     Ok(updated)
 }
@@ -340,7 +350,12 @@ async fn delete_membership(txn: DatabaseTransaction, membership: membership::Mod
         .await
         .map_err(internal)?;
     ensure_an_owner_remains(&txn, organization_id).await?;
-    events::record(&txn, events::member("member.removed", &membership)).await?;
+    nexus_kit::outbox::emit(
+        &txn,
+        crate::NAME,
+        events::member("member.removed", &membership),
+    )
+    .await?;
     txn.commit().await.map_err(internal)
 }
 

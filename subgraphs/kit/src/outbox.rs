@@ -67,6 +67,18 @@ impl Event {
     }
 }
 
+/// `record` for a service's resolvers: a database error is the `INTERNAL` error (logged).
+pub async fn emit<C: ConnectionTrait>(
+    conn: &C,
+    source: &'static str,
+    event: Event,
+) -> crate::Result<()> {
+    record(conn, source, event)
+        .await
+        .map(|_| ())
+        .map_err(crate::error::internal)
+}
+
 /// Records `event`, from the service `source`, with `conn`: pass the transaction of the change.
 pub async fn record<C: ConnectionTrait>(
     conn: &C,

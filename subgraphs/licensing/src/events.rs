@@ -1,19 +1,11 @@
-//! The events licensing records in its outbox (`nexus_kit::outbox`) with the change that causes
-//! them; payloads as `docs/webhooks.md` documents them.
+//! The events licensing records in its outbox (`nexus_kit::outbox::emit`, with `crate::NAME`) with
+//! the change that causes them; payloads as `docs/webhooks.md` documents them.
 
-use nexus_kit::error::{Result, internal};
-use nexus_kit::outbox::{self, Event};
-use sea_orm::{ActiveEnum, ConnectionTrait};
+use nexus_kit::outbox::Event;
+use sea_orm::ActiveEnum;
 use serde_json::json;
 
 use crate::entity::license;
-
-pub async fn record<C: ConnectionTrait>(conn: &C, event: Event) -> Result<()> {
-    outbox::record(conn, crate::NAME, event)
-        .await
-        .map(|_| ())
-        .map_err(internal)
-}
 
 /// `license.*`: the license as it is now (never its key).
 pub fn license(event_type: &'static str, license: &license::Model) -> Event {

@@ -96,7 +96,12 @@ pub async fn create_license(
             "this organization already had a trial of this app".to_owned()
         })
     })?;
-    events::record(&txn, events::license("license.issued", &license)).await?;
+    nexus_kit::outbox::emit(
+        &txn,
+        crate::NAME,
+        events::license("license.issued", &license),
+    )
+    .await?;
     txn.commit().await.map_err(internal)?;
     Ok(Issued { license, key })
 }
@@ -227,7 +232,7 @@ pub async fn change(
         Change::Revoke => "license.revoked",
         Change::Renew(_) => "license.renewed",
     };
-    events::record(&txn, events::license(event_type, &current)).await?;
+    nexus_kit::outbox::emit(&txn, crate::NAME, events::license(event_type, &current)).await?;
     txn.commit().await.map_err(internal)?;
     Ok(current)
 }

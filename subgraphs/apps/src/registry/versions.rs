@@ -366,8 +366,9 @@ pub async fn approve(
         approved.reviewed_by = Set(Some(admin));
         approved.reviewed_at = Set(Some(now));
         let approved = approved.update(txn).await.map_err(internal)?;
-        crate::events::record(
+        nexus_kit::outbox::emit(
             txn,
+            crate::NAME,
             crate::events::version("app_version.approved", &approved),
         )
         .await?;
@@ -417,8 +418,9 @@ pub async fn reject(
     rejected.review_reason = Set(Some(reason));
     let txn = db.begin().await.map_err(internal)?;
     let rejected = rejected.update(&txn).await.map_err(internal)?;
-    crate::events::record(
+    nexus_kit::outbox::emit(
         &txn,
+        crate::NAME,
         crate::events::version("app_version.rejected", &rejected),
     )
     .await?;

@@ -29,7 +29,6 @@ use uuid::Uuid;
 use super::Settings;
 use super::entity::{attempt, delivery, endpoint};
 use super::subscriptions::Subscriptions;
-use crate::entity::app_version::{self, AppVersionStatus};
 
 /// Deliveries one worker has in flight at most.
 pub const MAX_IN_FLIGHT: usize = 256;
@@ -231,13 +230,8 @@ async fn target(deliverer: &Deliverer, app: Uuid) -> Result<Target, DbErr> {
     deliverer
         .targets
         .try_get_with(app, async {
-            let live = app_version::Entity::find()
-                .filter(app_version::Column::AppId.eq(app))
-                .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
-                .one(db)
-                .await?;
             Ok(Target {
-                subscriptions: live.and_then(|v| Subscriptions::from_manifest(&v.manifest)),
+                subscriptions: super::subscriptions::live(db, [app]).await?.remove(&app),
                 endpoint: super::endpoints::ensure(db, app).await?,
             })
         })

@@ -22,7 +22,6 @@ use uuid::Uuid;
 
 use super::entity::{delivery, endpoint, sequence};
 use super::subscriptions::Subscriptions;
-use crate::entity::app_version::{self, AppVersionStatus};
 use crate::entity::installation::{self, InstallationStatus};
 
 /// Fans out up to `batch` events; returns how many it took.
@@ -282,16 +281,9 @@ async fn subscriptions<C: ConnectionTrait>(
         .into_iter()
         .map(|e| e.app_id)
         .collect();
-    let live = app_version::Entity::find()
-        .filter(app_version::Column::AppId.is_in(apps.iter().copied()))
-        .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
-        .all(conn)
-        .await?;
-    Ok(live
-        .into_iter()
-        .filter(|v| !disabled.contains(&v.app_id))
-        .filter_map(|v| Some((v.app_id, Subscriptions::from_manifest(&v.manifest)?)))
-        .collect())
+    let mut live = super::subscriptions::live(conn, apps.iter().copied()).await?;
+    live.retain(|app, _| !disabled.contains(app));
+    Ok(live)
 }
 
 /// Reserves, per (app, organization), as many sequence numbers as `planned` needs, in key order

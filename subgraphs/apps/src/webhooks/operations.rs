@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::entity::delivery;
 use super::fanout;
 
-/// Due again now, same `webhook-id` and body, whatever became of it.
-pub async fn redeliver(db: &DatabaseConnection, id: Uuid) -> Result<(), DbErr> {
+/// Deliveries made due again now (pending, no worker's lease), same `webhook-id` and body.
+fn due_again() -> sea_orm::UpdateMany<delivery::Entity> {
     delivery::Entity::update_many()
         .col_expr(
             delivery::Column::Status,
@@ -25,6 +25,11 @@ pub async fn redeliver(db: &DatabaseConnection, id: Uuid) -> Result<(), DbErr> {
             delivery::Column::LeasedUntil,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
+}
+
+/// Due again now, whatever became of it.
+pub async fn redeliver(db: &DatabaseConnection, id: Uuid) -> Result<(), DbErr> {
+    due_again()
         .filter(delivery::Column::Id.eq(id))
         .exec(db)
         .await
@@ -41,13 +46,7 @@ pub async fn replay(
     until: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     let txn = super::begin_writing(db).await?;
-    let now = Utc::now();
-    let reset = delivery::Entity::update_many()
-        .col_expr(
-            delivery::Column::Status,
-            Expr::value(delivery::Status::Pending),
-        )
-        .col_expr(delivery::Column::NextAttemptAt, Expr::value(now))
+    let reset = due_again()
         .filter(delivery::Column::AppId.eq(app))
         .filter(delivery::Column::Status.eq(delivery::Status::Failed))
         .filter(delivery::Column::CreatedAt.gte(since))

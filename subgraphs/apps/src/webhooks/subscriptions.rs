@@ -4,7 +4,26 @@
 
 use std::collections::BTreeMap;
 
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use serde_json::Value;
+use uuid::Uuid;
+
+use crate::entity::app_version::{self, AppVersionStatus};
+
+/// The subscriptions of those of `apps` whose live (approved) version declares webhooks.
+pub async fn live<C: ConnectionTrait>(
+    conn: &C,
+    apps: impl IntoIterator<Item = Uuid>,
+) -> Result<BTreeMap<Uuid, Subscriptions>, DbErr> {
+    Ok(app_version::Entity::find()
+        .filter(app_version::Column::AppId.is_in(apps))
+        .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter_map(|v| Some((v.app_id, Subscriptions::from_manifest(&v.manifest)?)))
+        .collect())
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subscriptions {
