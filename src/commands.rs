@@ -201,11 +201,11 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
         config.allow_private_apps,
     );
     let services = Services::from_config(config, db.clone(), keys.clone(), registry.clone())?;
-    let mut _webhooks = None;
+    let mut webhooks = None;
     if service == Service::Apps {
         if config.webhooks.deliver {
             let worker_db = stack::worker_connection(&db, &config.database_url()?).await?;
-            _webhooks = Some(nexus_apps::webhooks::spawn(
+            webhooks = Some(nexus_apps::webhooks::spawn(
                 worker_db,
                 keys.clone(),
                 config.webhook_settings(),
@@ -228,6 +228,9 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
         registry.close();
     };
     nexus_kit::server::serve(listener, (core.http_router)(&services), shutdown).await?;
+    if let Some(webhooks) = webhooks {
+        webhooks.stop().await;
+    }
     Ok(())
 }
 

@@ -84,7 +84,7 @@ pub struct Stack {
     pub statements: StatementCounter,
     pub router: RunningRouter,
     subgraphs: Vec<RunningSubgraph>,
-    _webhooks: Option<nexus_apps::webhooks::Worker>,
+    webhooks: Option<nexus_apps::webhooks::Worker>,
 }
 
 impl Stack {
@@ -179,7 +179,7 @@ impl Stack {
             statements,
             router,
             subgraphs,
-            _webhooks: webhooks,
+            webhooks,
         })
     }
 
@@ -217,6 +217,9 @@ impl Stack {
                 let _ = stop.send(());
                 (&mut subgraph.task).await??;
             }
+        }
+        if let Some(webhooks) = self.webhooks.take() {
+            webhooks.stop().await;
         }
         self.db.close().await.context("closing the database")?;
         Ok(())

@@ -20,14 +20,15 @@ use nexus_protocol::webhook_signature;
 use reqwest::Method;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ActiveEnum, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, Statement, TransactionTrait,
+    ActiveEnum, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QuerySelect, Statement,
 };
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::Settings;
-use super::entity::{attempt, delivery, endpoint};
+use super::entity::{delivery, endpoint};
+use super::recorder::{Outcome, Recorder};
 use super::subscriptions::Subscriptions;
 
 /// Deliveries one worker has in flight at most.
@@ -51,6 +52,8 @@ pub struct Deliverer {
     pub finished: tokio::sync::Notify,
     /// Per app, for a moment: where its live version sends events, and its endpoint's secrets.
     targets: moka::future::Cache<Uuid, Target>,
+    /// Where finished attempts are written, in groups.
+    recorder: Recorder,
 }
 
 /// Where and how an app's deliveries go, as of a moment ago.
@@ -70,6 +73,7 @@ impl Deliverer {
         client: Outbound,
         settings: Settings,
     ) -> Deliverer {
+        let recorder = Recorder::start(db.clone(), settings.clone());
         Deliverer {
             db,
             router: reqwest::Client::builder()
@@ -86,6 +90,7 @@ impl Deliverer {
                 .max_capacity(10_000)
                 .time_to_live(TARGET_TTL)
                 .build(),
+            recorder,
         }
     }
 
@@ -216,15 +221,6 @@ pub async fn deliver(deliverer: Arc<Deliverer>, claimed: delivery::Model) {
     deliverer.mark_done(app);
 }
 
-/// How one attempt ended.
-struct Outcome {
-    status: Option<u16>,
-    retry_after: Option<Duration>,
-    excerpt: Option<String>,
-    error: Option<String>,
-    latency: Duration,
-}
-
 async fn target(deliverer: &Deliverer, app: Uuid) -> Result<Target, DbErr> {
     let db = &deliverer.db;
     deliverer
@@ -240,48 +236,60 @@ async fn target(deliverer: &Deliverer, app: Uuid) -> Result<Target, DbErr> {
 }
 
 async fn attempt_once(deliverer: &Deliverer, mut claimed: delivery::Model) -> Result<(), DbErr> {
+    let app = claimed.app_id;
     let Target {
         subscriptions,
         endpoint,
-    } = target(deliverer, claimed.app_id).await?;
-    let query = subscriptions
-        .as_ref()
-        .and_then(|s| s.events.get(&claimed.event_type).cloned().flatten());
-    if let Some(query) = query
-        && !super::shaping::is_shaped(&claimed.body)
-    {
-        match super::shaping::shape(deliverer, &claimed, &query).await {
-            Ok(body) => {
-                delivery::Entity::update_many()
-                    .col_expr(delivery::Column::Body, Expr::value(body.clone()))
-                    .filter(delivery::Column::Id.eq(claimed.id))
-                    .exec(&deliverer.db)
-                    .await?;
-                claimed.body = body;
-            }
-            Err(error) => {
-                let outcome = Outcome {
-                    status: None,
-                    retry_after: None,
-                    excerpt: None,
-                    error: Some(format!("the payload query could not run: {error}")),
-                    latency: Duration::ZERO,
-                };
-                return record(deliverer, &endpoint, claimed, outcome).await;
-            }
-        }
-    }
+    } = target(deliverer, app).await?;
     let outcome = match subscriptions {
-        Some(subscriptions) => send(deliverer, &endpoint, &subscriptions.endpoint, &claimed).await,
-        None => Outcome {
-            status: None,
-            retry_after: None,
-            excerpt: None,
-            error: Some("the app's live version has no webhook endpoint".into()),
-            latency: Duration::ZERO,
+        None => Outcome::failed(
+            "the app's live version has no webhook endpoint".into(),
+            Duration::ZERO,
+        ),
+        Some(subscriptions) => match shaped(deliverer, &subscriptions, &mut claimed).await? {
+            Err(error) => Outcome::failed(
+                format!("the payload query could not run: {error}"),
+                Duration::ZERO,
+            ),
+            Ok(()) => send(deliverer, &endpoint, &subscriptions.endpoint, &claimed).await,
         },
     };
-    record(deliverer, &endpoint, claimed, outcome).await
+    let succeeded = outcome.succeeded();
+    deliverer
+        .recorder
+        .record(claimed, endpoint.failing_since, outcome)
+        .await?;
+    if !succeeded {
+        // The next delivery sees the endpoint as it is now.
+        deliverer.targets.invalidate(&app).await;
+    }
+    Ok(())
+}
+
+/// Gives the delivery the body its app's payload query makes of the event, once (kept for
+/// retries), if the app subscribed with one.
+async fn shaped(
+    deliverer: &Deliverer,
+    subscriptions: &Subscriptions,
+    claimed: &mut delivery::Model,
+) -> Result<Result<(), String>, DbErr> {
+    let Some(Some(query)) = subscriptions.events.get(&claimed.event_type) else {
+        return Ok(Ok(()));
+    };
+    if super::shaping::is_shaped(&claimed.body) {
+        return Ok(Ok(()));
+    }
+    let body = match super::shaping::shape(deliverer, claimed, query).await {
+        Ok(body) => body,
+        Err(error) => return Ok(Err(error.to_string())),
+    };
+    delivery::Entity::update_many()
+        .col_expr(delivery::Column::Body, Expr::value(body.clone()))
+        .filter(delivery::Column::Id.eq(claimed.id))
+        .exec(&deliverer.db)
+        .await?;
+    claimed.body = body;
+    Ok(Ok(()))
 }
 
 async fn send(
@@ -291,13 +299,7 @@ async fn send(
     claimed: &delivery::Model,
 ) -> Outcome {
     let started = Instant::now();
-    let failed = |error: String| Outcome {
-        status: None,
-        retry_after: None,
-        excerpt: None,
-        error: Some(error),
-        latency: started.elapsed(),
-    };
+    let failed = |error: String| Outcome::failed(error, started.elapsed());
     let id = claimed.webhook_id();
     let timestamp = Utc::now().timestamp();
     let signature = match signatures(deliverer, endpoint, &id, timestamp, &claimed.body) {
@@ -367,124 +369,4 @@ fn signatures(
 fn excerpt(body: &[u8]) -> String {
     let cut = &body[..body.len().min(EXCERPT_BYTES)];
     String::from_utf8_lossy(cut).into_owned()
-}
-
-/// The attempt, and what it means for the delivery and the endpoint, in one transaction. The
-/// endpoint is changed by conditional statements, not from a model read earlier: several
-/// deliveries (and workers) finish for one endpoint at once.
-async fn record(
-    deliverer: &Deliverer,
-    current: &endpoint::Model,
-    claimed: delivery::Model,
-    outcome: Outcome,
-) -> Result<(), DbErr> {
-    let now = Utc::now();
-    let settings = &deliverer.settings;
-    let app = current.app_id;
-    let txn = deliverer.db.begin().await?;
-    attempt::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        delivery_id: Set(claimed.id),
-        attempted_at: Set(now),
-        status_code: Set(outcome.status.map(i32::from)),
-        latency_ms: Set(i32::try_from(outcome.latency.as_millis()).unwrap_or(i32::MAX)),
-        response_excerpt: Set(outcome.excerpt),
-        error: Set(outcome.error),
-    }
-    .insert(&txn)
-    .await?;
-    let attempts = claimed.attempts + 1;
-    let mut delivery: delivery::ActiveModel = claimed.into();
-    delivery.attempts = Set(attempts);
-    delivery.leased_until = Set(None);
-    let endpoint_of = || endpoint::Entity::update_many().filter(endpoint::Column::AppId.eq(app));
-    let succeeded = outcome.status.is_some_and(|s| (200..300).contains(&s));
-    if succeeded {
-        delivery.status = Set(delivery::Status::Delivered);
-        delivery.delivered_at = Set(Some(now));
-        delivery.next_attempt_at = Set(None);
-        endpoint_of()
-            .col_expr(
-                endpoint::Column::FailingSince,
-                Expr::value(Option::<chrono::DateTime<Utc>>::None),
-            )
-            .filter(endpoint::Column::FailingSince.is_not_null())
-            .exec(&txn)
-            .await?;
-    } else if outcome.status == Some(410) {
-        delivery.status = Set(delivery::Status::Failed);
-        delivery.next_attempt_at = Set(None);
-        disable(
-            &txn,
-            app,
-            "the endpoint answered 410 Gone; enable it again with enableWebhookEndpoint".into(),
-        )
-        .await?;
-    } else {
-        let wait = match (outcome.status, outcome.retry_after) {
-            (Some(429 | 503), Some(after)) => Some(after.min(settings.max_retry_after)),
-            _ => settings
-                .schedule
-                .get(usize::try_from(attempts - 1).unwrap_or(usize::MAX))
-                .map(|step| jitter(*step)),
-        };
-        match wait {
-            Some(wait) => {
-                delivery.next_attempt_at = Set(Some(
-                    now + chrono::Duration::from_std(wait).unwrap_or_default(),
-                ));
-            }
-            None => {
-                delivery.status = Set(delivery::Status::Failed);
-                delivery.next_attempt_at = Set(None);
-            }
-        }
-        endpoint_of()
-            .col_expr(endpoint::Column::FailingSince, Expr::value(now))
-            .filter(endpoint::Column::FailingSince.is_null())
-            .exec(&txn)
-            .await?;
-        let horizon = now - chrono::Duration::from_std(settings.disable_after).unwrap_or_default();
-        let failing_since = current.failing_since.unwrap_or(now);
-        if failing_since <= horizon {
-            disable(
-                &txn,
-                app,
-                format!(
-                    "every attempt failed since {}; enable it again with enableWebhookEndpoint",
-                    failing_since.to_rfc3339()
-                ),
-            )
-            .await?;
-        }
-    }
-    delivery.update(&txn).await?;
-    txn.commit().await?;
-    if !succeeded {
-        // The next delivery sees the endpoint as it is now.
-        deliverer.targets.invalidate(&app).await;
-    }
-    Ok(())
-}
-
-/// Disables the endpoint with `reason`, unless it is disabled already.
-async fn disable(
-    txn: &sea_orm::DatabaseTransaction,
-    app: Uuid,
-    reason: String,
-) -> Result<(), DbErr> {
-    endpoint::Entity::update_many()
-        .col_expr(endpoint::Column::DisabledAt, Expr::value(Utc::now()))
-        .col_expr(endpoint::Column::DisabledReason, Expr::value(reason))
-        .filter(endpoint::Column::AppId.eq(app))
-        .filter(endpoint::Column::DisabledAt.is_null())
-        .exec(txn)
-        .await
-        .map(|_| ())
-}
-
-/// `step` ± 10 %.
-fn jitter(step: Duration) -> Duration {
-    let factor = 0.9 + rand::random::<f64>() * 0.2;
-    step.mul_f64(factor)
 }

@@ -8,6 +8,7 @@ pub mod endpoints;
 pub mod entity;
 pub mod fanout;
 pub mod operations;
+pub mod recorder;
 pub mod shaping;
 pub mod subscriptions;
 
@@ -76,12 +77,39 @@ impl Default for Settings {
     }
 }
 
-/// A running worker; dropping it stops it (attempts in flight finish and are recorded).
-pub struct Worker(tokio::task::JoinHandle<()>);
+/// A running worker. `stop` ends it cleanly; dropping it stops claiming at once (attempts in
+/// flight still finish and are recorded, if the database is still open).
+pub struct Worker {
+    task: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+    deliverer: Arc<Deliverer>,
+}
+
+impl Worker {
+    /// Stops claiming and waits for the attempts in flight to be recorded (at most one attempt's
+    /// time limit and a little): call it before closing the database the worker writes to.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        let grace = self.deliverer.settings.timeout + Duration::from_secs(5);
+        let finished = async {
+            let _ = (&mut self.task).await;
+            let _ = self
+                .deliverer
+                .total
+                .acquire_many(delivery::MAX_IN_FLIGHT as u32)
+                .await;
+        };
+        if tokio::time::timeout(grace, finished).await.is_err() {
+            tracing::warn!(
+                "webhook attempts still in flight at shutdown; their leases will expire and they will be retried"
+            );
+        }
+    }
+}
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        self.0.abort();
+        self.task.abort();
     }
 }
 
@@ -112,12 +140,17 @@ pub fn spawn(
         allow_private: settings.allow_private,
     })?;
     let deliverer = Arc::new(Deliverer::new(db, keys, client, settings));
-    Ok(Worker(tokio::spawn(run(deliverer))))
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    Ok(Worker {
+        task: tokio::spawn(run(deliverer.clone(), stopping)),
+        stop,
+        deliverer,
+    })
 }
 
-async fn run(deliverer: Arc<Deliverer>) {
+async fn run(deliverer: Arc<Deliverer>, mut stopping: tokio::sync::watch::Receiver<bool>) {
     let mut last_prune = None::<tokio::time::Instant>;
-    loop {
+    while !*stopping.borrow() {
         let fanned = fanout::run(&deliverer.db, deliverer.settings.batch)
             .await
             .unwrap_or_else(|e| {
@@ -153,6 +186,7 @@ async fn run(deliverer: Arc<Deliverer>) {
             tokio::select! {
                 _ = tokio::time::sleep(deliverer.settings.poll_interval) => {}
                 _ = deliverer.finished.notified() => {}
+                _ = stopping.changed() => {}
             }
         }
     }
