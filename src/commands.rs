@@ -202,6 +202,13 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
     );
     let services = Services::from_config(config, db.clone(), keys.clone(), registry.clone())?;
     let mut webhooks = None;
+    let mut jobs = Vec::new();
+    if service == Service::Licensing {
+        jobs.push(nexus_licensing::expiry::spawn(
+            db.clone(),
+            nexus_licensing::expiry::INTERVAL,
+        ));
+    }
     if service == Service::Apps {
         if config.webhooks.deliver {
             let worker_db = stack::worker_connection(&db, &config.database_url()?).await?;
@@ -213,13 +220,13 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
         }
         // The registry's feed needs a head: the first start records the core-only version.
         nexus_apps::registry::versions::startup_supergraph(&db, &registry).await?;
-        nexus_apps::spawn_jobs(
-            db,
+        jobs.extend(nexus_apps::spawn_jobs(
+            db.clone(),
             registry.clone(),
             nexus_apps::licensing_client(services.licensing_url.clone(), keys),
             config.health_interval(),
             config.license_sync_interval(),
-        );
+        ));
     }
     println!("{name} subgraph listening: http://{addr}/graphql");
     let shutdown = async move {
@@ -228,6 +235,9 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
         registry.close();
     };
     nexus_kit::server::serve(listener, (core.http_router)(&services), shutdown).await?;
+    for job in jobs {
+        job.abort();
+    }
     if let Some(webhooks) = webhooks {
         webhooks.stop().await;
     }

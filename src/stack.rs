@@ -29,6 +29,8 @@ pub struct StackOptions {
     /// Health checks and license follow-ups more often than once a second.
     pub health_interval: Option<std::time::Duration>,
     pub license_sync_interval: Option<std::time::Duration>,
+    /// Expired licenses looked for more often than `nexus_licensing::expiry::INTERVAL`.
+    pub license_expiry_interval: Option<std::time::Duration>,
 }
 
 impl From<Config> for StackOptions {
@@ -85,6 +87,8 @@ pub struct Stack {
     pub router: RunningRouter,
     subgraphs: Vec<RunningSubgraph>,
     webhooks: Option<nexus_apps::webhooks::Worker>,
+    /// Periodic jobs, stopped before the database closes.
+    jobs: Vec<JoinHandle<()>>,
 }
 
 impl Stack {
@@ -138,7 +142,7 @@ impl Stack {
             });
         }
         registry.publish(nexus_apps::registry::versions::startup_supergraph(&db, &registry).await?);
-        nexus_apps::spawn_jobs(
+        let mut jobs = nexus_apps::spawn_jobs(
             db.clone(),
             registry.clone(),
             nexus_apps::licensing_client(services.licensing_url.clone(), keys.clone()),
@@ -149,6 +153,12 @@ impl Stack {
                 .license_sync_interval
                 .unwrap_or_else(|| config.license_sync_interval()),
         );
+        jobs.push(nexus_licensing::expiry::spawn(
+            uncounted(&db),
+            options
+                .license_expiry_interval
+                .unwrap_or(nexus_licensing::expiry::INTERVAL),
+        ));
         let webhooks = match config.webhooks.deliver {
             true => {
                 let worker_db = worker_connection(&db, &config.database_url()?).await?;
@@ -180,6 +190,7 @@ impl Stack {
             router,
             subgraphs,
             webhooks,
+            jobs,
         })
     }
 
@@ -218,6 +229,9 @@ impl Stack {
                 (&mut subgraph.task).await??;
             }
         }
+        for job in &self.jobs {
+            job.abort();
+        }
         if let Some(webhooks) = self.webhooks.take() {
             webhooks.stop().await;
         }
@@ -244,11 +258,16 @@ pub async fn worker_connection(
     database_url: &str,
 ) -> anyhow::Result<DatabaseConnection> {
     if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        let mut shared = db.clone();
-        shared.set_metric_callback(|_| {});
-        return Ok(shared);
+        return Ok(uncounted(db));
     }
     Ok(connect(database_url).await?.0)
+}
+
+/// `db`'s pool, for background jobs: the statement counter counts requests' SQL only.
+pub fn uncounted(db: &DatabaseConnection) -> DatabaseConnection {
+    let mut shared = db.clone();
+    shared.set_metric_callback(|_| {});
+    shared
 }
 
 pub async fn connect(database_url: &str) -> anyhow::Result<(DatabaseConnection, StatementCounter)> {

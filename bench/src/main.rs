@@ -36,8 +36,9 @@ struct Args {
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
     /// What to measure: nested queries through the router, the license-validation hot path, the
-    /// public port against the router pipeline behind it, or the router with and without the
-    /// operation limits and rate limits.
+    /// public port against the router pipeline behind it, the router with and without the
+    /// operation limits and rate limits, webhook deliveries, or a mutation that records an event
+    /// with and without the outbox write.
     #[arg(long, value_enum, default_value_t = Suite::Queries)]
     suite: Suite,
     /// Redis for the `limits` suite's shared rate-limit store (without it, that scenario is
@@ -63,6 +64,7 @@ enum Suite {
     Port,
     Limits,
     Webhooks,
+    Outbox,
 }
 
 const IDENTITY_ONLY: &str = "{ organizations(first: 50) { edges { node { name members(first: 10) { edges { node { role user { email } } } } } } } }";
@@ -73,6 +75,9 @@ struct Scenario {
     url: String,
     query: String,
     token: String,
+    /// Per client, what `{client}` in the query stands for (client `i` takes entry `i` modulo
+    /// their number): each client works on its own rows.
+    clients: Vec<String>,
 }
 
 #[derive(Default)]
@@ -102,7 +107,7 @@ async fn run_scenario(scenario: &Scenario, args: &Args, tally: &mut Tally) -> an
     let body: Value = client
         .post(&scenario.url)
         .bearer_auth(&scenario.token)
-        .json(&json!({ "query": scenario.query }))
+        .json(&json!({ "query": scenario.query.replace("{n}", "check").replace("{client}", scenario.clients.first().map_or("", String::as_str)) }))
         .send()
         .await?
         .json()
@@ -114,14 +119,21 @@ async fn run_scenario(scenario: &Scenario, args: &Args, tally: &mut Tally) -> an
     let per_client = args.max_requests / args.concurrency.max(1);
     let started = Instant::now();
     let mut clients = Vec::new();
-    for _ in 0..args.concurrency {
+    for number in 0..args.concurrency {
         let client = client.clone();
         let url = scenario.url.clone();
-        let query = scenario.query.clone();
+        let query = match scenario.clients.len() {
+            0 => scenario.query.clone(),
+            n => scenario
+                .query
+                .replace("{client}", &scenario.clients[number % n]),
+        };
         let token = scenario.token.clone();
         clients.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while latencies.len() < per_client && Instant::now() < deadline {
+                // `{n}` makes each request's mutation a change (the outbox suite).
+                let query = query.replace("{n}", &format!("{number}-{}", latencies.len()));
                 let t = Instant::now();
                 let response = client
                     .post(&url)
@@ -132,7 +144,10 @@ async fn run_scenario(scenario: &Scenario, args: &Args, tally: &mut Tally) -> an
                 if !response.status().is_success() {
                     bail!("HTTP {}", response.status());
                 }
-                response.bytes().await?;
+                let body = response.bytes().await?;
+                if body.windows(9).any(|w| w == b"\"errors\":") {
+                    bail!("{}", String::from_utf8_lossy(&body));
+                }
                 latencies.push(t.elapsed());
             }
             Ok::<_, anyhow::Error>(latencies)
@@ -162,18 +177,21 @@ fn query_scenarios(stack: &Stack, token: &str) -> anyhow::Result<Vec<Scenario>> 
             url: identity,
             query: IDENTITY_ONLY.to_owned(),
             token: token.to_owned(),
+            clients: Vec::new(),
         },
         Scenario {
             name: "identity query via router",
             url: stack.graphql_url(),
             query: IDENTITY_ONLY.to_owned(),
             token: token.to_owned(),
+            clients: Vec::new(),
         },
         Scenario {
             name: "3-subgraph query via router",
             url: stack.graphql_url(),
             query: CROSS_SUBGRAPH.to_owned(),
             token: token.to_owned(),
+            clients: Vec::new(),
         },
     ])
 }
@@ -209,6 +227,7 @@ fn port_scenarios(stack: &Stack, token: &str, plain: SocketAddr) -> Vec<Scenario
         url: url.clone(),
         query: query.to_owned(),
         token: token.to_owned(),
+        clients: Vec::new(),
     })
     .collect()
 }
@@ -274,10 +293,57 @@ async fn limits_scenarios(
             url: stack.graphql_url(),
             query: "{ me { email name } }".to_owned(),
             token: token.to_owned(),
+            clients: Vec::new(),
         });
         stacks.push(stack);
     }
     Ok((scenarios, stacks))
+}
+
+/// `updateOrganization` renaming an organization (a change every time, so `organization.updated`
+/// every time) by its owner, through the public port, each client its own organization (one
+/// organization's renames take turns on its row): the same mutation with the outbox off and on
+/// (`nexus_kit::outbox::set_recording`, switched before each scenario runs). The webhook worker
+/// is off in both: this is the write's cost, not delivery's.
+async fn outbox_scenarios(
+    stack: &Stack,
+    owner: uuid::Uuid,
+    clients: usize,
+) -> anyhow::Result<Vec<Scenario>> {
+    let mut organizations = Vec::new();
+    for i in 0..clients {
+        let organization = nexus_identity::service::create_owned_organization(
+            &stack.db,
+            owner,
+            "Renamed often",
+            &format!("renamed-often-{i}"),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        organizations.push(organization.id.to_string());
+    }
+    let claims = new_claims(
+        stack.keys.issuer(),
+        owner.to_string(),
+        TokenType::Access,
+        Duration::from_secs(3600),
+    );
+    let token = stack.keys.sign(&claims)?;
+    let rename =
+        "mutation { updateOrganization(id: \"{client}\", input: { name: \"Bench {n}\" }) { id } }";
+    Ok([
+        "`updateOrganization`, outbox off",
+        "`updateOrganization`, outbox on",
+    ]
+    .into_iter()
+    .map(|name| Scenario {
+        name,
+        url: stack.graphql_url(),
+        query: rename.to_owned(),
+        token: token.clone(),
+        clients: organizations.clone(),
+    })
+    .collect())
 }
 
 /// `validateLicense`, the call apps make most: at the licensing subgraph directly, through the
@@ -323,18 +389,21 @@ async fn license_scenarios(
                 .context("licensing subgraph")?,
             query: by_key.clone(),
             token: token.to_owned(),
+            clients: Vec::new(),
         },
         Scenario {
             name: "validate by key via router",
             url: stack.graphql_url(),
             query: by_key,
             token: token.to_owned(),
+            clients: Vec::new(),
         },
         Scenario {
             name: "validate by key + fingerprint via router (writes lastSeenAt)",
             url: stack.graphql_url(),
             query: with_fingerprint,
             token: token.to_owned(),
+            clients: Vec::new(),
         },
     ])
 }
@@ -365,6 +434,9 @@ async fn main() -> anyhow::Result<()> {
         },
         ..nexus::config::Config::default()
     };
+    let mut config = config;
+    // The outbox suite measures recording events, not delivering them.
+    config.webhooks.deliver = args.suite != Suite::Outbox;
     let stack = Stack::start(config.clone()).await?;
     // A platform admin's token: the query reads every organization.
     let admin =
@@ -403,6 +475,7 @@ async fn main() -> anyhow::Result<()> {
             variants = stacks;
             scenarios
         }
+        Suite::Outbox => outbox_scenarios(&stack, admin.id, args.concurrency).await?,
         Suite::Webhooks => unreachable!("run above"),
     };
     let mut tallies: Vec<Tally> = scenarios.iter().map(|_| Tally::default()).collect();
@@ -413,6 +486,9 @@ async fn main() -> anyhow::Result<()> {
             order.reverse();
         }
         for i in order {
+            if args.suite == Suite::Outbox {
+                nexus_kit::outbox::set_recording(i == 1);
+            }
             run_scenario(&scenarios[i], &args, &mut tallies[i]).await?;
         }
     }
@@ -443,7 +519,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let versus = match args.suite {
         Suite::Port => "throughput vs pipeline",
-        Suite::Limits => "throughput vs without",
+        Suite::Limits | Suite::Outbox => "throughput vs without",
         _ => "throughput vs direct",
     };
     println!(

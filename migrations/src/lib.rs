@@ -11,6 +11,7 @@ mod m20261122_000005_apps_versions;
 mod m20261122_000006_apps_credentials;
 mod m20261122_000007_licensing_keys;
 mod m20261201_000008_webhooks;
+mod m20261201_000009_license_expiry;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_apps_credentials::Migration),
             Box::new(m20261122_000007_licensing_keys::Migration),
             Box::new(m20261201_000008_webhooks::Migration),
+            Box::new(m20261201_000009_license_expiry::Migration),
         ]
     }
 }

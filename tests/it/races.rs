@@ -277,3 +277,54 @@ async fn fifty_racing_approvals_and_suspensions_publish_each_once_and_never_revi
     assert!(rolled.contains(&"identity"), "{rolled:?}");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn licensing_processes_announcing_expiries_at_once_announce_each_once() {
+    use nexus_licensing::entity::license::LicenseKind;
+    let stack = TestStack::start().await;
+    let expires = chrono::Utc::now() + chrono::Duration::milliseconds(800);
+    for _ in 0..20 {
+        nexus_licensing::service::create_license(
+            &stack.stack.db,
+            nexus_licensing::service::NewLicense {
+                app_id: uuid::Uuid::now_v7(),
+                app_namespace: None,
+                developer_id: None,
+                organization_id: uuid::Uuid::now_v7(),
+                kind: LicenseKind::Subscription,
+                max_activations: 1,
+                expires_at: Some(expires),
+                entitlements: Vec::new(),
+                issued_by: None,
+            },
+        )
+        .await
+        .expect("issued");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    // Eight processes' jobs (each its own pool) and the stack's own, all at once.
+    let mut jobs = Vec::new();
+    for _ in 0..8 {
+        let (db, _) = nexus::stack::connect(stack.db.url())
+            .await
+            .expect("connects");
+        jobs.push(tokio::spawn(async move {
+            nexus_licensing::expiry::announce_due(&db).await
+        }));
+    }
+    let mut announced = 0;
+    for job in jobs {
+        announced += job.await.expect("joined").expect("announced");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let recorded = nexus_kit::outbox::entity::Entity::find()
+        .filter(nexus_kit::outbox::entity::Column::EventType.eq("license.expired"))
+        .count(&stack.stack.db)
+        .await
+        .expect("counted");
+    assert_eq!(
+        recorded, 20,
+        "each expiry once ({announced} by the racing jobs)"
+    );
+    stack.stop().await;
+}

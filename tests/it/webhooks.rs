@@ -641,3 +641,188 @@ async fn a_payload_query_shapes_the_data_as_the_installation_may_see_it() {
     assert_eq!(body["data"]["organization"]["name"], "Acme", "{body}");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn profile_and_organization_changes_reach_apps_granted_to_read_them() {
+    let World {
+        stack,
+        receiver,
+        app_id,
+        ..
+    } = world_on(
+        TestStack::start().await,
+        json!(["user.updated", "organization.updated"]),
+    )
+    .await;
+    let (ada, acme) = stack.owner_of("ada@acme.test", "Acme", "acme").await;
+    let (bob, bobco) = stack.owner_of("bob@bobco.test", "Bobco", "bobco").await;
+    let installation = stack.install(&ada, &app_id).await;
+    let profile =
+        "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { name avatarUrl } }";
+    let rename = "mutation($id: ID!, $i: UpdateOrganizationInput!) { updateOrganization(id: $id, input: $i) { name slug } }";
+
+    // Granted `users:read`: Ada's new name and picture reach the app, once.
+    let changed = json!({ "i": { "name": "Ada L.", "avatarUrl": "https://pics.test/ada.png" } });
+    let data = stack.data_as(&ada.access, profile, changed.clone()).await;
+    assert_eq!(
+        data["updateProfile"],
+        json!({ "name": "Ada L.", "avatarUrl": "https://pics.test/ada.png" })
+    );
+    // The same again changes nothing and announces nothing; bad input changes nothing either.
+    stack.data_as(&ada.access, profile, changed).await;
+    for (input, message) in [
+        (
+            json!({ "avatarUrl": "http://pics.test/ada.png" }),
+            "avatarUrl must be an https URL",
+        ),
+        (json!({ "name": "  " }), "user name must be 1 to 200"),
+    ] {
+        let body = stack
+            .gql_as(&ada.access, profile, json!({ "i": input }))
+            .await;
+        assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+        assert!(body.to_string().contains(message), "{body}");
+    }
+    // Without `organizations:read`, a new name for Acme is not the app's business.
+    stack
+        .data_as(
+            &ada.access,
+            rename,
+            json!({ "id": acme, "i": { "name": "Acme Inc" } }),
+        )
+        .await;
+    stack
+        .data_as(
+            &ada.access,
+            "mutation($id: ID!) { updateInstallationScopes(installationId: $id, scopes: [\"users:read\", \"organizations:read\"]) { grantedScopes } }",
+            json!({ "id": installation }),
+        )
+        .await;
+    // A taken slug fails as a whole: no event.
+    let body = stack
+        .gql_as(
+            &ada.access,
+            rename,
+            json!({ "id": acme, "i": { "name": "Acme Two", "slug": "bobco" } }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["CONFLICT"], "{body}");
+    // Only owners and admins rename; Bob is neither in Acme.
+    let body = stack
+        .gql_as(
+            &bob.access,
+            rename,
+            json!({ "id": acme, "i": { "name": "Bob's now" } }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+    stack
+        .data_as(
+            &ada.access,
+            rename,
+            json!({ "id": acme, "i": { "name": "Acme Corp", "slug": "acme-corp" } }),
+        )
+        .await;
+    // Nothing from an organization that did not install the app.
+    stack
+        .data_as(
+            &bob.access,
+            rename,
+            json!({ "id": bobco, "i": { "name": "Bobco Ltd" } }),
+        )
+        .await;
+    stack
+        .data_as(&bob.access, profile, json!({ "i": { "name": "Robert" } }))
+        .await;
+
+    receiver.wait_for(2, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut received: Vec<Value> = receiver.received().iter().map(|r| r.json()).collect();
+    received.sort_by_key(|b| b["sequence"].as_i64());
+    let seen: Vec<(&str, &Value, &Value)> = received
+        .iter()
+        .map(|b| {
+            (
+                b["type"].as_str().unwrap_or_default(),
+                &b["organization_id"],
+                &b["data"],
+            )
+        })
+        .collect();
+    let acme = json!(acme);
+    assert_eq!(seen.len(), 2, "{received:?}");
+    assert_eq!(seen[0].0, "user.updated");
+    assert_eq!(seen[0].1, &acme);
+    assert_eq!(seen[0].2["name"], "Ada L.");
+    assert_eq!(seen[0].2["avatar_url"], "https://pics.test/ada.png");
+    assert_eq!(seen[0].2["email"], "ada@acme.test");
+    assert_eq!(seen[1].0, "organization.updated");
+    assert_eq!(seen[1].2["name"], "Acme Corp");
+    assert_eq!(seen[1].2["slug"], "acme-corp");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_license_that_runs_out_is_announced_once_and_again_after_a_renewal_runs_out() {
+    let World {
+        stack,
+        developer,
+        receiver,
+        app_id,
+        ..
+    } = world_on(TestStack::start().await, json!(["license.expired"])).await;
+    let (_ada, acme) = stack.owner_of("ada@acme.test", "Acme", "acme").await;
+    let soon = || (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+    let issue = |kind: &str, expires: Option<String>| {
+        let input = json!({ "i": { "appId": app_id, "organizationId": acme, "kind": kind,
+                                   "maxActivations": 1, "expiresAt": expires } });
+        let (stack, token) = (&stack, developer.access.clone());
+        async move {
+            stack
+                .data_as(
+                    &token,
+                    "mutation($i: IssueLicenseInput!) { issueLicense(input: $i) { license { id } } }",
+                    input,
+                )
+                .await["issueLicense"]["license"]["id"]
+                .clone()
+        }
+    };
+    let license = issue("SUBSCRIPTION", Some(soon())).await;
+    // A license that never expires, and one revoked before it would: neither is announced.
+    issue("PURCHASE", None).await;
+    let revoked = issue("PURCHASE", Some(soon())).await;
+    stack
+        .data_as(
+            &developer.access,
+            "mutation($id: ID!) { revokeLicense(id: $id) { status } }",
+            json!({ "id": revoked }),
+        )
+        .await;
+    let received = receiver.wait_for(1, Duration::from_secs(10)).await;
+    // The job looks every 200 ms here: a second announcement would have come by now.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.received().len(), 1, "{:?}", receiver.received());
+    let body = received[0].json();
+    assert_eq!(body["type"], "license.expired", "{body}");
+    assert_eq!(body["data"]["license_id"], license);
+    assert_eq!(body["data"]["status"], "expired");
+
+    // Renewed, it runs out again: announced again.
+    stack
+        .data_as(
+            &developer.access,
+            "mutation($id: ID!, $at: DateTime!) { renewLicense(id: $id, expiresAt: $at) { status } }",
+            json!({ "id": license, "at": soon() }),
+        )
+        .await;
+    receiver.wait_for(2, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let types: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(types, ["license.expired", "license.expired"]);
+    stack.stop().await;
+}

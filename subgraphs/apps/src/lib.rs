@@ -53,9 +53,11 @@ pub fn spawn_jobs(
     licensing: CoreClient,
     health_interval: std::time::Duration,
     license_sync_interval: std::time::Duration,
-) {
-    registry::health::spawn_checker(db.clone(), registry, health_interval);
-    licensing::spawn_sync(db, licensing, license_sync_interval);
+) -> Vec<tokio::task::JoinHandle<()>> {
+    vec![
+        registry::health::spawn_checker(db.clone(), registry, health_interval),
+        licensing::spawn_sync(db, licensing, license_sync_interval),
+    ]
 }
 
 /// The client apps uses to ask the licensing service (at `licensing_url`, its GraphQL URL).

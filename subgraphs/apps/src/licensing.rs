@@ -203,7 +203,11 @@ pub async fn sync_once(db: &DatabaseConnection, licensing: &CoreClient) -> Resul
 }
 
 /// Runs `sync_once` every `interval` until the process ends.
-pub fn spawn_sync(db: DatabaseConnection, licensing: CoreClient, interval: Duration) {
+pub fn spawn_sync(
+    db: DatabaseConnection,
+    licensing: CoreClient,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -217,5 +221,5 @@ pub fn spawn_sync(db: DatabaseConnection, licensing: CoreClient, interval: Durat
                 }
             }
         }
-    });
+    })
 }

@@ -5,7 +5,9 @@ use nexus_kit::outbox::Event;
 use sea_orm::ActiveEnum;
 use serde_json::json;
 
-use crate::entity::{membership, organization};
+use uuid::Uuid;
+
+use crate::entity::{membership, organization, user};
 
 /// `member.added`, `member.removed`, `member.role_changed`.
 pub fn member(event_type: &'static str, membership: &membership::Model) -> Event {
@@ -32,4 +34,19 @@ pub fn organization(event_type: &'static str, organization: &organization::Model
         }),
     )
     .in_organization(organization.id)
+}
+
+/// `user.created`, `user.updated`, `user.deleted`, heard in one of the user's organizations.
+pub fn user(event_type: &'static str, user: &user::Model, organization_id: Uuid) -> Event {
+    Event::new(
+        event_type,
+        json!({
+            "user_id": user.id,
+            "organization_id": organization_id,
+            "email": user.email,
+            "name": user.name,
+            "avatar_url": user.avatar_url,
+        }),
+    )
+    .in_organization(organization_id)
 }

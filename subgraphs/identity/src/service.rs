@@ -117,6 +117,151 @@ pub async fn create_organization(
     Ok(created)
 }
 
+/// What `update_organization` changes; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct OrganizationChanges {
+    pub name: Option<String>,
+    pub slug: Option<String>,
+}
+
+/// Renames an organization or changes its slug (owners and admins). `organization.updated` is
+/// recorded when something changed.
+pub async fn update_organization(
+    db: &DatabaseConnection,
+    actor: Uuid,
+    organization_id: Uuid,
+    changes: OrganizationChanges,
+) -> Result<organization::Model> {
+    let name = changes
+        .name
+        .as_deref()
+        .map(|n| validate_name(n, "organization"))
+        .transpose()?;
+    if let Some(slug) = &changes.slug {
+        validate_slug(slug)?;
+    }
+    let txn = db.begin().await.map_err(internal)?;
+    lock_organization(&txn, organization_id).await?;
+    require_admin(&txn, organization_id, actor).await?;
+    let current = organization::Entity::find_by_id(organization_id)
+        .one(&txn)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no organization `{organization_id}`")))?;
+    let name = name.filter(|n| *n != current.name);
+    let slug = changes.slug.filter(|s| *s != current.slug);
+    if name.is_none() && slug.is_none() {
+        txn.commit().await.map_err(internal)?;
+        return Ok(current);
+    }
+    let mut active: organization::ActiveModel = current.into();
+    if let Some(name) = name {
+        active.name = Set(name);
+    }
+    if let Some(slug) = &slug {
+        active.slug = Set(slug.clone());
+    }
+    active.updated_at = Set(Utc::now());
+    let updated = active.update(&txn).await.map_err(|e| {
+        on_conflict(e, || {
+            format!(
+                "an organization with slug `{}` already exists",
+                slug.unwrap_or_default()
+            )
+        })
+    })?;
+    nexus_kit::outbox::emit(
+        &txn,
+        crate::NAME,
+        events::organization("organization.updated", &updated),
+    )
+    .await?;
+    txn.commit().await.map_err(internal)?;
+    Ok(updated)
+}
+
+/// What `update_profile` changes: `None` leaves a field as it is; `avatar_url: Some(None)`
+/// removes the picture.
+#[derive(Default)]
+pub struct ProfileChanges {
+    pub name: Option<String>,
+    pub avatar_url: Option<Option<String>>,
+}
+
+/// An avatar is an `https` URL of at most 2,048 characters (it is shown to other members).
+fn validate_avatar_url(url: &str) -> Result<String> {
+    let url = url.trim();
+    let host = url
+        .strip_prefix("https://")
+        .and_then(|rest| rest.split(['/', '?', '#']).next())
+        .unwrap_or_default();
+    let valid = !host.is_empty()
+        && url.len() <= 2048
+        && !url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"');
+    match valid {
+        true => Ok(url.to_owned()),
+        false => Err(bad_input(
+            "avatarUrl must be an https URL of at most 2048 characters",
+        )),
+    }
+}
+
+/// Changes the caller's own name or avatar. `user.updated` is recorded in each of their
+/// organizations (apps installed there with `users:read` hear it) when something changed.
+pub async fn update_profile(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    changes: ProfileChanges,
+) -> Result<user::Model> {
+    let name = changes
+        .name
+        .as_deref()
+        .map(|n| validate_name(n, "user"))
+        .transpose()?;
+    let avatar_url = match changes.avatar_url {
+        Some(Some(url)) => Some(Some(validate_avatar_url(&url)?)),
+        other => other,
+    };
+    let txn = db.begin().await.map_err(internal)?;
+    let current = user::Entity::find_by_id(user_id)
+        .one(&txn)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no user with id `{user_id}`")))?;
+    let name = name.filter(|n| *n != current.name);
+    let avatar_url = avatar_url.filter(|a| *a != current.avatar_url);
+    if name.is_none() && avatar_url.is_none() {
+        txn.commit().await.map_err(internal)?;
+        return Ok(current);
+    }
+    let mut active: user::ActiveModel = current.into();
+    if let Some(name) = name {
+        active.name = Set(name);
+    }
+    if let Some(avatar_url) = avatar_url {
+        active.avatar_url = Set(avatar_url);
+    }
+    active.updated_at = Set(Utc::now());
+    let updated = active.update(&txn).await.map_err(internal)?;
+    let organizations = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(user_id))
+        .all(&txn)
+        .await
+        .map_err(internal)?;
+    for membership in organizations {
+        nexus_kit::outbox::emit(
+            &txn,
+            crate::NAME,
+            events::user("user.updated", &updated, membership.organization_id),
+        )
+        .await?;
+    }
+    txn.commit().await.map_err(internal)?;
+    Ok(updated)
+}
+
 pub async fn add_membership(
     db: &impl ConnectionTrait,
     organization_id: Uuid,
@@ -296,6 +441,11 @@ pub async fn change_member_role(
     let actor_role = require_admin(&txn, organization_id, actor).await?;
     may_grant(actor_role, role)?;
     may_grant(actor_role, target.role)?;
+    if target.role == role {
+        // Nothing changes, so nothing is announced.
+        txn.commit().await.map_err(internal)?;
+        return Ok(target);
+    }
     let mut active: membership::ActiveModel = target.into();
     active.role = Set(role);
     let updated = active.update(&txn).await.map_err(internal)?;

@@ -16,7 +16,7 @@ pub fn license(event_type: &'static str, license: &license::Model) -> Event {
             "app_id": license.app_id,
             "organization_id": license.organization_id,
             "kind": license.kind.to_value(),
-            "status": license.status.to_value(),
+            "status": license.status_at(chrono::Utc::now()).to_value(),
             "expires_at": license.expires_at,
             "max_activations": license.max_activations,
         }),

@@ -5,6 +5,7 @@ pub mod certificate;
 pub mod core_lookups;
 pub mod entity;
 pub mod events;
+pub mod expiry;
 pub mod graphql;
 pub mod keys;
 pub mod service;

@@ -88,6 +88,7 @@ pub async fn create_license(
         developer_id: Set(new.developer_id),
         issued_by: Set(new.issued_by),
         status_reason: Set(None),
+        expiry_announced_for: Set(None),
     }
     .insert(&txn)
     .await

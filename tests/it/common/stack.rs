@@ -90,6 +90,7 @@ impl TestStack {
             router_allows_private_apps,
             health_interval: Some(health),
             license_sync_interval: Some(license_sync),
+            license_expiry_interval: Some(std::time::Duration::from_millis(200)),
         };
         let stack = Stack::start(options).await.expect("stack starts");
         TestStack {

@@ -76,12 +76,12 @@ pub fn spawn_checker(
     db: DatabaseConnection,
     registry: std::sync::Arc<Registry>,
     interval: Duration,
-) {
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         loop {
             ticker.tick().await;
             check_all(&db, &registry).await;
         }
-    });
+    })
 }

@@ -1,4 +1,4 @@
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use nexus_kit::Result;
 use nexus_kit::auth::caller;
@@ -33,6 +33,22 @@ pub struct CreateOrganizationInput {
     pub name: String,
     /// 2 to 64 lowercase letters, digits and single dashes; unique.
     pub slug: String,
+}
+
+/// Fields left out stay as they are.
+#[derive(InputObject)]
+pub struct UpdateOrganizationInput {
+    pub name: Option<String>,
+    /// 2 to 64 lowercase letters, digits and single dashes; unique.
+    pub slug: Option<String>,
+}
+
+/// Fields left out stay as they are; `avatarUrl: null` removes the picture.
+#[derive(InputObject)]
+pub struct UpdateProfileInput {
+    pub name: Option<String>,
+    /// An https URL.
+    pub avatar_url: MaybeUndefined<String>,
 }
 
 #[derive(InputObject)]
@@ -194,6 +210,43 @@ impl Mutation {
         service::create_owned_organization(db, owner, &input.name, &input.slug)
             .await
             .map(Organization)
+    }
+
+    /// Renames an organization or changes its slug (owners and admins). Apps installed there
+    /// with `organizations:read` hear `organization.updated`.
+    async fn update_organization(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateOrganizationInput,
+    ) -> Result<Organization> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let actor = caller(ctx).require_user()?;
+        let organization_id = parse_id(&id, "organization")?;
+        let changes = service::OrganizationChanges {
+            name: input.name,
+            slug: input.slug,
+        };
+        service::update_organization(db, actor, organization_id, changes)
+            .await
+            .map(Organization)
+    }
+
+    /// Changes your name or avatar. Apps installed in your organizations with `users:read` hear
+    /// `user.updated`.
+    async fn update_profile(&self, ctx: &Context<'_>, input: UpdateProfileInput) -> Result<User> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let user = caller(ctx).require_user()?;
+        let avatar_url = match input.avatar_url {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(url) => Some(Some(url)),
+        };
+        let changes = service::ProfileChanges {
+            name: input.name,
+            avatar_url,
+        };
+        service::update_profile(db, user, changes).await.map(User)
     }
 
     /// Adds someone who has signed up to an organization (owners and admins; only owners add owners).

@@ -51,6 +51,8 @@ pub struct Model {
     pub developer_id: Option<Uuid>,
     pub issued_by: Option<Uuid>,
     pub status_reason: Option<String>,
+    /// The `expires_at` whose passing was announced (`license.expired`), see `expiry`.
+    pub expiry_announced_for: Option<DateTimeUtc>,
 }
 
 impl Model {
