@@ -29,11 +29,15 @@ const fn event(name: &'static str, audience: Audience, description: &'static str
 use Audience::{Granted, TheApp};
 
 pub const CATALOG: &[EventType] = &[
-    event("user.created", Granted("users:read"), "a user signed up"),
+    event(
+        "user.created",
+        Granted("users:read"),
+        "an account was created into the organization (a plain sign-up belongs to none, so no app hears it)",
+    ),
     event(
         "user.updated",
         Granted("users:read"),
-        "a member changed their name or email",
+        "a member changed their name or picture",
     ),
     event(
         "user.deleted",
@@ -48,7 +52,7 @@ pub const CATALOG: &[EventType] = &[
     event(
         "organization.updated",
         Granted("organizations:read"),
-        "the organization was renamed",
+        "the organization was renamed or its slug changed",
     ),
     event(
         "organization.deleted",
@@ -124,7 +128,25 @@ pub const CATALOG: &[EventType] = &[
         TheApp,
         "sent on request (`sendTestWebhook`), to try the endpoint",
     ),
+    event(
+        "webhook_endpoint.disabled",
+        TheApp,
+        "the app's endpoint was disabled (410 Gone, or days of failures); sent once it is enabled again",
+    ),
 ];
+
+/// Sent to every app with an endpoint, subscribed or not (never listed in a manifest): the
+/// platform's own messages about the endpoint.
+pub const ALWAYS_SENT: [&str; 2] = ["webhook.test", ENDPOINT_DISABLED];
+
+/// The notice that an app's endpoint was disabled: the one event that waits for a disabled
+/// endpoint (others are missed, and replayed on request).
+pub const ENDPOINT_DISABLED: &str = "webhook_endpoint.disabled";
+
+/// An event a manifest may list.
+pub fn subscribable(name: &str) -> bool {
+    find(name).is_some() && !ALWAYS_SENT.contains(&name)
+}
 
 pub fn find(name: &str) -> Option<&'static EventType> {
     CATALOG.iter().find(|e| e.name == name)

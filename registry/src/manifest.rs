@@ -310,12 +310,11 @@ pub fn validate(
         let mut seen = BTreeSet::new();
         for (j, subscription) in webhooks.events.iter().enumerate() {
             let event = subscription.event();
-            let known = nexus_protocol::events::find(event).is_some() && event != "webhook.test";
-            if !known {
+            if !nexus_protocol::events::subscribable(event) {
                 let names: Vec<&str> = nexus_protocol::events::CATALOG
                     .iter()
                     .map(|e| e.name)
-                    .filter(|n| *n != "webhook.test")
+                    .filter(|n| nexus_protocol::events::subscribable(n))
                     .collect();
                 problem(
                     &format!("/webhooks/events/{j}"),

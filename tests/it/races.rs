@@ -328,3 +328,42 @@ async fn licensing_processes_announcing_expiries_at_once_announce_each_once() {
     );
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn two_last_owners_deleting_their_accounts_at_once_leave_one_owner() {
+    let stack = TestStack::start().await;
+    for round in 0..5 {
+        let slug = format!("pair-{round}");
+        let (first, org) = stack
+            .owner_of(&format!("a{round}@pair.test"), "Pair", &slug)
+            .await;
+        let second_email = format!("b{round}@pair.test");
+        let second = stack.sign_up(&second_email, "B").await;
+        stack
+            .data_as(
+                &first.access,
+                "mutation($i: AddMemberInput!) { addMember(input: $i) { id } }",
+                json!({ "i": { "organizationId": org, "email": second_email, "role": "OWNER" } }),
+            )
+            .await;
+        let delete = "mutation($p: String!) { deleteAccount(password: $p) }";
+        let variables = json!({ "p": crate::common::PASSWORD });
+        let (a, b) = tokio::join!(
+            stack.gql_as(&first.access, delete, variables.clone()),
+            stack.gql_as(&second.access, delete, variables.clone()),
+        );
+        let mut codes: Vec<Vec<String>> = vec![error_codes(&a), error_codes(&b)];
+        codes.sort();
+        assert_eq!(codes, [vec![], vec!["CONFLICT".to_owned()]], "{a} {b}");
+        let owners = nexus_identity::entity::membership::Entity::find()
+            .filter(
+                nexus_identity::entity::membership::Column::OrganizationId
+                    .eq(uuid::Uuid::parse_str(&org).expect("uuid")),
+            )
+            .count(&stack.stack.db)
+            .await
+            .expect("counted");
+        assert_eq!(owners, 1, "round {round}: one owner is left");
+    }
+    stack.stop().await;
+}

@@ -385,6 +385,13 @@ async fn failed_attempts_are_retried_with_the_same_webhook_id_and_410_disables_t
             .contains("410"),
         "{app_view}"
     );
+    // The developer is told: the notice waits among the app's deliveries.
+    let notice = &app_view["webhookDeliveries"]["edges"][0]["node"];
+    assert_eq!(
+        notice["eventType"], "webhook_endpoint.disabled",
+        "{app_view}"
+    );
+    assert_eq!(notice["status"], "PENDING", "{app_view}");
     let refused = test_event().await;
     assert_eq!(error_codes(&refused), ["CONFLICT"], "{refused}");
     stack
@@ -395,9 +402,21 @@ async fn failed_attempts_are_retried_with_the_same_webhook_id_and_410_disables_t
         )
         .await;
     test_event().await;
-    let received = receiver.wait_for(10, Duration::from_secs(10)).await;
-    assert_eq!(received.len(), 10);
-    assert_eq!(received[9].json()["type"], "webhook.test");
+    // Enabled again: the notice arrives too, with the reason.
+    let received = receiver.wait_for(11, Duration::from_secs(10)).await;
+    assert_eq!(received.len(), 11);
+    let mut last: Vec<Value> = received[9..].iter().map(Received::json).collect();
+    last.sort_by_key(|b| b["type"].as_str().map(str::to_owned));
+    assert_eq!(last[0]["type"], "webhook.test");
+    assert_eq!(last[1]["type"], "webhook_endpoint.disabled");
+    assert!(
+        last[1]["data"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("410 Gone"),
+        "{}",
+        last[1]
+    );
     stack.stop().await;
 }
 
@@ -824,5 +843,140 @@ async fn a_license_that_runs_out_is_announced_once_and_again_after_a_renewal_run
         .map(|r| r.json()["type"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(types, ["license.expired", "license.expired"]);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_an_account_or_an_organization_tells_the_apps_installed_there() {
+    use sea_orm::EntityTrait;
+    let World {
+        stack,
+        receiver,
+        app_id,
+        ..
+    } = world_on(
+        TestStack::start().await,
+        json!([
+            "user.deleted",
+            "member.removed",
+            "organization.deleted",
+            "app.uninstalled"
+        ]),
+    )
+    .await;
+    let (ada, acme) = stack.owner_of("ada@acme.test", "Acme", "acme").await;
+    let grace = stack.sign_up("grace@acme.test", "Grace").await;
+    let bob = stack.sign_up("bob@acme.test", "Bob").await;
+    for (email, role) in [("grace@acme.test", "MEMBER"), ("bob@acme.test", "ADMIN")] {
+        stack
+            .data_as(
+                &ada.access,
+                "mutation($i: AddMemberInput!) { addMember(input: $i) { id } }",
+                json!({ "i": { "organizationId": acme, "email": email, "role": role } }),
+            )
+            .await;
+    }
+    let installation = stack.install(&ada, &app_id).await;
+    stack
+        .data_as(
+            &ada.access,
+            "mutation($id: ID!) { updateInstallationScopes(installationId: $id, scopes: [\"users:read\", \"organizations:read\"]) { grantedScopes } }",
+            json!({ "id": installation }),
+        )
+        .await;
+    let delete_account = "mutation($p: String!) { deleteAccount(password: $p) }";
+    let delete_organization = "mutation($id: ID!, $slug: String!) { deleteOrganization(id: $id, confirmSlug: $slug) { slug } }";
+
+    // Grace leaves for good; a wrong password deletes nothing.
+    let body = stack
+        .gql_as(&grace.access, delete_account, json!({ "p": "not it" }))
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+    let data = stack
+        .data_as(&grace.access, delete_account, json!({ "p": PASSWORD }))
+        .await;
+    assert_eq!(data["deleteAccount"], true);
+    let (_, body) = stack
+        .post(
+            "mutation($i: LogInInput!) { logIn(input: $i) { accessToken } }",
+            json!({ "i": { "email": "grace@acme.test", "password": PASSWORD } }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+    // Acme's only owner cannot leave it ownerless; an admin cannot delete it; a wrong slug
+    // deletes nothing.
+    for (who, mutation, variables, code, message) in [
+        (
+            &ada,
+            delete_account,
+            json!({ "p": PASSWORD }),
+            "CONFLICT",
+            "only owner of `acme`",
+        ),
+        (
+            &bob,
+            delete_organization,
+            json!({ "id": acme, "slug": "acme" }),
+            "FORBIDDEN",
+            "owners",
+        ),
+        (
+            &ada,
+            delete_organization,
+            json!({ "id": acme, "slug": "acme-typo" }),
+            "BAD_USER_INPUT",
+            "(`acme`)",
+        ),
+    ] {
+        let body = stack.gql_as(&who.access, mutation, variables).await;
+        assert_eq!(error_codes(&body), [code], "{body}");
+        assert!(body.to_string().contains(message), "{body}");
+    }
+    let data = stack
+        .data_as(
+            &ada.access,
+            delete_organization,
+            json!({ "id": acme, "slug": "acme" }),
+        )
+        .await;
+    assert_eq!(data["deleteOrganization"]["slug"], "acme");
+
+    receiver.wait_for(4, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut received: Vec<Value> = receiver.received().iter().map(Received::json).collect();
+    received.sort_by_key(|b| b["sequence"].as_i64());
+    let types: Vec<&str> = received
+        .iter()
+        .map(|b| b["type"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "user.deleted",
+            "member.removed",
+            "organization.deleted",
+            "app.uninstalled"
+        ]
+    );
+    assert_eq!(received[0]["data"]["user_id"], grace.user_id.as_str());
+    assert_eq!(received[1]["data"]["user_id"], grace.user_id.as_str());
+    assert_eq!(received[2]["data"]["slug"], "acme");
+    assert_eq!(received[3]["data"]["status"], "uninstalled");
+    let ended = nexus_apps::entity::installation::Entity::find_by_id(
+        uuid::Uuid::parse_str(&installation).expect("uuid"),
+    )
+    .one(&stack.stack.db)
+    .await
+    .expect("read")
+    .expect("kept, ended");
+    assert_eq!(
+        ended.status,
+        nexus_apps::entity::installation::InstallationStatus::Uninstalled
+    );
+    // Owning nothing now, Ada may go too.
+    let data = stack
+        .data_as(&ada.access, delete_account, json!({ "p": PASSWORD }))
+        .await;
+    assert_eq!(data["deleteAccount"], true);
     stack.stop().await;
 }

@@ -134,6 +134,50 @@ pub async fn uninstall(
     Ok(updated)
 }
 
+/// Ends every installation of a deleted organization (`app.uninstalled` each) with `conn`: the
+/// webhook fan-out does this in the transaction that takes `organization.deleted` from the
+/// outbox, so it happens once, and after the apps installed there were told of the deletion.
+pub async fn end_in_deleted_organization<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    organization_id: Uuid,
+) -> std::result::Result<usize, sea_orm::DbErr> {
+    let live = installation::Entity::find()
+        .filter(installation::Column::OrganizationId.eq(organization_id))
+        .filter(installation::Column::Status.ne(InstallationStatus::Uninstalled))
+        .all(conn)
+        .await?;
+    let now = Utc::now();
+    let mut count = 0;
+    for found in &live {
+        let mut ended = found.clone();
+        ended.status = InstallationStatus::Uninstalled;
+        ended.updated_at = now;
+        let ended_now = installation::Entity::update_many()
+            .col_expr(
+                installation::Column::Status,
+                sea_orm::sea_query::Expr::value(InstallationStatus::Uninstalled),
+            )
+            .col_expr(
+                installation::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(installation::Column::Id.eq(found.id))
+            .filter(installation::Column::Status.ne(InstallationStatus::Uninstalled))
+            .exec(conn)
+            .await?;
+        if ended_now.rows_affected == 1 {
+            nexus_kit::outbox::record(
+                conn,
+                crate::NAME,
+                crate::events::installation("app.uninstalled", &ended),
+            )
+            .await?;
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
 pub async fn update_scopes(
     db: &DatabaseConnection,
     id: Uuid,

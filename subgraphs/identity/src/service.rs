@@ -6,7 +6,7 @@ use nexus_kit::error::{Code, Result, bad_input, internal, not_found, on_conflict
 use nexus_kit::id::new_id;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -178,6 +178,105 @@ pub async fn update_organization(
     .await?;
     txn.commit().await.map_err(internal)?;
     Ok(updated)
+}
+
+/// Deletes an organization (its owners only), with its memberships and API keys; `confirm_slug`
+/// must be its slug, so a wrong id deletes nothing. `organization.deleted` is recorded with it:
+/// apps installed there hear it, then the apps service ends their installations
+/// (`app.uninstalled` each).
+pub async fn delete_organization(
+    db: &DatabaseConnection,
+    actor: Uuid,
+    organization_id: Uuid,
+    confirm_slug: &str,
+) -> Result<organization::Model> {
+    let txn = db.begin().await.map_err(internal)?;
+    lock_organization(&txn, organization_id).await?;
+    match membership_of(&txn, organization_id, actor).await? {
+        Some(m) if m.role == Role::Owner => {}
+        _ => return Err(Code::Forbidden.error("only the organization's owners can delete it")),
+    }
+    let organization = organization::Entity::find_by_id(organization_id)
+        .one(&txn)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no organization `{organization_id}`")))?;
+    if organization.slug != confirm_slug.trim() {
+        return Err(bad_input(format!(
+            "to confirm, give the organization's slug (`{}`) as confirmSlug",
+            organization.slug
+        )));
+    }
+    nexus_kit::outbox::emit(
+        &txn,
+        crate::NAME,
+        events::organization("organization.deleted", &organization),
+    )
+    .await?;
+    organization::Entity::delete_by_id(organization_id)
+        .exec(&txn)
+        .await
+        .map_err(internal)?;
+    txn.commit().await.map_err(internal)?;
+    Ok(organization)
+}
+
+/// Deletes a user's account, with their memberships and sessions. Refused while they are an
+/// organization's only owner (someone must be left to run it). In each of their organizations,
+/// `user.deleted` and `member.removed` are recorded with it.
+pub async fn delete_account(db: &DatabaseConnection, user_id: Uuid) -> Result<()> {
+    let txn = db.begin().await.map_err(internal)?;
+    let user = user::Entity::find_by_id(user_id)
+        .one(&txn)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no user with id `{user_id}`")))?;
+    // In the organizations' order, as every deletion locks them: two never wait on each other.
+    let memberships = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(user_id))
+        .order_by_asc(membership::Column::OrganizationId)
+        .all(&txn)
+        .await
+        .map_err(internal)?;
+    for membership in &memberships {
+        // Taken in turn with that organization's other membership changes (see
+        // `lock_organization`), so two last owners cannot both leave this way at once.
+        lock_organization(&txn, membership.organization_id).await?;
+    }
+    for membership in &memberships {
+        nexus_kit::outbox::emit(
+            &txn,
+            crate::NAME,
+            events::user("user.deleted", &user, membership.organization_id),
+        )
+        .await?;
+        nexus_kit::outbox::emit(
+            &txn,
+            crate::NAME,
+            events::member("member.removed", membership),
+        )
+        .await?;
+    }
+    user::Entity::delete_by_id(user_id)
+        .exec(&txn)
+        .await
+        .map_err(internal)?;
+    for membership in memberships.iter().filter(|m| m.role == Role::Owner) {
+        let remaining = ensure_an_owner_remains(&txn, membership.organization_id).await;
+        if remaining.is_err() {
+            let slug = organization::Entity::find_by_id(membership.organization_id)
+                .one(&txn)
+                .await
+                .map_err(internal)?
+                .map(|o| o.slug)
+                .unwrap_or_default();
+            return Err(Code::Conflict.error(format!(
+                "you are the only owner of `{slug}`: make someone else its owner, or delete it, first"
+            )));
+        }
+    }
+    txn.commit().await.map_err(internal)?;
+    Ok(())
 }
 
 /// What `update_profile` changes: `None` leaves a field as it is; `avatar_url: Some(None)`

@@ -39,6 +39,15 @@ pub async fn run(db: &DatabaseConnection, batch: u64) -> Result<usize, DbErr> {
         return Ok(0);
     }
     create_deliveries(&txn, &taken, None).await?;
+    // A deleted organization's installations end here, once: identity cannot write them.
+    for deleted in taken
+        .iter()
+        .filter(|e| e.event_type == "organization.deleted")
+    {
+        if let Some(organization) = deleted.organization_id {
+            crate::installations::end_in_deleted_organization(&txn, organization).await?;
+        }
+    }
     let now = Utc::now();
     outbox::Entity::update_many()
         .col_expr(outbox::Column::DispatchedAt, Expr::value(now))
@@ -282,7 +291,11 @@ async fn subscriptions<C: ConnectionTrait>(
         .map(|e| e.app_id)
         .collect();
     let mut live = super::subscriptions::live(conn, apps.iter().copied()).await?;
-    live.retain(|app, _| !disabled.contains(app));
+    // A disabled endpoint misses events (a replay brings them), but for the notice that it was
+    // disabled: that one waits for it.
+    for (app, subscriptions) in live.iter_mut() {
+        subscriptions.only_notices = disabled.contains(app);
+    }
     Ok(live)
 }
 

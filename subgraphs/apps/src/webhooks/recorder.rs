@@ -19,6 +19,8 @@ use sea_orm::{
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use nexus_kit::outbox::Event;
+
 use super::Settings;
 use super::entity::{attempt, delivery, endpoint};
 
@@ -282,16 +284,30 @@ async fn failing_still(
     Ok(())
 }
 
-/// Disables the endpoint with `reason`, unless it is disabled already.
+/// Disables the endpoint with `reason`, unless it is disabled already, and tells the developer:
+/// `webhook_endpoint.disabled` waits in the app's deliveries (where the developer looks) and
+/// reaches the app once the endpoint is enabled again.
 async fn disable(txn: &DatabaseTransaction, app: Uuid, reason: String) -> Result<(), DbErr> {
-    endpoint::Entity::update_many()
-        .col_expr(endpoint::Column::DisabledAt, Expr::value(Utc::now()))
-        .col_expr(endpoint::Column::DisabledReason, Expr::value(reason))
+    let now = Utc::now();
+    let disabled = endpoint::Entity::update_many()
+        .col_expr(endpoint::Column::DisabledAt, Expr::value(now))
+        .col_expr(
+            endpoint::Column::DisabledReason,
+            Expr::value(reason.clone()),
+        )
         .filter(endpoint::Column::AppId.eq(app))
         .filter(endpoint::Column::DisabledAt.is_null())
         .exec(txn)
-        .await
-        .map(|_| ())
+        .await?;
+    if disabled.rows_affected == 1 {
+        let event = Event::new(
+            "webhook_endpoint.disabled",
+            serde_json::json!({ "app_id": app, "reason": reason, "disabled_at": now }),
+        )
+        .for_app(app);
+        nexus_kit::outbox::record(txn, crate::NAME, event).await?;
+    }
+    Ok(())
 }
 
 /// `step` ± 10 %.

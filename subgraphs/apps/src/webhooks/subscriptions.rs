@@ -30,6 +30,8 @@ pub struct Subscriptions {
     pub endpoint: String,
     /// Event name → the GraphQL query that shapes its `data`, if any.
     pub events: BTreeMap<String, Option<String>>,
+    /// The endpoint is disabled: only the notice that it was is wanted.
+    pub only_notices: bool,
 }
 
 impl Subscriptions {
@@ -52,11 +54,21 @@ impl Subscriptions {
                 _ => None,
             })
             .collect();
-        Some(Subscriptions { endpoint, events })
+        Some(Subscriptions {
+            endpoint,
+            events,
+            only_notices: false,
+        })
     }
 
     pub fn wants(&self, event_type: &str) -> bool {
-        event_type == "webhook.test" || self.events.contains_key(event_type)
+        match self.only_notices {
+            true => event_type == nexus_protocol::events::ENDPOINT_DISABLED,
+            false => {
+                nexus_protocol::events::ALWAYS_SENT.contains(&event_type)
+                    || self.events.contains_key(event_type)
+            }
+        }
     }
 }
 

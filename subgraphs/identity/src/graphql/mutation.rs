@@ -232,6 +232,47 @@ impl Mutation {
             .map(Organization)
     }
 
+    /// Deletes an organization, with its memberships and API keys (its owners only). Give its slug
+    /// as `confirmSlug`. Apps installed there hear `organization.deleted`, and their
+    /// installations end (`app.uninstalled`).
+    async fn delete_organization(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        confirm_slug: String,
+    ) -> Result<Organization> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let actor = caller(ctx).require_user()?;
+        let organization_id = parse_id(&id, "organization")?;
+        service::delete_organization(db, actor, organization_id, &confirm_slug)
+            .await
+            .map(Organization)
+    }
+
+    /// Deletes your account, with your memberships and sessions; your password confirms it
+    /// (attempts count as logins). Refused while you are an organization's only owner. Apps in
+    /// your organizations hear `user.deleted` and `member.removed`.
+    async fn delete_account(&self, ctx: &Context<'_>, password: String) -> Result<bool> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let config = ctx.data_unchecked::<AuthConfig>();
+        let user_id = caller(ctx).require_user()?;
+        let user = user::Entity::find_by_id(user_id)
+            .one(db)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Code::NotFound.error("your account no longer exists"))?;
+        let address = ctx
+            .data_opt::<ClientAddress>()
+            .map_or("unknown", |a| a.0.as_str());
+        config.limiter.attempt(&user.email, address).await?;
+        if !password::verify(password, user.password_hash.clone()).await? {
+            return Err(Code::Unauthenticated.error("wrong password"));
+        }
+        config.limiter.succeeded(&user.email, address).await;
+        service::delete_account(db, user_id).await?;
+        Ok(true)
+    }
+
     /// Changes your name or avatar. Apps installed in your organizations with `users:read` hear
     /// `user.updated`.
     async fn update_profile(&self, ctx: &Context<'_>, input: UpdateProfileInput) -> Result<User> {
