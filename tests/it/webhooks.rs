@@ -670,7 +670,7 @@ async fn profile_and_organization_changes_reach_apps_granted_to_read_them() {
         ..
     } = world_on(
         TestStack::start().await,
-        json!(["user.updated", "organization.updated"]),
+        json!(["user.created", "user.updated", "organization.updated"]),
     )
     .await;
     let (ada, acme) = stack.owner_of("ada@acme.test", "Acme", "acme").await;
@@ -778,6 +778,21 @@ async fn profile_and_organization_changes_reach_apps_granted_to_read_them() {
     assert_eq!(seen[1].0, "organization.updated");
     assert_eq!(seen[1].2["name"], "Acme Corp");
     assert_eq!(seen[1].2["slug"], "acme-corp");
+    // Every sign-up recorded `user.created` once, in no organization: no app heard it.
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let created = nexus_kit::outbox::entity::Entity::find()
+        .filter(nexus_kit::outbox::entity::Column::EventType.eq("user.created"))
+        .order_by_asc(nexus_kit::outbox::entity::Column::CreatedAt)
+        .all(&stack.stack.db)
+        .await
+        .expect("read");
+    let emails: Vec<&str> = created
+        .iter()
+        .filter(|e| e.organization_id.is_none())
+        .filter_map(|e| e.data["email"].as_str())
+        .filter(|email| email.ends_with("@acme.test") || email.ends_with("@bobco.test"))
+        .collect();
+    assert_eq!(emails, ["ada@acme.test", "bob@bobco.test"]);
     stack.stop().await;
 }
 

@@ -36,9 +36,10 @@ pub fn organization(event_type: &'static str, organization: &organization::Model
     .in_organization(organization.id)
 }
 
-/// `user.created`, `user.updated`, `user.deleted`, heard in one of the user's organizations.
-pub fn user(event_type: &'static str, user: &user::Model, organization_id: Uuid) -> Event {
-    Event::new(
+/// `user.created`, `user.updated`, `user.deleted`, heard in one of the user's organizations
+/// (`None`: in none).
+pub fn user(event_type: &'static str, user: &user::Model, organization_id: Option<Uuid>) -> Event {
+    let event = Event::new(
         event_type,
         json!({
             "user_id": user.id,
@@ -47,6 +48,9 @@ pub fn user(event_type: &'static str, user: &user::Model, organization_id: Uuid)
             "name": user.name,
             "avatar_url": user.avatar_url,
         }),
-    )
-    .in_organization(organization_id)
+    );
+    match organization_id {
+        Some(organization) => event.in_organization(organization),
+        None => event,
+    }
 }

@@ -61,8 +61,11 @@ fn validate_name(name: &str, what: &str) -> Result<String> {
     Ok(name.to_owned())
 }
 
+/// A new account, with `user.created` recorded in its transaction. An account created this way
+/// belongs to no organization, so no app hears of it (events about users reach the apps of the
+/// user's organization).
 pub async fn create_user(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     email: &str,
     name: &str,
     avatar_url: Option<String>,
@@ -71,7 +74,8 @@ pub async fn create_user(
     let email = normalize_email(email)?;
     let name = validate_name(name, "user")?;
     let now = Utc::now();
-    user::ActiveModel {
+    let txn = db.begin().await.map_err(internal)?;
+    let created = user::ActiveModel {
         id: Set(new_id()),
         email: Set(email.clone()),
         name: Set(name),
@@ -81,9 +85,17 @@ pub async fn create_user(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(db)
+    .insert(&txn)
     .await
-    .map_err(|e| on_conflict(e, || format!("a user with email `{email}` already exists")))
+    .map_err(|e| on_conflict(e, || format!("a user with email `{email}` already exists")))?;
+    nexus_kit::outbox::emit(
+        &txn,
+        crate::NAME,
+        events::user("user.created", &created, None),
+    )
+    .await?;
+    txn.commit().await.map_err(internal)?;
+    Ok(created)
 }
 
 pub async fn create_organization(
@@ -247,7 +259,7 @@ pub async fn delete_account(db: &DatabaseConnection, user_id: Uuid) -> Result<()
         nexus_kit::outbox::emit(
             &txn,
             crate::NAME,
-            events::user("user.deleted", &user, membership.organization_id),
+            events::user("user.deleted", &user, Some(membership.organization_id)),
         )
         .await?;
         nexus_kit::outbox::emit(
@@ -353,7 +365,7 @@ pub async fn update_profile(
         nexus_kit::outbox::emit(
             &txn,
             crate::NAME,
-            events::user("user.updated", &updated, membership.organization_id),
+            events::user("user.updated", &updated, Some(membership.organization_id)),
         )
         .await?;
     }
