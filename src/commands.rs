@@ -237,6 +237,7 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
     nexus_kit::server::serve(listener, (core.http_router)(&services), shutdown).await?;
     for job in jobs {
         job.abort();
+        let _ = job.await;
     }
     if let Some(webhooks) = webhooks {
         webhooks.stop().await;

@@ -221,6 +221,15 @@ impl Stack {
     }
 
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        // Background work first (an attempt in flight may still query the router), so nothing
+        // writes to the database once it closes.
+        for job in self.jobs.drain(..) {
+            job.abort();
+            let _ = job.await;
+        }
+        if let Some(webhooks) = self.webhooks.take() {
+            webhooks.stop().await;
+        }
         self.registry.close();
         self.router.shutdown().await?;
         for subgraph in &mut self.subgraphs {
@@ -228,12 +237,6 @@ impl Stack {
                 let _ = stop.send(());
                 (&mut subgraph.task).await??;
             }
-        }
-        for job in &self.jobs {
-            job.abort();
-        }
-        if let Some(webhooks) = self.webhooks.take() {
-            webhooks.stop().await;
         }
         self.db.close().await.context("closing the database")?;
         Ok(())

@@ -26,6 +26,19 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Licenses that ran out before this migration are not news: mark them announced, or the
+        // first start would send `license.expired` for every one of them at once.
+        let now =
+            sea_orm_migration::sea_orm::prelude::DateTimeUtc::from(std::time::SystemTime::now());
+        manager
+            .exec_stmt(
+                Query::update()
+                    .table(Licenses::Table)
+                    .value(Licenses::ExpiryAnnouncedFor, Expr::col(Licenses::ExpiresAt))
+                    .and_where(Expr::col(Licenses::ExpiresAt).lte(now))
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_index(
                 Index::create()

@@ -121,6 +121,15 @@ pub async fn world_on(stack: TestStack, events: Value) -> World {
     }
 }
 
+/// A `World` subscribed to `app.installed` whose failed deliveries are retried after 1 s, 1 s, 1 s.
+async fn retrying_within_seconds() -> World {
+    let stack = TestStack::start_configured(|config, _| {
+        config.webhooks.retry_schedule_seconds = vec![1, 1, 1];
+    })
+    .await;
+    world_on(stack, json!(["app.installed"])).await
+}
+
 #[tokio::test]
 async fn events_reach_only_apps_installed_and_granted_signed_as_standard_webhooks() {
     let World {
@@ -286,17 +295,13 @@ async fn an_event_is_recorded_with_its_transaction_or_not_at_all() {
 
 #[tokio::test]
 async fn failed_attempts_are_retried_with_the_same_webhook_id_and_410_disables_the_endpoint() {
-    let stack = TestStack::start_configured(|config, _| {
-        config.webhooks.retry_schedule_seconds = vec![1, 1, 1];
-    })
-    .await;
     let World {
         stack,
         developer,
         receiver,
         app_id,
         ..
-    } = world_on(stack, json!(["app.installed"])).await;
+    } = retrying_within_seconds().await;
     let dev = developer.access.as_str();
     let test_event = || async {
         stack
@@ -993,5 +998,39 @@ async fn deleting_an_account_or_an_organization_tells_the_apps_installed_there()
         .data_as(&ada.access, delete_account, json!({ "p": PASSWORD }))
         .await;
     assert_eq!(data["deleteAccount"], true);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_answer_with_a_nul_byte_is_recorded_and_retried_like_any_other() {
+    let World {
+        stack,
+        developer,
+        receiver,
+        app_id,
+        ..
+    } = retrying_within_seconds().await;
+    // PostgreSQL's text refuses NUL: stored as is, the attempt could never be recorded.
+    receiver.answer_next_with(500, b"bad\0answer");
+    stack
+        .data_as(
+            &developer.access,
+            "mutation($app: ID!) { sendTestWebhook(appId: $app) { id } }",
+            json!({ "app": app_id }),
+        )
+        .await;
+    receiver.wait_for(2, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let data = stack
+        .data_as(&developer.access, DELIVERIES, json!({ "id": app_id }))
+        .await;
+    let node = &data["app"]["webhookDeliveries"]["edges"][0]["node"];
+    assert_eq!(node["status"], "DELIVERED", "{data}");
+    assert_eq!(node["attempts"][0]["statusCode"], 500, "{data}");
+    assert_eq!(
+        node["attempts"][0]["responseExcerpt"], "bad\u{FFFD}answer",
+        "{data}"
+    );
+    assert_eq!(receiver.received().len(), 2);
     stack.stop().await;
 }

@@ -238,23 +238,31 @@ pub async fn delete_organization(
 /// `user.deleted` and `member.removed` are recorded with it.
 pub async fn delete_account(db: &DatabaseConnection, user_id: Uuid) -> Result<()> {
     let txn = db.begin().await.map_err(internal)?;
-    let user = user::Entity::find_by_id(user_id)
-        .one(&txn)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| not_found(format!("no user with id `{user_id}`")))?;
-    // In the organizations' order, as every deletion locks them: two never wait on each other.
-    let memberships = membership::Entity::find()
-        .filter(membership::Column::UserId.eq(user_id))
-        .order_by_asc(membership::Column::OrganizationId)
-        .all(&txn)
-        .await
-        .map_err(internal)?;
-    for membership in &memberships {
-        // Taken in turn with that organization's other membership changes (see
-        // `lock_organization`), so two last owners cannot both leave this way at once.
-        lock_organization(&txn, membership.organization_id).await?;
-    }
+    let user = lock_user(&txn, user_id).await?;
+    // Every organization of theirs locked (see `lock_organization`), then their memberships read
+    // again: a role changed or a membership added before the lock is seen. Locked in the
+    // organizations' order, so two deletions never wait on each other.
+    let mut locked = std::collections::BTreeSet::new();
+    let memberships = loop {
+        let memberships = membership::Entity::find()
+            .filter(membership::Column::UserId.eq(user_id))
+            .order_by_asc(membership::Column::OrganizationId)
+            .all(&txn)
+            .await
+            .map_err(internal)?;
+        let unlocked: Vec<Uuid> = memberships
+            .iter()
+            .map(|m| m.organization_id)
+            .filter(|o| !locked.contains(o))
+            .collect();
+        if unlocked.is_empty() {
+            break memberships;
+        }
+        for organization in unlocked {
+            lock_organization(&txn, organization).await?;
+            locked.insert(organization);
+        }
+    };
     for membership in &memberships {
         nexus_kit::outbox::emit(
             &txn,
@@ -273,9 +281,11 @@ pub async fn delete_account(db: &DatabaseConnection, user_id: Uuid) -> Result<()
         .exec(&txn)
         .await
         .map_err(internal)?;
-    for membership in memberships.iter().filter(|m| m.role == Role::Owner) {
-        let remaining = ensure_an_owner_remains(&txn, membership.organization_id).await;
-        if remaining.is_err() {
+    for membership in &memberships {
+        if ensure_an_owner_remains(&txn, membership.organization_id)
+            .await
+            .is_err()
+        {
             let slug = organization::Entity::find_by_id(membership.organization_id)
                 .one(&txn)
                 .await
@@ -289,6 +299,25 @@ pub async fn delete_account(db: &DatabaseConnection, user_id: Uuid) -> Result<()
     }
     txn.commit().await.map_err(internal)?;
     Ok(())
+}
+
+/// The user, their row written first: SQLite takes its write lock here (waiting its turn instead
+/// of failing a read-then-write transaction later), and changes to one account take turns.
+async fn lock_user(txn: &DatabaseTransaction, user_id: Uuid) -> Result<user::Model> {
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::col(user::Column::UpdatedAt).into(),
+        )
+        .filter(user::Column::Id.eq(user_id))
+        .exec(txn)
+        .await
+        .map_err(internal)?;
+    user::Entity::find_by_id(user_id)
+        .one(txn)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no user with id `{user_id}`")))
 }
 
 /// What `update_profile` changes: `None` leaves a field as it is; `avatar_url: Some(None)`
@@ -336,11 +365,7 @@ pub async fn update_profile(
         other => other,
     };
     let txn = db.begin().await.map_err(internal)?;
-    let current = user::Entity::find_by_id(user_id)
-        .one(&txn)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| not_found(format!("no user with id `{user_id}`")))?;
+    let current = lock_user(&txn, user_id).await?;
     let name = name.filter(|n| *n != current.name);
     let avatar_url = avatar_url.filter(|a| *a != current.avatar_url);
     if name.is_none() && avatar_url.is_none() {

@@ -29,7 +29,8 @@ impl Received {
 #[derive(Default)]
 struct State {
     received: Mutex<Vec<Received>>,
-    answers: Mutex<VecDeque<u16>>,
+    /// Statuses to answer with, and a body other than `answered {status}`.
+    answers: Mutex<VecDeque<(u16, Option<Vec<u8>>)>>,
     hang: AtomicBool,
     delay_ms: std::sync::atomic::AtomicU64,
 }
@@ -74,16 +75,16 @@ impl Receiver {
                                 at: Instant::now(),
                             });
                         }
-                        let status = state
+                        let (status, body) = state
                             .answers
                             .lock()
                             .ok()
                             .and_then(|mut a| a.pop_front())
-                            .unwrap_or(200);
+                            .unwrap_or((200, None));
                         (
                             axum::http::StatusCode::from_u16(status)
                                 .unwrap_or(axum::http::StatusCode::OK),
-                            format!("answered {status}"),
+                            body.unwrap_or_else(|| format!("answered {status}").into_bytes()),
                         )
                     }
                 },
@@ -100,7 +101,14 @@ impl Receiver {
     /// The next requests are answered with these statuses, in order (then 200 again).
     pub fn answer_next(&self, statuses: &[u16]) {
         if let Ok(mut answers) = self.state.answers.lock() {
-            answers.extend(statuses);
+            answers.extend(statuses.iter().map(|s| (*s, None)));
+        }
+    }
+
+    /// The next request is answered with `status` and `body`.
+    pub fn answer_next_with(&self, status: u16, body: &[u8]) {
+        if let Ok(mut answers) = self.state.answers.lock() {
+            answers.push_back((status, Some(body.to_vec())));
         }
     }
 

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use nexus_kit::token::KeyStore;
 use nexus_protocol::outbound::{Outbound, OutboundError};
 use nexus_protocol::webhook_signature;
@@ -123,7 +123,9 @@ impl Deliverer {
 /// so other apps' deliveries are never behind it.
 pub async fn claim(deliverer: &Deliverer, limit: u64) -> Result<Vec<delivery::Model>, DbErr> {
     let now = Utc::now();
-    let lease = now + chrono::Duration::from_std(deliverer.settings.lease).unwrap_or_default();
+    // Whole microseconds, as PostgreSQL keeps it: the recorder matches the lease it was given.
+    let lease = (now + chrono::Duration::from_std(deliverer.settings.lease).unwrap_or_default())
+        .trunc_subsecs(6);
     let per_endpoint = deliverer.settings.per_endpoint;
     let busy = deliverer.busy_snapshot();
     let saturated: Vec<Uuid> = busy
@@ -209,6 +211,13 @@ pub async fn claim(deliverer: &Deliverer, limit: u64) -> Result<Vec<delivery::Mo
     }
     txn.commit().await?;
     deliverer.mark_busy(due.iter().map(|d| d.app_id));
+    let due = due
+        .into_iter()
+        .map(|mut claimed| {
+            claimed.leased_until = Some(lease);
+            claimed
+        })
+        .collect();
     Ok(due)
 }
 
@@ -255,10 +264,7 @@ async fn attempt_once(deliverer: &Deliverer, mut claimed: delivery::Model) -> Re
         },
     };
     let succeeded = outcome.succeeded();
-    deliverer
-        .recorder
-        .record(claimed, endpoint.failing_since, outcome)
-        .await?;
+    deliverer.recorder.record(claimed, outcome).await?;
     if !succeeded {
         // The next delivery sees the endpoint as it is now.
         deliverer.targets.invalidate(&app).await;

@@ -90,7 +90,8 @@ impl Worker {
     /// time limit and a little): call it before closing the database the worker writes to.
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        let grace = self.deliverer.settings.timeout + Duration::from_secs(5);
+        // An attempt: its payload query through the router (10 s at most), then its send.
+        let grace = self.deliverer.settings.timeout + Duration::from_secs(15);
         let finished = async {
             let _ = (&mut self.task).await;
             let _ = self

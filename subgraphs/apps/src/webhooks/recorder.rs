@@ -7,7 +7,7 @@
 //! An endpoint is changed by conditional statements, not from a model read earlier: several
 //! deliveries (and workers) finish for one endpoint at once.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -56,8 +56,6 @@ impl Outcome {
 /// A finished attempt, waiting for its group.
 struct Finished {
     delivery: delivery::Model,
-    /// The endpoint's `failing_since` when the attempt was made.
-    failing_since: Option<DateTime<Utc>>,
     outcome: Outcome,
     at: DateTime<Utc>,
     recorded: oneshot::Sender<Result<(), String>>,
@@ -78,17 +76,11 @@ impl Recorder {
 
     /// Records the attempt `outcome` of `delivery` (claimed by this worker) and what it means for
     /// the delivery and its endpoint; returns once that is committed.
-    pub async fn record(
-        &self,
-        delivery: delivery::Model,
-        failing_since: Option<DateTime<Utc>>,
-        outcome: Outcome,
-    ) -> Result<(), DbErr> {
+    pub async fn record(&self, delivery: delivery::Model, outcome: Outcome) -> Result<(), DbErr> {
         let (recorded, done) = oneshot::channel();
         self.0
             .send(Finished {
                 delivery,
-                failing_since,
                 outcome,
                 at: Utc::now(),
                 recorded,
@@ -111,7 +103,8 @@ async fn run(
         let results: Vec<Result<(), String>> = match written {
             Ok(()) => group.iter().map(|_| Ok(())).collect(),
             // One bad attempt must not keep the others from being recorded.
-            Err(_) if group.len() > 1 => {
+            Err(e) if group.len() > 1 => {
+                tracing::warn!(error = %e, attempts = group.len(), "recording a group of webhook attempts failed; recording them one by one");
                 let mut results = Vec::with_capacity(group.len());
                 for one in &group {
                     results.push(
@@ -142,8 +135,9 @@ async fn write(
         attempted_at: Set(f.at),
         status_code: Set(f.outcome.status.map(i32::from)),
         latency_ms: Set(i32::try_from(f.outcome.latency.as_millis()).unwrap_or(i32::MAX)),
-        response_excerpt: Set(f.outcome.excerpt.clone()),
-        error: Set(f.outcome.error.clone()),
+        // PostgreSQL's text refuses NUL, which an answer may well contain.
+        response_excerpt: Set(f.outcome.excerpt.as_deref().map(without_nul)),
+        error: Set(f.outcome.error.as_deref().map(without_nul)),
     }))
     .exec(&txn)
     .await?;
@@ -172,32 +166,42 @@ async fn write(
                 Expr::col(delivery::Column::Attempts).add(1),
             )
             .filter(delivery::Column::Id.is_in(delivered))
+            // Not one another worker delivered meanwhile (its lease had run out).
+            .filter(delivery::Column::Status.eq(delivery::Status::Pending))
             .exec(&txn)
             .await?;
     }
-    // Each app's endpoint ends as its last attempt in the group left it.
-    let mut last: HashMap<Uuid, &Finished> = HashMap::new();
+    // Per app, in app order (so two workers lock endpoints in the same order): a success clears
+    // `failing_since`; failures after the group's last success start it, unless it runs already.
+    let mut per_app: BTreeMap<Uuid, Vec<&Finished>> = BTreeMap::new();
     for finished in group {
         if !finished.outcome.succeeded() {
             not_delivered(&txn, settings, finished).await?;
         }
-        last.insert(finished.delivery.app_id, finished);
+        per_app
+            .entry(finished.delivery.app_id)
+            .or_default()
+            .push(finished);
     }
-    let (recovered, failing): (Vec<_>, Vec<_>) =
-        last.into_values().partition(|f| f.outcome.succeeded());
-    if !recovered.is_empty() {
-        endpoint::Entity::update_many()
-            .col_expr(
-                endpoint::Column::FailingSince,
-                Expr::value(None::<DateTime<Utc>>),
-            )
-            .filter(endpoint::Column::AppId.is_in(recovered.iter().map(|f| f.delivery.app_id)))
-            .filter(endpoint::Column::FailingSince.is_not_null())
-            .exec(&txn)
-            .await?;
-    }
-    for finished in failing {
-        failing_still(&txn, settings, finished).await?;
+    for (app, attempts) in per_app {
+        let failed_since_success = match attempts.iter().rposition(|f| f.outcome.succeeded()) {
+            Some(last) => {
+                endpoint::Entity::update_many()
+                    .col_expr(
+                        endpoint::Column::FailingSince,
+                        Expr::value(None::<DateTime<Utc>>),
+                    )
+                    .filter(endpoint::Column::AppId.eq(app))
+                    .filter(endpoint::Column::FailingSince.is_not_null())
+                    .exec(&txn)
+                    .await?;
+                &attempts[last + 1..]
+            }
+            None => &attempts[..],
+        };
+        if let Some(first) = failed_since_success.first() {
+            failing(&txn, settings, app, first.at).await?;
+        }
     }
     txn.commit().await
 }
@@ -240,6 +244,9 @@ async fn not_delivered(
         )
         .col_expr(delivery::Column::Attempts, Expr::value(attempts))
         .filter(delivery::Column::Id.eq(claimed.id))
+        // Still ours: not delivered, nor claimed again by another worker after our lease ran out.
+        .filter(delivery::Column::Status.eq(delivery::Status::Pending))
+        .filter(delivery::Column::LeasedUntil.eq(claimed.leased_until))
         .exec(txn)
         .await?;
     if outcome.status == Some(410) {
@@ -253,24 +260,28 @@ async fn not_delivered(
     Ok(())
 }
 
-/// An endpoint whose latest attempt failed: failing from now, unless it was already; disabled
-/// once it has been failing for `disable_after`.
-async fn failing_still(
+/// An endpoint whose attempts fail from `since` on: failing from then, unless it was already;
+/// disabled once it has been failing for `disable_after` (as stored: another worker may have
+/// started the clock earlier).
+async fn failing(
     txn: &DatabaseTransaction,
     settings: &Settings,
-    finished: &Finished,
+    app: Uuid,
+    since: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let app = finished.delivery.app_id;
     endpoint::Entity::update_many()
-        .col_expr(endpoint::Column::FailingSince, Expr::value(finished.at))
+        .col_expr(endpoint::Column::FailingSince, Expr::value(since))
         .filter(endpoint::Column::AppId.eq(app))
         .filter(endpoint::Column::FailingSince.is_null())
         .exec(txn)
         .await?;
     let horizon =
-        finished.at - chrono::Duration::from_std(settings.disable_after).unwrap_or_default();
-    let failing_since = finished.failing_since.unwrap_or(finished.at);
-    if failing_since <= horizon {
+        Utc::now() - chrono::Duration::from_std(settings.disable_after).unwrap_or_default();
+    let failing_since = endpoint::Entity::find_by_id(app)
+        .one(txn)
+        .await?
+        .and_then(|e| e.failing_since);
+    if let Some(failing_since) = failing_since.filter(|at| *at <= horizon) {
         disable(
             txn,
             app,
@@ -308,6 +319,10 @@ async fn disable(txn: &DatabaseTransaction, app: Uuid, reason: String) -> Result
         nexus_kit::outbox::record(txn, crate::NAME, event).await?;
     }
     Ok(())
+}
+
+fn without_nul(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
 }
 
 /// `step` ± 10 %.
