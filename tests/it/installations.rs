@@ -318,6 +318,125 @@ async fn installation_tokens_act_for_one_organization_within_its_scopes() {
         .await;
     assert_eq!(data["installation"], Value::Null, "{data}");
 
+    // The standard way (RFC 6749): form-encoded, the client by HTTP Basic or in the body.
+    let url = stack
+        .stack
+        .graphql_url()
+        .replace("/graphql", "/oauth/token");
+    let client = reqwest::Client::new();
+    let grant = [
+        ("grant_type", "client_credentials"),
+        ("installation_id", installation.as_str()),
+    ];
+    let posted = [
+        ("grant_type", "client_credentials"),
+        ("installation_id", installation.as_str()),
+        ("client_id", app_id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    let no_installation = [("grant_type", "client_credentials")];
+    for (what, basic, fields, status, error) in [
+        ("HTTP Basic", Some(secret.as_str()), &grant[..], 200, None),
+        ("client_secret_post", None, &posted[..], 200, None),
+        (
+            "Basic, wrong secret",
+            Some("nxs_wrong"),
+            &grant[..],
+            401,
+            Some("invalid_client"),
+        ),
+        (
+            "no client at all",
+            None,
+            &grant[..],
+            401,
+            Some("invalid_client"),
+        ),
+        (
+            "authenticated twice",
+            Some(secret.as_str()),
+            &posted[..],
+            400,
+            Some("invalid_request"),
+        ),
+        (
+            "no installation_id",
+            Some(secret.as_str()),
+            &no_installation[..],
+            400,
+            Some("invalid_request"),
+        ),
+    ] {
+        let mut sent = client.post(&url).form(fields);
+        if let Some(secret) = basic {
+            sent = sent.basic_auth(&app_id, Some(secret));
+        }
+        let response = sent.send().await.expect("answers");
+        let got = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (cache, challenge) = (header("cache-control"), header("www-authenticate"));
+        let body: Value = response.json().await.unwrap_or_default();
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, error),
+            "{what}: {body}"
+        );
+        assert_eq!(cache, "no-store", "{what}");
+        assert_eq!(
+            challenge.starts_with("Basic"),
+            got == 401 && basic.is_some(),
+            "{what}: {challenge}"
+        );
+        if got == 200 {
+            assert_eq!(body["token_type"], "Bearer", "{what}");
+        }
+    }
+    // An off-the-shelf client (Python's authlib) finds the endpoint in the metadata and gets a
+    // token both ways.
+    if std::env::var("NEXUS_TEST_AUTHLIB").as_deref() == Ok("1") {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/oauth_client_credentials.py"
+        );
+        for method in ["client_secret_basic", "client_secret_post"] {
+            let output = tokio::process::Command::new("python3")
+                .arg(script)
+                .arg(stack.stack.keys.issuer())
+                .arg(&app_id)
+                .arg(&secret)
+                .arg(&installation)
+                .arg(method)
+                .output()
+                .await
+                .expect("python3 runs");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success(),
+                "{method}: {stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let token: Value = serde_json::from_str(&stdout).expect("json");
+            assert_eq!(token["scope"], "users:read", "{method}: {token}");
+            let data = stack
+                .data_as(
+                    token["access_token"].as_str().unwrap_or_default(),
+                    "{ __typename }",
+                    json!({}),
+                )
+                .await;
+            assert_eq!(data["__typename"], "Query", "{method}");
+        }
+    } else {
+        println!("skipped: set NEXUS_TEST_AUTHLIB=1 with `pip install authlib requests`");
+    }
+
     // A rotated secret retires the old one.
     stack
         .data_as(&developer.access, rotate, json!({ "app": app_id }))

@@ -198,24 +198,33 @@ impl Plugin for Auth {
                 json_endpoint(move || keys.jwks()),
             ),
         );
-        let issuer = self.issuer.clone();
-        endpoints.insert(
-            self.listen.clone(),
-            Endpoint::from_router_service(
-                "/.well-known/openid-configuration".to_owned(),
-                json_endpoint(move || {
-                    serde_json::json!({
-                        "issuer": issuer,
-                        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-                        "id_token_signing_alg_values_supported": ["EdDSA"],
-                        "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
-                        "subject_types_supported": ["public"],
-                        "response_types_supported": ["token"],
-                        "scopes_supported": nexus_protocol::scopes::CATALOG.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
-                    })
-                }),
-            ),
-        );
+        // The same metadata as OpenID Connect Discovery and as RFC 8414 (authorization server
+        // metadata): what exists today, nothing announced ahead of it.
+        for path in [
+            "/.well-known/openid-configuration",
+            "/.well-known/oauth-authorization-server",
+        ] {
+            let issuer = self.issuer.clone();
+            endpoints.insert(
+                self.listen.clone(),
+                Endpoint::from_router_service(
+                    path.to_owned(),
+                    json_endpoint(move || {
+                        serde_json::json!({
+                            "issuer": issuer,
+                            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+                            "token_endpoint": format!("{issuer}/oauth/token"),
+                            "grant_types_supported": ["client_credentials"],
+                            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+                            "id_token_signing_alg_values_supported": ["EdDSA"],
+                            "subject_types_supported": ["public"],
+                            "response_types_supported": ["token"],
+                            "scopes_supported": nexus_protocol::scopes::CATALOG.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+                        })
+                    }),
+                ),
+            );
+        }
         endpoints
     }
 }

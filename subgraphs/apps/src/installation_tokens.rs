@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
@@ -16,13 +18,13 @@ use nexus_kit::error::{Result, internal};
 use nexus_kit::token::{KeyStore, TokenType, new_claims};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseConnection, EntityTrait, Set};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::entity::app::{self, AppStatus};
 use crate::entity::app_credential;
 use crate::entity::installation::{self, InstallationStatus};
+use crate::token_request::{Malformed, TokenRequest};
 
 pub const TOKEN_PATH: &str = "/oauth/token";
 /// The default lifetime of an installation token (`[tokens] installation_ttl_seconds`).
@@ -71,52 +73,80 @@ fn rand_bytes() -> [u8; 32] {
     bytes
 }
 
-#[derive(Deserialize)]
-pub struct TokenRequest {
-    grant_type: String,
-    client_id: String,
-    client_secret: String,
-    installation_id: String,
-}
+type Reply = Response;
 
-type Reply = (StatusCode, Json<serde_json::Value>);
-
+/// An OAuth error answer (RFC 6749 §5.2), never cached.
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Reply {
-    (
+    answer(
         status,
-        Json(serde_json::json!({ "error": error, "error_description": description })),
+        serde_json::json!({ "error": error, "error_description": description }),
     )
 }
 
-/// `POST /oauth/token` (JSON body): `grant_type=client_credentials`, `client_id`,
-/// `client_secret`, `installation_id`. Errors follow OAuth 2.0 (`invalid_client`, …).
+/// Token endpoint answers carry `Cache-Control: no-store` (RFC 6749 §5.1).
+fn answer(status: StatusCode, body: serde_json::Value) -> Reply {
+    (
+        status,
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        Json(body),
+    )
+        .into_response()
+}
+
+/// `POST /oauth/token` (RFC 6749): `grant_type=client_credentials` and `installation_id`, the
+/// app authenticated with HTTP Basic (`client_secret_basic`) or `client_id` and `client_secret`
+/// in the body (`client_secret_post`); form-encoded (or, as before, a JSON object). Errors as
+/// §5.2 has them (`invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+/// `unsupported_grant_type`).
 pub async fn token(
     State(TokenEndpoint { db, keys, ttl }): State<TokenEndpoint>,
-    Json(request): Json<TokenRequest>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Reply {
-    if request.grant_type != "client_credentials" {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "only client_credentials is supported",
-        );
-    }
+    let request = match TokenRequest::parse(&headers, &body) {
+        Ok(request) => request,
+        Err(Malformed(why)) => {
+            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &why);
+        }
+    };
+    let basic = request.basic;
     let invalid_client = || {
-        oauth_error(
+        let mut reply = oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "unknown client or wrong secret",
-        )
+        );
+        if basic {
+            reply.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"nexus\""),
+            );
+        }
+        reply
     };
-    let Ok(app_id) = Uuid::parse_str(&request.client_id) else {
+    // The client is authenticated before anything about the grant is said.
+    let Some((client_id, client_secret)) = request.client else {
+        return invalid_client();
+    };
+    let Ok(app_id) = Uuid::parse_str(&client_id) else {
         return invalid_client();
     };
     let stored = match app_credential::Entity::find_by_id(app_id).one(&db).await {
         Ok(stored) => stored,
         Err(e) => return server_error("database error", e),
     };
-    if stored.is_none_or(|c| c.secret_hash != hash(&request.client_secret)) {
+    if stored.is_none_or(|c| c.secret_hash != hash(&client_secret)) {
         return invalid_client();
+    }
+    if request.grant_type != "client_credentials" {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "only client_credentials is supported",
+        );
     }
     // Credentials follow the app: a suspended (or unpublished) app gets no new token.
     match app::Entity::find_by_id(app_id).one(&db).await {
@@ -144,7 +174,14 @@ pub async fn token(
             "no active installation of this app with that id",
         )
     };
-    let Ok(installation_id) = Uuid::parse_str(&request.installation_id) else {
+    let Some(installation_id) = request.params.get("installation_id") else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "installation_id is missing: name the installation the token acts for",
+        );
+    };
+    let Ok(installation_id) = Uuid::parse_str(installation_id) else {
         return invalid_grant();
     };
     let installation = match installation::Entity::find_by_id(installation_id)
@@ -157,14 +194,14 @@ pub async fn token(
     };
     let scopes = installation.scopes();
     match sign(&keys, &installation, ttl) {
-        Ok(token) => (
+        Ok(token) => answer(
             StatusCode::OK,
-            Json(serde_json::json!({
+            serde_json::json!({
                 "access_token": token,
                 "token_type": "Bearer",
                 "expires_in": ttl.as_secs(),
                 "scope": scopes.join(" "),
-            })),
+            }),
         ),
         Err(e) => server_error("cannot sign a token", e),
     }

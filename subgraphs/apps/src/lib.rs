@@ -9,6 +9,7 @@ pub mod installations;
 pub mod licensing;
 pub mod registry;
 pub mod service;
+pub mod token_request;
 pub mod webhooks;
 
 use std::sync::Arc;
