@@ -71,7 +71,22 @@ pub struct Manifest {
     /// Path on the subgraph's origin that answers 2xx when the app is healthy, e.g. `/health`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<String>,
+    /// The app as an OAuth client: where Nexus may send a browser back after authorization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuth>,
 }
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth {
+    /// Compared exactly, character for character. `https` URLs, or `http` on a loopback address
+    /// (`127.0.0.1`, `[::1]`, `localhost`; RFC 8252 for apps on the user's own machine); no
+    /// fragment, no user or password; 1 to 10 of them.
+    pub redirect_uris: Vec<String>,
+}
+
+/// Redirect URIs an app may register at most.
+pub const MAX_REDIRECT_URIS: usize = 10;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -333,6 +348,24 @@ pub fn validate(
             }
         }
     }
+    if let Some(oauth) = &manifest.oauth {
+        if oauth.redirect_uris.is_empty() || oauth.redirect_uris.len() > MAX_REDIRECT_URIS {
+            problem(
+                "/oauth/redirect_uris",
+                "REDIRECT_URI",
+                format!("list 1 to {MAX_REDIRECT_URIS} redirect URIs, or leave `oauth` out"),
+            );
+        }
+        let mut seen = BTreeSet::new();
+        for (i, uri) in oauth.redirect_uris.iter().enumerate() {
+            let path = format!("/oauth/redirect_uris/{i}");
+            if let Err(message) = redirect_uri(uri) {
+                problem(&path, "REDIRECT_URI", message);
+            } else if !seen.insert(uri.as_str()) {
+                problem(&path, "REDIRECT_URI", format!("`{uri}` is listed twice"));
+            }
+        }
+    }
     if let Some(path) = &manifest.health_check
         && (!path.starts_with('/') || path.contains("://") || path.len() > 256)
     {
@@ -424,6 +457,38 @@ fn http_url(url: &str) -> Result<(), String> {
     }
 }
 
+/// A redirect URI an authorization server may send a browser to (RFC 6749 §3.1.2, RFC 8252 §7.3,
+/// OAuth 2.1): absolute, `https` or loopback `http`, without a fragment or credentials.
+fn redirect_uri(uri: &str) -> Result<(), String> {
+    if uri.len() > 2048 {
+        return Err("a redirect URI has at most 2048 characters".into());
+    }
+    let parsed = url::Url::parse(uri).map_err(|e| format!("`{uri}` is not a URL: {e}"))?;
+    let loopback = matches!(
+        parsed.host(),
+        Some(url::Host::Domain("localhost"))
+            | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+            | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+    );
+    match parsed.scheme() {
+        "https" if parsed.host().is_some() => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(format!(
+                "`{uri}` must use https (http only on a loopback address)"
+            ));
+        }
+        _ => return Err(format!("`{uri}` must be an https URL")),
+    }
+    if parsed.fragment().is_some() {
+        return Err(format!("`{uri}` must not have a fragment (`#…`)"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!("`{uri}` must not carry a user or password"));
+    }
+    Ok(())
+}
+
 fn pointer(path: &str) -> String {
     if path.is_empty() {
         "/".into()
@@ -452,8 +517,48 @@ mod tests {
             "graphql": { "subgraph_url": "http://127.0.0.1:5001/graphql" },
             "scopes": { "required": ["users:read"], "optional": ["organizations:read"] },
             "webhooks": { "endpoint": "https://example.com/hooks", "events": ["app.installed"] },
-            "health_check": "/health"
+            "health_check": "/health",
+            "oauth": { "redirect_uris": ["https://app.example.com/callback", "http://127.0.0.1:5001/callback"] }
         })
+    }
+
+    #[test]
+    fn redirect_uris_are_https_or_loopback_and_exact() {
+        let mut doc = good();
+        doc["oauth"]["redirect_uris"] = json!([
+            "https://app.example.com/cb?tenant=1",
+            "http://localhost:8080/cb",
+            "http://[::1]/cb",
+            "http://app.example.com/cb",
+            "https://app.example.com/cb#done",
+            "https://user:pw@app.example.com/cb",
+            "myapp:/cb",
+            "/cb",
+            "https://app.example.com/cb?tenant=1"
+        ]);
+        let problems = validate(&doc, CATALOG).expect_err("invalid");
+        let found: Vec<(&str, &str)> = problems.iter().map(|p| (p.path.as_str(), p.code)).collect();
+        assert_eq!(
+            found,
+            [
+                ("/oauth/redirect_uris/3", "REDIRECT_URI"),
+                ("/oauth/redirect_uris/4", "REDIRECT_URI"),
+                ("/oauth/redirect_uris/5", "REDIRECT_URI"),
+                ("/oauth/redirect_uris/6", "REDIRECT_URI"),
+                ("/oauth/redirect_uris/7", "REDIRECT_URI"),
+                ("/oauth/redirect_uris/8", "REDIRECT_URI"),
+            ],
+            "{problems:?}"
+        );
+        assert!(
+            problems[0].message.contains("must use https"),
+            "{problems:?}"
+        );
+        assert!(problems[1].message.contains("fragment"), "{problems:?}");
+        assert!(problems[5].message.contains("twice"), "{problems:?}");
+        doc["oauth"]["redirect_uris"] = json!([]);
+        let problems = validate(&doc, CATALOG).expect_err("invalid");
+        assert_eq!(problems[0].path, "/oauth/redirect_uris", "{problems:?}");
     }
 
     #[test]
