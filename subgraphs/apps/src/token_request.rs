@@ -30,23 +30,27 @@ impl TokenRequest {
     pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, Malformed> {
         let mut params = parameters(headers, body)?;
         let basic = basic_credentials(headers)?;
-        let posted = match (params.remove("client_id"), params.remove("client_secret")) {
-            (Some(id), Some(secret)) => Some((id, secret)),
-            (None, None) => None,
-            _ => {
-                return Err(Malformed(
-                    "send client_id with client_secret, or authenticate with HTTP Basic".into(),
-                ));
-            }
-        };
-        let (client, basic) = match (basic, posted) {
-            (Some(_), Some(_)) => {
+        let (id, secret) = (params.remove("client_id"), params.remove("client_secret"));
+        let (client, basic) = match (basic, id, secret) {
+            (Some(_), _, Some(_)) => {
                 return Err(Malformed(
                     "the client authenticated twice (HTTP Basic and client_secret): use one".into(),
                 ));
             }
-            (Some(basic), None) => (Some(basic), true),
-            (None, posted) => (posted, false),
+            // Some clients name themselves in the body as well: the same name is no harm.
+            (Some(basic), Some(id), None) if id != basic.0 => {
+                return Err(Malformed(
+                    "client_id in the body is not the client of the Authorization header".into(),
+                ));
+            }
+            (Some(basic), _, None) => (Some(basic), true),
+            (None, Some(id), Some(secret)) => (Some((id, secret)), false),
+            (None, None, None) => (None, false),
+            (None, _, _) => {
+                return Err(Malformed(
+                    "send client_id with client_secret, or authenticate with HTTP Basic".into(),
+                ));
+            }
         };
         let grant_type = params
             .remove("grant_type")
@@ -161,6 +165,9 @@ mod tests {
         assert_eq!(basic.client, Some(("app:1".into(), "s+cret".into())));
         assert!(basic.basic);
         assert_eq!(basic.params["installation_id"], "i-1");
+        let named_too = TokenRequest::parse(&with_basic("a", "b"), b"grant_type=x&client_id=a")
+            .expect("the same client named twice");
+        assert_eq!(named_too.client, Some(("a".into(), "b".into())));
         let posted = TokenRequest::parse(
             &form(),
             b"grant_type=client_credentials&client_id=a&client_secret=b&scope=",
@@ -189,6 +196,11 @@ mod tests {
                 form(),
                 b"grant_type=x&client_id=a",
                 "client_id with client_secret",
+            ),
+            (
+                with_basic("a", "b"),
+                b"grant_type=x&client_id=z",
+                "not the client",
             ),
             (HeaderMap::new(), b"grant_type=x", "x-www-form-urlencoded"),
         ] {
