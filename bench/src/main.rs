@@ -80,6 +80,16 @@ struct Scenario {
     clients: Vec<String>,
 }
 
+impl Scenario {
+    /// The query as client `number` sends it: `{client}` filled in with its own value.
+    fn query_for(&self, number: usize) -> String {
+        match self.clients.len() {
+            0 => self.query.clone(),
+            n => self.query.replace("{client}", &self.clients[number % n]),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Tally {
     latencies: Vec<Duration>,
@@ -107,7 +117,7 @@ async fn run_scenario(scenario: &Scenario, args: &Args, tally: &mut Tally) -> an
     let body: Value = client
         .post(&scenario.url)
         .bearer_auth(&scenario.token)
-        .json(&json!({ "query": scenario.query.replace("{n}", "check").replace("{client}", scenario.clients.first().map_or("", String::as_str)) }))
+        .json(&json!({ "query": scenario.query_for(0).replace("{n}", "check") }))
         .send()
         .await?
         .json()
@@ -122,12 +132,7 @@ async fn run_scenario(scenario: &Scenario, args: &Args, tally: &mut Tally) -> an
     for number in 0..args.concurrency {
         let client = client.clone();
         let url = scenario.url.clone();
-        let query = match scenario.clients.len() {
-            0 => scenario.query.clone(),
-            n => scenario
-                .query
-                .replace("{client}", &scenario.clients[number % n]),
-        };
+        let query = scenario.query_for(number);
         let token = scenario.token.clone();
         clients.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -322,13 +327,7 @@ async fn outbox_scenarios(
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
         organizations.push(organization.id.to_string());
     }
-    let claims = new_claims(
-        stack.keys.issuer(),
-        owner.to_string(),
-        TokenType::Access,
-        Duration::from_secs(3600),
-    );
-    let token = stack.keys.sign(&claims)?;
+    let token = access_token(stack, owner, false)?;
     let rename =
         "mutation { updateOrganization(id: \"{client}\", input: { name: \"Bench {n}\" }) { id } }";
     Ok([
@@ -344,6 +343,18 @@ async fn outbox_scenarios(
         clients: organizations.clone(),
     })
     .collect())
+}
+
+/// An hour's access token for `user`, a platform administrator or not.
+fn access_token(stack: &Stack, user: uuid::Uuid, platform_admin: bool) -> anyhow::Result<String> {
+    let mut claims = new_claims(
+        stack.keys.issuer(),
+        user.to_string(),
+        TokenType::Access,
+        Duration::from_secs(3600),
+    );
+    claims.adm = platform_admin;
+    stack.keys.sign(&claims)
 }
 
 /// `validateLicense`, the call apps make most: at the licensing subgraph directly, through the
@@ -432,25 +443,20 @@ async fn main() -> anyhow::Result<()> {
             config_file: Some(budgets),
             ..nexus::config::RouterConfig::default()
         },
+        webhooks: nexus::config::WebhooksConfig {
+            // The outbox suite measures recording events, not delivering them.
+            deliver: args.suite != Suite::Outbox,
+            ..nexus::config::WebhooksConfig::default()
+        },
         ..nexus::config::Config::default()
     };
-    let mut config = config;
-    // The outbox suite measures recording events, not delivering them.
-    config.webhooks.deliver = args.suite != Suite::Outbox;
     let stack = Stack::start(config.clone()).await?;
     // A platform admin's token: the query reads every organization.
     let admin =
         nexus_identity::service::create_user(&stack.db, "admin@bench.test", "Admin", None, None)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    let mut claims = new_claims(
-        stack.keys.issuer(),
-        admin.id.to_string(),
-        TokenType::Access,
-        Duration::from_secs(3600),
-    );
-    claims.adm = true;
-    let token = stack.keys.sign(&claims)?;
+    let token = access_token(&stack, admin.id, true)?;
     let apps = nexus::seed::published_apps(&stack.db, &["analytics", "crm"]).await?;
     nexus::seed::populate(&stack.db, 0, args.organizations, &apps).await?;
 

@@ -73,10 +73,8 @@ fn rand_bytes() -> [u8; 32] {
     bytes
 }
 
-type Reply = Response;
-
 /// An OAuth error answer (RFC 6749 §5.2), never cached.
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Reply {
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     answer(
         status,
         serde_json::json!({ "error": error, "error_description": description }),
@@ -84,7 +82,7 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Reply {
 }
 
 /// Token endpoint answers carry `Cache-Control: no-store` (RFC 6749 §5.1).
-fn answer(status: StatusCode, body: serde_json::Value) -> Reply {
+fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     (
         status,
         [
@@ -105,7 +103,7 @@ pub async fn token(
     State(TokenEndpoint { db, keys, ttl }): State<TokenEndpoint>,
     headers: HeaderMap,
     body: Bytes,
-) -> Reply {
+) -> Response {
     let request = match TokenRequest::parse(&headers, &body) {
         Ok(request) => request,
         Err(Malformed(why)) => {
@@ -226,7 +224,7 @@ pub fn sign(
 }
 
 /// Logs what went wrong and answers the OAuth `server_error` without internals.
-fn server_error(what: &str, error: impl std::fmt::Display) -> Reply {
+fn server_error(what: &str, error: impl std::fmt::Display) -> Response {
     tracing::error!(error = %error, "{what}");
     oauth_error(
         StatusCode::INTERNAL_SERVER_ERROR,

@@ -140,14 +140,13 @@ pub async fn uninstall(
 pub async fn end_in_deleted_organization<C: sea_orm::ConnectionTrait>(
     conn: &C,
     organization_id: Uuid,
-) -> std::result::Result<usize, sea_orm::DbErr> {
+) -> std::result::Result<(), sea_orm::DbErr> {
     let live = installation::Entity::find()
         .filter(installation::Column::OrganizationId.eq(organization_id))
         .filter(installation::Column::Status.ne(InstallationStatus::Uninstalled))
         .all(conn)
         .await?;
     let now = Utc::now();
-    let mut count = 0;
     for found in &live {
         let mut ended = found.clone();
         ended.status = InstallationStatus::Uninstalled;
@@ -172,10 +171,9 @@ pub async fn end_in_deleted_organization<C: sea_orm::ConnectionTrait>(
                 crate::events::installation("app.uninstalled", &ended),
             )
             .await?;
-            count += 1;
         }
     }
-    Ok(count)
+    Ok(())
 }
 
 pub async fn update_scopes(

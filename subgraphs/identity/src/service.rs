@@ -155,11 +155,7 @@ pub async fn update_organization(
     let txn = db.begin().await.map_err(internal)?;
     lock_organization(&txn, organization_id).await?;
     require_admin(&txn, organization_id, actor).await?;
-    let current = organization::Entity::find_by_id(organization_id)
-        .one(&txn)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| not_found(format!("no organization `{organization_id}`")))?;
+    let current = find_organization(&txn, organization_id).await?;
     let name = name.filter(|n| *n != current.name);
     let slug = changes.slug.filter(|s| *s != current.slug);
     if name.is_none() && slug.is_none() {
@@ -208,11 +204,7 @@ pub async fn delete_organization(
         Some(m) if m.role == Role::Owner => {}
         _ => return Err(Code::Forbidden.error("only the organization's owners can delete it")),
     }
-    let organization = organization::Entity::find_by_id(organization_id)
-        .one(&txn)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| not_found(format!("no organization `{organization_id}`")))?;
+    let organization = find_organization(&txn, organization_id).await?;
     if organization.slug != confirm_slug.trim() {
         return Err(bad_input(format!(
             "to confirm, give the organization's slug (`{}`) as confirmSlug",
@@ -646,6 +638,17 @@ async fn delete_membership(txn: DatabaseTransaction, membership: membership::Mod
 }
 
 /// A membership the actor can see (else `NOT_FOUND`, whether or not it exists).
+async fn find_organization(
+    db: &impl ConnectionTrait,
+    organization_id: Uuid,
+) -> Result<organization::Model> {
+    organization::Entity::find_by_id(organization_id)
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no organization `{organization_id}`")))
+}
+
 async fn find_membership(
     db: &impl ConnectionTrait,
     membership_id: Uuid,

@@ -33,6 +33,8 @@ use super::subscriptions::Subscriptions;
 
 /// Deliveries one worker has in flight at most.
 pub const MAX_IN_FLIGHT: usize = 256;
+/// How long an event's payload query may take at the router.
+pub const PAYLOAD_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How much of an answer is kept with the attempt.
 pub const EXCERPT_BYTES: usize = 1024;
 
@@ -77,7 +79,7 @@ impl Deliverer {
         Deliverer {
             db,
             router: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
+                .timeout(PAYLOAD_QUERY_TIMEOUT)
                 .build()
                 .unwrap_or_default(),
             keys,

@@ -90,8 +90,10 @@ impl Worker {
     /// time limit and a little): call it before closing the database the worker writes to.
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        // An attempt: its payload query through the router (10 s at most), then its send.
-        let grace = self.deliverer.settings.timeout + Duration::from_secs(15);
+        // An attempt: its payload query through the router, then its send, then its recording.
+        let grace = delivery::PAYLOAD_QUERY_TIMEOUT
+            + self.deliverer.settings.timeout
+            + Duration::from_secs(5);
         let finished = async {
             let _ = (&mut self.task).await;
             let _ = self

@@ -312,7 +312,7 @@ async fn disable(txn: &DatabaseTransaction, app: Uuid, reason: String) -> Result
         .await?;
     if disabled.rows_affected == 1 {
         let event = Event::new(
-            "webhook_endpoint.disabled",
+            nexus_protocol::events::ENDPOINT_DISABLED,
             serde_json::json!({ "app_id": app, "reason": reason, "disabled_at": now }),
         )
         .for_app(app);
