@@ -97,9 +97,12 @@ pub const CORE_SUBGRAPHS: [CoreSubgraph; 3] = [
                 s.keys.clone(),
                 s.registry.clone(),
                 nexus_apps::licensing_client(s.licensing_url.clone(), s.keys.clone()),
-                s.installation_ttl,
-                &s.identity_url,
-                s.membership_ttl,
+                nexus_apps::HttpSettings {
+                    installation_token_ttl: s.installation_ttl,
+                    access_token_ttl: s.access_ttl,
+                    identity_url: s.identity_url.clone(),
+                    membership_ttl: s.membership_ttl,
+                },
             )
         },
         default_port: 4002,

@@ -282,13 +282,14 @@ pub async fn connect(database_url: &str) -> anyhow::Result<(DatabaseConnection, 
     })
 }
 
-/// `POST /oauth/token` on the public port is answered by the apps subgraph.
+/// The OAuth server's paths on the public port (`/oauth/authorize`, `/oauth/token`, …) are
+/// answered by the apps subgraph.
 pub fn oauth_passthrough(apps_graphql_url: &str) -> BTreeMap<String, String> {
     let base = apps_graphql_url.trim_end_matches("/graphql");
-    BTreeMap::from([(
-        nexus_apps::installation_tokens::TOKEN_PATH.to_owned(),
-        format!("{base}{}", nexus_apps::installation_tokens::TOKEN_PATH),
-    )])
+    nexus_protocol::oauth::PATHS
+        .iter()
+        .map(|path| ((*path).to_owned(), format!("{base}{path}")))
+        .collect()
 }
 
 #[cfg(test)]

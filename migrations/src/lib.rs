@@ -12,6 +12,7 @@ mod m20261122_000006_apps_credentials;
 mod m20261122_000007_licensing_keys;
 mod m20261201_000008_webhooks;
 mod m20261201_000009_license_expiry;
+mod m20261201_000010_oauth;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_licensing_keys::Migration),
             Box::new(m20261201_000008_webhooks::Migration),
             Box::new(m20261201_000009_license_expiry::Migration),
+            Box::new(m20261201_000010_oauth::Migration),
         ]
     }
 }

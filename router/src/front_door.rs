@@ -54,7 +54,8 @@ struct Upstream {
     router: SocketAddr,
     /// The newest pipeline of the router, for GraphQL requests.
     pipeline: Arc<Slot>,
-    /// Exact paths served by another service (e.g. `/oauth/token` by apps), path → URL.
+    /// Exact paths served by another service (e.g. `/oauth/token` by apps), path → URL; the
+    /// request's query goes along.
     passthrough: std::collections::BTreeMap<String, Uri>,
     client: Client<HttpConnector, Full<Bytes>>,
     trusted_proxies: TrustedProxies,
@@ -256,7 +257,13 @@ async fn forward(upstream: Upstream, peer: SocketAddr, request: Request) -> Resp
         return in_process(pipeline, parts.method, parts.uri, headers, body).await;
     }
     let uri = match passthrough {
-        Some(uri) => uri.clone(),
+        Some(uri) => match parts.uri.query() {
+            Some(query) => match format!("{uri}?{query}").parse::<Uri>() {
+                Ok(uri) => uri,
+                Err(_) => return (StatusCode::BAD_REQUEST, "bad request query").into_response(),
+            },
+            None => uri.clone(),
+        },
         None => {
             let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
             match format!("http://{}{path}", upstream.router).parse::<Uri>() {

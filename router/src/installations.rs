@@ -16,7 +16,7 @@ pub struct Directory {
     lookup_url: reqwest::Url,
     http: reqwest::Client,
     by_app: moka::future::Cache<(Uuid, String), Option<InstallationView>>,
-    by_id: moka::future::Cache<Uuid, Option<InstallationView>>,
+    by_id: moka::future::Cache<(Uuid, Option<Uuid>), Option<InstallationView>>,
 }
 
 impl Directory {
@@ -64,10 +64,19 @@ impl Directory {
             .map_err(|e| e.to_string())
     }
 
-    /// The installation `id`, whatever its status.
-    pub async fn by_id(&self, id: Uuid) -> Result<Option<InstallationView>, String> {
+    /// The installation `id`, whatever its status; with `grant`, not live once that OAuth grant
+    /// (what a delegated token came from) is revoked.
+    pub async fn by_id(
+        &self,
+        id: Uuid,
+        grant: Option<Uuid>,
+    ) -> Result<Option<InstallationView>, String> {
         self.by_id
-            .try_get_with(id, async { self.fetch(&[("id", id.to_string())]).await })
+            .try_get_with((id, grant), async {
+                let mut query = vec![("id", id.to_string())];
+                query.extend(grant.map(|g| ("grant", g.to_string())));
+                self.fetch(&query).await
+            })
             .await
             .map_err(|e| e.to_string())
     }

@@ -17,6 +17,7 @@ mod installations;
 mod licenses;
 mod n_plus_one;
 mod node_app;
+mod oauth;
 mod operation_limits;
 mod public_port;
 mod races;

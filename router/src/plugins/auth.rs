@@ -199,7 +199,7 @@ impl Plugin for Auth {
             ),
         );
         // The same metadata as OpenID Connect Discovery and as RFC 8414 (authorization server
-        // metadata): what exists today, nothing announced ahead of it.
+        // metadata).
         for path in [
             "/.well-known/openid-configuration",
             "/.well-known/oauth-authorization-server",
@@ -209,19 +209,7 @@ impl Plugin for Auth {
                 self.listen.clone(),
                 Endpoint::from_router_service(
                     path.to_owned(),
-                    json_endpoint(move || {
-                        serde_json::json!({
-                            "issuer": issuer,
-                            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-                            "token_endpoint": format!("{issuer}/oauth/token"),
-                            "grant_types_supported": ["client_credentials"],
-                            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-                            "id_token_signing_alg_values_supported": ["EdDSA"],
-                            "subject_types_supported": ["public"],
-                            "response_types_supported": ["token"],
-                            "scopes_supported": nexus_protocol::scopes::CATALOG.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
-                        })
-                    }),
+                    json_endpoint(move || nexus_protocol::oauth::metadata(&issuer)),
                 ),
             );
         }
@@ -263,7 +251,7 @@ async fn authenticate(
             Ok(claims) => claims,
             Err(e) => return refuse(request, &e.to_string()),
         };
-        if claims.typ == TokenType::Installation
+        if matches!(claims.typ, TokenType::Installation | TokenType::Delegated)
             && let Err(message) = installation_is_live(shared, &claims).await
         {
             return refuse(request, &message);
@@ -307,29 +295,41 @@ async fn verify(shared: &Shared, token: &str) -> Result<Claims, TokenError> {
     Ok(claims)
 }
 
-/// An installation token works while its installation is active, its app published, and every
-/// scope it carries still granted (checked through the cached directory: within seconds).
+/// An installation token (or an app's token acting for a user) works while its installation is
+/// active, its app published, and every scope it carries still granted — and a delegated token
+/// while the grant it came from is not revoked (checked through the cached directory: within
+/// seconds).
 async fn installation_is_live(shared: &Shared, claims: &Claims) -> Result<(), String> {
-    let stale = "the installation this token was issued for was uninstalled, suspended or had scopes taken away: get a new token";
+    let stale = "the installation this token was issued for was uninstalled, suspended or had scopes taken away, or the authorization was revoked: get a new token";
     let id = claims
         .inst
         .as_deref()
         .and_then(|i| uuid::Uuid::parse_str(i).ok())
-        .ok_or("an installation token without an installation")?;
+        .ok_or("an app's token without an installation")?;
+    let grant = match claims.gid.as_deref() {
+        Some(gid) => Some(uuid::Uuid::parse_str(gid).map_err(|_| "a malformed grant id")?),
+        None => None,
+    };
+    let app = match claims.typ {
+        TokenType::Delegated => claims.client_id.as_deref().unwrap_or_default(),
+        _ => claims.sub.as_str(),
+    };
     let installation = shared
         .directory
-        .by_id(id)
+        .by_id(id, grant)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "installation lookup failed");
             "cannot check the installation token now; try again".to_owned()
         })?
         .ok_or(stale)?;
-    let belongs = installation.app_id.to_string() == claims.sub
+    let belongs = installation.app_id.to_string() == app
         && claims.org.as_deref() == Some(installation.organization_id.to_string().as_str());
+    // OpenID Connect's scopes (`openid`, `email`, …) are the user's, not the installation's.
     let covered = claims
         .scopes
         .iter()
+        .filter(|s| nexus_protocol::scopes::is_known(s))
         .all(|s| installation.scopes.contains(s));
     if installation.live && belongs && covered {
         Ok(())

@@ -164,7 +164,7 @@ impl Gate {
         };
         if !matches!(
             claims.typ,
-            TokenType::Access | TokenType::ApiKey | TokenType::Installation
+            TokenType::Access | TokenType::ApiKey | TokenType::Installation | TokenType::Delegated
         ) {
             return refuse(
                 request,
@@ -197,8 +197,9 @@ impl Gate {
                 );
             }
         };
-        // An app's installation token may call the app itself, never another app.
-        if claims.typ == TokenType::Installation
+        // An app's token (its installation's, or acting for a user) may call the app itself,
+        // never another app.
+        if matches!(claims.typ, TokenType::Installation | TokenType::Delegated)
             && claims.inst.as_deref() != Some(installed.id.to_string().as_str())
         {
             return refuse(

@@ -148,13 +148,18 @@ fn principal(config: &RateLimitConfig, request: &supergraph::Request) -> (String
         Some(c) if c.typ == TokenType::ApiKey => {
             ("api_key".into(), key("api_key", &[&c.sub]), config.api_key)
         }
-        Some(c) if c.typ == TokenType::Installation => {
+        // An app's traffic counts against its installation, whichever user it acts for.
+        Some(c) if matches!(c.typ, TokenType::Installation | TokenType::Delegated) => {
+            let app = match c.typ {
+                TokenType::Delegated => c.client_id.as_deref().unwrap_or_default(),
+                _ => c.sub.as_str(),
+            };
             let org = c.org.as_deref().unwrap_or_default();
-            let (policy, bucket) = match config.apps.get(&c.sub) {
+            let (policy, bucket) = match config.apps.get(app) {
                 Some(bucket) => ("app", *bucket),
                 None => ("installation", config.installation),
             };
-            (policy.into(), key("installation", &[&c.sub, org]), bucket)
+            (policy.into(), key("installation", &[app, org]), bucket)
         }
         _ => {
             let address = request

@@ -1,6 +1,7 @@
 //! `GET /internal/installation`: what the router needs to know about an installation before it
 //! lets a call through — for the installation gate (`?namespace=…&organization=…`: is the app
-//! installed there?) and for installation tokens (`?id=…`: is it still live, with which scopes?).
+//! installed there?) and for installation tokens (`?id=…`: is it still live, with which scopes?;
+//! `&grant=…` for an app's token acting for a user: is its OAuth grant still unrevoked?).
 //! Only Nexus's own services may ask (a service token): it is not part of the public graph.
 
 use std::sync::Arc;
@@ -23,6 +24,8 @@ use crate::entity::installation::{self, InstallationStatus};
 #[derive(Deserialize)]
 pub struct LookupParams {
     id: Option<Uuid>,
+    /// With `id`: an OAuth grant whose tokens are asked about (revoked → not live).
+    grant: Option<Uuid>,
     namespace: Option<String>,
     organization: Option<Uuid>,
 }
@@ -38,7 +41,7 @@ pub async fn lookup(
         return refused;
     }
     let found = match (params.id, params.namespace, params.organization) {
-        (Some(id), None, None) => by_id(&db, id).await,
+        (Some(id), None, None) => by_id(&db, id, params.grant).await,
         (None, Some(namespace), Some(organization)) => by_app(&db, &namespace, organization).await,
         _ => {
             return (
@@ -59,7 +62,11 @@ pub async fn lookup(
     }
 }
 
-async fn by_id(db: &DatabaseConnection, id: Uuid) -> Result<Option<InstallationView>> {
+async fn by_id(
+    db: &DatabaseConnection,
+    id: Uuid,
+    grant: Option<Uuid>,
+) -> Result<Option<InstallationView>> {
     let Some(found) = installation::Entity::find_by_id(id)
         .one(db)
         .await
@@ -71,7 +78,15 @@ async fn by_id(db: &DatabaseConnection, id: Uuid) -> Result<Option<InstallationV
         .one(db)
         .await
         .map_err(internal)?;
-    Ok(app.map(|app| view(found, &app)))
+    let grant_live = match grant {
+        Some(grant) => crate::oauth::grants::grant_is_live(db, grant).await?,
+        None => true,
+    };
+    Ok(app.map(|app| {
+        let mut view = view(found, &app);
+        view.live &= grant_live;
+        view
+    }))
 }
 
 async fn by_app(

@@ -124,6 +124,8 @@ pub async fn uninstall(
     active.updated_at = Set(Utc::now());
     let txn = db.begin().await.map_err(internal)?;
     let updated = active.update(&txn).await.map_err(internal)?;
+    // Users' sign-ins through the installation end with it.
+    crate::oauth::grants::revoke_for_installation(&txn, updated.id).await?;
     nexus_kit::outbox::emit(
         &txn,
         crate::NAME,
@@ -165,6 +167,9 @@ pub async fn end_in_deleted_organization<C: sea_orm::ConnectionTrait>(
             .exec(conn)
             .await?;
         if ended_now.rows_affected == 1 {
+            crate::oauth::grants::revoke_for_installation(conn, found.id)
+                .await
+                .map_err(|e| sea_orm::DbErr::Custom(e.message))?;
             nexus_kit::outbox::record(
                 conn,
                 crate::NAME,

@@ -4,12 +4,11 @@ pub mod entity;
 pub mod events;
 pub mod graphql;
 pub mod installation_lookup;
-pub mod installation_tokens;
 pub mod installations;
 pub mod licensing;
+pub mod oauth;
 pub mod registry;
 pub mod service;
-pub mod token_request;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -78,31 +77,43 @@ pub fn sdl() -> String {
     .sdl_with_options(SDLExportOptions::new().federation())
 }
 
-/// `installation_token_ttl`: how long the tokens `POST /oauth/token` issues live;
-/// `identity_url`: where users' memberships are checked as they are now.
+/// How the apps service's HTTP side is set up beyond its database, keys and peers.
+pub struct HttpSettings {
+    /// How long the installation tokens `POST /oauth/token` issues live.
+    pub installation_token_ttl: std::time::Duration,
+    /// How long an access token acting for a user (OAuth authorization code) lives.
+    pub access_token_ttl: std::time::Duration,
+    /// identity's GraphQL URL: memberships as they are now, passwords, accounts.
+    pub identity_url: String,
+    /// How long a membership answer from identity is trusted.
+    pub membership_ttl: std::time::Duration,
+}
+
 pub fn http_router(
     db: DatabaseConnection,
     keys: Arc<KeyStore>,
     registry: Arc<Registry>,
     licensing: CoreClient,
-    installation_token_ttl: std::time::Duration,
-    identity_url: &str,
-    membership_ttl: std::time::Duration,
+    settings: HttpSettings,
 ) -> axum::Router {
     let token_state = (db.clone(), keys.clone());
-    let token_endpoint = installation_tokens::TokenEndpoint {
-        db: db.clone(),
-        keys: keys.clone(),
-        ttl: installation_token_ttl,
-    };
     let feed_state = (db.clone(), registry.clone(), keys.clone());
-    let schema = schema(db.clone(), registry, licensing);
+    let schema = schema(db.clone(), registry, licensing.clone());
     let authority = Arc::new(nexus_kit::authority::Memberships::new(
         NAME,
-        identity_url,
+        &settings.identity_url,
         keys.clone(),
-        membership_ttl,
+        settings.membership_ttl,
     ));
+    let oauth_server = oauth::OAuthServer {
+        db: db.clone(),
+        keys: keys.clone(),
+        accounts: nexus_kit::accounts::Accounts::new(NAME, &settings.identity_url, keys.clone()),
+        memberships: authority.clone(),
+        licensing,
+        installation_token_ttl: settings.installation_token_ttl,
+        access_token_ttl: settings.access_token_ttl,
+    };
     nexus_kit::server::http_router(
         NAME,
         schema,
@@ -119,10 +130,7 @@ pub fn http_router(
         }),
         Some(authority),
     )
-    .route(
-        installation_tokens::TOKEN_PATH,
-        axum::routing::post(installation_tokens::token).with_state(token_endpoint),
-    )
+    .merge(oauth::routes(oauth_server))
     .route(
         nexus_kit::installation_view::LOOKUP_PATH,
         axum::routing::get(installation_lookup::lookup).with_state(token_state),

@@ -1,5 +1,6 @@
 //! The identity subgraph: users, organizations and their memberships, accounts and tokens.
 
+pub mod account_lookup;
 pub mod accounts;
 pub mod entity;
 pub mod events;
@@ -60,7 +61,8 @@ pub fn http_router(
     };
     let schema = schema(db.clone(), config.clone());
     let (db_for_lookup, keys_for_lookup) = (db.clone(), keys.clone());
-    let exchange_state = (db.clone(), config);
+    let exchange_state = (db.clone(), config.clone());
+    let accounts_state = (db.clone(), config);
     nexus_kit::server::http_router(
         NAME,
         schema,
@@ -91,6 +93,14 @@ pub fn http_router(
     .route(
         API_KEY_EXCHANGE_PATH,
         post(exchange_api_key).with_state(exchange_state),
+    )
+    .route(
+        account_lookup::AUTHENTICATE_PATH,
+        post(account_lookup::authenticate).with_state(accounts_state.clone()),
+    )
+    .route(
+        account_lookup::ACCOUNT_PATH,
+        axum::routing::get(account_lookup::account).with_state(accounts_state),
     )
     .route(
         membership_lookup::PATH,

@@ -56,6 +56,23 @@ impl Tenancy {
                             .map(|m| (m.organization_id, m.role))
                             .collect())
                     }
+                    // An app acting for a user: a member-level view of the organization, while
+                    // the user still belongs to it.
+                    (TokenType::Delegated, _) => {
+                        let (Ok(user_id), Some(org)) = (
+                            Uuid::parse_str(&principal.claims.sub),
+                            principal.organization_id,
+                        ) else {
+                            return Ok(HashMap::new());
+                        };
+                        let member = membership::Entity::find()
+                            .filter(membership::Column::UserId.eq(user_id))
+                            .filter(membership::Column::OrganizationId.eq(org))
+                            .one(&self.db)
+                            .await
+                            .map_err(internal)?;
+                        Ok(member.map(|_| (org, Role::Member)).into_iter().collect())
+                    }
                     // An API key is a member-level view of its own organization.
                     _ => Ok(principal
                         .organization_id

@@ -54,8 +54,14 @@ impl Caller {
         let parse = |what: &str, v: &str| {
             Uuid::parse_str(v).map_err(|_| TokenError::Invalid(format!("`{what}` is not a UUID")))
         };
+        // A delegated token names a user but is an app's: it acts within its scopes, never as
+        // the user themselves (no account changes, no developer's or admin's powers).
         let user_id = match claims.typ {
             TokenType::Access | TokenType::Context => Some(parse("sub", &claims.sub)?),
+            TokenType::Delegated => {
+                parse("sub", &claims.sub)?;
+                None
+            }
             TokenType::ApiKey | TokenType::Installation | TokenType::Service => None,
         };
         let organization_id = claims.org.as_deref().map(|o| parse("org", o)).transpose()?;
@@ -70,12 +76,16 @@ impl Caller {
         }))
     }
 
-    /// A signed-in user's token acting in an organization: (user, organization), whose role
-    /// `kit::authority` checks against identity.
+    /// A token acting for a user in an organization (theirs, or an app's on their behalf):
+    /// (user, organization), whose membership `kit::authority` checks against identity.
     pub fn membership_claimed(&self) -> Option<(Uuid, Uuid)> {
-        self.principal()
-            .filter(|p| p.typ == TokenType::Access)
-            .and_then(|p| Some((p.user_id?, p.organization_id?)))
+        let p = self.principal()?;
+        let user = match p.typ {
+            TokenType::Access => p.user_id?,
+            TokenType::Delegated => Uuid::parse_str(&p.claims.sub).ok()?,
+            _ => return None,
+        };
+        Some((user, p.organization_id?))
     }
 
     /// The caller with the role it has now (`None`: no longer a member, so the token acts in no

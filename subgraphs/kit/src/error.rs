@@ -34,6 +34,33 @@ impl Code {
         }
     }
 
+    /// The code named `name` (as another service sent it); unknown names are internal.
+    pub fn from_name(name: &str) -> Code {
+        [
+            Code::BadUserInput,
+            Code::NotFound,
+            Code::Conflict,
+            Code::Unauthenticated,
+            Code::Forbidden,
+            Code::Unavailable,
+            Code::RateLimited,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == name)
+        .unwrap_or(Code::Internal)
+    }
+
+    /// The code an error carries (`Internal` when none).
+    pub fn of(err: &Error) -> Code {
+        let name = err
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .map(|v| v.to_string().trim_matches('"').to_owned())
+            .unwrap_or_default();
+        Code::from_name(&name)
+    }
+
     pub fn error(self, message: impl Into<String>) -> Error {
         Error::new(message).extend_with(|_, e| e.set("code", self.as_str()))
     }

@@ -1,6 +1,7 @@
 //! Plumbing every core subgraph shares: database connection, error codes, ids, Relay pagination,
 //! DataLoaders and the HTTP server a subgraph is served by.
 
+pub mod accounts;
 pub mod auth;
 pub mod authority;
 pub mod core_client;

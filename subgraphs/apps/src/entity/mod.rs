@@ -4,4 +4,8 @@ pub mod app;
 pub mod app_credential;
 pub mod app_version;
 pub mod installation;
+pub mod oauth_authorization;
+pub mod oauth_code;
+pub mod oauth_grant;
+pub mod oauth_refresh_token;
 pub mod supergraph_version;

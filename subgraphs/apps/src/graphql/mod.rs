@@ -1,5 +1,6 @@
 //! Apps' part of the supergraph, and the stubs of identity's entities it points at.
 
+mod authorizations;
 mod mutation;
 mod query;
 mod types;
@@ -14,9 +15,14 @@ pub use versions::{AppVersion, SupergraphVersion, VersionMutation, VersionQuery}
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct RootQuery(Query, VersionQuery);
+pub struct RootQuery(Query, VersionQuery, authorizations::AuthorizationQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct RootMutation(Mutation, VersionMutation, webhooks::WebhookMutation);
+pub struct RootMutation(
+    Mutation,
+    VersionMutation,
+    webhooks::WebhookMutation,
+    authorizations::AuthorizationMutation,
+);
 pub use types::{App, Installation, OrganizationInstallations, UserRef};

@@ -104,7 +104,7 @@ impl Mutation {
         if app.is_none_or(|a| a.developer_id != developer) {
             return Err(Code::Forbidden.error("only the app's developer manages its credentials"));
         }
-        crate::installation_tokens::rotate_secret(db, app_id).await
+        crate::oauth::client::rotate_secret(db, app_id).await
     }
 
     /// Uninstalls an app from the organization your token acts in (owners and admins).

@@ -68,7 +68,7 @@ pub async fn shape(
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the installation is gone")?;
-    let token = crate::installation_tokens::sign(
+    let token = crate::oauth::client_credentials::sign(
         &deliverer.keys,
         &installation,
         std::time::Duration::from_secs(60),

@@ -1,0 +1,328 @@
+//! `POST /oauth/token` (RFC 6749 §3.2): the client is authenticated first (HTTP Basic or body
+//! credentials, `token_request`), then its grant judged: `authorization_code` (RFC 7636 PKCE),
+//! `refresh_token` (rotating), `client_credentials` (installation tokens) and RFC 8693 token
+//! exchange (an app's context token for a user → an access token acting for that user). Errors
+//! as §5.2 has them.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use nexus_kit::token::TokenType;
+use nexus_protocol::oauth::{
+    AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN, TOKEN_EXCHANGE, is_user_scope,
+};
+use sea_orm::EntityTrait;
+use uuid::Uuid;
+
+use super::grants::{self, Issued, Redemption, Refused};
+use super::token_request::{Malformed, TokenRequest};
+use super::tokens::{self, Delegation, IdToken};
+use super::{OAuthServer, answer, client, invalid_client, oauth_error, server_error};
+use crate::entity::app::{self, AppStatus};
+use crate::entity::installation::{self, InstallationStatus};
+
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+/// The client, authenticated and published: its id; or the answer that says why not.
+pub async fn authenticated_client(
+    server: &OAuthServer,
+    request: &TokenRequest,
+) -> Result<Uuid, Response> {
+    let Some((client_id, secret)) = &request.client else {
+        return Err(invalid_client(request.basic));
+    };
+    let app_id = match client::authenticate(&server.db, client_id, secret).await {
+        Ok(Some(app_id)) => app_id,
+        Ok(None) => return Err(invalid_client(request.basic)),
+        Err(e) => return Err(server_error("cannot check a client", e.message)),
+    };
+    // Credentials follow the app: a suspended (or unpublished) app gets no new token.
+    match app::Entity::find_by_id(app_id).one(&server.db).await {
+        Ok(Some(app)) if app.status == AppStatus::Published => Ok(app_id),
+        Ok(Some(app)) if app.status == AppStatus::Suspended => Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "the app is suspended: it gets no tokens until the platform reinstates it",
+        )),
+        Ok(_) => Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "the app is not published",
+        )),
+        Err(e) => Err(server_error("database error", e)),
+    }
+}
+
+pub async fn token(State(server): State<OAuthServer>, headers: HeaderMap, body: Bytes) -> Response {
+    let request = match TokenRequest::parse(&headers, &body) {
+        Ok(request) => request,
+        Err(Malformed(why)) => {
+            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &why);
+        }
+    };
+    // The client is authenticated before anything about the grant is said.
+    let app_id = match authenticated_client(&server, &request).await {
+        Ok(app_id) => app_id,
+        Err(answer) => return answer,
+    };
+    let params = &request.params;
+    let param = |name: &str| params.get(name).map(String::as_str);
+    match request.grant_type.as_str() {
+        CLIENT_CREDENTIALS => super::client_credentials::grant(&server, app_id, params).await,
+        AUTHORIZATION_CODE => {
+            let Some(code) = param("code") else {
+                return invalid_request("code is missing");
+            };
+            let redeemed = grants::redeem_code(
+                &server.db,
+                Redemption {
+                    client: app_id,
+                    code,
+                    redirect_uri: param("redirect_uri"),
+                    code_verifier: param("code_verifier"),
+                },
+            )
+            .await;
+            respond(&server, redeemed, None).await
+        }
+        REFRESH_TOKEN => {
+            let Some(token) = param("refresh_token") else {
+                return invalid_request("refresh_token is missing");
+            };
+            let narrowed = param("scope").map(split_scopes);
+            let refreshed = grants::refresh(&server.db, app_id, token).await;
+            respond(&server, refreshed, narrowed).await
+        }
+        TOKEN_EXCHANGE => exchange(&server, app_id, params).await,
+        _ => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "supported grant types: authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+    }
+}
+
+fn invalid_request(why: &str) -> Response {
+    oauth_error(StatusCode::BAD_REQUEST, "invalid_request", why)
+}
+
+fn invalid_grant(why: &str) -> Response {
+    oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", why)
+}
+
+fn split_scopes(scope: &str) -> Vec<String> {
+    scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Tokens for a redeemed code or refresh token: the user must still belong to the
+/// organization; `narrowed` (a refresh's `scope`) may only take scopes away.
+async fn respond(
+    server: &OAuthServer,
+    issued: Result<Issued, Refused>,
+    narrowed: Option<Vec<String>>,
+) -> Response {
+    let issued = match issued {
+        Ok(issued) => issued,
+        Err(Refused::InvalidGrant(why)) => return invalid_grant(why),
+        Err(Refused::InvalidRequest(why)) => return invalid_request(why),
+        Err(Refused::Internal(e)) => return server_error("cannot redeem a grant", e.message),
+    };
+    let authorization = &issued.authorization;
+    let mut scopes = issued.grant.scopes();
+    if let Some(narrowed) = narrowed {
+        if let Some(extra) = narrowed.iter().find(|s| !scopes.contains(s)) {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                &format!("`{extra}` was not granted: a refresh may only narrow the scopes"),
+            );
+        }
+        scopes = narrowed;
+    }
+    let role = match server
+        .memberships
+        .role(authorization.user_id, authorization.organization_id)
+        .await
+    {
+        Ok(Some(role)) => role,
+        Ok(None) => {
+            let _ = grants::revoke_grant(&server.db, issued.grant.id).await;
+            return invalid_grant("the user is no longer a member of that organization");
+        }
+        Err(e) => return server_error("cannot check the membership", e.message),
+    };
+    let ttl = server.access_token_ttl;
+    let access_token = match tokens::access_token(
+        &server.keys,
+        ttl,
+        &Delegation {
+            user: authorization.user_id,
+            app: authorization.app_id,
+            organization: authorization.organization_id,
+            installation: authorization.installation_id,
+            role: Some(role),
+            scopes: &scopes,
+            grant: Some(issued.grant.id),
+        },
+    ) {
+        Ok(token) => token,
+        Err(e) => return server_error("cannot sign a token", e),
+    };
+    let mut body = serde_json::json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": ttl.as_secs(),
+        "scope": scopes.join(" "),
+    });
+    if let Some(refresh_token) = &issued.refresh_token {
+        body["refresh_token"] = refresh_token.clone().into();
+    }
+    if scopes.iter().any(|s| s == "openid") {
+        let account = match server.accounts.account(authorization.user_id).await {
+            Ok(Some(account)) => account,
+            Ok(None) => return invalid_grant("the user's account no longer exists"),
+            Err(e) => return server_error("cannot read the account", e.message),
+        };
+        let id_token = tokens::id_token(
+            &server.keys,
+            &IdToken {
+                app: authorization.app_id,
+                account: &account,
+                organization: authorization.organization_id,
+                scopes: &scopes,
+                nonce: issued.nonce.as_deref(),
+                auth_time: issued.grant.auth_time.timestamp(),
+                access_token: &access_token,
+                ttl,
+            },
+        );
+        match id_token {
+            Ok(id_token) => body["id_token"] = id_token.into(),
+            Err(e) => return server_error("cannot sign an id_token", e),
+        }
+    }
+    answer(StatusCode::OK, body)
+}
+
+/// RFC 8693: the app trades the context token the router gave it for a user's call (its
+/// `subject_token`) for an access token acting for that user in that organization, within what
+/// the context token carried (and `scope`, if given, narrows it). No refresh token: a new call
+/// brings a new context token.
+async fn exchange(
+    server: &OAuthServer,
+    app_id: Uuid,
+    params: &BTreeMap<String, String>,
+) -> Response {
+    let Some(subject_token) = params.get("subject_token") else {
+        return invalid_request("subject_token is missing");
+    };
+    match params.get("subject_token_type").map(String::as_str) {
+        Some(JWT_TOKEN_TYPE | ACCESS_TOKEN_TYPE) => {}
+        _ => {
+            return invalid_request(
+                "subject_token_type must be urn:ietf:params:oauth:token-type:jwt (the context token)",
+            );
+        }
+    }
+    if params
+        .get("requested_token_type")
+        .is_some_and(|t| t != ACCESS_TOKEN_TYPE)
+    {
+        return invalid_request("only an access token can be requested");
+    }
+    let app = match app::Entity::find_by_id(app_id).one(&server.db).await {
+        Ok(Some(app)) => app,
+        Ok(None) => return invalid_grant("unknown app"),
+        Err(e) => return server_error("database error", e),
+    };
+    // A context token is addressed to the app's namespace: only that app can present it.
+    let context = match server.keys.verify(subject_token, &app.namespace) {
+        Ok(claims) if claims.typ == TokenType::Context => claims,
+        Ok(_) => return invalid_grant("subject_token is not a context token"),
+        Err(e) => return invalid_grant(&format!("subject_token: {e}")),
+    };
+    let (Ok(user), Some(Ok(organization)), Some(Ok(installation_id))) = (
+        Uuid::parse_str(&context.sub),
+        context.org.as_deref().map(Uuid::parse_str),
+        context.inst.as_deref().map(Uuid::parse_str),
+    ) else {
+        return invalid_grant(
+            "the context token does not name a user, organization and installation",
+        );
+    };
+    let installation = match installation::Entity::find_by_id(installation_id)
+        .one(&server.db)
+        .await
+    {
+        Ok(Some(i))
+            if i.app_id == app_id
+                && i.organization_id == organization
+                && i.status == InstallationStatus::Active =>
+        {
+            i
+        }
+        Ok(_) => return invalid_grant("the app is not installed there any more"),
+        Err(e) => return server_error("database error", e),
+    };
+    // Only a user's call: an API key's or an installation's context names no member.
+    let role = match server.memberships.role(user, organization).await {
+        Ok(Some(role)) => role,
+        Ok(None) => {
+            return invalid_grant(
+                "the context token is not a user's (or the user left the organization)",
+            );
+        }
+        Err(e) => return server_error("cannot check the membership", e.message),
+    };
+    let granted = installation.scopes();
+    let mut scopes: Vec<String> = context
+        .scopes
+        .iter()
+        .filter(|s| granted.contains(s) && !is_user_scope(s))
+        .cloned()
+        .collect();
+    if let Some(asked) = params.get("scope").map(|s| split_scopes(s)) {
+        if let Some(extra) = asked.iter().find(|s| !scopes.contains(s)) {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                &format!("`{extra}` is not within the installation's scopes for this call"),
+            );
+        }
+        scopes = asked;
+    }
+    let ttl = server.access_token_ttl;
+    match tokens::access_token(
+        &server.keys,
+        ttl,
+        &Delegation {
+            user,
+            app: app_id,
+            organization,
+            installation: installation.id,
+            role: Some(role),
+            scopes: &scopes,
+            grant: None,
+        },
+    ) {
+        Ok(token) => answer(
+            StatusCode::OK,
+            serde_json::json!({
+                "access_token": token,
+                "issued_token_type": ACCESS_TOKEN_TYPE,
+                "token_type": "Bearer",
+                "expires_in": ttl.as_secs(),
+                "scope": scopes.join(" "),
+            }),
+        ),
+        Err(e) => server_error("cannot sign a token", e),
+    }
+}

@@ -1,0 +1,112 @@
+//! Tokens signed for a user's grant: the access token (`Delegated`: the app acting for the user
+//! in one organization, within the grant's scopes, for the core API) and the OpenID Connect
+//! id_token (for the app: who signed in).
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
+use nexus_kit::accounts::Account;
+use nexus_kit::token::{KeyStore, TokenType, new_claims};
+use serde::Serialize;
+use sha2::{Digest, Sha512};
+use uuid::Uuid;
+
+/// Who and what an access token acting for a user is for.
+pub struct Delegation<'a> {
+    pub user: Uuid,
+    pub app: Uuid,
+    pub organization: Uuid,
+    pub installation: Uuid,
+    /// The user's role there now.
+    pub role: Option<String>,
+    pub scopes: &'a [String],
+    /// The grant it comes from (`None` for token exchange: it lives only as long as the
+    /// installation and the user's membership).
+    pub grant: Option<Uuid>,
+}
+
+pub fn access_token(keys: &KeyStore, ttl: Duration, d: &Delegation<'_>) -> anyhow::Result<String> {
+    let mut claims = new_claims(keys.issuer(), d.user.to_string(), TokenType::Delegated, ttl);
+    claims.org = Some(d.organization.to_string());
+    claims.role = d.role.clone();
+    claims.inst = Some(d.installation.to_string());
+    claims.client_id = Some(d.app.to_string());
+    claims.gid = d.grant.map(|g| g.to_string());
+    claims.scopes = d.scopes.to_vec();
+    keys.sign(&claims)
+}
+
+#[derive(Serialize)]
+struct IdTokenClaims<'a> {
+    iss: &'a str,
+    sub: String,
+    aud: String,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    at_hash: String,
+    /// The organization the sign-in is for.
+    org: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
+}
+
+pub struct IdToken<'a> {
+    pub app: Uuid,
+    pub account: &'a Account,
+    pub organization: Uuid,
+    pub scopes: &'a [String],
+    pub nonce: Option<&'a str>,
+    pub auth_time: i64,
+    pub access_token: &'a str,
+    pub ttl: Duration,
+}
+
+pub fn id_token(keys: &KeyStore, t: &IdToken<'_>) -> anyhow::Result<String> {
+    let has = |scope: &str| t.scopes.iter().any(|s| s == scope);
+    let now = Utc::now().timestamp();
+    let claims = IdTokenClaims {
+        iss: keys.issuer(),
+        sub: t.account.id.to_string(),
+        aud: t.app.to_string(),
+        exp: now + t.ttl.as_secs() as i64,
+        iat: now,
+        auth_time: t.auth_time,
+        nonce: t.nonce,
+        at_hash: at_hash(t.access_token),
+        org: t.organization.to_string(),
+        name: has("profile").then_some(t.account.name.as_str()),
+        email: has("email").then_some(t.account.email.as_str()),
+        email_verified: has("email").then_some(t.account.email_verified),
+    };
+    keys.sign_document("JWT", &claims)
+}
+
+/// OpenID Connect's `at_hash` for an EdDSA (Ed25519) signature: the left half of the access
+/// token's SHA-512, base64url.
+pub fn at_hash(access_token: &str) -> String {
+    let digest = Sha512::digest(access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+}
+
+/// The claims userinfo and the id_token share, as JSON, for the granted scopes.
+pub fn user_claims(account: &Account, organization: &str, scopes: &[String]) -> serde_json::Value {
+    let has = |scope: &str| scopes.iter().any(|s| s == scope);
+    let mut claims = serde_json::json!({ "sub": account.id.to_string(), "org": organization });
+    if has("profile") {
+        claims["name"] = account.name.clone().into();
+    }
+    if has("email") {
+        claims["email"] = account.email.clone().into();
+        claims["email_verified"] = account.email_verified.into();
+    }
+    claims
+}

@@ -1,0 +1,139 @@
+//! What the apps service's sign-in and consent pages ask of identity (`nexus_kit::accounts`):
+//! `POST /internal/authenticate` checks a password under the same login limits as `logIn`, and
+//! `GET /internal/account?user=…` says who someone is and where they belong. Only Nexus's own
+//! services may ask.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use nexus_kit::Code;
+use nexus_kit::accounts::{Account, AccountMembership, Credentials, Refusal};
+use nexus_kit::error::{Result, internal};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::accounts::session::role_name;
+use crate::accounts::{AuthConfig, password};
+use crate::entity::{membership, organization, user};
+use crate::service;
+
+pub use nexus_kit::accounts::{ACCOUNT_PATH, AUTHENTICATE_PATH};
+
+fn refusal(error: nexus_kit::Error) -> Response {
+    let code = Code::of(&error);
+    let status = match code {
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (
+        status,
+        Json(Refusal {
+            code: code.as_str().to_owned(),
+            message: error.message,
+        }),
+    )
+        .into_response()
+}
+
+pub async fn authenticate(
+    State((db, config)): State<(DatabaseConnection, AuthConfig)>,
+    headers: HeaderMap,
+    Json(credentials): Json<Credentials>,
+) -> Response {
+    if let Some(refused) =
+        nexus_kit::server::refuse_unless_service(&headers, &config.keys, "authentication")
+    {
+        return refused;
+    }
+    match check(&db, &config, credentials).await {
+        Ok(account) => Json(account).into_response(),
+        Err(e) => refusal(e),
+    }
+}
+
+/// `logIn`'s checks: limits first, the same error for an unknown email and a wrong password.
+async fn check(
+    db: &DatabaseConnection,
+    config: &AuthConfig,
+    input: Credentials,
+) -> Result<Account> {
+    let email = input.email.trim().to_lowercase();
+    config.limiter.attempt(&email, &input.address).await?;
+    let found = service::find_user_by_email(db, &email).await?;
+    let stored = found.as_ref().and_then(|u| u.password_hash.clone());
+    if !password::verify(input.password, stored).await? {
+        return Err(Code::Unauthenticated.error("wrong email or password"));
+    }
+    config.limiter.succeeded(&email, &input.address).await;
+    let found = found.ok_or_else(|| Code::Unauthenticated.error("wrong email or password"))?;
+    describe(db, found).await
+}
+
+#[derive(Deserialize)]
+pub struct AccountParams {
+    user: Uuid,
+}
+
+pub async fn account(
+    State((db, config)): State<(DatabaseConnection, AuthConfig)>,
+    Query(params): Query<AccountParams>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) =
+        nexus_kit::server::refuse_unless_service(&headers, &config.keys, "account lookup")
+    {
+        return refused;
+    }
+    let found = match user::Entity::find_by_id(params.user).one(&db).await {
+        Ok(found) => found,
+        Err(e) => return refusal(internal(e)),
+    };
+    let Some(found) = found else {
+        return (StatusCode::NOT_FOUND, "no such user").into_response();
+    };
+    match describe(&db, found).await {
+        Ok(account) => Json(account).into_response(),
+        Err(e) => refusal(e),
+    }
+}
+
+async fn describe(db: &DatabaseConnection, found: user::Model) -> Result<Account> {
+    let memberships = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(found.id))
+        .all(db)
+        .await
+        .map_err(internal)?;
+    let organizations: HashMap<Uuid, organization::Model> = organization::Entity::find()
+        .filter(organization::Column::Id.is_in(memberships.iter().map(|m| m.organization_id)))
+        .all(db)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|o| (o.id, o))
+        .collect();
+    let mut memberships: Vec<AccountMembership> = memberships
+        .into_iter()
+        .filter_map(|m| {
+            let organization = organizations.get(&m.organization_id)?;
+            Some(AccountMembership {
+                organization_id: m.organization_id,
+                organization_name: organization.name.clone(),
+                organization_slug: organization.slug.clone(),
+                role: role_name(m.role).to_owned(),
+            })
+        })
+        .collect();
+    memberships.sort_by(|a, b| a.organization_name.cmp(&b.organization_name));
+    Ok(Account {
+        id: found.id,
+        email: found.email,
+        name: found.name,
+        email_verified: false,
+        memberships,
+    })
+}

@@ -1,0 +1,141 @@
+//! Accounts as other core services see them, asked of identity with a service token: the apps
+//! service's sign-in pages check a password (`POST AUTHENTICATE_PATH`, counted by identity's
+//! login limits for the browser's address) and read who someone is and where they belong
+//! (`GET ACCOUNT_PATH?user=…`) for consent pages, id_tokens and userinfo.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Code, Error, Result};
+use crate::token::KeyStore;
+
+pub const AUTHENTICATE_PATH: &str = "/internal/authenticate";
+pub const ACCOUNT_PATH: &str = "/internal/account";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Credentials {
+    pub email: String,
+    pub password: String,
+    /// The client's address, for the login limits.
+    pub address: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Account {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    /// Nobody has verified an address yet (verification is still to come).
+    pub email_verified: bool,
+    pub memberships: Vec<AccountMembership>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccountMembership {
+    pub organization_id: Uuid,
+    pub organization_name: String,
+    pub organization_slug: String,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+}
+
+impl AccountMembership {
+    pub fn may_install(&self) -> bool {
+        matches!(self.role.as_str(), "owner" | "admin")
+    }
+}
+
+/// A refusal as identity says it: `{code, message}` (`UNAUTHENTICATED`, `RATE_LIMITED`, …).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Refusal {
+    pub code: String,
+    pub message: String,
+}
+
+/// The client other services ask identity with.
+#[derive(Clone)]
+pub struct Accounts {
+    http: reqwest::Client,
+    base: String,
+    keys: Arc<KeyStore>,
+    caller: &'static str,
+}
+
+impl Accounts {
+    /// `identity_url`: identity's GraphQL URL (the lookups are next to it).
+    pub fn new(caller: &'static str, identity_url: &str, keys: Arc<KeyStore>) -> Accounts {
+        Accounts {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+            base: identity_url
+                .trim_end_matches('/')
+                .trim_end_matches("/graphql")
+                .to_owned(),
+            keys,
+            caller,
+        }
+    }
+
+    fn unavailable(detail: String) -> Error {
+        tracing::error!(%detail, "account lookup at identity failed");
+        Code::Unavailable.error("the identity service is unavailable; try again shortly")
+    }
+
+    fn token(&self) -> Result<String> {
+        self.keys
+            .service_token(self.caller)
+            .map_err(|e| Code::Internal.error(format!("cannot sign a service token: {e}")))
+    }
+
+    /// The account these credentials open; a wrong password or a spent limit is the error
+    /// identity gives (`UNAUTHENTICATED`, `RATE_LIMITED`).
+    pub async fn authenticate(&self, credentials: &Credentials) -> Result<Account> {
+        let response = self
+            .http
+            .post(format!("{}{AUTHENTICATE_PATH}", self.base))
+            .bearer_auth(self.token()?)
+            .json(credentials)
+            .send()
+            .await
+            .map_err(|e| Self::unavailable(e.to_string()))?;
+        if response.status().is_success() {
+            return response
+                .json()
+                .await
+                .map_err(|e| Self::unavailable(e.to_string()));
+        }
+        let status = response.status();
+        match response.json::<Refusal>().await {
+            Ok(refusal) => Err(Code::from_name(&refusal.code).error(refusal.message)),
+            Err(_) => Err(Self::unavailable(format!("HTTP {status}"))),
+        }
+    }
+
+    /// The account `user`, or `None` when it no longer exists.
+    pub async fn account(&self, user: Uuid) -> Result<Option<Account>> {
+        let response = self
+            .http
+            .get(format!("{}{ACCOUNT_PATH}", self.base))
+            .query(&[("user", user.to_string())])
+            .bearer_auth(self.token()?)
+            .send()
+            .await
+            .map_err(|e| Self::unavailable(e.to_string()))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(Self::unavailable(format!("HTTP {}", response.status())));
+        }
+        response
+            .json()
+            .await
+            .map(Some)
+            .map_err(|e| Self::unavailable(e.to_string()))
+    }
+}

@@ -1,0 +1,1036 @@
+//! OAuth 2.1 / OpenID Connect: an app installs with consent and signs users in. The browser is a
+//! cookie-keeping HTTP client here (every bad path, exactly), and a real headless Chromium driven
+//! by Python's authlib + Selenium for the whole happy path (`NEXUS_TEST_BROWSER=1`).
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::common::{PASSWORD, Session, TestStack, manifest};
+
+const CALLBACK: &str = "http://127.0.0.1:5001/callback";
+
+/// A browser: follows nothing by itself, keeps the session cookie.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn location(&self) -> url::Url {
+        let location = self
+            .headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no Location ({}): {}", self.status, self.body));
+        url::Url::parse(location)
+            .or_else(|_| url::Url::parse(&format!("http://nexus.test{location}")))
+            .expect("a URL")
+    }
+
+    fn param(&self, name: &str) -> Option<String> {
+        self.location()
+            .query_pairs()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// A hidden form field's value.
+    fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no field {name}: {}", self.body))
+            + marker.len();
+        let end = start + self.body[start..].find('"').expect("closing quote");
+        self.body[start..end]
+            .replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+    }
+}
+
+impl Browser {
+    fn new(stack: &TestStack) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: stack.stack.keys.issuer().to_owned(),
+            cookie: None,
+        }
+    }
+
+    async fn keep(&mut self, response: reqwest::Response) -> Answer {
+        let status = response.status();
+        let headers = response.headers().clone();
+        if let Some(cookie) = headers.get(SET_COOKIE).and_then(|v| v.to_str().ok()) {
+            self.cookie = cookie.split(';').next().map(str::to_owned);
+        }
+        let body = response.text().await.unwrap_or_default();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path_and_query: &str) -> Answer {
+        let mut request = self.http.get(format!("{}{path_and_query}", self.base));
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.expect("GET");
+        self.keep(response).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.expect("POST");
+        self.keep(response).await
+    }
+
+    /// Logs in on the login page `page` shows; returns where it sends the browser.
+    async fn log_in(&mut self, page: &Answer, email: &str, password: &str) -> Answer {
+        let (csrf, request) = (page.field("csrf"), page.field("request"));
+        self.post(
+            "/oauth/login",
+            &[
+                ("csrf", &csrf),
+                ("request", &request),
+                ("email", email),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    /// Follows a redirect to one of Nexus's own pages.
+    async fn follow(&mut self, answer: &Answer) -> Answer {
+        let location = answer.location();
+        let path = match location.query() {
+            Some(q) => format!("{}?{q}", location.path()),
+            None => location.path().to_owned(),
+        };
+        self.get(&path).await
+    }
+}
+
+/// A PKCE pair: (verifier, S256 challenge).
+fn pkce() -> (String, String) {
+    let verifier = URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes().repeat(3));
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+fn authorize_path(client_id: &str, params: &[(&str, &str)]) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("client_id", client_id);
+    for (name, value) in params {
+        query.append_pair(name, value);
+    }
+    format!("/oauth/authorize?{}", query.finish())
+}
+
+/// The usual request's parameters, with `challenge`.
+fn usual<'a>(challenge: &'a str, scope: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("response_type", "code"),
+        ("redirect_uri", CALLBACK),
+        ("scope", scope),
+        ("state", "st-1"),
+        ("nonce", "n-1"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]
+}
+
+struct OAuthWorld {
+    stack: TestStack,
+    developer: Session,
+    admin: Session,
+    app_id: String,
+    secret: String,
+    /// Alice owns Acme; Bob is a plain member of Acme.
+    alice: Session,
+    acme: String,
+    _app: crate::common::FakeApp,
+}
+
+async fn world() -> OAuthWorld {
+    let stack = TestStack::start().await;
+    let admin = stack.platform_admin("admin@nexus.test").await;
+    let developer = stack.sign_up("dev@apps.test", "Dana Developer").await;
+    let app = crate::common::FakeApp::analytics().await;
+    let mut manifest = manifest("analytics", &app.url(), &["users:read"]);
+    manifest["scopes"]["optional"] = json!(["organizations:read"]);
+    manifest["oauth"] = json!({ "redirect_uris": [CALLBACK, "https://app.example.com/cb"] });
+    let (app_id, _) = stack.publish_app(&developer, &admin, &manifest).await;
+    let secret = rotate_secret(&stack, &developer, &app_id).await;
+    let (alice, acme) = stack.owner_of("alice@acme.test", "Acme", "acme").await;
+    OAuthWorld {
+        stack,
+        developer,
+        admin,
+        app_id,
+        secret,
+        alice,
+        acme,
+        _app: app,
+    }
+}
+
+async fn rotate_secret(stack: &TestStack, developer: &Session, app_id: &str) -> String {
+    let data = stack
+        .data_as(
+            &developer.access,
+            "mutation($app: ID!) { rotateAppClientSecret(appId: $app) }",
+            json!({ "app": app_id }),
+        )
+        .await;
+    data["rotateAppClientSecret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+impl OAuthWorld {
+    /// POSTs a form to the token endpoint (or another OAuth endpoint) with HTTP Basic as the app.
+    async fn token(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        self.token_as(&self.app_id, &self.secret, path, form).await
+    }
+
+    async fn token_as(
+        &self,
+        client: &str,
+        secret: &str,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let response = self
+            .stack
+            .client
+            .post(format!("{}{path}", self.stack.stack.keys.issuer()))
+            .basic_auth(client, Some(secret))
+            .form(form)
+            .send()
+            .await
+            .expect("the OAuth endpoint answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn redeem(&self, code: &str, verifier: &str) -> (u16, Value) {
+        self.token(
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", verifier),
+            ],
+        )
+        .await
+    }
+
+    async fn installations_of_acme(&self) -> Value {
+        self.stack
+            .data_as(
+                &self.alice.access,
+                "query($o: ID!) { organization(id: $o) { installations { nodes { id grantedScopes app { id } } } } }",
+                json!({ "o": self.acme }),
+            )
+            .await["organization"]["installations"]["nodes"]
+            .clone()
+    }
+}
+
+#[tokio::test]
+async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_refused() {
+    let w = world().await;
+    let stack = &w.stack;
+    let (verifier, challenge) = pkce();
+    let scope = "openid email profile offline_access users:read";
+    let mut browser = Browser::new(stack);
+
+    // Discovery says what exists.
+    let meta: Value = stack
+        .client
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            stack.stack.keys.issuer()
+        ))
+        .send()
+        .await
+        .expect("metadata")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
+    for endpoint in [
+        "authorization_endpoint",
+        "userinfo_endpoint",
+        "revocation_endpoint",
+        "introspection_endpoint",
+    ] {
+        assert!(
+            meta[endpoint]
+                .as_str()
+                .is_some_and(|e| e.starts_with("http")),
+            "{endpoint}: {meta}"
+        );
+    }
+
+    // An unknown client, or a redirect URI the app did not register (or none): a page, never a
+    // redirect.
+    for path in [
+        authorize_path(&uuid::Uuid::new_v4().to_string(), &usual(&challenge, scope)),
+        authorize_path(
+            &w.app_id,
+            &[
+                ("response_type", "code"),
+                ("redirect_uri", "https://evil.test/cb"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        ),
+        authorize_path(
+            &w.app_id,
+            &[
+                ("response_type", "code"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        ),
+        authorize_path(
+            &w.app_id,
+            &[
+                ("response_type", "code"),
+                ("redirect_uri", "http://127.0.0.1:5001/callback/../other"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        ),
+    ] {
+        let answer = browser.get(&path).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            answer.body
+        );
+        assert!(answer.headers.get(LOCATION).is_none(), "{path} redirected");
+        assert!(
+            answer.body.contains("sign-in link is broken"),
+            "{}",
+            answer.body
+        );
+    }
+
+    // Everything else goes back to the app with an error, the state and the issuer (RFC 9207).
+    for (params, error, says) in [
+        (
+            vec![
+                ("response_type", "code"),
+                ("redirect_uri", CALLBACK),
+                ("state", "st-1"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "plain"),
+            ],
+            "invalid_request",
+            "S256",
+        ),
+        (
+            vec![
+                ("response_type", "code"),
+                ("redirect_uri", CALLBACK),
+                ("state", "st-1"),
+                ("code_challenge", challenge.as_str()),
+            ],
+            "invalid_request",
+            "PKCE is required",
+        ),
+        (
+            vec![
+                ("response_type", "token"),
+                ("redirect_uri", CALLBACK),
+                ("state", "st-1"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ],
+            "unsupported_response_type",
+            "code",
+        ),
+        (
+            vec![
+                ("response_type", "code"),
+                ("redirect_uri", CALLBACK),
+                ("state", "st-1"),
+                ("scope", "openid licenses:read"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ],
+            "invalid_scope",
+            "licenses:read",
+        ),
+    ] {
+        let answer = browser.get(&authorize_path(&w.app_id, &params)).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        assert!(
+            answer.location().as_str().starts_with(CALLBACK),
+            "{}",
+            answer.location()
+        );
+        assert_eq!(
+            answer.param("error").as_deref(),
+            Some(error),
+            "{}",
+            answer.location()
+        );
+        assert!(
+            answer
+                .param("error_description")
+                .unwrap_or_default()
+                .contains(says)
+        );
+        assert_eq!(answer.param("state").as_deref(), Some("st-1"));
+        assert_eq!(
+            answer.param("iss").as_deref(),
+            Some(stack.stack.keys.issuer())
+        );
+    }
+
+    // Signed out: the login page, in a fresh session cookie; never framed, never cached.
+    let authorize = authorize_path(&w.app_id, &usual(&challenge, scope));
+    let login = browser.get(&authorize).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    assert!(login.body.contains("Sign in to Nexus"), "{}", login.body);
+    let csp = login.headers["content-security-policy"]
+        .to_str()
+        .unwrap_or_default();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("form-action"), "{csp}");
+    assert_eq!(login.headers["x-frame-options"], "DENY");
+    assert_eq!(login.headers["cache-control"], "no-store");
+    let cookie = login.headers[SET_COOKIE].to_str().unwrap_or_default();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain-http development keeps the cookie usable: {cookie}"
+    );
+
+    // The login form needs its CSRF token; a wrong password says so and signs nobody in.
+    let csrf_missing = browser
+        .post(
+            "/oauth/login",
+            &[
+                ("request", &login.field("request")),
+                ("email", "alice@acme.test"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        csrf_missing.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        csrf_missing.body
+    );
+    let wrong = browser
+        .log_in(&login, "alice@acme.test", "not the password 1")
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.body);
+    assert!(
+        wrong.body.contains("wrong email or password"),
+        "{}",
+        wrong.body
+    );
+    let signed_in = browser.log_in(&wrong, "alice@acme.test", PASSWORD).await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    assert!(signed_in.location().path().ends_with("/oauth/authorize"));
+
+    // The consent page names the app, its developer, each scope in words, and the organization.
+    let consent = browser.follow(&signed_in).await;
+    assert_eq!(consent.status, StatusCode::OK, "{}", consent.body);
+    for words in [
+        "Analytics",
+        "Dana Developer",
+        "alice@acme.test",
+        "see your email address",
+        "(users:read)",
+        "Acme",
+        "installs the app",
+    ] {
+        assert!(consent.body.contains(words), "{words}: {}", consent.body);
+    }
+    assert!(
+        !consent.body.contains("organizations:read"),
+        "not asked for: {}",
+        consent.body
+    );
+    let (csrf, request) = (consent.field("csrf"), consent.field("request"));
+
+    // Approving without the form's CSRF token does nothing.
+    let forged = browser
+        .post(
+            "/oauth/consent",
+            &[
+                ("request", &request),
+                ("organization", &w.acme),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
+    assert_eq!(w.installations_of_acme().await, json!([]));
+
+    // Deny: back to the app with access_denied; nothing installed.
+    let denied = browser
+        .post(
+            "/oauth/consent",
+            &[
+                ("csrf", &csrf),
+                ("request", &request),
+                ("organization", &w.acme),
+                ("decision", "deny"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        denied.param("error").as_deref(),
+        Some("access_denied"),
+        "{}",
+        denied.body
+    );
+    assert_eq!(denied.param("state").as_deref(), Some("st-1"));
+    assert_eq!(w.installations_of_acme().await, json!([]));
+
+    // Approve: installed with exactly the approved scopes, and a code for the app.
+    let approved = browser
+        .post(
+            "/oauth/consent",
+            &[
+                ("csrf", &csrf),
+                ("request", &request),
+                ("organization", &w.acme),
+                ("scope", "users:read"),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    assert_eq!(approved.param("state").as_deref(), Some("st-1"));
+    assert_eq!(
+        approved.param("iss").as_deref(),
+        Some(stack.stack.keys.issuer())
+    );
+    let code = approved.param("code").expect("a code");
+    let installed = w.installations_of_acme().await;
+    assert_eq!(installed.as_array().map(Vec::len), Some(1), "{installed}");
+    assert_eq!(installed[0]["grantedScopes"], json!(["users:read"]));
+    assert_eq!(installed[0]["app"]["id"], w.app_id.as_str());
+
+    // The code: without or with a wrong verifier, or by another app, it gives nothing.
+    let (status, body) = w
+        .token(
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    let (status, body) = w.redeem(&code, &pkce().0).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let other = crate::common::FakeApp::start(
+        crate::common::analytics_sdl()
+            .replace("analytics", "reports")
+            .replace("Analytics", "Reports"),
+    )
+    .await;
+    let mut other_manifest = manifest("reports", &other.url(), &[]);
+    other_manifest["oauth"] = json!({ "redirect_uris": [CALLBACK] });
+    let (other_id, _) = stack
+        .publish_app(&w.developer, &w.admin, &other_manifest)
+        .await;
+    let other_secret = rotate_secret(stack, &w.developer, &other_id).await;
+    let (status, body) = w
+        .token_as(
+            &other_id,
+            &other_secret,
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "another app's code: {body}"
+    );
+
+    // The right verifier: an access token, an id_token and a refresh token.
+    let (status, tokens) = w.redeem(&code, &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(
+        tokens["scope"],
+        "email offline_access openid profile users:read"
+    );
+    let access = tokens["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let id_token = claims_of(tokens["id_token"].as_str().unwrap_or_default());
+    assert_eq!(id_token["aud"], w.app_id.as_str());
+    assert_eq!(id_token["sub"], w.alice.user_id.as_str());
+    assert_eq!(id_token["nonce"], "n-1");
+    assert_eq!(id_token["email"], "alice@acme.test");
+    assert_eq!(id_token["org"], w.acme.as_str());
+    assert!(id_token["auth_time"].as_i64().is_some(), "{id_token}");
+
+    // The access token acts for Alice in Acme within the grant: users:read yes, organizations:read
+    // no, and nothing of Alice's own powers (it is the app's token).
+    let data = stack
+        .gql_as(
+            &access,
+            "query($id: ID!) { user(id: $id) { email } }",
+            json!({ "id": w.alice.user_id }),
+        )
+        .await;
+    assert_eq!(data["data"]["user"]["email"], "alice@acme.test", "{data}");
+    let body = stack
+        .gql_as(
+            &access,
+            "mutation { createOrganization(input: { name: \"Stolen\", slug: \"stolen\" }) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+
+    // userinfo
+    let info: Value = stack
+        .client
+        .get(format!("{}/oauth/userinfo", stack.stack.keys.issuer()))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("userinfo")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(info["email"], "alice@acme.test", "{info}");
+    assert_eq!(info["sub"], w.alice.user_id.as_str());
+
+    // Introspection: the app's own token is active; another app asking learns nothing.
+    let (_, about) = w.token("/oauth/introspect", &[("token", &access)]).await;
+    assert_eq!(about["active"], true, "{about}");
+    assert_eq!(about["sub"], w.alice.user_id.as_str());
+    let (_, foreign) = w
+        .token_as(
+            &other_id,
+            &other_secret,
+            "/oauth/introspect",
+            &[("token", &access)],
+        )
+        .await;
+    assert_eq!(foreign, json!({ "active": false }));
+
+    // The code again: refused, and every token issued from it is revoked.
+    let (status, body) = w.redeem(&code, &verifier).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    stack
+        .eventually(&access, "{ __typename }", Duration::from_secs(5), |b| {
+            b["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        })
+        .await;
+    let (status, body) = w
+        .token(
+            "/oauth/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+
+    // Signing in again: the consent is remembered, straight back to the app with a code.
+    let (verifier, challenge) = pkce();
+    let again = browser
+        .get(&authorize_path(&w.app_id, &usual(&challenge, scope)))
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    let code = again.param("code").expect("a code without a consent page");
+    let (status, tokens) = w.redeem(&code, &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    // Refresh rotates; presenting the old one again revokes the whole grant.
+    let (status, rotated) = w
+        .token(
+            "/oauth/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let next = rotated["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_ne!(next, refresh);
+    let (status, body) = w
+        .token(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let (status, body) = w
+        .token(
+            "/oauth/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", &next)],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "the family is revoked: {body}"
+    );
+
+    // An expired code gives nothing.
+    let (verifier, challenge) = pkce();
+    let code = browser
+        .get(&authorize_path(&w.app_id, &usual(&challenge, scope)))
+        .await
+        .param("code")
+        .expect("code");
+    stack
+        .stack
+        .db
+        .execute_unprepared("UPDATE oauth_codes SET expires_at = created_at WHERE used_at IS NULL")
+        .await
+        .expect("age the code");
+    let (status, body) = w.redeem(&code, &verifier).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expired"),
+        "{body}"
+    );
+
+    // Revocation (RFC 7009): unknown tokens are fine; a revoked sign-in's tokens stop.
+    let (verifier, challenge) = pkce();
+    let code = browser
+        .get(&authorize_path(&w.app_id, &usual(&challenge, scope)))
+        .await
+        .param("code")
+        .expect("code");
+    let (_, tokens) = w.redeem(&code, &verifier).await;
+    let (access, refresh) = (
+        tokens["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        tokens["refresh_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    );
+    let (status, _) = w
+        .token("/oauth/revoke", &[("token", "no-such-token")])
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = w
+        .token(
+            "/oauth/revoke",
+            &[("token", &refresh), ("token_type_hint", "refresh_token")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, about) = w.token("/oauth/introspect", &[("token", &access)]).await;
+    assert_eq!(
+        about,
+        json!({ "active": false }),
+        "the access token went with it"
+    );
+
+    // A member who may not install cannot pick an organization to install into.
+    stack.sign_up("bob@acme.test", "Bob").await;
+    let added = stack
+        .gql_as(&w.alice.access, "mutation($o: ID!) { addMember(input: { organizationId: $o, email: \"bob@acme.test\", role: MEMBER }) { id } }", json!({ "o": w.acme }))
+        .await;
+    assert!(added["errors"].is_null(), "{added}");
+    let (_, globex) = stack
+        .owner_of("carol@globex.test", "Globex", "globex")
+        .await;
+    let mut bobs = Browser::new(stack);
+    let (_, challenge) = pkce();
+    let with_more = "openid users:read organizations:read";
+    let login = bobs
+        .get(&authorize_path(&w.app_id, &usual(&challenge, with_more)))
+        .await;
+    let signed_in = bobs.log_in(&login, "bob@acme.test", PASSWORD).await;
+    let consent = bobs.follow(&signed_in).await;
+    assert_eq!(consent.status, StatusCode::OK, "{}", consent.body);
+    assert!(
+        consent.body.contains("already installed"),
+        "{}",
+        consent.body
+    );
+    let refused = bobs
+        .post(
+            "/oauth/consent",
+            &[
+                ("csrf", &consent.field("csrf")),
+                ("request", &consent.field("request")),
+                ("organization", &w.acme),
+                ("scope", "organizations:read"),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(
+        refused.body.contains("Only an owner or admin"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        w.installations_of_acme().await[0]["grantedScopes"],
+        json!(["users:read"])
+    );
+    let not_his = bobs
+        .post(
+            "/oauth/consent",
+            &[
+                ("csrf", &consent.field("csrf")),
+                ("request", &consent.field("request")),
+                ("organization", &globex),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(not_his.status, StatusCode::FORBIDDEN, "{}", not_his.body);
+    assert!(not_his.body.contains("not a member"), "{}", not_his.body);
+
+    // Alice's authorized apps, and taking one back.
+    let listed = stack
+        .data_as(
+            &w.alice.access,
+            "{ authorizedApps { nodes { app { id } organization { id } scopes } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        listed["authorizedApps"]["nodes"][0]["app"]["id"],
+        w.app_id.as_str(),
+        "{listed}"
+    );
+    let revoked = stack
+        .data_as(
+            &w.alice.access,
+            "mutation($a: ID!) { revokeAppAuthorization(appId: $a) }",
+            json!({ "a": w.app_id }),
+        )
+        .await;
+    assert_eq!(revoked["revokeAppAuthorization"], 1);
+    let (verifier, challenge) = pkce();
+    let asks_again = browser
+        .get(&authorize_path(&w.app_id, &usual(&challenge, scope)))
+        .await;
+    assert_eq!(
+        asks_again.status,
+        StatusCode::OK,
+        "consent again: {}",
+        asks_again.body
+    );
+    assert!(
+        asks_again.body.contains("already installed"),
+        "{}",
+        asks_again.body
+    );
+
+    // Uninstalling ends the sign-ins made through the installation.
+    let approved = browser
+        .post(
+            "/oauth/consent",
+            &[
+                ("csrf", &asks_again.field("csrf")),
+                ("request", &asks_again.field("request")),
+                ("organization", &w.acme),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    let (_, tokens) = w
+        .redeem(&approved.param("code").expect("code"), &verifier)
+        .await;
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let installation = w.installations_of_acme().await[0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let uninstalled = stack
+        .data_as(
+            &w.alice.access,
+            "mutation($i: ID!) { uninstallApp(installationId: $i) { status } }",
+            json!({ "i": installation }),
+        )
+        .await;
+    assert_eq!(uninstalled["uninstallApp"]["status"], "UNINSTALLED");
+    let (status, body) = w
+        .token(
+            "/oauth/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    w.stack.stop().await;
+}
+
+/// A JWT's claims, unverified (the signature is the Python client's to check).
+fn claims_of(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap_or_default();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap_or_default())
+        .unwrap_or(Value::Null)
+}
+
+/// The whole flow as a person and an app live it: Python's authlib is the app (discovery, PKCE,
+/// nonce, code exchange, id_token checked against the JWKS, userinfo, refresh, revoke) and a
+/// real headless Chromium is the person, who logs in and approves.
+#[tokio::test]
+async fn a_person_signs_in_with_a_real_browser_and_an_off_the_shelf_client() {
+    if std::env::var("NEXUS_TEST_BROWSER").as_deref() != Ok("1") {
+        println!(
+            "skipped: set NEXUS_TEST_BROWSER=1 with Debian's chromium + chromium-driver and `pip install authlib requests selenium joserfc`"
+        );
+        return;
+    }
+    let w = world().await;
+    let stack = &w.stack;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/oauth_sign_in.py");
+    let mut command = tokio::process::Command::new("python3");
+    command
+        .arg(script)
+        .arg(stack.stack.keys.issuer())
+        .arg(&w.app_id)
+        .arg(&w.secret)
+        .arg("alice@acme.test")
+        .arg(PASSWORD);
+    if let Ok(screenshot) = std::env::var("NEXUS_CONSENT_SCREENSHOT") {
+        command.arg(screenshot);
+    }
+    let output = command.output().await.expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let learnt: Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(learnt["sub"], w.alice.user_id.as_str(), "{learnt}");
+    assert_eq!(learnt["org"], w.acme.as_str());
+    assert_eq!(learnt["email"], "alice@acme.test");
+    assert_eq!(learnt["name"], "alice");
+    assert_eq!(learnt["userinfo"]["email"], "alice@acme.test");
+    // The person approved in the browser: the app is installed with exactly what it asked for.
+    let installed = w.installations_of_acme().await;
+    assert_eq!(installed.as_array().map(Vec::len), Some(1), "{installed}");
+    assert_eq!(installed[0]["grantedScopes"], json!(["users:read"]));
+    // The script revoked the sign-in last: its newest access token no longer works.
+    stack
+        .eventually(
+            learnt["access_token"].as_str().unwrap_or_default(),
+            "{ __typename }",
+            Duration::from_secs(5),
+            |b| b["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED",
+        )
+        .await;
+    w.stack.stop().await;
+}
