@@ -181,7 +181,7 @@ struct OAuthWorld {
     /// Alice owns Acme; Bob is a plain member of Acme.
     alice: Session,
     acme: String,
-    _app: crate::common::FakeApp,
+    app: crate::common::FakeApp,
 }
 
 async fn world() -> OAuthWorld {
@@ -203,7 +203,7 @@ async fn world() -> OAuthWorld {
         secret,
         alice,
         acme,
-        _app: app,
+        app,
     }
 }
 
@@ -245,6 +245,26 @@ impl OAuthWorld {
             .expect("the OAuth endpoint answers");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// RFC 8693 with `subject` as the context token, as `client`.
+    async fn exchange(
+        &self,
+        client: &str,
+        secret: &str,
+        subject: &str,
+        scope: Option<&str>,
+    ) -> (u16, Value) {
+        let mut form = vec![
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", subject),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+        ];
+        form.extend(scope.map(|s| ("scope", s)));
+        self.token_as(client, secret, "/oauth/token", &form).await
     }
 
     async fn redeem(&self, code: &str, verifier: &str) -> (u16, Value) {
@@ -1033,4 +1053,158 @@ async fn a_person_signs_in_with_a_real_browser_and_an_off_the_shelf_client() {
         )
         .await;
     w.stack.stop().await;
+}
+
+/// RFC 8693: an app trades the context token the router handed it for a user's call for an access
+/// token acting for that user, within what the call carried; nothing else can be traded.
+#[tokio::test]
+async fn an_app_trades_a_context_token_for_a_users_access_token() {
+    let w = world().await;
+    let stack = &w.stack;
+    stack.install(&w.alice, &w.app_id).await;
+    let body = stack
+        .eventually(
+            &w.alice.access,
+            "{ me { analyticsProfile { visits } } }",
+            Duration::from_secs(10),
+            |b| b["data"]["me"]["analyticsProfile"]["visits"] == 42,
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let context = w
+        .app
+        .entity_calls()
+        .last()
+        .and_then(|c| c.authorization.clone())
+        .and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned))
+        .expect("the app got a context token");
+    // The app's own context token: an access token acting for Alice in Acme, within users:read.
+    let (status, token) = w.exchange(&w.app_id, &w.secret, &context, None).await;
+    assert_eq!(status, 200, "{token}");
+    assert_eq!(
+        token["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+    assert_eq!(token["scope"], "users:read");
+    assert!(token.get("refresh_token").is_none(), "{token}");
+    let access = token["access_token"].as_str().unwrap_or_default();
+    let data = stack
+        .data_as(
+            access,
+            "query($id: ID!) { user(id: $id) { email } }",
+            json!({ "id": w.alice.user_id }),
+        )
+        .await;
+    assert_eq!(data["user"]["email"], "alice@acme.test", "{data}");
+    // It reaches the app itself through the graph, but it is not Alice's own token.
+    let data = stack
+        .data_as(
+            access,
+            "query($id: ID!) { user(id: $id) { analyticsProfile { visits } } }",
+            json!({ "id": w.alice.user_id }),
+        )
+        .await;
+    assert_eq!(data["user"]["analyticsProfile"]["visits"], 42, "{data}");
+    let body = stack.gql_as(access, "{ me { id } }", json!({})).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+
+    // More than the call carried, another app presenting it, or a token that is not a context
+    // token: refused.
+    let (status, body) = w
+        .exchange(
+            &w.app_id,
+            &w.secret,
+            &context,
+            Some("users:read organizations:read"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope")),
+        "{body}"
+    );
+    let other = crate::common::FakeApp::start(
+        crate::common::analytics_sdl()
+            .replace("analytics", "reports")
+            .replace("Analytics", "Reports"),
+    )
+    .await;
+    let (other_id, _) = stack
+        .publish_app(
+            &w.developer,
+            &w.admin,
+            &manifest("reports", &other.url(), &[]),
+        )
+        .await;
+    let other_secret = rotate_secret(stack, &w.developer, &other_id).await;
+    let (status, body) = w.exchange(&other_id, &other_secret, &context, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    for not_context in [w.alice.access.as_str(), access] {
+        let (status, body) = w.exchange(&w.app_id, &w.secret, not_context, None).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{body}"
+        );
+    }
+    w.stack.stop().await;
+}
+
+/// A code presented many times at once (PostgreSQL shows the race): one set of tokens, at most.
+#[tokio::test]
+async fn a_code_redeemed_many_times_at_once_gives_tokens_once() {
+    let w = world().await;
+    let mut browser = Browser::new(&w.stack);
+    let (verifier, challenge) = pkce();
+    let login = browser
+        .get(&authorize_path(
+            &w.app_id,
+            &usual(&challenge, "openid users:read"),
+        ))
+        .await;
+    let signed_in = browser.log_in(&login, "alice@acme.test", PASSWORD).await;
+    let consent = browser.follow(&signed_in).await;
+    let approved = browser
+        .post(
+            "/oauth/consent",
+            &[
+                ("csrf", &consent.field("csrf")),
+                ("request", &consent.field("request")),
+                ("organization", &w.acme),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    let code = approved.param("code").expect("code");
+    // All at once from one task: the requests are in flight together, the server takes them in
+    // parallel.
+    let answers = futures::future::join_all((0..8).map(|_| w.redeem(&code, &verifier))).await;
+    let mut granted = 0;
+    for (status, body) in answers {
+        match status {
+            200 => granted += 1,
+            400 => assert_eq!(body["error"], "invalid_grant", "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(granted, 1, "exactly one redemption wins");
+    let rows = w
+        .stack
+        .stack
+        .db
+        .query_one(sea_orm::Statement::from_string(
+            w.stack.stack.db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM oauth_grants",
+        ))
+        .await
+        .expect("count")
+        .and_then(|r| r.try_get::<i64>("", "n").ok());
+    assert_eq!(rows, Some(1), "one grant recorded");
 }
