@@ -1208,3 +1208,70 @@ async fn a_code_redeemed_many_times_at_once_gives_tokens_once() {
         .and_then(|r| r.try_get::<i64>("", "n").ok());
     assert_eq!(rows, Some(1), "one grant recorded");
 }
+
+/// The Rust example app's "Sign in with Nexus", built on the `openidconnect` crate: discovery,
+/// PKCE, nonce, the EdDSA id_token verified, `iss` checked; it shows who signed in and where.
+#[tokio::test]
+async fn the_example_app_signs_a_person_in_with_a_standard_oidc_library() {
+    let w = world().await;
+    let example = w
+        .stack
+        .start_example_app(Some((&w.app_id, &w.secret)))
+        .await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let start = http
+        .get(format!("http://{example}/login"))
+        .send()
+        .await
+        .expect("the example answers");
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let to_nexus =
+        url::Url::parse(start.headers()[LOCATION].to_str().unwrap_or_default()).expect("a URL");
+    let asked: std::collections::HashMap<String, String> =
+        to_nexus.query_pairs().into_owned().collect();
+    assert_eq!(asked["code_challenge_method"], "S256", "{to_nexus}");
+    assert!(asked.contains_key("nonce"), "{to_nexus}");
+
+    let mut browser = Browser::new(&w.stack);
+    let login = browser
+        .get(&format!(
+            "{}?{}",
+            to_nexus.path(),
+            to_nexus.query().unwrap_or_default()
+        ))
+        .await;
+    let signed_in = browser.log_in(&login, "alice@acme.test", PASSWORD).await;
+    let consent = browser.follow(&signed_in).await;
+    let approved = browser
+        .post(
+            "/oauth/consent",
+            &[
+                ("csrf", &consent.field("csrf")),
+                ("request", &consent.field("request")),
+                ("organization", &w.acme),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    let back = approved.location();
+    assert_eq!(back.host_str(), Some("127.0.0.1"));
+    assert_eq!(back.port(), Some(example.port()), "{back}");
+    let page = http.get(back.as_str()).send().await.expect("callback");
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap_or_default();
+    for shown in [
+        "Signed in with Nexus",
+        "alice@acme.test",
+        w.alice.user_id.as_str(),
+        w.acme.as_str(),
+    ] {
+        assert!(page.contains(shown), "{shown}: {page}");
+    }
+    // The same answer again (a replayed callback) signs nobody in.
+    let replayed = http.get(back.as_str()).send().await.expect("callback");
+    assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
+    w.stack.stop().await;
+}

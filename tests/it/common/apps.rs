@@ -77,6 +77,12 @@ impl TestStack {
     /// The example analytics app (examples/apps/analytics) on a free port, verifying context
     /// tokens against this stack's JWKS; returns its address.
     pub async fn start_example_analytics(&self) -> SocketAddr {
+        self.start_example_app(None).await
+    }
+
+    /// The example app with "Sign in with Nexus" as the client `(id, secret)`, its redirect URI
+    /// `http://{its address}/callback`; returns its address.
+    pub async fn start_example_app(&self, client: Option<(&str, &str)>) -> SocketAddr {
         let base = self
             .stack
             .graphql_url()
@@ -89,6 +95,13 @@ impl TestStack {
         let app = nexus_example_analytics::router(nexus_example_analytics::Config {
             jwks_url: format!("{base}/.well-known/jwks.json"),
             issuer: self.stack.keys.issuer().to_owned(),
+            sign_in: client.map(
+                |(id, secret)| nexus_example_analytics::sign_in::SignInConfig {
+                    client_id: id.to_owned(),
+                    client_secret: secret.to_owned(),
+                    redirect_uri: format!("http://{addr}/callback"),
+                },
+            ),
         });
         tokio::spawn(async move { axum::serve(listener, app).await });
         addr

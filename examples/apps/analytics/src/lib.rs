@@ -3,6 +3,7 @@
 //! its webhooks (`webhooks`), verified against the same JWKS.
 
 pub mod license;
+pub mod sign_in;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -27,6 +28,8 @@ pub struct Config {
     pub jwks_url: String,
     /// The Nexus issuer, e.g. `http://127.0.0.1:4000`.
     pub issuer: String,
+    /// "Sign in with Nexus" (`/login`, `/callback`), once the app has client credentials.
+    pub sign_in: Option<sign_in::SignInConfig>,
 }
 
 /// What the router told us about the caller.
@@ -139,6 +142,10 @@ pub fn schema() -> Schema<Query, EmptyMutation, EmptySubscription> {
 }
 
 pub fn router(config: Config) -> axum::Router {
+    let sign_in = config
+        .sign_in
+        .clone()
+        .map(|c| Arc::new(sign_in::SignIn::new(c, config.issuer.clone())));
     let app = Arc::new(App {
         config,
         http: reqwest::Client::new(),
@@ -147,11 +154,20 @@ pub fn router(config: Config) -> axum::Router {
         webhooks: Mutex::new(Vec::new()),
         schema: schema(),
     });
-    axum::Router::new()
+    let router = axum::Router::new()
         .route("/graphql", post(graphql))
         .route("/health", get(|| async { "ok" }))
         .route("/webhooks", post(webhooks::receive).get(webhooks::list))
-        .with_state(app)
+        .with_state(app);
+    match sign_in {
+        Some(sign_in) => router.merge(
+            axum::Router::new()
+                .route("/login", get(sign_in::login))
+                .route("/callback", get(sign_in::callback))
+                .with_state(sign_in),
+        ),
+        None => router,
+    }
 }
 
 async fn graphql(
