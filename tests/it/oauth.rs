@@ -400,6 +400,30 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
         ),
         (
             vec![
+                ("response_type", "code"),
+                ("redirect_uri", CALLBACK),
+                ("state", "st-1"),
+                ("prompt", "none login"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ],
+            "invalid_request",
+            "none alone",
+        ),
+        (
+            vec![
+                ("response_type", "code"),
+                ("redirect_uri", CALLBACK),
+                ("state", "st-1"),
+                ("prompt", "none"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ],
+            "login_required",
+            "not signed in",
+        ),
+        (
+            vec![
                 ("response_type", "token"),
                 ("redirect_uri", CALLBACK),
                 ("state", "st-1"),
@@ -853,17 +877,28 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
         "the access token went with it"
     );
 
-    // A member who may not install cannot pick an organization to install into.
+    // A plain member signs in with what the organization granted (no more, whatever they tick),
+    // and cannot install into an organization of theirs that has not installed the app, nor pick
+    // one they do not belong to.
     stack.sign_up("bob@acme.test", "Bob").await;
-    let added = stack
-        .gql_as(&w.alice.access, "mutation($o: ID!) { addMember(input: { organizationId: $o, email: \"bob@acme.test\", role: MEMBER }) { id } }", json!({ "o": w.acme }))
+    let initech = stack
+        .create_organization(&w.alice, "Initech", "initech")
         .await;
-    assert!(added["errors"].is_null(), "{added}");
+    for organization in [&w.acme, &initech] {
+        let added = stack
+            .gql_as(
+                &w.alice.access,
+                "mutation($o: ID!) { addMember(input: { organizationId: $o, email: \"bob@acme.test\", role: MEMBER }) { id } }",
+                json!({ "o": organization }),
+            )
+            .await;
+        assert!(added["errors"].is_null(), "{added}");
+    }
     let (_, globex) = stack
         .owner_of("carol@globex.test", "Globex", "globex")
         .await;
     let mut bobs = Browser::new(stack);
-    let (_, challenge) = pkce();
+    let (bobs_verifier, challenge) = pkce();
     let with_more = "openid users:read organizations:read";
     let login = bobs
         .get(&authorize_path(&w.app_id, &usual(&challenge, with_more)))
@@ -876,7 +911,30 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
         "{}",
         consent.body
     );
-    let refused = bobs
+    assert!(
+        !consent.body.contains("Initech"),
+        "not a choice for a member: {}",
+        consent.body
+    );
+    for (organization, says) in [
+        (&initech, "Only an owner or admin of Initech can install"),
+        (&globex, "not a member"),
+    ] {
+        let refused = bobs
+            .post(
+                "/oauth/consent",
+                &[
+                    ("csrf", &consent.field("csrf")),
+                    ("request", &consent.field("request")),
+                    ("organization", organization),
+                    ("decision", "approve"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+        assert!(refused.body.contains(says), "{says}: {}", refused.body);
+    }
+    let members_sign_in = bobs
         .post(
             "/oauth/consent",
             &[
@@ -888,29 +946,26 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
             ],
         )
         .await;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
-    assert!(
-        refused.body.contains("Only an owner or admin"),
-        "{}",
-        refused.body
+    let (status, tokens) = w
+        .redeem(
+            &members_sign_in.param("code").expect("a code"),
+            &bobs_verifier,
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(
+        tokens["scope"], "openid users:read",
+        "only what Acme granted"
     );
     assert_eq!(
         w.installations_of_acme().await[0]["grantedScopes"],
         json!(["users:read"])
     );
-    let not_his = bobs
-        .post(
-            "/oauth/consent",
-            &[
-                ("csrf", &consent.field("csrf")),
-                ("request", &consent.field("request")),
-                ("organization", &globex),
-                ("decision", "approve"),
-            ],
-        )
-        .await;
-    assert_eq!(not_his.status, StatusCode::FORBIDDEN, "{}", not_his.body);
-    assert!(not_his.body.contains("not a member"), "{}", not_his.body);
+    assert_eq!(
+        w.installations_of_acme().await.as_array().map(Vec::len),
+        Some(1),
+        "nothing installed into Initech"
+    );
 
     // Alice's authorized apps, and taking one back.
     let listed = stack
@@ -925,6 +980,17 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
         w.app_id.as_str(),
         "{listed}"
     );
+    let (verifier, challenge) = pkce();
+    let before = browser
+        .get(&authorize_path(&w.app_id, &usual(&challenge, scope)))
+        .await;
+    let (_, tokens) = w
+        .redeem(&before.param("code").expect("code"), &verifier)
+        .await;
+    let refresh_before = tokens["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let revoked = stack
         .data_as(
             &w.alice.access,
@@ -964,6 +1030,21 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
     let (_, tokens) = w
         .redeem(&approved.param("code").expect("code"), &verifier)
         .await;
+    // Consenting again is a new authorization: what the revoked one issued stays revoked.
+    let (status, body) = w
+        .token(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh_before),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
     let refresh = tokens["refresh_token"]
         .as_str()
         .unwrap_or_default()
@@ -1110,6 +1191,29 @@ async fn an_app_trades_a_context_token_for_a_users_access_token() {
         body["errors"][0]["extensions"]["code"], "FORBIDDEN",
         "{body}"
     );
+    // The app's call made with that token cannot be exchanged again: that would renew the app's
+    // access without the user.
+    let again = w
+        .app
+        .entity_calls()
+        .last()
+        .and_then(|c| c.authorization.clone())
+        .and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned))
+        .expect("a context token");
+    assert_ne!(again, context);
+    let (status, body) = w.exchange(&w.app_id, &w.secret, &again, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("exchanged again"),
+        "{body}"
+    );
 
     // More than the call carried, another app presenting it, or a token that is not a context
     // token: refused.
@@ -1207,6 +1311,18 @@ async fn a_code_redeemed_many_times_at_once_gives_tokens_once() {
         .expect("count")
         .and_then(|r| r.try_get::<i64>("", "n").ok());
     assert_eq!(rows, Some(1), "one grant recorded");
+    let revoked = w
+        .stack
+        .stack
+        .db
+        .query_one(sea_orm::Statement::from_string(
+            w.stack.stack.db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM oauth_grants WHERE revoked_at IS NOT NULL",
+        ))
+        .await
+        .expect("count")
+        .and_then(|r| r.try_get::<i64>("", "n").ok());
+    assert_eq!(rows, revoked, "a code presented twice revokes what it gave");
 }
 
 /// The Rust example app's "Sign in with Nexus", built on the `openidconnect` crate: discovery,

@@ -249,6 +249,12 @@ pub fn context_claims(
     context.org = caller.org.clone();
     context.role = caller.role.clone();
     context.inst = Some(installation.to_string());
+    // An app acting for a user hands its app the grant it acts under: a token exchanged for this
+    // context token stays within that grant (and dies with it).
+    if caller.typ == TokenType::Delegated {
+        context.client_id = caller.client_id.clone();
+        context.gid = caller.gid.clone();
+    }
     context.scopes = granted
         .iter()
         .filter(|s| caller.typ == TokenType::Access || caller.scopes.contains(s))

@@ -173,10 +173,12 @@ impl Caller {
         self.is_platform_admin() || (self.acts_in(organization_id) && self.has_scope(scope))
     }
 
-    /// Owner or admin of the organization the token acts in.
+    /// Owner or admin of the organization the token acts in — with their own token (an app's
+    /// token acting for an admin has the app's powers, not the admin's).
     pub fn is_org_admin_of(&self, organization_id: Uuid) -> bool {
         self.principal().is_some_and(|p| {
-            p.organization_id == Some(organization_id)
+            p.typ == TokenType::Access
+                && p.organization_id == Some(organization_id)
                 && matches!(p.role.as_deref(), Some("owner" | "admin"))
         })
     }

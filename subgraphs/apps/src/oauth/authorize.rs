@@ -28,6 +28,20 @@ use super::pages::{self, ConsentPage, LoginPage, OrganizationChoice, ScopeLine};
 use super::{OAuthServer, client_address};
 use crate::entity::installation;
 
+/// The longest redirect URI a request may name (codes store it).
+const MAX_REDIRECT_URI: usize = 2048;
+
+/// What `prompt` asks for.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Prompt {
+    /// Answer at once: an error rather than a page.
+    pub none: bool,
+    /// Enter the password again, even when signed in.
+    pub login: bool,
+    /// Show the consent page, even when the user consented before.
+    pub consent: bool,
+}
+
 /// A valid authorization request.
 pub struct AuthorizationRequest {
     pub client: Client,
@@ -37,7 +51,7 @@ pub struct AuthorizationRequest {
     pub scopes: Vec<String>,
     pub code_challenge: String,
     pub nonce: Option<String>,
-    pub prompt: Option<String>,
+    pub prompt: Prompt,
     /// The request as it came, to resume it after a page.
     pub query: String,
 }
@@ -112,7 +126,7 @@ pub async fn parse(
     query: &str,
 ) -> Result<AuthorizationRequest, Box<Response>> {
     let mut params: BTreeMap<String, String> = BTreeMap::new();
-    let mut repeated: Option<String> = None;
+    let mut repeated: BTreeSet<String> = BTreeSet::new();
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
         if value.is_empty() {
             continue;
@@ -121,7 +135,7 @@ pub async fn parse(
             .insert(name.to_string(), value.into_owned())
             .is_some()
         {
-            repeated.get_or_insert(name.into_owned());
+            repeated.insert(name.into_owned());
         }
     }
     let bad_client = |message: &str| {
@@ -131,7 +145,7 @@ pub async fn parse(
             message,
         )))
     };
-    if matches!(repeated.as_deref(), Some("client_id" | "redirect_uri")) {
+    if repeated.contains("client_id") || repeated.contains("redirect_uri") {
         return bad_client("client_id and redirect_uri may be given once each.");
     }
     let Some(client_id) = params.get("client_id") else {
@@ -145,7 +159,7 @@ pub async fn parse(
     let Some(redirect_uri) = params.get("redirect_uri").cloned() else {
         return bad_client("The request has no redirect_uri: the app must name one it registered.");
     };
-    if !client.allows_redirect(&redirect_uri) {
+    if redirect_uri.len() > MAX_REDIRECT_URI || !client.allows_redirect(&redirect_uri) {
         return bad_client(
             "The redirect_uri is not one the app registered in its manifest, so Nexus will not send you there.",
         );
@@ -160,7 +174,7 @@ pub async fn parse(
             &[("error", error), ("error_description", description)],
         )))
     };
-    if let Some(name) = repeated {
+    if let Some(name) = repeated.first() {
         return refuse(
             "invalid_request",
             &format!("`{name}` is given more than once"),
@@ -207,13 +221,26 @@ pub async fn parse(
     {
         return refuse("invalid_request", "nonce or state is too long");
     }
-    let prompt = params.get("prompt").cloned();
-    if prompt
-        .as_deref()
-        .is_some_and(|p| !matches!(p, "none" | "login" | "consent"))
+    // A space-separated list (OpenID Connect Core §3.1.2.1); `none` stands alone.
+    let prompts: BTreeSet<&str> = params
+        .get("prompt")
+        .map(|p| p.split(' ').filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default();
+    if prompts
+        .iter()
+        .any(|p| !matches!(*p, "none" | "login" | "consent"))
+        || (prompts.contains("none") && prompts.len() > 1)
     {
-        return refuse("invalid_request", "prompt may be none, login or consent");
+        return refuse(
+            "invalid_request",
+            "prompt is a list of login and consent, or none alone",
+        );
     }
+    let prompt = Prompt {
+        none: prompts.contains("none"),
+        login: prompts.contains("login"),
+        consent: prompts.contains("consent"),
+    };
     let mut scopes: Vec<String> = match params.get("scope") {
         Some(scope) => scope
             .split(' ')
@@ -263,10 +290,10 @@ pub async fn authorize(
     let session = BrowserSession::from_request(&headers, &server.keys);
     let signed_in = session
         .as_ref()
-        .filter(|_| request.prompt.as_deref() != Some("login"))
+        .filter(|_| !request.prompt.login)
         .and_then(|s| Some((s.user()?, s.auth_time?)));
     let Some((user, auth_time)) = signed_in else {
-        if request.prompt.as_deref() == Some("none") {
+        if request.prompt.none {
             return request.error(
                 server.keys.issuer(),
                 "login_required",
@@ -312,8 +339,14 @@ fn login_page(
 /// The request to resume after signing in: `prompt=login` has been honoured by then.
 fn without_prompt_login(query: &str) -> String {
     let kept: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-        .filter(|(name, value)| !(name == "prompt" && value == "login"))
-        .map(|(n, v)| (n.into_owned(), v.into_owned()))
+        .map(|(name, value)| {
+            if name == "prompt" {
+                let rest: Vec<&str> = value.split(' ').filter(|p| *p != "login").collect();
+                (name.into_owned(), rest.join(" "))
+            } else {
+                (name.into_owned(), value.into_owned())
+            }
+        })
         .collect();
     url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(kept)
@@ -371,7 +404,7 @@ async fn decide(
         Ok(c) => c,
         Err(e) => return internal_page("cannot read installations", e.message),
     };
-    if request.prompt.as_deref() != Some("consent") && problem.is_none() {
+    if !request.prompt.consent && problem.is_none() {
         for candidate in &candidates {
             let Some(installation) = &candidate.installation else {
                 continue;
@@ -406,7 +439,7 @@ async fn decide(
             }
         }
     }
-    if request.prompt.as_deref() == Some("none") {
+    if request.prompt.none {
         return request.error(
             issuer,
             "consent_required",
@@ -425,8 +458,10 @@ async fn decide(
         Ok(None) => "an unknown developer".to_owned(),
         Err(e) => return internal_page("cannot read the developer", e.message),
     };
+    // "Already granted" is said only when there is one organization it could be about.
     let granted: BTreeSet<String> = candidates
         .first()
+        .filter(|_| candidates.len() == 1)
         .and_then(|c| c.installation.as_ref())
         .map(|i| i.scopes().into_iter().collect())
         .unwrap_or_default();
@@ -728,11 +763,10 @@ pub async fn consent(
             if approved.is_subset(&granted) {
                 installed
             } else if !membership.may_install() {
-                return refuse(&format!(
-                    "Only an owner or admin of {} can grant {} more access.",
-                    membership.organization_name, request.client.app.name
-                ))
-                .await;
+                // A member signs in with what the organization granted; only an owner or admin
+                // could grant more (the token's `scope` tells the app what it got).
+                approved.retain(|s| granted.contains(s));
+                installed
             } else {
                 let wider: Vec<String> = granted.union(&approved).cloned().collect();
                 match crate::installations::update_scopes(

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 use nexus_kit::error::{Result, internal};
 use nexus_kit::id::new_id;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     QueryFilter, QuerySelect, Set, TransactionTrait,
@@ -41,7 +41,8 @@ fn db_error(e: sea_orm::DbErr) -> Refused {
     Refused::Internal(internal(e))
 }
 
-/// Records (or renews) the user's consent; returns it.
+/// Records (or renews) the user's consent; returns it. A consent given after one was revoked is
+/// a new authorization: nothing the revoked one led to (grants, codes not yet redeemed) comes back.
 pub async fn authorize(
     db: &DatabaseConnection,
     user: Uuid,
@@ -51,37 +52,52 @@ pub async fn authorize(
     scopes: &[String],
 ) -> Result<oauth_authorization::Model> {
     let now = Utc::now();
-    oauth_authorization::Entity::insert(oauth_authorization::ActiveModel {
-        id: Set(new_id()),
-        user_id: Set(user),
-        app_id: Set(app),
-        organization_id: Set(organization),
-        installation_id: Set(installation),
-        scopes: Set(serde_json::json!(scopes)),
-        created_at: Set(now),
-        updated_at: Set(now),
-        revoked_at: Set(None),
-    })
-    .on_conflict(
-        OnConflict::columns([
-            oauth_authorization::Column::UserId,
-            oauth_authorization::Column::AppId,
-            oauth_authorization::Column::OrganizationId,
-        ])
-        .update_columns([
-            oauth_authorization::Column::InstallationId,
-            oauth_authorization::Column::Scopes,
-            oauth_authorization::Column::UpdatedAt,
-            oauth_authorization::Column::RevokedAt,
-        ])
-        .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await
-    .map_err(internal)?;
-    remembered(db, user, app, organization)
-        .await?
-        .ok_or_else(|| nexus_kit::Code::Internal.error("the consent was not recorded"))
+    let txn = db.begin().await.map_err(internal)?;
+    let existing = oauth_authorization::Entity::find()
+        .filter(oauth_authorization::Column::UserId.eq(user))
+        .filter(oauth_authorization::Column::AppId.eq(app))
+        .filter(oauth_authorization::Column::OrganizationId.eq(organization))
+        .one(&txn)
+        .await
+        .map_err(internal)?;
+    let recorded = match existing {
+        Some(live) if live.revoked_at.is_none() => {
+            let mut renewed: oauth_authorization::ActiveModel = live.into();
+            renewed.installation_id = Set(installation);
+            renewed.scopes = Set(serde_json::json!(scopes));
+            renewed.updated_at = Set(now);
+            renewed.update(&txn).await.map_err(internal)?
+        }
+        revoked => {
+            if let Some(revoked) = revoked {
+                oauth_authorization::Entity::delete_by_id(revoked.id)
+                    .exec(&txn)
+                    .await
+                    .map_err(internal)?;
+            }
+            oauth_authorization::ActiveModel {
+                id: Set(new_id()),
+                user_id: Set(user),
+                app_id: Set(app),
+                organization_id: Set(organization),
+                installation_id: Set(installation),
+                scopes: Set(serde_json::json!(scopes)),
+                created_at: Set(now),
+                updated_at: Set(now),
+                revoked_at: Set(None),
+            }
+            .insert(&txn)
+            .await
+            .map_err(|e| {
+                nexus_kit::error::on_conflict(e, || {
+                    "another consent for this app was being recorded at the same time; try again"
+                        .to_owned()
+                })
+            })?
+        }
+    };
+    txn.commit().await.map_err(internal)?;
+    Ok(recorded)
 }
 
 /// The user's standing consent for the app in the organization, if not revoked.
@@ -136,6 +152,8 @@ pub async fn create_code(db: &DatabaseConnection, new: NewCode<'_>) -> Result<St
 /// What redeeming a code or a refresh token gives.
 pub struct Issued {
     pub authorization: oauth_authorization::Model,
+    /// The installation the tokens act through, as it is now.
+    pub installation: installation::Model,
     pub grant: oauth_grant::Model,
     pub nonce: Option<String>,
     /// With `offline_access`.
@@ -196,7 +214,7 @@ pub async fn redeem_code(db: &DatabaseConnection, r: Redemption<'_>) -> Result<I
     if authorization.revoked_at.is_some() {
         return Err(Refused::InvalidGrant("the authorization was revoked"));
     }
-    installation_active(db, authorization.installation_id).await?;
+    let installation = installation_active(db, authorization.installation_id).await?;
     let txn = db.begin().await.map_err(db_error)?;
     let now = Utc::now();
     let claimed = oauth_code::Entity::update_many()
@@ -207,10 +225,19 @@ pub async fn redeem_code(db: &DatabaseConnection, r: Redemption<'_>) -> Result<I
         .await
         .map_err(db_error)?;
     if claimed.rows_affected != 1 {
-        // Another redemption won the race: this one is the reuse.
+        // Another redemption won the race: this one is a reuse, and what the winner got is
+        // revoked too (the winner's commit, which this update waited for, names its grant).
         txn.rollback().await.map_err(db_error)?;
+        let winner = oauth_code::Entity::find_by_id(code.code_hash.clone())
+            .one(db)
+            .await
+            .map_err(db_error)?
+            .and_then(|c| c.grant_id);
+        if let Some(grant) = winner {
+            revoke_grant(db, grant).await?;
+        }
         return Err(Refused::InvalidGrant(
-            "the authorization code was already used",
+            "the authorization code was already used: every token issued from it is revoked",
         ));
     }
     let scopes = code.scopes();
@@ -239,6 +266,7 @@ pub async fn redeem_code(db: &DatabaseConnection, r: Redemption<'_>) -> Result<I
     txn.commit().await.map_err(db_error)?;
     Ok(Issued {
         authorization,
+        installation,
         grant,
         nonce: code.nonce,
         refresh_token,
@@ -265,13 +293,16 @@ pub fn valid_pkce_string(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-async fn installation_active(db: &impl ConnectionTrait, id: Uuid) -> Result<(), Refused> {
+async fn installation_active(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<installation::Model, Refused> {
     match installation::Entity::find_by_id(id)
         .one(db)
         .await
         .map_err(db_error)?
     {
-        Some(i) if i.status == InstallationStatus::Active => Ok(()),
+        Some(i) if i.status == InstallationStatus::Active => Ok(i),
         _ => Err(Refused::InvalidGrant(
             "the app is no longer installed in that organization",
         )),
@@ -355,7 +386,7 @@ pub async fn refresh(
             "the refresh token is invalid, expired or revoked",
         ));
     }
-    installation_active(db, authorization.installation_id).await?;
+    let installation = installation_active(db, authorization.installation_id).await?;
     let txn = db.begin().await.map_err(db_error)?;
     let claimed = oauth_refresh_token::Entity::update_many()
         .col_expr(oauth_refresh_token::Column::UsedAt, Expr::value(Utc::now()))
@@ -375,6 +406,7 @@ pub async fn refresh(
     txn.commit().await.map_err(db_error)?;
     Ok(Issued {
         authorization,
+        installation,
         grant,
         nonce: None,
         refresh_token: Some(next),

@@ -23,10 +23,7 @@ async fn client_and_token(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Uuid, String), Response> {
-    // These endpoints have no grant_type: parse as a token request with a stand-in one.
-    let mut with_grant = b"grant_type=none&".to_vec();
-    with_grant.extend_from_slice(body);
-    let request = match TokenRequest::parse(headers, &with_grant) {
+    let request = match TokenRequest::parse_client_request(headers, body) {
         Ok(request) => request,
         Err(Malformed(why)) => {
             return Err(oauth_error(

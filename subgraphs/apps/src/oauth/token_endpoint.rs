@@ -136,7 +136,15 @@ async fn respond(
         Err(Refused::Internal(e)) => return server_error("cannot redeem a grant", e.message),
     };
     let authorization = &issued.authorization;
-    let mut scopes = issued.grant.scopes();
+    // What the installation no longer grants is not granted any more (the user's own scopes are
+    // the user's).
+    let installed = issued.installation.scopes();
+    let mut scopes: Vec<String> = issued
+        .grant
+        .scopes()
+        .into_iter()
+        .filter(|s| is_user_scope(s) || installed.contains(s))
+        .collect();
     if let Some(narrowed) = narrowed {
         if let Some(extra) = narrowed.iter().find(|s| !scopes.contains(s)) {
             return oauth_error(
@@ -272,6 +280,25 @@ async fn exchange(
         Ok(_) => return invalid_grant("the app is not installed there any more"),
         Err(e) => return server_error("database error", e),
     };
+    // A call made with an app's token acting for the user: the exchanged token stays under the
+    // grant that token came from (revoking it ends both). A call made with an exchanged token has
+    // no grant to stay under: exchanging again would renew the app's access without the user.
+    let grant = match (
+        &context.client_id,
+        context.gid.as_deref().map(Uuid::parse_str),
+    ) {
+        (None, None) => None,
+        (Some(_), Some(Ok(grant))) => match super::grants::grant_is_live(&server.db, grant).await {
+            Ok(true) => Some(grant),
+            Ok(false) => return invalid_grant("the sign-in behind this call was revoked"),
+            Err(e) => return server_error("cannot check a grant", e.message),
+        },
+        _ => {
+            return invalid_grant(
+                "a call made with an exchanged token cannot be exchanged again: the user must sign in",
+            );
+        }
+    };
     // Only a user's call: an API key's or an installation's context names no member.
     let role = match server.memberships.role(user, organization).await {
         Ok(Some(role)) => role,
@@ -310,7 +337,7 @@ async fn exchange(
             installation: installation.id,
             role: Some(role),
             scopes: &scopes,
-            grant: None,
+            grant,
         },
     ) {
         Ok(token) => answer(

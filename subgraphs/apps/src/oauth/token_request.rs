@@ -27,7 +27,21 @@ pub struct TokenRequest {
 pub struct Malformed(pub String);
 
 impl TokenRequest {
+    /// A token endpoint request: `grant_type` is required.
     pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, Malformed> {
+        let request = Self::parse_client_request(headers, body)?;
+        if request.grant_type.is_empty() {
+            return Err(Malformed("grant_type is missing".into()));
+        }
+        Ok(request)
+    }
+
+    /// A request from an authenticated client without a grant (revocation, introspection):
+    /// `grant_type` is empty unless given.
+    pub fn parse_client_request(
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<TokenRequest, Malformed> {
         let mut params = parameters(headers, body)?;
         let basic = basic_credentials(headers)?;
         let (id, secret) = (params.remove("client_id"), params.remove("client_secret"));
@@ -52,9 +66,7 @@ impl TokenRequest {
                 ));
             }
         };
-        let grant_type = params
-            .remove("grant_type")
-            .ok_or_else(|| Malformed("grant_type is missing".into()))?;
+        let grant_type = params.remove("grant_type").unwrap_or_default();
         Ok(TokenRequest {
             grant_type,
             client,

@@ -22,8 +22,8 @@ pub struct Delegation<'a> {
     /// The user's role there now.
     pub role: Option<String>,
     pub scopes: &'a [String],
-    /// The grant it comes from (`None` for token exchange: it lives only as long as the
-    /// installation and the user's membership).
+    /// The grant it comes from, if any (a token exchanged for the user's own call has none: it
+    /// lives only as long as the installation and the user's membership, and cannot be renewed).
     pub grant: Option<Uuid>,
 }
 

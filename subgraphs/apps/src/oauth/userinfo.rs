@@ -7,9 +7,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nexus_kit::token::{CORE_AUDIENCE, Claims, TokenType};
+use sea_orm::EntityTrait;
 use uuid::Uuid;
 
 use super::{OAuthServer, answer, server_error};
+use crate::entity::installation::{self, InstallationStatus};
 
 fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response {
     let mut response = answer(
@@ -28,8 +30,8 @@ fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response 
     response
 }
 
-/// A delegated access token that is still good: signature, expiry, its grant not revoked and
-/// its installation active.
+/// A delegated access token that is still good: signature, expiry, its grant not revoked, its
+/// installation active and its user still a member of the organization.
 pub async fn live_delegated_token(server: &OAuthServer, token: &str) -> Result<Claims, String> {
     let claims = server
         .keys
@@ -46,7 +48,27 @@ pub async fn live_delegated_token(server: &OAuthServer, token: &str) -> Result<C
             Err(e) => return Err(format!("cannot check the token now: {}", e.message)),
         }
     }
-    Ok(claims)
+    let parse = |v: Option<&str>| v.and_then(|v| Uuid::parse_str(v).ok());
+    let (Some(installation), Some(organization), Some(user)) = (
+        parse(claims.inst.as_deref()),
+        parse(claims.org.as_deref()),
+        parse(Some(&claims.sub)),
+    ) else {
+        return Err("the token names no installation, organization or user".into());
+    };
+    match installation::Entity::find_by_id(installation)
+        .one(&server.db)
+        .await
+    {
+        Ok(Some(i)) if i.status == InstallationStatus::Active => {}
+        Ok(_) => return Err("the app is no longer installed there".into()),
+        Err(e) => return Err(format!("cannot check the token now: {e}")),
+    }
+    match server.memberships.role(user, organization).await {
+        Ok(Some(_)) => Ok(claims),
+        Ok(None) => Err("the user is no longer a member of the organization".into()),
+        Err(e) => Err(format!("cannot check the token now: {}", e.message)),
+    }
 }
 
 pub async fn userinfo(State(server): State<OAuthServer>, headers: HeaderMap) -> Response {
