@@ -611,8 +611,8 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
     assert_eq!(installed[0]["app"]["id"], w.app_id.as_str());
 
     // The code: without or with a wrong verifier, or by another app, it gives nothing.
-    let (status, body) = w
-        .token(
+    refused(
+        w.token(
             "/oauth/token",
             &[
                 ("grant_type", "authorization_code"),
@@ -620,18 +620,10 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
                 ("redirect_uri", CALLBACK),
             ],
         )
-        .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_request")),
-        "{body}"
+        .await,
+        "invalid_request",
     );
-    let (status, body) = w.redeem(&code, &pkce().0).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
+    refused(w.redeem(&code, &pkce().0).await, "invalid_grant");
     let other = crate::common::FakeApp::start(
         crate::common::analytics_sdl()
             .replace("analytics", "reports")
@@ -737,27 +729,19 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
     assert_eq!(foreign, json!({ "active": false }));
 
     // The code again: refused, and every token issued from it is revoked.
-    let (status, body) = w.redeem(&code, &verifier).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
+    refused(w.redeem(&code, &verifier).await, "invalid_grant");
     stack
         .eventually(&access, "{ __typename }", Duration::from_secs(5), |b| {
             b["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         })
         .await;
-    let (status, body) = w
-        .token(
+    refused(
+        w.token(
             "/oauth/token",
             &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
         )
-        .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
+        .await,
+        "invalid_grant",
     );
 
     // Signing in again: the consent is remembered, straight back to the app with a code.
@@ -787,8 +771,8 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
         .unwrap_or_default()
         .to_owned();
     assert_ne!(next, refresh);
-    let (status, body) = w
-        .token(
+    refused(
+        w.token(
             "/oauth/token",
             &[
                 ("grant_type", "refresh_token"),
@@ -796,11 +780,8 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
                 ("scope", "openid"),
             ],
         )
-        .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
+        .await,
+        "invalid_grant",
     );
     let (status, body) = w
         .token(
@@ -827,12 +808,7 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
         .execute_unprepared("UPDATE oauth_codes SET expires_at = created_at WHERE used_at IS NULL")
         .await
         .expect("age the code");
-    let (status, body) = w.redeem(&code, &verifier).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
+    let body = refused(w.redeem(&code, &verifier).await, "invalid_grant");
     assert!(
         body["error_description"]
             .as_str()
@@ -1031,19 +1007,16 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
         .redeem(&approved.param("code").expect("code"), &verifier)
         .await;
     // Consenting again is a new authorization: what the revoked one issued stays revoked.
-    let (status, body) = w
-        .token(
+    refused(
+        w.token(
             "/oauth/token",
             &[
                 ("grant_type", "refresh_token"),
                 ("refresh_token", &refresh_before),
             ],
         )
-        .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
+        .await,
+        "invalid_grant",
     );
     let refresh = tokens["refresh_token"]
         .as_str()
@@ -1061,18 +1034,25 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
         )
         .await;
     assert_eq!(uninstalled["uninstallApp"]["status"], "UNINSTALLED");
-    let (status, body) = w
-        .token(
+    refused(
+        w.token(
             "/oauth/token",
             &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
         )
-        .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
+        .await,
+        "invalid_grant",
     );
     w.stack.stop().await;
+}
+
+/// Asserts an OAuth error answer (HTTP 400 and `error`); returns the body.
+fn refused((status, body): (u16, Value), error: &str) -> Value {
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some(error)),
+        "{body}"
+    );
+    body
 }
 
 /// A JWT's claims, unverified (the signature is the Python client's to check).
@@ -1201,11 +1181,9 @@ async fn an_app_trades_a_context_token_for_a_users_access_token() {
         .and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned))
         .expect("a context token");
     assert_ne!(again, context);
-    let (status, body) = w.exchange(&w.app_id, &w.secret, &again, None).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
+    let body = refused(
+        w.exchange(&w.app_id, &w.secret, &again, None).await,
+        "invalid_grant",
     );
     assert!(
         body["error_description"]
@@ -1217,18 +1195,15 @@ async fn an_app_trades_a_context_token_for_a_users_access_token() {
 
     // More than the call carried, another app presenting it, or a token that is not a context
     // token: refused.
-    let (status, body) = w
-        .exchange(
+    refused(
+        w.exchange(
             &w.app_id,
             &w.secret,
             &context,
             Some("users:read organizations:read"),
         )
-        .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_scope")),
-        "{body}"
+        .await,
+        "invalid_scope",
     );
     let other = crate::common::FakeApp::start(
         crate::common::analytics_sdl()
@@ -1244,18 +1219,14 @@ async fn an_app_trades_a_context_token_for_a_users_access_token() {
         )
         .await;
     let other_secret = rotate_secret(stack, &w.developer, &other_id).await;
-    let (status, body) = w.exchange(&other_id, &other_secret, &context, None).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
+    refused(
+        w.exchange(&other_id, &other_secret, &context, None).await,
+        "invalid_grant",
     );
     for not_context in [w.alice.access.as_str(), access] {
-        let (status, body) = w.exchange(&w.app_id, &w.secret, not_context, None).await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (400, Some("invalid_grant")),
-            "{body}"
+        refused(
+            w.exchange(&w.app_id, &w.secret, not_context, None).await,
+            "invalid_grant",
         );
     }
     w.stack.stop().await;

@@ -69,10 +69,6 @@ impl AuthorizationRequest {
         )
     }
 
-    fn user_scopes(&self) -> impl Iterator<Item = &String> {
-        self.scopes.iter().filter(|s| is_user_scope(s))
-    }
-
     /// The installation's scopes the request asks for.
     fn installation_scopes(&self) -> impl Iterator<Item = &String> {
         self.scopes.iter().filter(|s| !is_user_scope(s))
@@ -465,15 +461,13 @@ async fn decide(
         .and_then(|c| c.installation.as_ref())
         .map(|i| i.scopes().into_iter().collect())
         .unwrap_or_default();
-    let mut scopes: Vec<ScopeLine> = request
-        .user_scopes()
-        .map(|s| ScopeLine {
-            name: s.clone(),
-            description: USER_SCOPES
-                .iter()
-                .find(|(n, _)| n == s)
-                .map(|(_, d)| (*d).to_owned())
-                .unwrap_or_default(),
+    // The user's scopes in the catalogue's order (who you are first), then the installation's.
+    let mut scopes: Vec<ScopeLine> = USER_SCOPES
+        .iter()
+        .filter(|(name, _)| request.scopes.iter().any(|s| s == name))
+        .map(|(name, description)| ScopeLine {
+            name: (*name).to_owned(),
+            description: (*description).to_owned(),
             optional: false,
             granted: false,
         })
