@@ -149,8 +149,13 @@ pub enum AppAction {
 
 #[derive(Subcommand, Debug)]
 pub enum AdminAction {
-    /// Make a user a platform administrator.
-    Grant { email: String },
+    /// Make a user a platform administrator (their email must be verified, unless --force).
+    Grant {
+        email: String,
+        /// Grant even though nobody proved the address (whoever signed up with it first).
+        #[arg(long)]
+        force: bool,
+    },
     /// Take the platform-administrator flag away.
     Revoke { email: String },
 }

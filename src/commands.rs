@@ -93,12 +93,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => submit_app(manifest, url, token).await,
         Command::Admin { action } => {
-            let (email, grant) = match action {
-                AdminAction::Grant { email } => (email, true),
-                AdminAction::Revoke { email } => (email, false),
+            let (email, grant, force) = match action {
+                AdminAction::Grant { email, force } => (email, true, *force),
+                AdminAction::Revoke { email } => (email, false, false),
             };
             let (db, _) = stack::connect_and_migrate(&cli.config()?.database_url()?).await?;
-            let user = nexus_identity::service::set_platform_admin(&db, email, grant)
+            let user = nexus_identity::service::set_platform_admin(&db, email, grant, force)
                 .await
                 .map_err(|e| anyhow!("{}", e.message))?;
             println!(

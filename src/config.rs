@@ -47,6 +47,33 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub caches: CachesConfig,
     pub webhooks: WebhooksConfig,
+    pub mail: MailConfig,
+}
+
+/// Mail to people (verification, password reset, invitations), sent by identity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// `smtp://HOST:PORT` (plain, e.g. a relay on the same host), `smtp://…?tls=required`
+    /// (STARTTLS) or `smtps://USER:PASSWORD@HOST` (TLS). Default: none — letters are written to
+    /// `folder` and their links logged (development).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_url: Option<String>,
+    /// The sender, e.g. `Nexus <no-reply@example.com>`.
+    pub from: String,
+    /// Where letters go without SMTP. Default: `mail` in `data_dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folder: Option<PathBuf>,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            smtp_url: None,
+            from: "Nexus <no-reply@nexus.localhost>".to_owned(),
+            folder: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -196,6 +223,7 @@ impl Default for Config {
             tokens: TokensConfig::default(),
             caches: CachesConfig::default(),
             webhooks: WebhooksConfig::default(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -278,6 +306,9 @@ const ENV_KEYS: &[&str] = &[
     "webhooks.retention_days",
     "webhooks.per_endpoint",
     "webhooks.poll_interval_ms",
+    "mail.smtp_url",
+    "mail.from",
+    "mail.folder",
 ];
 
 impl Config {
@@ -426,6 +457,21 @@ impl Config {
         ))
     }
 
+    /// How identity sends mail, as configured (links start at the issuer, the public URL).
+    pub fn mailer(&self) -> anyhow::Result<nexus_identity::mail::Mailer> {
+        let folder = self
+            .mail
+            .folder
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("mail"));
+        nexus_identity::mail::Mailer::new(
+            self.mail.smtp_url.as_deref(),
+            folder,
+            &self.mail.from,
+            &self.issuer(),
+        )
+    }
+
     pub fn keys_file(&self) -> PathBuf {
         self.keys_file
             .clone()
@@ -569,6 +615,7 @@ impl Config {
         let mut shown = self.clone();
         shown.database_url = shown.database_url.map(|url| redact_password(&url));
         shown.redis_url = shown.redis_url.map(|url| redact_password(&url));
+        shown.mail.smtp_url = shown.mail.smtp_url.map(|url| redact_password(&url));
         toml::to_string_pretty(&shown).context("cannot print the configuration")
     }
 }

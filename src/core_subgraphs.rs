@@ -27,6 +27,8 @@ pub struct Services {
     pub rate_limits: nexus_kit::rate_limit::RateLimits,
     /// How long a user's role, asked of identity, is trusted.
     pub membership_ttl: Duration,
+    /// How identity sends mail.
+    pub mailer: nexus_identity::mail::Mailer,
 }
 
 impl Services {
@@ -49,6 +51,7 @@ impl Services {
             installation_ttl: config.installation_ttl(),
             rate_limits: config.rate_limits()?,
             membership_ttl: config.freshness().memberships,
+            mailer: config.mailer()?,
         })
     }
 }
@@ -84,6 +87,7 @@ pub const CORE_SUBGRAPHS: [CoreSubgraph; 3] = [
                 s.keys.clone(),
                 s.access_ttl,
                 s.rate_limits.clone(),
+                s.mailer.clone(),
             )
         },
         default_port: 4001,

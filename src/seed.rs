@@ -29,8 +29,14 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
     let hash = nexus_identity::accounts::password::hash(DEMO_PASSWORD.to_owned())
         .await
         .map_err(e)?;
+    // Demo users have proven their addresses (anyone else verifies by mail).
     let user = |email: &'static str, name: &'static str| {
-        create_user(db, email, name, None, Some(hash.clone()))
+        let hash = hash.clone();
+        async move {
+            let created = create_user(db, email, name, None, Some(hash)).await?;
+            nexus_identity::service::mark_email_verified(db, created.id).await?;
+            Ok::<_, nexus_kit::Error>(created)
+        }
     };
     let ada = user("ada@acme.test", "Ada Lovelace").await.map_err(e)?;
     let grace = user("grace@acme.test", "Grace Hopper").await.map_err(e)?;
@@ -43,7 +49,7 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
     user("admin@nexus.test", "Platform Admin")
         .await
         .map_err(e)?;
-    nexus_identity::service::set_platform_admin(db, "admin@nexus.test", true)
+    nexus_identity::service::set_platform_admin(db, "admin@nexus.test", true, false)
         .await
         .map_err(e)?;
 

@@ -13,6 +13,7 @@ mod m20261122_000007_licensing_keys;
 mod m20261201_000008_webhooks;
 mod m20261201_000009_license_expiry;
 mod m20261201_000010_oauth;
+mod m20261201_000011_identity_mail;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_webhooks::Migration),
             Box::new(m20261201_000009_license_expiry::Migration),
             Box::new(m20261201_000010_oauth::Migration),
+            Box::new(m20261201_000011_identity_mail::Migration),
         ]
     }
 }

@@ -77,12 +77,8 @@ async fn a_demoted_admin_keeps_rights_at_the_apps_service_as_long_as_caches_memb
         let admin = stack.platform_admin("admin@nexus.test").await;
         let (ada, org) = stack.owner_of("ada@acme.test", "Acme", "acme").await;
         let grace = stack.sign_up("grace@acme.test", "Grace").await;
-        let added = stack
-            .data_as(
-                &ada.access,
-                "mutation($o: ID!) { addMember(input: {organizationId: $o, email: \"grace@acme.test\", role: ADMIN}) { id } }",
-                json!({ "o": org }),
-            )
+        let membership = stack
+            .add_member(&ada, &org, "grace@acme.test", "ADMIN")
             .await;
         let grace = stack.switch(&grace, &org).await;
         let (_app, app_id) = stack.publish_analytics(&developer, &admin).await;
@@ -99,7 +95,7 @@ async fn a_demoted_admin_keeps_rights_at_the_apps_service_as_long_as_caches_memb
             .data_as(
                 &ada.access,
                 "mutation($m: ID!) { changeMemberRole(input: {membershipId: $m, role: MEMBER}) { role } }",
-                json!({ "m": added["addMember"]["id"] }),
+                json!({ "m": membership }),
             )
             .await;
         let body = stack

@@ -31,17 +31,23 @@ async fn seed_acme(stack: &TestStack) -> Acme {
     let admin = stack.platform_admin("admin@nexus.test").await;
     let org_id = stack.create_organization(&ada, "Acme Corp", "acme").await;
     let ada = stack.switch(&ada, &org_id).await;
+    let membership = stack
+        .add_member(&ada, &org_id, "grace@acme.test", "ADMIN")
+        .await;
     let member = stack
         .data_as(
             &ada.access,
-            "mutation($input: AddMemberInput!) { addMember(input: $input) { role user { email } } }",
-            json!({ "input": { "organizationId": org_id, "email": "grace@acme.test", "role": "ADMIN" } }),
+            "query($o: ID!) { organization(id: $o) { members { edges { node { id role user { email } } } } } }",
+            json!({ "o": org_id }),
         )
         .await;
-    assert_eq!(
-        member["addMember"],
-        json!({ "role": "ADMIN", "user": { "email": "grace@acme.test" } })
-    );
+    let grace = member["organization"]["members"]["edges"]
+        .as_array()
+        .and_then(|all| all.iter().find(|m| m["node"]["id"] == membership.as_str()))
+        .map(|m| m["node"].clone())
+        .unwrap_or_default();
+    assert_eq!(grace["role"], "ADMIN", "{member}");
+    assert_eq!(grace["user"]["email"], "grace@acme.test", "{member}");
     let (_analytics, app_id) = stack.publish_analytics(&admin, &admin).await;
     stack
         .data_as(

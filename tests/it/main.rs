@@ -4,6 +4,7 @@
 
 mod common;
 
+mod accounts;
 mod app_versions;
 mod auth;
 mod caches;

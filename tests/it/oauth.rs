@@ -861,14 +861,9 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
         .create_organization(&w.alice, "Initech", "initech")
         .await;
     for organization in [&w.acme, &initech] {
-        let added = stack
-            .gql_as(
-                &w.alice.access,
-                "mutation($o: ID!) { addMember(input: { organizationId: $o, email: \"bob@acme.test\", role: MEMBER }) { id } }",
-                json!({ "o": organization }),
-            )
+        stack
+            .add_member(&w.alice, organization, "bob@acme.test", "MEMBER")
             .await;
-        assert!(added["errors"].is_null(), "{added}");
     }
     let (_, globex) = stack
         .owner_of("carol@globex.test", "Globex", "globex")

@@ -16,13 +16,7 @@ async fn owners_demoting_and_removing_each_other_at_once_always_leave_an_owner()
     for i in 1..10 {
         let email = format!("owner{i}@race.test");
         let user = stack.sign_up(&email, "Owner").await;
-        stack
-            .data_as(
-                &first.access,
-                "mutation($i: AddMemberInput!) { addMember(input: $i) { id } }",
-                json!({ "i": { "organizationId": org, "email": email, "role": "OWNER" } }),
-            )
-            .await;
+        stack.add_member(&first, &org, &email, "OWNER").await;
         owners.push(stack.switch(&user, &org).await);
     }
     let members = stack
@@ -339,13 +333,7 @@ async fn two_last_owners_deleting_their_accounts_at_once_leave_one_owner() {
             .await;
         let second_email = format!("b{round}@pair.test");
         let second = stack.sign_up(&second_email, "B").await;
-        stack
-            .data_as(
-                &first.access,
-                "mutation($i: AddMemberInput!) { addMember(input: $i) { id } }",
-                json!({ "i": { "organizationId": org, "email": second_email, "role": "OWNER" } }),
-            )
-            .await;
+        stack.add_member(&first, &org, &second_email, "OWNER").await;
         let delete = "mutation($p: String!) { deleteAccount(password: $p) }";
         let variables = json!({ "p": crate::common::PASSWORD });
         let (a, b) = tokio::join!(

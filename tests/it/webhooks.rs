@@ -155,19 +155,12 @@ async fn events_reach_only_apps_installed_and_granted_signed_as_standard_webhook
         stack.sign_up(email, "Someone").await;
     }
     let add_member = |session: &Session, organization: &str, email: &str| {
-        let (token, organization, email) = (
-            session.access.clone(),
-            organization.to_owned(),
-            email.to_owned(),
-        );
+        let (session, organization, email) =
+            (session.clone(), organization.to_owned(), email.to_owned());
         let stack = &stack;
         async move {
             stack
-                .data_as(
-                    &token,
-                    "mutation($o: ID!, $e: String!) { addMember(input: {organizationId: $o, email: $e, role: MEMBER}) { id } }",
-                    json!({ "o": organization, "e": email }),
-                )
+                .add_member(&session, &organization, &email, "MEMBER")
                 .await;
         }
     };
@@ -628,16 +621,9 @@ async fn a_payload_query_shapes_the_data_as_the_installation_may_see_it() {
         .await;
     let installation = data["installApp"]["id"].clone();
     let add = |email: &'static str| {
-        let token = ada.access.clone();
-        let (stack, acme) = (&stack, acme.clone());
+        let (stack, acme, ada) = (&stack, acme.clone(), ada.clone());
         async move {
-            stack
-                .data_as(
-                    &token,
-                    "mutation($o: ID!, $e: String!) { addMember(input: {organizationId: $o, email: $e, role: MEMBER}) { id } }",
-                    json!({ "o": acme, "e": email }),
-                )
-                .await;
+            stack.add_member(&ada, &acme, email, "MEMBER").await;
         }
     };
 
@@ -888,13 +874,7 @@ async fn deleting_an_account_or_an_organization_tells_the_apps_installed_there()
     let grace = stack.sign_up("grace@acme.test", "Grace").await;
     let bob = stack.sign_up("bob@acme.test", "Bob").await;
     for (email, role) in [("grace@acme.test", "MEMBER"), ("bob@acme.test", "ADMIN")] {
-        stack
-            .data_as(
-                &ada.access,
-                "mutation($i: AddMemberInput!) { addMember(input: $i) { id } }",
-                json!({ "i": { "organizationId": acme, "email": email, "role": role } }),
-            )
-            .await;
+        stack.add_member(&ada, &acme, email, role).await;
     }
     let installation = stack.install(&ada, &app_id).await;
     stack

@@ -5,6 +5,8 @@ pub mod accounts;
 pub mod entity;
 pub mod events;
 pub mod graphql;
+pub mod invitations;
+pub mod mail;
 pub mod membership_lookup;
 pub mod service;
 pub mod tenancy;
@@ -32,11 +34,12 @@ pub const API_KEY_EXCHANGE_PATH: &str = "/api-keys/exchange";
 
 pub type IdentitySchema = Schema<Query, Mutation, EmptySubscription>;
 
-pub fn schema(db: DatabaseConnection, config: AuthConfig) -> IdentitySchema {
+pub fn schema(db: DatabaseConnection, config: AuthConfig, mailer: mail::Mailer) -> IdentitySchema {
     nexus_kit::limits::bounded(Schema::build(Query, Mutation, EmptySubscription))
         .enable_federation()
         .data(db)
         .data(config)
+        .data(mailer)
         .finish()
 }
 
@@ -48,18 +51,20 @@ pub fn sdl() -> String {
         .sdl_with_options(SDLExportOptions::new().federation())
 }
 
-/// `access_ttl`: how long a user's access token lives; `limits`: the rate-limit buckets.
+/// `access_ttl`: how long a user's access token lives; `limits`: the rate-limit buckets;
+/// `mailer`: how letters (verification, reset, invitations) are sent.
 pub fn http_router(
     db: DatabaseConnection,
     keys: Arc<KeyStore>,
     access_ttl: std::time::Duration,
     limits: nexus_kit::rate_limit::RateLimits,
+    mailer: mail::Mailer,
 ) -> axum::Router {
     let config = AuthConfig {
         access_ttl,
         ..AuthConfig::new(keys.clone(), limits)
     };
-    let schema = schema(db.clone(), config.clone());
+    let schema = schema(db.clone(), config.clone(), mailer);
     let (db_for_lookup, keys_for_lookup) = (db.clone(), keys.clone());
     let exchange_state = (db.clone(), config.clone());
     let accounts_state = (db.clone(), config);
@@ -78,6 +83,9 @@ pub fn http_router(
                     &db, scope.gate,
                 ))
                 .data(loader::child_pages::<membership::ByUser>(&db, scope.gate))
+                .data(loader::child_pages::<
+                    entity::invitation::PendingByOrganization,
+                >(&db, scope.gate))
                 .data(loader::batched(
                     VisibleUsers {
                         tenancy: tenancy.clone(),

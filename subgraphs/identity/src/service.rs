@@ -82,6 +82,7 @@ pub async fn create_user(
         avatar_url: Set(avatar_url),
         password_hash: Set(password_hash),
         is_platform_admin: Set(false),
+        email_verified_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -478,7 +479,7 @@ pub(crate) async fn membership_of(
 
 /// The actor's role, which must be owner or admin of the organization (else `FORBIDDEN`; a
 /// non-member learns nothing more than that).
-async fn require_admin(
+pub(crate) async fn require_admin(
     db: &impl ConnectionTrait,
     organization_id: Uuid,
     actor: Uuid,
@@ -490,7 +491,7 @@ async fn require_admin(
 }
 
 /// Owners manage owners; admins manage admins and members.
-fn may_grant(actor: Role, role: Role) -> Result<()> {
+pub(crate) fn may_grant(actor: Role, role: Role) -> Result<()> {
     if role == Role::Owner && actor != Role::Owner {
         return Err(
             Code::Forbidden.error("only owners can make someone an owner or change an owner")
@@ -512,27 +513,6 @@ async fn ensure_an_owner_remains(db: &impl ConnectionTrait, organization_id: Uui
             .error("an organization must keep at least one owner: make someone else owner first"));
     }
     Ok(())
-}
-
-pub async fn add_member(
-    db: &DatabaseConnection,
-    actor: Uuid,
-    organization_id: Uuid,
-    email: &str,
-    role: Role,
-) -> Result<membership::Model> {
-    let actor_role = require_admin(db, organization_id, actor).await?;
-    may_grant(actor_role, role)?;
-    let email = normalize_email(email)?;
-    let user = find_user_by_email(db, &email).await?.ok_or_else(|| {
-        not_found(format!(
-            "no user with email `{email}`: they need to sign up first"
-        ))
-    })?;
-    let txn = db.begin().await.map_err(internal)?;
-    let added = add_membership(&txn, organization_id, user.id, role).await?;
-    txn.commit().await.map_err(internal)?;
-    Ok(added)
 }
 
 /// Locks the organization's row for the rest of `txn`, by writing it first: changes to its
@@ -661,15 +641,37 @@ async fn find_membership(
 }
 
 /// `nexus admin grant EMAIL`.
+/// Marks the user's address as proven (the demo seed's users; everyone else verifies by mail).
+pub async fn mark_email_verified(db: &DatabaseConnection, user_id: Uuid) -> Result<()> {
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::EmailVerifiedAt,
+            sea_orm::sea_query::Expr::value(Some(Utc::now())),
+        )
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await
+        .map_err(internal)?;
+    Ok(())
+}
+
+/// Makes (or unmakes) a platform administrator. An address nobody has proven is refused unless
+/// `force`: whoever signed up with it first may not be who the operator means.
 pub async fn set_platform_admin(
     db: &DatabaseConnection,
     email: &str,
     admin: bool,
+    force: bool,
 ) -> Result<user::Model> {
     let email = normalize_email(email)?;
     let user = find_user_by_email(db, &email)
         .await?
         .ok_or_else(|| not_found(format!("no user with email `{email}`")))?;
+    if admin && !force && user.email_verified_at.is_none() {
+        return Err(Code::Forbidden.error(format!(
+            "`{email}` has not verified its address, so this account may not be who you mean; verify it first, or use --force"
+        )));
+    }
     let mut active: user::ActiveModel = user.into();
     active.is_platform_admin = Set(admin);
     active.updated_at = Set(Utc::now());

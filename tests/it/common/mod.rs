@@ -1,10 +1,11 @@
 //! Test support, by concern: `db` (a throwaway database), `stack` (the whole stack on random
 //! ports and a GraphQL client), `session` (signed-in users and organizations), `apps` (fake app
-//! subgraphs, publishing and installing).
+//! subgraphs, publishing and installing), `mail` (letters Nexus wrote, and what they ask for).
 #![allow(dead_code)]
 
 mod apps;
 mod db;
+mod mail;
 mod process;
 mod receiver;
 mod session;
@@ -12,6 +13,7 @@ mod stack;
 
 pub use apps::*;
 pub use db::*;
+pub use mail::*;
 pub use process::*;
 pub use receiver::*;
 pub use session::*;

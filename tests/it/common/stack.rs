@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use nexus::config::{Config, RouterConfig};
+use nexus::config::{Config, MailConfig, RouterConfig};
 use nexus::stack::{Stack, StackOptions};
 use serde_json::{Value, json};
 
@@ -81,6 +81,10 @@ impl TestStack {
             router: RouterConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 ..RouterConfig::default()
+            },
+            mail: MailConfig {
+                folder: Some(dir.path().join("mail")),
+                ..MailConfig::default()
             },
             ..Config::default()
         };

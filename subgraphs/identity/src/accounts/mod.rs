@@ -1,6 +1,8 @@
-//! Accounts: passwords, sessions (access + rotating refresh tokens), login rate limits, API keys.
+//! Accounts: passwords, sessions (access + rotating refresh tokens), login rate limits, API keys,
+//! addresses proven and passwords reset by mail (`email`).
 
 pub mod api_keys;
+pub mod email;
 pub mod password;
 pub mod rate_limit;
 pub mod session;

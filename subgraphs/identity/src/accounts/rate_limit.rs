@@ -7,7 +7,9 @@
 //! - per email, from anywhere: failures count (`per_email`); once spent, attempts for that email
 //!   are answered only after `SLOWDOWN`: a distributed guesser is slowed, the real user is not
 //!   locked out;
-//! - sign-ups per address (`sign_ups`).
+//! - sign-ups per address (`sign_ups`);
+//! - letters per address mailed to (`letters`), password resets per asking address and per
+//!   email (`resets_per_address`, `resets_per_email`).
 
 use std::time::Duration;
 
@@ -23,6 +25,11 @@ pub struct LoginLimiter {
     pub per_email_and_address: Bucket,
     pub per_email: Bucket,
     pub sign_ups: Bucket,
+    /// Letters to one address (verification, a new address): a mailbox is not flooded.
+    pub letters: Bucket,
+    /// Password-reset requests per address of the caller, and per email asked about.
+    pub resets_per_address: Bucket,
+    pub resets_per_email: Bucket,
 }
 
 impl LoginLimiter {
@@ -33,6 +40,9 @@ impl LoginLimiter {
             per_email_and_address: Bucket::new(5, 15 * 60),
             per_email: Bucket::new(50, 15 * 60),
             sign_ups: Bucket::new(10, 60 * 60),
+            letters: Bucket::new(5, 60 * 60),
+            resets_per_address: Bucket::new(20, 60 * 60),
+            resets_per_email: Bucket::new(5, 60 * 60),
         }
     }
 
@@ -77,6 +87,39 @@ impl LoginLimiter {
         self.limits
             .give_back(&key("login:email", &[email]), 1, self.per_email)
             .await;
+    }
+
+    /// A letter to `email` (verification); `RATE_LIMITED` after a few an hour.
+    pub async fn mail(&self, email: &str) -> Result<(), Error> {
+        take_one(
+            &self.limits,
+            "mail:email",
+            &[email],
+            self.letters,
+            "too many letters to this address; wait before asking again",
+        )
+        .await
+    }
+
+    /// A password-reset request for `email` from `address`. Counted whether or not the account
+    /// exists, so the limit says nothing about it either.
+    pub async fn reset(&self, email: &str, address: &str) -> Result<(), Error> {
+        take_one(
+            &self.limits,
+            "reset:address",
+            &[address],
+            self.resets_per_address,
+            "too many password resets asked from your address",
+        )
+        .await?;
+        take_one(
+            &self.limits,
+            "reset:email",
+            &[email],
+            self.resets_per_email,
+            "too many password resets asked for this address; wait before asking again",
+        )
+        .await
     }
 
     pub async fn sign_up(&self, address: &str) -> Result<(), Error> {

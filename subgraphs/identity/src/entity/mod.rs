@@ -1,6 +1,8 @@
 //! sea-orm entities of the tables identity owns.
 
 pub mod api_key;
+pub mod email_token;
+pub mod invitation;
 pub mod membership;
 pub mod organization;
 pub mod refresh_token;

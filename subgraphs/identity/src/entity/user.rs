@@ -11,6 +11,8 @@ pub struct Model {
     /// argon2id PHC string; `None` for users who cannot sign in with a password.
     pub password_hash: Option<String>,
     pub is_platform_admin: bool,
+    /// When the user proved they receive mail at `email` (`None`: not yet).
+    pub email_verified_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -6,11 +6,14 @@ use nexus_kit::error::{Code, internal};
 use nexus_kit::id::parse_id;
 use sea_orm::{DatabaseConnection, EntityTrait};
 
-use super::types::{ApiKey, Membership, Organization, User};
+use super::types::{ApiKey, Invitation, Membership, Organization, User};
 use crate::accounts::session::{self, Session};
-use crate::accounts::{AuthConfig, api_keys, password};
+use crate::accounts::{AuthConfig, api_keys, email, password};
+use crate::entity::email_token::Purpose;
 use crate::entity::membership::Role;
 use crate::entity::{organization, user};
+use crate::invitations;
+use crate::mail::Mailer;
 use crate::service;
 use crate::tenancy::tenancy;
 
@@ -52,11 +55,26 @@ pub struct UpdateProfileInput {
 }
 
 #[derive(InputObject)]
-pub struct AddMemberInput {
+pub struct InviteMemberInput {
     pub organization_id: ID,
-    /// The person must have signed up already.
+    /// Whoever proves this address (a verified account) can accept.
     pub email: String,
     pub role: Role,
+}
+
+#[derive(InputObject)]
+pub struct ChangeEmailInput {
+    pub new_email: String,
+    /// Your current password.
+    pub password: String,
+}
+
+#[derive(InputObject)]
+pub struct ResetPasswordInput {
+    /// From the letter.
+    pub token: String,
+    /// At least 10 characters, with a letter and a digit or symbol.
+    pub new_password: String,
 }
 
 #[derive(InputObject)]
@@ -133,6 +151,11 @@ impl Mutation {
         config.limiter.sign_up(address).await?;
         let hash = password::hash(input.password).await?;
         let user = service::create_user(db, &email, &input.name, None, Some(hash)).await?;
+        let token = email::issue(db, user.id, Purpose::VerifyEmail, &user.email).await?;
+        let mailer = ctx.data_unchecked::<Mailer>();
+        mailer
+            .send(&user.email, mailer.verification(&user.name, &token))
+            .await;
         payload(db, session::issue(db, config, user, None, None).await?).await
     }
 
@@ -290,14 +313,147 @@ impl Mutation {
         service::update_profile(db, user, changes).await.map(User)
     }
 
-    /// Adds someone who has signed up to an organization (owners and admins; only owners add owners).
-    async fn add_member(&self, ctx: &Context<'_>, input: AddMemberInput) -> Result<Membership> {
+    /// Invites an address to an organization (owners and admins; only owners invite owners). A
+    /// letter with a single-use link goes to the address; a signed-in user whose verified email
+    /// it is accepts with `acceptInvitation` within 7 days. Inviting the same address again
+    /// replaces the earlier invitation.
+    async fn invite_member(
+        &self,
+        ctx: &Context<'_>,
+        input: InviteMemberInput,
+    ) -> Result<Invitation> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
+        let mailer = ctx.data_unchecked::<Mailer>();
         let actor = caller(ctx).require_user()?;
         let organization_id = parse_id(&input.organization_id, "organization")?;
-        service::add_member(db, actor, organization_id, &input.email, input.role)
+        let (invited, token) =
+            invitations::invite(db, actor, organization_id, &input.email, input.role).await?;
+        let (organization, inviter) = invitations::letter_names(db, &invited).await?;
+        let role = session::role_name(invited.role);
+        mailer
+            .send(
+                &invited.email,
+                mailer.invitation(&organization, &inviter, role, &token),
+            )
+            .await;
+        Ok(Invitation(invited))
+    }
+
+    /// Withdraws a pending invitation (owners and admins).
+    async fn revoke_invitation(&self, ctx: &Context<'_>, id: ID) -> Result<Invitation> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let actor = caller(ctx).require_user()?;
+        invitations::revoke(db, actor, parse_id(&id, "invitation")?)
             .await
-            .map(Membership)
+            .map(Invitation)
+    }
+
+    /// Joins the organization an invitation is for. Your email must be the invited address, and
+    /// verified.
+    async fn accept_invitation(&self, ctx: &Context<'_>, token: String) -> Result<Membership> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let user = caller(ctx).require_user()?;
+        invitations::accept(db, user, &token).await.map(Membership)
+    }
+
+    /// Confirms an address with the token from the letter (no sign-in needed: the token is the
+    /// proof). When it is a new address you asked for with `changeEmail`, your account switches
+    /// to it now.
+    async fn verify_email(&self, ctx: &Context<'_>, token: String) -> Result<User> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        email::verify(db, &token).await.map(User)
+    }
+
+    /// Sends the verification letter again (a new link; earlier ones stop working).
+    async fn resend_verification(&self, ctx: &Context<'_>) -> Result<bool> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let config = ctx.data_unchecked::<AuthConfig>();
+        let mailer = ctx.data_unchecked::<Mailer>();
+        let user_id = caller(ctx).require_user()?;
+        let user = user::Entity::find_by_id(user_id)
+            .one(db)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Code::NotFound.error("your account no longer exists"))?;
+        if user.email_verified_at.is_some() {
+            return Err(Code::Conflict.error("your email address is verified already"));
+        }
+        config.limiter.mail(&user.email).await?;
+        let token = email::issue(db, user.id, Purpose::VerifyEmail, &user.email).await?;
+        mailer
+            .send(&user.email, mailer.verification(&user.name, &token))
+            .await;
+        Ok(true)
+    }
+
+    /// Asks to move your account to another address: a verification letter goes there, and the
+    /// account switches when it is confirmed (until then your current address stays).
+    async fn change_email(&self, ctx: &Context<'_>, input: ChangeEmailInput) -> Result<bool> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let config = ctx.data_unchecked::<AuthConfig>();
+        let mailer = ctx.data_unchecked::<Mailer>();
+        let user_id = caller(ctx).require_user()?;
+        let new_email = service::normalize_email(&input.new_email)?;
+        let user = user::Entity::find_by_id(user_id)
+            .one(db)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Code::NotFound.error("your account no longer exists"))?;
+        let address = ctx
+            .data_opt::<ClientAddress>()
+            .map_or("unknown", |a| a.0.as_str());
+        config.limiter.attempt(&user.email, address).await?;
+        if !password::verify(input.password, user.password_hash.clone()).await? {
+            return Err(Code::Unauthenticated.error("wrong password"));
+        }
+        config.limiter.succeeded(&user.email, address).await;
+        if service::find_user_by_email(db, &new_email).await?.is_some() {
+            return Err(
+                Code::Conflict.error(format!("`{new_email}` belongs to an account already"))
+            );
+        }
+        config.limiter.mail(&new_email).await?;
+        let token = email::issue(db, user.id, Purpose::VerifyEmail, &new_email).await?;
+        mailer
+            .send(&new_email, mailer.verification(&user.name, &token))
+            .await;
+        Ok(true)
+    }
+
+    /// Mails a password-reset link to the address, if an account has it. The answer is the same
+    /// either way (and takes as long), so it tells nobody whether an account exists.
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let config = ctx.data_unchecked::<AuthConfig>();
+        let mailer = ctx.data_unchecked::<Mailer>().clone();
+        let address = ctx
+            .data_opt::<ClientAddress>()
+            .map_or("unknown", |a| a.0.as_str());
+        let email = email.trim().to_lowercase();
+        config.limiter.reset(&email, address).await?;
+        if let Some(user) = service::find_user_by_email(db, &email).await? {
+            let token = email::issue(db, user.id, Purpose::ResetPassword, &user.email).await?;
+            // Sent in the background: the answer must not wait on the mail server, or its
+            // timing would say that the account exists.
+            tokio::spawn(async move {
+                mailer
+                    .send(&user.email, mailer.password_reset(&user.name, &token))
+                    .await;
+            });
+        }
+        Ok(true)
+    }
+
+    /// Sets a new password with the token from a reset letter (once, within an hour) and signs
+    /// the account out everywhere.
+    async fn reset_password(&self, ctx: &Context<'_>, input: ResetPasswordInput) -> Result<bool> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        // The password policy looks at the account's address: whose it is, the token says.
+        let account = email::reset_target(db, &input.token).await?;
+        password::check_policy(&input.new_password, &account.email)?;
+        let hash = password::hash(input.new_password).await?;
+        email::reset_password(db, &input.token, hash).await?;
+        Ok(true)
     }
 
     /// Changes a member's role. The last owner cannot be demoted.

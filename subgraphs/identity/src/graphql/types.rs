@@ -11,7 +11,7 @@ use nexus_kit::page::fetch_page;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::entity::membership::{self, Role};
-use crate::entity::{api_key, organization, user};
+use crate::entity::{api_key, invitation, organization, user};
 use crate::tenancy::tenancy;
 
 pub struct User(pub user::Model);
@@ -30,6 +30,11 @@ impl User {
             return Ok(None);
         }
         Ok(Some(&self.0.email))
+    }
+
+    /// Whether the user proved they receive mail at their address (invitations need it).
+    async fn email_verified(&self) -> bool {
+        self.0.email_verified_at.is_some()
     }
 
     /// Platform administrators approve apps and can read every organization.
@@ -130,6 +135,23 @@ impl Organization {
             .map_err(internal)?;
         Ok(Some(page.into_connection(|k| k.id, ApiKey)))
     }
+
+    /// Invitations waiting for an answer, oldest first (owners and admins only).
+    async fn pending_invitations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Invitation>> {
+        let role = tenancy(ctx).organizations().await?.get(&self.0.id).copied();
+        if !matches!(role, Some(Role::Owner | Role::Admin)) || caller(ctx).user_id().is_none() {
+            return Err(Code::Forbidden
+                .error("only the organization's owners and admins can see its invitations"));
+        }
+        let args = PageArgs::parse(first, after)?;
+        let page = load_children::<invitation::PendingByOrganization>(ctx, self.0.id, args).await?;
+        Ok(page.into_connection(|i| i.id, Invitation))
+    }
 }
 
 pub struct ApiKey(pub api_key::Model);
@@ -202,5 +224,37 @@ impl Membership {
                     "membership organization".into(),
                 ))
             })
+    }
+}
+
+/// An invitation to join an organization, waiting for its answer.
+pub struct Invitation(pub invitation::Model);
+
+#[Object]
+impl Invitation {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+
+    async fn role(&self) -> Role {
+        self.0.role
+    }
+
+    async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
+        Ok(load::<organization::Entity>(ctx, self.0.organization_id)
+            .await?
+            .map(Organization))
+    }
+
+    async fn expires_at(&self) -> DateTime<Utc> {
+        self.0.expires_at
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
     }
 }

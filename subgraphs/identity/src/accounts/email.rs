@@ -1,0 +1,175 @@
+//! Proving an address and recovering an account by mail: single-use tokens (stored as SHA-256),
+//! 24 hours to verify an address, 1 hour to reset a password. A verification token names the
+//! address it was sent to: verifying a new address is what switches the account to it. A reset
+//! ends every session of the account, and proves the address as well.
+
+use chrono::{Duration, Utc};
+use nexus_kit::error::{Code, Result, internal, on_conflict};
+use nexus_kit::id::new_id;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::session::{random_secret, sha256_hex};
+use crate::entity::email_token::{self, Purpose};
+use crate::entity::{refresh_token, user};
+
+pub const VERIFY_TTL: Duration = Duration::hours(24);
+pub const RESET_TTL: Duration = Duration::hours(1);
+
+/// A new token for `purpose`, mailed to `email`; earlier unused ones of the same purpose die.
+pub async fn issue(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    purpose: Purpose,
+    email: &str,
+) -> Result<String> {
+    let token = random_secret();
+    let now = Utc::now();
+    let ttl = match purpose {
+        Purpose::VerifyEmail => VERIFY_TTL,
+        Purpose::ResetPassword => RESET_TTL,
+    };
+    let txn = db.begin().await.map_err(internal)?;
+    email_token::Entity::update_many()
+        .col_expr(email_token::Column::UsedAt, Expr::value(now))
+        .filter(email_token::Column::UserId.eq(user_id))
+        .filter(email_token::Column::Purpose.eq(purpose))
+        .filter(email_token::Column::UsedAt.is_null())
+        .exec(&txn)
+        .await
+        .map_err(internal)?;
+    email_token::ActiveModel {
+        id: Set(new_id()),
+        user_id: Set(user_id),
+        purpose: Set(purpose),
+        email: Set(email.to_owned()),
+        token_hash: Set(sha256_hex(&token)),
+        expires_at: Set(now + ttl),
+        used_at: Set(None),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(internal)?;
+    txn.commit().await.map_err(internal)?;
+    Ok(token)
+}
+
+fn invalid() -> nexus_kit::Error {
+    Code::BadUserInput.error("this link is invalid, used or expired: ask for a new one")
+}
+
+/// Takes the token for `purpose` (once: a conditional write) and returns it.
+async fn take(
+    txn: &sea_orm::DatabaseTransaction,
+    token: &str,
+    purpose: Purpose,
+) -> Result<email_token::Model> {
+    let found = email_token::Entity::find()
+        .filter(email_token::Column::TokenHash.eq(sha256_hex(token.trim())))
+        .filter(email_token::Column::Purpose.eq(purpose))
+        .one(txn)
+        .await
+        .map_err(internal)?
+        .ok_or_else(invalid)?;
+    let now = Utc::now();
+    if found.used_at.is_some() || found.expires_at <= now {
+        return Err(invalid());
+    }
+    let taken = email_token::Entity::update_many()
+        .col_expr(email_token::Column::UsedAt, Expr::value(now))
+        .filter(email_token::Column::Id.eq(found.id))
+        .filter(email_token::Column::UsedAt.is_null())
+        .exec(txn)
+        .await
+        .map_err(internal)?;
+    if taken.rows_affected != 1 {
+        return Err(invalid());
+    }
+    Ok(found)
+}
+
+/// The account a reset token (valid, unused) is for; the token is not used up.
+pub async fn reset_target(db: &DatabaseConnection, token: &str) -> Result<user::Model> {
+    let found = email_token::Entity::find()
+        .filter(email_token::Column::TokenHash.eq(sha256_hex(token.trim())))
+        .filter(email_token::Column::Purpose.eq(Purpose::ResetPassword))
+        .filter(email_token::Column::UsedAt.is_null())
+        .filter(email_token::Column::ExpiresAt.gt(Utc::now()))
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(invalid)?;
+    user::Entity::find_by_id(found.user_id)
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(invalid)
+}
+
+/// Verifies the address the token was sent to; if it is not the account's address yet, the
+/// account switches to it (unless someone else has taken it meanwhile).
+pub async fn verify(db: &DatabaseConnection, token: &str) -> Result<user::Model> {
+    let txn = db.begin().await.map_err(internal)?;
+    let taken = take(&txn, token, Purpose::VerifyEmail).await?;
+    let found = user::Entity::find_by_id(taken.user_id)
+        .one(&txn)
+        .await
+        .map_err(internal)?
+        .ok_or_else(invalid)?;
+    let email = taken.email.clone();
+    let mut verified: user::ActiveModel = found.into();
+    verified.email = Set(email.clone());
+    verified.email_verified_at = Set(Some(Utc::now()));
+    verified.updated_at = Set(Utc::now());
+    let verified = verified
+        .update(&txn)
+        .await
+        .map_err(|e| on_conflict(e, || format!("`{email}` belongs to another account now")))?;
+    txn.commit().await.map_err(internal)?;
+    Ok(verified)
+}
+
+/// Sets a new password with a reset token and ends every session of the account.
+pub async fn reset_password(
+    db: &DatabaseConnection,
+    token: &str,
+    password_hash: String,
+) -> Result<user::Model> {
+    let txn = db.begin().await.map_err(internal)?;
+    let taken = take(&txn, token, Purpose::ResetPassword).await?;
+    let found = user::Entity::find_by_id(taken.user_id)
+        .one(&txn)
+        .await
+        .map_err(internal)?
+        .ok_or_else(invalid)?;
+    let now = Utc::now();
+    // The letter reached the account's address: that proves it too.
+    let proves_address = found.email == taken.email;
+    let mut changed: user::ActiveModel = found.into();
+    changed.password_hash = Set(Some(password_hash));
+    if proves_address {
+        changed.email_verified_at = Set(Some(now));
+    }
+    changed.updated_at = Set(now);
+    let changed = changed.update(&txn).await.map_err(internal)?;
+    end_sessions(&txn, changed.id).await?;
+    txn.commit().await.map_err(internal)?;
+    Ok(changed)
+}
+
+/// Revokes every refresh token of the user: each session ends when its access token expires.
+pub async fn end_sessions(db: &impl sea_orm::ConnectionTrait, user_id: Uuid) -> Result<()> {
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(refresh_token::Column::UserId.eq(user_id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await
+        .map_err(internal)?;
+    Ok(())
+}

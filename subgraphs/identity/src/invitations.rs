@@ -1,0 +1,162 @@
+//! Invitations: owners and admins invite an address to an organization with a role; the
+//! invitation is mailed, works once for 7 days, can be revoked, and is accepted only by a
+//! signed-in user whose **verified** email is that address — so registering someone else's
+//! address first gets an attacker nothing.
+
+use chrono::{Duration, Utc};
+use nexus_kit::error::{Code, Result, internal, not_found};
+use nexus_kit::id::new_id;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::accounts::session::{random_secret, sha256_hex};
+use crate::entity::invitation;
+use crate::entity::membership::{self, Role};
+use crate::entity::{organization, user};
+use crate::service::{
+    add_membership, find_user_by_email, may_grant, membership_of, normalize_email, require_admin,
+};
+
+pub const INVITATION_TTL: Duration = Duration::days(7);
+
+/// A new invitation and its token (to be mailed; stored hashed). Earlier pending invitations of
+/// the same address to the organization are revoked.
+pub async fn invite(
+    db: &DatabaseConnection,
+    actor: Uuid,
+    organization_id: Uuid,
+    email: &str,
+    role: Role,
+) -> Result<(invitation::Model, String)> {
+    let actor_role = require_admin(db, organization_id, actor).await?;
+    may_grant(actor_role, role)?;
+    let email = normalize_email(email)?;
+    let already = match find_user_by_email(db, &email).await? {
+        Some(invited) => membership_of(db, organization_id, invited.id).await?,
+        None => None,
+    };
+    if already.is_some() {
+        return Err(Code::Conflict.error(format!("`{email}` is already a member")));
+    }
+    let token = random_secret();
+    let now = Utc::now();
+    let txn = db.begin().await.map_err(internal)?;
+    invitation::Entity::update_many()
+        .col_expr(invitation::Column::RevokedAt, Expr::value(now))
+        .filter(invitation::Column::OrganizationId.eq(organization_id))
+        .filter(invitation::Column::Email.eq(email.clone()))
+        .filter(invitation::Column::AcceptedAt.is_null())
+        .filter(invitation::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await
+        .map_err(internal)?;
+    let created = invitation::ActiveModel {
+        id: Set(new_id()),
+        organization_id: Set(organization_id),
+        email: Set(email),
+        role: Set(role),
+        invited_by: Set(actor),
+        token_hash: Set(sha256_hex(&token)),
+        expires_at: Set(now + INVITATION_TTL),
+        accepted_at: Set(None),
+        accepted_by: Set(None),
+        revoked_at: Set(None),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(internal)?;
+    txn.commit().await.map_err(internal)?;
+    Ok((created, token))
+}
+
+/// Revokes a pending invitation (owners and admins of its organization).
+pub async fn revoke(db: &DatabaseConnection, actor: Uuid, id: Uuid) -> Result<invitation::Model> {
+    let found = invitation::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no invitation `{id}`")))?;
+    require_admin(db, found.organization_id, actor).await?;
+    if found.accepted_at.is_some() || found.revoked_at.is_some() {
+        return Err(Code::Conflict.error("this invitation was already accepted or revoked"));
+    }
+    let mut revoked: invitation::ActiveModel = found.into();
+    revoked.revoked_at = Set(Some(Utc::now()));
+    revoked.update(db).await.map_err(internal)
+}
+
+/// Accepts an invitation as `user_id`: their verified email must be the invited address.
+pub async fn accept(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    token: &str,
+) -> Result<membership::Model> {
+    let invalid =
+        || Code::BadUserInput.error("this invitation is invalid, used, revoked or expired");
+    let found = invitation::Entity::find()
+        .filter(invitation::Column::TokenHash.eq(sha256_hex(token.trim())))
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(invalid)?;
+    let now = Utc::now();
+    if found.accepted_at.is_some() || found.revoked_at.is_some() || found.expires_at <= now {
+        return Err(invalid());
+    }
+    let user = user::Entity::find_by_id(user_id)
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(invalid)?;
+    if user.email != found.email {
+        return Err(Code::Forbidden.error(
+            "this invitation is for another email address: sign in with the invited address",
+        ));
+    }
+    if user.email_verified_at.is_none() {
+        return Err(Code::Forbidden.error(
+            "confirm your email address first (see the letter Nexus sent you, or resendVerification)",
+        ));
+    }
+    let txn = db.begin().await.map_err(internal)?;
+    let taken = invitation::Entity::update_many()
+        .col_expr(invitation::Column::AcceptedAt, Expr::value(now))
+        .col_expr(invitation::Column::AcceptedBy, Expr::value(user_id))
+        .filter(invitation::Column::Id.eq(found.id))
+        .filter(invitation::Column::AcceptedAt.is_null())
+        .filter(invitation::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await
+        .map_err(internal)?;
+    if taken.rows_affected != 1 {
+        return Err(invalid());
+    }
+    let added = add_membership(&txn, found.organization_id, user_id, found.role).await?;
+    txn.commit().await.map_err(internal)?;
+    Ok(added)
+}
+
+/// The organization's and the inviter's names, for the letter.
+pub async fn letter_names(
+    db: &DatabaseConnection,
+    invitation: &invitation::Model,
+) -> Result<(String, String)> {
+    let organization = organization::Entity::find_by_id(invitation.organization_id)
+        .one(db)
+        .await
+        .map_err(internal)?
+        .map(|o| o.name)
+        .unwrap_or_default();
+    let inviter = user::Entity::find_by_id(invitation.invited_by)
+        .one(db)
+        .await
+        .map_err(internal)?
+        .map(|u| u.name)
+        .unwrap_or_default();
+    Ok((organization, inviter))
+}

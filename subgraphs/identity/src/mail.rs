@@ -1,0 +1,183 @@
+//! Mail to people: verification links, password resets, invitations. Sent through SMTP (`lettre`;
+//! `[mail] smtp_url`), or — in development, with no SMTP configured — written as `.eml` files to a
+//! folder, the link logged so it can be followed. Every letter is plain text and HTML, names the
+//! platform and the action, and says what to do if it was not expected.
+//!
+//! Sending happens after the change is committed and never undoes it: a letter that cannot be
+//! sent is logged, and the person can ask again (`resendVerification`, another reset, another
+//! invitation).
+
+use std::path::PathBuf;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+/// Where letters go.
+#[derive(Clone)]
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Folder(AsyncFileTransport<Tokio1Executor>, PathBuf),
+}
+
+/// How identity sends mail.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+    /// The platform's public URL: links in letters start here.
+    public_url: String,
+}
+
+/// A letter's words.
+pub struct Letter {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// The link it asks the person to follow (logged in development).
+    pub link: String,
+}
+
+impl Mailer {
+    /// `smtp_url`: `smtp://host:port` (plain), `smtp://…?tls=required` (STARTTLS) or
+    /// `smtps://user:password@host` (TLS); without one, letters are written to `folder`.
+    pub fn new(
+        smtp_url: Option<&str>,
+        folder: PathBuf,
+        from: &str,
+        public_url: &str,
+    ) -> anyhow::Result<Mailer> {
+        let from: Mailbox = from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("mail.from `{from}` is not an address: {e}"))?;
+        let transport = match smtp_url {
+            Some(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| anyhow::anyhow!("mail.smtp_url is not an SMTP URL: {e}"))?
+                    .build(),
+            ),
+            None => {
+                std::fs::create_dir_all(&folder).map_err(|e| {
+                    anyhow::anyhow!("cannot create the mail folder {}: {e}", folder.display())
+                })?;
+                Transport::Folder(AsyncFileTransport::new(&folder), folder)
+            }
+        };
+        Ok(Mailer {
+            transport,
+            from,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Sends `letter` to `to`; failures are logged, not returned (see the module's note).
+    pub async fn send(&self, to: &str, letter: Letter) {
+        if let Err(e) = self.try_send(to, &letter).await {
+            tracing::error!(error = %e, subject = %letter.subject, "a letter could not be sent");
+        }
+    }
+
+    async fn try_send(&self, to: &str, letter: &Letter) -> anyhow::Result<()> {
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to.parse()?)
+            .subject(&letter.subject)
+            .multipart(MultiPart::alternative_plain_html(
+                letter.text.clone(),
+                letter.html.clone(),
+            ))?;
+        match &self.transport {
+            Transport::Smtp(smtp) => {
+                smtp.send(message).await?;
+            }
+            Transport::Folder(files, folder) => {
+                let id = files.send(message).await?;
+                tracing::info!(
+                    file = %folder.join(format!("{id}.eml")).display(),
+                    link = %letter.link,
+                    "mail written (no SMTP server configured): {}",
+                    letter.subject
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A letter with one action: `intro` and `outro` around the link and the code.
+fn letter(
+    subject: &str,
+    greeting: &str,
+    intro: &str,
+    link: String,
+    code: &str,
+    outro: &str,
+) -> Letter {
+    let text = format!(
+        "{greeting}\n\n{intro}\n\n{link}\n\n(Or use this code with the Nexus API: {code})\n\n{outro}\n\n- Nexus\n"
+    );
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><body style=\"font-family:system-ui,sans-serif\">\
+<p>{}</p><p>{}</p><p><a href=\"{}\">{}</a></p><p style=\"color:#555\">Or use this code with the Nexus API: <code>{}</code></p>\
+<p style=\"color:#555\">{}</p><p>- Nexus</p></body></html>",
+        escape(greeting),
+        escape(intro),
+        escape(&link),
+        escape(subject),
+        escape(code),
+        escape(outro)
+    );
+    Letter {
+        subject: subject.to_owned(),
+        text,
+        html,
+        link,
+    }
+}
+
+impl Mailer {
+    pub fn verification(&self, name: &str, token: &str) -> Letter {
+        letter(
+            "Confirm your email address for Nexus",
+            &format!("Hello {name},"),
+            "Confirm that this is your address to finish setting up your Nexus account (or to switch your account to it). The link works once, for 24 hours.",
+            format!("{}/account/verify-email?token={token}", self.public_url),
+            token,
+            "If you did not ask for this, ignore this letter: nothing changes.",
+        )
+    }
+
+    pub fn password_reset(&self, name: &str, token: &str) -> Letter {
+        letter(
+            "Reset your Nexus password",
+            &format!("Hello {name},"),
+            "Someone (hopefully you) asked to reset the password of your Nexus account. Choose a new one with this link; it works once, for 1 hour, and signs you out everywhere.",
+            format!("{}/account/reset-password?token={token}", self.public_url),
+            token,
+            "If you did not ask for this, ignore this letter: your password stays as it is.",
+        )
+    }
+
+    pub fn invitation(&self, organization: &str, inviter: &str, role: &str, token: &str) -> Letter {
+        letter(
+            &format!("Join {organization} on Nexus"),
+            "Hello,",
+            &format!(
+                "{inviter} invites you to join {organization} on Nexus as {role}. Sign in (or sign up with this address and confirm it), then accept with this link; it works once, for 7 days."
+            ),
+            format!("{}/account/invitation?token={token}", self.public_url),
+            token,
+            "If you did not expect this, ignore this letter.",
+        )
+    }
+}

@@ -1,0 +1,440 @@
+//! Accounts people can trust: addresses proven by mail, invitations only a proven address can
+//! accept (so registering someone's address first gets an attacker nothing), password resets
+//! that tell nobody whether an account exists. Letters are read from the stack's mail folder, and
+//! once through a real SMTP server on loopback (Python's aiosmtpd).
+
+use std::time::Duration;
+
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+use crate::common::{PASSWORD, TestStack, unquote};
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+async fn verified(stack: &TestStack, token: &str) -> bool {
+    stack
+        .data_as(token, "{ me { emailVerified } }", json!({}))
+        .await["me"]["emailVerified"]
+        == true
+}
+
+#[tokio::test]
+async fn an_address_is_proven_by_its_letter_once_and_in_time() {
+    let stack = TestStack::start().await;
+    let ada = stack.sign_up("ada@acme.test", "Ada").await;
+    assert!(!verified(&stack, &ada.access).await);
+    let letter = stack.letters_to("ada@acme.test").pop().expect("a letter");
+    assert!(
+        letter
+            .raw
+            .contains("Subject: Confirm your email address for Nexus"),
+        "{}",
+        letter.raw
+    );
+    assert!(
+        letter.raw.contains("text/plain") && letter.raw.contains("text/html"),
+        "both forms"
+    );
+    let first = letter.token("verify-email").expect("a link");
+
+    // Asking again sends a new link; the first one dies.
+    let resent = stack
+        .gql_as(&ada.access, "mutation { resendVerification }", json!({}))
+        .await;
+    assert_eq!(resent["data"]["resendVerification"], true, "{resent}");
+    let second = stack.mailed_token("ada@acme.test", "verify-email").await;
+    assert_ne!(first, second);
+    let verify = "mutation($t: String!) { verifyEmail(token: $t) { emailVerified } }";
+    let body = stack.post(verify, json!({ "t": first })).await.1;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    let body = stack.post(verify, json!({ "t": second })).await.1;
+    assert_eq!(body["data"]["verifyEmail"]["emailVerified"], true, "{body}");
+    assert!(verified(&stack, &ada.access).await);
+    // Once only; and a verified address is not verified again.
+    let body = stack.post(verify, json!({ "t": second })).await.1;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    let body = stack
+        .gql_as(&ada.access, "mutation { resendVerification }", json!({}))
+        .await;
+    assert_eq!(code(&body), "CONFLICT", "{body}");
+
+    // A link past its 24 hours does nothing.
+    let bob = stack.sign_up("bob@acme.test", "Bob").await;
+    let token = stack.mailed_token("bob@acme.test", "verify-email").await;
+    stack
+        .stack
+        .db
+        .execute_unprepared("UPDATE email_tokens SET expires_at = created_at WHERE used_at IS NULL")
+        .await
+        .expect("age the token");
+    let body = stack.post(verify, json!({ "t": token })).await.1;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    assert!(!verified(&stack, &bob.access).await);
+
+    // A new address takes effect only once it is proven; the password confirms the change.
+    let change =
+        "mutation($e: String!, $p: String!) { changeEmail(input: {newEmail: $e, password: $p}) }";
+    let body = stack
+        .gql_as(
+            &ada.access,
+            change,
+            json!({ "e": "ada@new.test", "p": "wrong password 1" }),
+        )
+        .await;
+    assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");
+    let body = stack
+        .gql_as(
+            &ada.access,
+            change,
+            json!({ "e": "bob@acme.test", "p": PASSWORD }),
+        )
+        .await;
+    assert_eq!(code(&body), "CONFLICT", "someone's address: {body}");
+    let body = stack
+        .gql_as(
+            &ada.access,
+            change,
+            json!({ "e": "ada@new.test", "p": PASSWORD }),
+        )
+        .await;
+    assert_eq!(body["data"]["changeEmail"], true, "{body}");
+    let me = stack
+        .data_as(&ada.access, "{ me { email } }", json!({}))
+        .await;
+    assert_eq!(me["me"]["email"], "ada@acme.test", "not yet");
+    let token = stack.mailed_token("ada@new.test", "verify-email").await;
+    let body = stack.post(verify, json!({ "t": token })).await.1;
+    assert_eq!(body["data"]["verifyEmail"]["emailVerified"], true, "{body}");
+    let me = stack
+        .data_as(&ada.access, "{ me { email } }", json!({}))
+        .await;
+    assert_eq!(me["me"]["email"], "ada@new.test", "switched");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_invitation_is_accepted_only_by_the_proven_owner_of_its_address() {
+    let stack = TestStack::start().await;
+    let (ada, acme) = stack.owner_of("ada@acme.test", "Acme", "acme").await;
+    // Eve registers the new hire's address before they do; she cannot read their mail.
+    let eve = stack.sign_up("new.hire@acme.test", "Eve").await;
+    let invite = "mutation($o: ID!, $e: String!, $r: Role!) { inviteMember(input: {organizationId: $o, email: $e, role: $r}) { id email role } }";
+    let invited = stack
+        .data_as(
+            &ada.access,
+            invite,
+            json!({ "o": acme, "e": "New.Hire@acme.test", "r": "ADMIN" }),
+        )
+        .await;
+    assert_eq!(
+        invited["inviteMember"]["email"], "new.hire@acme.test",
+        "{invited}"
+    );
+    let letter = stack
+        .letters_to("new.hire@acme.test")
+        .into_iter()
+        .rev()
+        .find(|l| l.token("invitation").is_some())
+        .expect("an invitation letter");
+    assert!(
+        letter.raw.contains("Subject: Join Acme on Nexus"),
+        "{}",
+        letter.raw
+    );
+    // Eve can see the token only if she can read the mailbox; even with it, she is refused.
+    let token = letter.token("invitation").unwrap_or_default();
+    let accept = "mutation($t: String!) { acceptInvitation(token: $t) { id role } }";
+    let body = stack
+        .gql_as(&eve.access, accept, json!({ "t": token }))
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("confirm your email")
+    );
+    // Someone else, proven, with another address: refused too.
+    let mallory = stack.sign_up("mallory@evil.test", "Mallory").await;
+    let proof = stack
+        .mailed_token("mallory@evil.test", "verify-email")
+        .await;
+    stack
+        .post(
+            "mutation($t: String!) { verifyEmail(token: $t) { id } }",
+            json!({ "t": proof }),
+        )
+        .await;
+    let body = stack
+        .gql_as(&mallory.access, accept, json!({ "t": token }))
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+
+    // Admins see it pending; members may not invite.
+    let pending = stack
+        .data_as(
+            &ada.access,
+            "query($o: ID!) { organization(id: $o) { pendingInvitations { nodes { email role } } } }",
+            json!({ "o": acme }),
+        )
+        .await;
+    assert_eq!(
+        pending["organization"]["pendingInvitations"]["nodes"],
+        json!([{ "email": "new.hire@acme.test", "role": "ADMIN" }])
+    );
+
+    // The real new hire recovers the address through its mailbox: a reset proves it, and ends
+    // Eve's sessions.
+    let asked = stack
+        .post(
+            "mutation { requestPasswordReset(email: \"new.hire@acme.test\") }",
+            json!({}),
+        )
+        .await
+        .1;
+    assert_eq!(asked["data"]["requestPasswordReset"], true);
+    let reset = stack
+        .mailed_token("new.hire@acme.test", "reset-password")
+        .await;
+    let body = stack
+        .post(
+            "mutation($t: String!, $p: String!) { resetPassword(input: {token: $t, newPassword: $p}) }",
+            json!({ "t": reset, "p": "the real hire 2026" }),
+        )
+        .await
+        .1;
+    assert_eq!(body["data"]["resetPassword"], true, "{body}");
+    let refresh = stack
+        .post(
+            "mutation($r: String!) { refreshSession(refreshToken: $r) { accessToken } }",
+            json!({ "r": eve.refresh }),
+        )
+        .await
+        .1;
+    assert_eq!(
+        code(&refresh),
+        "UNAUTHENTICATED",
+        "Eve's session ended: {refresh}"
+    );
+    let hire = stack
+        .data(
+            "mutation { logIn(input: {email: \"new.hire@acme.test\", password: \"the real hire 2026\"}) { accessToken } }",
+            json!({}),
+        )
+        .await;
+    let hire = hire["logIn"]["accessToken"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let joined = stack.data_as(&hire, accept, json!({ "t": token })).await;
+    assert_eq!(joined["acceptInvitation"]["role"], "ADMIN", "{joined}");
+    // Once only.
+    let body = stack.gql_as(&hire, accept, json!({ "t": token })).await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+
+    // Revoked and expired invitations are refused; inviting a member is a conflict.
+    let body = stack
+        .gql_as(
+            &ada.access,
+            invite,
+            json!({ "o": acme, "e": "new.hire@acme.test", "r": "MEMBER" }),
+        )
+        .await;
+    assert_eq!(code(&body), "CONFLICT", "{body}");
+    let second = stack
+        .data_as(
+            &ada.access,
+            invite,
+            json!({ "o": acme, "e": "mallory@evil.test", "r": "MEMBER" }),
+        )
+        .await;
+    let revoked = stack
+        .data_as(
+            &ada.access,
+            "mutation($i: ID!) { revokeInvitation(id: $i) { id } }",
+            json!({ "i": second["inviteMember"]["id"] }),
+        )
+        .await;
+    assert!(revoked["revokeInvitation"]["id"].is_string(), "{revoked}");
+    let token = stack.mailed_token("mallory@evil.test", "invitation").await;
+    let body = stack
+        .gql_as(&mallory.access, accept, json!({ "t": token }))
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "revoked: {body}");
+    stack
+        .data_as(
+            &ada.access,
+            invite,
+            json!({ "o": acme, "e": "mallory@evil.test", "r": "MEMBER" }),
+        )
+        .await;
+    let token = stack.mailed_token("mallory@evil.test", "invitation").await;
+    stack
+        .stack
+        .db
+        .execute_unprepared("UPDATE invitations SET expires_at = created_at WHERE accepted_at IS NULL AND revoked_at IS NULL")
+        .await
+        .expect("age the invitation");
+    let body = stack
+        .gql_as(&mallory.access, accept, json!({ "t": token }))
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "expired: {body}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_password_reset_reveals_nothing_works_once_and_signs_out_everywhere() {
+    let stack = TestStack::start().await;
+    let ada = stack.sign_up("ada@acme.test", "Ada").await;
+    let ask = "mutation($e: String!) { requestPasswordReset(email: $e) }";
+    // The same answer for an unknown address; no letter goes anywhere.
+    for email in ["nobody@acme.test", "ada@acme.test"] {
+        let (status, body) = stack.post(ask, json!({ "e": email })).await;
+        assert_eq!(
+            (status, &body["data"]),
+            (200, &json!({ "requestPasswordReset": true }))
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(stack.letters_to("nobody@acme.test").is_empty());
+    let token = stack.mailed_token("ada@acme.test", "reset-password").await;
+    let reset =
+        "mutation($t: String!, $p: String!) { resetPassword(input: {token: $t, newPassword: $p}) }";
+    // A weak password is refused and the link still works.
+    let body = stack
+        .post(reset, json!({ "t": token, "p": "short" }))
+        .await
+        .1;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    let body = stack
+        .post(reset, json!({ "t": token, "p": "a new passphrase 7" }))
+        .await
+        .1;
+    assert_eq!(body["data"]["resetPassword"], true, "{body}");
+    let body = stack
+        .post(reset, json!({ "t": token, "p": "another one 8 !" }))
+        .await
+        .1;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "once only: {body}");
+    // The old password and the old sessions are gone; the new password works.
+    let log_in = "mutation($p: String!) { logIn(input: {email: \"ada@acme.test\", password: $p}) { accessToken } }";
+    let body = stack.post(log_in, json!({ "p": PASSWORD })).await.1;
+    assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");
+    let body = stack
+        .post(log_in, json!({ "p": "a new passphrase 7" }))
+        .await
+        .1;
+    assert!(body["data"]["logIn"]["accessToken"].is_string(), "{body}");
+    let body = stack
+        .post(
+            "mutation($r: String!) { refreshSession(refreshToken: $r) { accessToken } }",
+            json!({ "r": ada.refresh }),
+        )
+        .await
+        .1;
+    assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");
+    // A link past its hour does nothing.
+    stack.post(ask, json!({ "e": "ada@acme.test" })).await;
+    let late = stack.mailed_token("ada@acme.test", "reset-password").await;
+    stack
+        .stack
+        .db
+        .execute_unprepared("UPDATE email_tokens SET expires_at = created_at WHERE used_at IS NULL")
+        .await
+        .expect("age the token");
+    let body = stack
+        .post(reset, json!({ "t": late, "p": "a third passphrase 9" }))
+        .await
+        .1;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    // Asking again and again for one address is limited, for known and unknown alike.
+    let mut limited = 0;
+    for _ in 0..8 {
+        let body = stack.post(ask, json!({ "e": "nobody@acme.test" })).await.1;
+        if code(&body) == "RATE_LIMITED" {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 3, "{limited}");
+    stack.stop().await;
+}
+
+/// Letters through a real SMTP server on loopback: Python's aiosmtpd, saving to a maildir.
+#[tokio::test]
+async fn letters_go_through_a_real_smtp_server() {
+    if std::env::var("NEXUS_TEST_SMTP").as_deref() != Ok("1") {
+        println!("skipped: set NEXUS_TEST_SMTP=1 with `pip install aiosmtpd`");
+        return;
+    }
+    let maildir = tempfile::tempdir().expect("maildir");
+    for folder in ["tmp", "new", "cur"] {
+        std::fs::create_dir_all(maildir.path().join(folder)).expect("maildir folders");
+    }
+    let port = crate::common::free_port();
+    let mut server = tokio::process::Command::new("python3")
+        .args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+        ])
+        .arg(maildir.path())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("aiosmtpd starts");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stack = TestStack::start_configured(|config, _| {
+        config.mail.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+        config.mail.from = "Acme Platform <platform@acme.test>".to_owned();
+    })
+    .await;
+    stack.sign_up("ada@acme.test", "Ada").await;
+    let mut letters = Vec::new();
+    for _ in 0..50 {
+        letters = std::fs::read_dir(maildir.path().join("new"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .map(|raw| unquote(&raw))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !letters.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(letters.len(), 1, "one letter");
+    let letter = &letters[0];
+    for part in [
+        "To: ada@acme.test",
+        "From: \"Acme Platform\" <platform@acme.test>",
+        "Confirm your email address for Nexus",
+        "/account/verify-email?token=",
+    ] {
+        assert!(letter.contains(part), "{part}: {letter}");
+    }
+    assert!(
+        stack.letters_to("ada@acme.test").is_empty(),
+        "nothing in the folder with SMTP configured"
+    );
+    stack.stop().await;
+    let _ = server.kill().await;
+}
