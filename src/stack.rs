@@ -59,12 +59,12 @@ pub fn router_options(config: &Config) -> anyhow::Result<RouterOptions> {
                 nexus_identity::API_KEY_EXCHANGE_PATH
             ),
             core_subgraphs: CORE_SUBGRAPHS.iter().map(|c| c.name.to_owned()).collect(),
-            apps_url: apps_graphql.clone(),
+            apps_url: apps_graphql,
             allow_private_apps: config.allow_private_apps,
             context_token_ttl: config.context_ttl(),
             freshness: config.freshness(),
         },
-        passthrough: oauth_passthrough(&apps_graphql),
+        passthrough: public_passthrough(config),
         trusted_proxies: config.trusted_proxies()?,
         rate_limits: config.rate_limits()?,
         port_limits: config.port_limits(),
@@ -282,13 +282,22 @@ pub async fn connect(database_url: &str) -> anyhow::Result<(DatabaseConnection, 
     })
 }
 
-/// The OAuth server's paths on the public port (`/oauth/authorize`, `/oauth/token`, …) are
-/// answered by the apps subgraph.
-pub fn oauth_passthrough(apps_graphql_url: &str) -> BTreeMap<String, String> {
-    let base = apps_graphql_url.trim_end_matches("/graphql");
-    nexus_protocol::oauth::PATHS
-        .iter()
-        .map(|path| ((*path).to_owned(), format!("{base}{path}")))
+/// The paths of the public port that services answer beside the graph: the OAuth server's
+/// (`/oauth/authorize`, `/oauth/token`, …) by apps, the pages letters link to (`/account/…`) by
+/// identity.
+pub fn public_passthrough(config: &Config) -> BTreeMap<String, String> {
+    let at = |base: &str, paths: &[&str]| -> Vec<(String, String)> {
+        paths
+            .iter()
+            .map(|path| ((*path).to_owned(), format!("{base}{path}")))
+            .collect()
+    };
+    at(&config.apps.url, nexus_protocol::oauth::PATHS)
+        .into_iter()
+        .chain(at(
+            &config.identity.url,
+            nexus_identity::account_pages::PATHS,
+        ))
         .collect()
 }
 

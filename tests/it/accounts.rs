@@ -438,3 +438,123 @@ async fn letters_go_through_a_real_smtp_server() {
     stack.stop().await;
     let _ = server.kill().await;
 }
+
+/// The pages letters link to: opening a link changes nothing (mail scanners open links), the
+/// page's button does; no script needed.
+#[tokio::test]
+async fn the_pages_letters_link_to_confirm_reset_and_explain() {
+    let stack = TestStack::start().await;
+    let ada = stack.sign_up("ada@acme.test", "Ada").await;
+    let base = stack.stack.keys.issuer().to_owned();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let token = stack.mailed_token("ada@acme.test", "verify-email").await;
+    let opened = http
+        .get(format!("{base}/account/verify-email?token={token}"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(opened.status(), 200);
+    assert!(
+        opened.headers()["content-security-policy"]
+            .to_str()
+            .unwrap_or_default()
+            .contains("frame-ancestors 'none'")
+    );
+    let html = opened.text().await.unwrap_or_default();
+    assert!(html.contains("Confirm my address"), "{html}");
+    assert!(
+        !verified(&stack, &ada.access).await,
+        "opening the link changed nothing"
+    );
+    let confirmed = http
+        .post(format!("{base}/account/verify-email"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(confirmed.status(), 200);
+    let html = confirmed.text().await.unwrap_or_default();
+    assert!(
+        html.contains("Address confirmed") && html.contains("ada@acme.test"),
+        "{html}"
+    );
+    assert!(verified(&stack, &ada.access).await);
+    let again = http
+        .post(format!("{base}/account/verify-email"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(again.status(), 400, "once only");
+
+    stack
+        .post(
+            "mutation { requestPasswordReset(email: \"ada@acme.test\") }",
+            json!({}),
+        )
+        .await;
+    let token = stack.mailed_token("ada@acme.test", "reset-password").await;
+    let weak = http
+        .post(format!("{base}/account/reset-password"))
+        .form(&[("token", token.as_str()), ("password", "short")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(weak.status(), 400);
+    assert!(
+        weak.text()
+            .await
+            .unwrap_or_default()
+            .contains("New password"),
+        "the form again"
+    );
+    let done = http
+        .post(format!("{base}/account/reset-password"))
+        .form(&[
+            ("token", token.as_str()),
+            ("password", "a page passphrase 3"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(done.status(), 200);
+    let body = stack
+        .post(
+            "mutation { logIn(input: {email: \"ada@acme.test\", password: \"a page passphrase 3\"}) { accessToken } }",
+            json!({}),
+        )
+        .await
+        .1;
+    assert!(body["data"]["logIn"]["accessToken"].is_string(), "{body}");
+
+    let (owner, acme) = stack.owner_of("owner@acme.test", "Acme", "acme").await;
+    stack
+        .data_as(
+            &owner.access,
+            "mutation($o: ID!) { inviteMember(input: {organizationId: $o, email: \"kim@acme.test\", role: MEMBER}) { id } }",
+            json!({ "o": acme }),
+        )
+        .await;
+    let token = stack.mailed_token("kim@acme.test", "invitation").await;
+    let page = http
+        .get(format!("{base}/account/invitation?token={token}"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap_or_default();
+    assert!(
+        html.contains("Join Acme on Nexus") && html.contains("kim@acme.test"),
+        "{html}"
+    );
+    let bogus = http
+        .get(format!("{base}/account/invitation?token=nope"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(bogus.status(), 400);
+    stack.stop().await;
+}

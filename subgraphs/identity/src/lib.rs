@@ -1,6 +1,7 @@
 //! The identity subgraph: users, organizations and their memberships, accounts and tokens.
 
 pub mod account_lookup;
+pub mod account_pages;
 pub mod accounts;
 pub mod entity;
 pub mod events;
@@ -110,6 +111,7 @@ pub fn http_router(
         account_lookup::ACCOUNT_PATH,
         axum::routing::get(account_lookup::account).with_state(accounts_state),
     )
+    .merge(account_pages::routes(db_for_lookup.clone()))
     .route(
         membership_lookup::PATH,
         axum::routing::get(membership_lookup::lookup).with_state((db_for_lookup, keys_for_lookup)),

@@ -7,6 +7,7 @@ pub mod authority;
 pub mod core_client;
 pub mod db;
 pub mod error;
+pub mod html;
 pub mod id;
 pub mod idle;
 pub mod limits;

@@ -1,0 +1,201 @@
+//! The pages letters link to, on the public port (`/account/…`): confirm an address, choose a new
+//! password, see an invitation. Following a link changes nothing by itself — mail scanners open
+//! links — the page's button does (a POST carrying the token, which is the only credential).
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use nexus_kit::Code;
+use nexus_kit::html::{error, escape, page};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use serde::Deserialize;
+
+use crate::accounts::email;
+use crate::accounts::password;
+use crate::accounts::session::sha256_hex;
+use crate::entity::invitation;
+use crate::invitations;
+
+pub const VERIFY_PATH: &str = "/account/verify-email";
+pub const RESET_PATH: &str = "/account/reset-password";
+pub const INVITATION_PATH: &str = "/account/invitation";
+/// Every path identity answers on the public port.
+pub const PATHS: &[&str] = &[VERIFY_PATH, RESET_PATH, INVITATION_PATH];
+
+#[derive(Deserialize)]
+pub struct WithToken {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Deserialize)]
+pub struct NewPassword {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+}
+
+fn token_field(token: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"token\" value=\"{}\">",
+        escape(token)
+    )
+}
+
+/// `GET /account/verify-email?token=…`
+pub async fn verify_form(Query(q): Query<WithToken>) -> Response {
+    page(
+        StatusCode::OK,
+        "Confirm your email address",
+        &format!(
+            "<h1>Confirm your email address</h1><p>Confirm that this address is yours to finish setting up your Nexus account.</p>\
+<form method=\"post\" action=\"{VERIFY_PATH}\">{}<p><button class=\"primary\" type=\"submit\">Confirm my address</button></p></form>",
+            token_field(&q.token)
+        ),
+    )
+}
+
+/// `POST /account/verify-email`
+pub async fn verify(State(db): State<DatabaseConnection>, Form(form): Form<WithToken>) -> Response {
+    match email::verify(&db, &form.token).await {
+        Ok(user) => page(
+            StatusCode::OK,
+            "Address confirmed",
+            &format!(
+                "<h1>Address confirmed</h1><p><strong>{}</strong> is confirmed for your Nexus account. You can close this page.</p>",
+                escape(&user.email)
+            ),
+        ),
+        Err(e) => error(
+            StatusCode::BAD_REQUEST,
+            "This link did not work",
+            &e.message,
+        ),
+    }
+}
+
+fn reset_page(status: StatusCode, token: &str, problem: Option<&str>) -> Response {
+    let problem = problem
+        .map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(m)))
+        .unwrap_or_default();
+    page(
+        status,
+        "Choose a new password",
+        &format!(
+            "<h1>Choose a new password</h1>{problem}<p>At least 10 characters, with a letter and a digit or symbol. Every device signed in to your account is signed out.</p>\
+<form method=\"post\" action=\"{RESET_PATH}\">{}\
+<label for=\"password\">New password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required autofocus>\
+<p><button class=\"primary\" type=\"submit\">Set the new password</button></p></form>",
+            token_field(token)
+        ),
+    )
+}
+
+/// `GET /account/reset-password?token=…`
+pub async fn reset_form(Query(q): Query<WithToken>) -> Response {
+    reset_page(StatusCode::OK, &q.token, None)
+}
+
+/// `POST /account/reset-password`
+pub async fn reset(
+    State(db): State<DatabaseConnection>,
+    Form(form): Form<NewPassword>,
+) -> Response {
+    let account = match email::reset_target(&db, &form.token).await {
+        Ok(account) => account,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "This link did not work",
+                &e.message,
+            );
+        }
+    };
+    if let Err(weak) = password::check_policy(&form.password, &account.email) {
+        return reset_page(StatusCode::BAD_REQUEST, &form.token, Some(&weak.message));
+    }
+    let outcome = match password::hash(form.password).await {
+        Ok(hash) => email::reset_password(&db, &form.token, hash).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(_) => page(
+            StatusCode::OK,
+            "Password changed",
+            "<h1>Password changed</h1><p>Sign in with your new password. Every other device was signed out.</p>",
+        ),
+        Err(e) if Code::of(&e) == Code::BadUserInput => error(
+            StatusCode::BAD_REQUEST,
+            "This link did not work",
+            &e.message,
+        ),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            &e.message,
+        ),
+    }
+}
+
+/// `GET /account/invitation?token=…`: what the invitation is and how to accept it (accepting
+/// needs the invited person signed in, with their address proven).
+pub async fn invitation(
+    State(db): State<DatabaseConnection>,
+    Query(q): Query<WithToken>,
+) -> Response {
+    let found = invitation::Entity::find()
+        .filter(invitation::Column::TokenHash.eq(sha256_hex(q.token.trim())))
+        .one(&db)
+        .await;
+    let pending = match found {
+        Ok(Some(found))
+            if found.accepted_at.is_none()
+                && found.revoked_at.is_none()
+                && found.expires_at > chrono::Utc::now() =>
+        {
+            found
+        }
+        Ok(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "This invitation did not work",
+                "It is invalid, used, revoked or expired: ask for a new one.",
+            );
+        }
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                &e.to_string(),
+            );
+        }
+    };
+    let (organization, inviter) = invitations::letter_names(&db, &pending)
+        .await
+        .unwrap_or_default();
+    page(
+        StatusCode::OK,
+        "Your invitation",
+        &format!(
+            "<h1>Join {organization} on Nexus</h1><p>{inviter} invited <strong>{email}</strong> as {role}.</p>\
+<p>Sign in to Nexus as {email} (sign up with that address if you have no account, and confirm it from the letter Nexus sends), then accept in your Nexus app — or with the API: <code>acceptInvitation(token: \"{token}\")</code>. The invitation works once, until {expires}.</p>",
+            organization = escape(&organization),
+            inviter = escape(&inviter),
+            email = escape(&pending.email),
+            role = crate::accounts::session::role_name(pending.role),
+            token = escape(q.token.trim()),
+            expires = pending.expires_at.format("%Y-%m-%d %H:%M UTC"),
+        ),
+    )
+}
+
+pub fn routes(db: DatabaseConnection) -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route(VERIFY_PATH, get(verify_form).post(verify))
+        .route(RESET_PATH, get(reset_form).post(reset))
+        .route(INVITATION_PATH, get(invitation))
+        .with_state(db)
+}
