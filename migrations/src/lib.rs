@@ -14,6 +14,7 @@ mod m20261201_000008_webhooks;
 mod m20261201_000009_license_expiry;
 mod m20261201_000010_oauth;
 mod m20261201_000011_identity_mail;
+mod m20261201_000012_sessions;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_license_expiry::Migration),
             Box::new(m20261201_000010_oauth::Migration),
             Box::new(m20261201_000011_identity_mail::Migration),
+            Box::new(m20261201_000012_sessions::Migration),
         ]
     }
 }

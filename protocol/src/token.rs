@@ -85,6 +85,9 @@ pub struct Claims {
     /// The grant a delegated token came from (revoking the grant ends the token at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
+    /// The sign-in (session) a user's access token belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -460,6 +463,7 @@ pub fn new_claims(issuer: &str, subject: String, typ: TokenType, ttl: Duration) 
         adm: false,
         client_id: None,
         gid: None,
+        sid: None,
     }
 }
 

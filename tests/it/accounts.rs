@@ -558,3 +558,126 @@ async fn the_pages_letters_link_to_confirm_reset_and_explain() {
     assert_eq!(bogus.status(), 400);
     stack.stop().await;
 }
+
+/// Signs in as `email` with `user_agent`; returns (access token, refresh token).
+async fn log_in_from(stack: &TestStack, email: &str, user_agent: &str) -> (String, String) {
+    let body: Value = stack
+        .client
+        .post(stack.stack.graphql_url())
+        .header("user-agent", user_agent)
+        .json(&json!({
+            "query": "mutation($e: String!, $p: String!) { logIn(input: {email: $e, password: $p}) { accessToken refreshToken } }",
+            "variables": { "e": email, "p": PASSWORD },
+        }))
+        .send()
+        .await
+        .expect("log in")
+        .json()
+        .await
+        .expect("json");
+    let login = &body["data"]["logIn"];
+    (
+        login["accessToken"].as_str().unwrap_or_default().to_owned(),
+        login["refreshToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+async fn refreshes(stack: &TestStack, refresh: &str) -> bool {
+    stack
+        .post(
+            "mutation($r: String!) { refreshSession(refreshToken: $r) { accessToken } }",
+            json!({ "r": refresh }),
+        )
+        .await
+        .1["data"]["refreshSession"]["accessToken"]
+        .is_string()
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_ended_one_by_one_or_all_but_this_one() {
+    let stack = TestStack::start().await;
+    let first = stack.sign_up("ada@acme.test", "Ada").await;
+    let (laptop, laptop_refresh) =
+        log_in_from(&stack, "ada@acme.test", "Firefox/140 (laptop)").await;
+    let (_, phone_refresh) = log_in_from(&stack, "ada@acme.test", "NexusPhone/2.1").await;
+    let list = "{ mySessions { nodes { id userAgent address current signedInAt lastUsedAt } } }";
+    let sessions = stack.data_as(&laptop, list, json!({})).await["mySessions"]["nodes"].clone();
+    let sessions = sessions.as_array().cloned().unwrap_or_default();
+    assert_eq!(sessions.len(), 3, "{sessions:?}");
+    let by_agent = |agent: &str| {
+        sessions
+            .iter()
+            .find(|s| s["userAgent"] == agent)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {agent}: {sessions:?}"))
+    };
+    let (this, phone) = (by_agent("Firefox/140 (laptop)"), by_agent("NexusPhone/2.1"));
+    assert_eq!(this["current"], true);
+    assert_eq!(phone["current"], false);
+    assert_eq!(phone["address"], "127.0.0.1");
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+
+    // One session signed out: its refresh token stops, the others go on. Someone else's
+    // session is not yours to end.
+    let revoke = "mutation($s: ID!) { revokeSession(id: $s) }";
+    let bob = stack.sign_up("bob@acme.test", "Bob").await;
+    let body = stack
+        .gql_as(&bob.access, revoke, json!({ "s": phone["id"] }))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{body}"
+    );
+    let body = stack
+        .data_as(&laptop, revoke, json!({ "s": phone["id"] }))
+        .await;
+    assert_eq!(body["revokeSession"], true);
+    assert!(
+        !refreshes(&stack, &phone_refresh).await,
+        "the phone is signed out"
+    );
+
+    // A password change ends every other session, not this one.
+    let change = "mutation($c: String!, $n: String!) { changePassword(input: {currentPassword: $c, newPassword: $n}) }";
+    let body = stack
+        .gql_as(
+            &laptop,
+            change,
+            json!({ "c": "not it 12345", "n": "a fresh passphrase 4" }),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{body}"
+    );
+    let body = stack
+        .gql_as(&laptop, change, json!({ "c": PASSWORD, "n": "short" }))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    let body = stack
+        .data_as(
+            &laptop,
+            change,
+            json!({ "c": PASSWORD, "n": "a fresh passphrase 4" }),
+        )
+        .await;
+    assert_eq!(body["changePassword"], true);
+    assert!(
+        !refreshes(&stack, &first.refresh).await,
+        "the sign-up session ended"
+    );
+    let left = stack.data_as(&laptop, list, json!({})).await["mySessions"]["nodes"].clone();
+    assert_eq!(left.as_array().map(Vec::len), Some(1), "{left}");
+    assert_eq!(left[0]["current"], true);
+    assert!(
+        refreshes(&stack, &laptop_refresh).await,
+        "this session goes on"
+    );
+    stack.stop().await;
+}

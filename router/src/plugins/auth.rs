@@ -169,6 +169,18 @@ impl Plugin for Auth {
                 {
                     headers.insert(AUTHORIZATION, value);
                 }
+                // Identity names a session by the device it was signed in on.
+                if let Some(agent) = request
+                    .supergraph_request
+                    .headers()
+                    .get(http::header::USER_AGENT)
+                    .cloned()
+                {
+                    request
+                        .subgraph_request
+                        .headers_mut()
+                        .insert(http::header::USER_AGENT, agent);
+                }
                 // Identity and licensing rate-limit per client address (resolved by the front
                 // door, which replaces whatever a client sent under this name).
                 if let Some(address) = request

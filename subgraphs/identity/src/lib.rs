@@ -94,6 +94,10 @@ pub fn http_router(
                     scope.gate,
                 ))
                 .data(tenancy)
+                .data(accounts::session::Device {
+                    user_agent: scope.user_agent(),
+                    address: Some(address.clone()),
+                })
                 .data(ClientAddress(address))
         }),
         // Identity checks memberships in its own tables.

@@ -641,6 +641,31 @@ async fn find_membership(
 }
 
 /// `nexus admin grant EMAIL`.
+/// Sets a new password hash and ends every session but `keep`, in one transaction.
+pub async fn set_password(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    password_hash: String,
+    keep: Option<Uuid>,
+) -> Result<()> {
+    let txn = db.begin().await.map_err(internal)?;
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::PasswordHash,
+            sea_orm::sea_query::Expr::value(Some(password_hash)),
+        )
+        .col_expr(
+            user::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(Utc::now()),
+        )
+        .filter(user::Column::Id.eq(user_id))
+        .exec(&txn)
+        .await
+        .map_err(internal)?;
+    crate::accounts::session::revoke_all_but(&txn, user_id, keep).await?;
+    txn.commit().await.map_err(internal)
+}
+
 /// Marks the user's address as proven (the demo seed's users; everyone else verifies by mail).
 pub async fn mark_email_verified(db: &DatabaseConnection, user_id: Uuid) -> Result<()> {
     user::Entity::update_many()

@@ -39,6 +39,15 @@ impl RequestScope<'_> {
             .map(|v| v.trim().to_owned())
             .unwrap_or_else(|| "unknown".to_owned())
     }
+
+    /// The client's `User-Agent` as the router passed it on (at most 256 characters), if any.
+    pub fn user_agent(&self) -> Option<String> {
+        self.headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().chars().take(256).collect())
+            .filter(|v: &String| !v.is_empty())
+    }
 }
 
 /// Adds per-request data (DataLoaders, the caller's verified identity) to a request.

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::session::{random_secret, sha256_hex};
 use crate::entity::email_token::{self, Purpose};
-use crate::entity::{refresh_token, user};
+use crate::entity::user;
 
 pub const VERIFY_TTL: Duration = Duration::hours(24);
 pub const RESET_TTL: Duration = Duration::hours(1);
@@ -157,19 +157,7 @@ pub async fn reset_password(
     }
     changed.updated_at = Set(now);
     let changed = changed.update(&txn).await.map_err(internal)?;
-    end_sessions(&txn, changed.id).await?;
+    super::session::revoke_all_but(&txn, changed.id, None).await?;
     txn.commit().await.map_err(internal)?;
     Ok(changed)
-}
-
-/// Revokes every refresh token of the user: each session ends when its access token expires.
-pub async fn end_sessions(db: &impl sea_orm::ConnectionTrait, user_id: Uuid) -> Result<()> {
-    refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
-        .filter(refresh_token::Column::UserId.eq(user_id))
-        .filter(refresh_token::Column::RevokedAt.is_null())
-        .exec(db)
-        .await
-        .map_err(internal)?;
-    Ok(())
 }

@@ -10,13 +10,20 @@ use nexus_kit::token::{TokenType, new_claims};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::AuthConfig;
 use crate::entity::{membership, refresh_token, user};
+
+/// Where a session was signed in: the device (`User-Agent`) and the client's address.
+#[derive(Clone, Debug, Default)]
+pub struct Device {
+    pub user_agent: Option<String>,
+    pub address: Option<String>,
+}
 
 pub struct Session {
     pub access_token: String,
@@ -61,7 +68,9 @@ pub async fn issue(
     user: user::Model,
     organization: Option<Uuid>,
     family: Option<Uuid>,
+    device: &Device,
 ) -> Result<Session> {
+    let family = family.unwrap_or_else(new_id);
     let (organization_id, role) = match organization {
         Some(org) => {
             let role = role_in(db, user.id, org).await?.ok_or_else(|| {
@@ -89,6 +98,7 @@ pub async fn issue(
     claims.org = organization_id.map(|o| o.to_string());
     claims.role = role.map(|r| role_name(r).to_owned());
     claims.adm = user.is_platform_admin;
+    claims.sid = Some(family.to_string());
     let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
     let access_token = config.keys.sign(&claims).map_err(|e| {
         tracing::error!(error = %e, "cannot sign a token");
@@ -99,13 +109,15 @@ pub async fn issue(
     refresh_token::ActiveModel {
         id: Set(new_id()),
         user_id: Set(user.id),
-        family_id: Set(family.unwrap_or_else(new_id)),
+        family_id: Set(family),
         organization_id: Set(organization_id),
         token_hash: Set(sha256_hex(&refresh_token)),
         expires_at: Set(now + chrono::Duration::from_std(config.refresh_ttl).unwrap_or_default()),
         used_at: Set(None),
         revoked_at: Set(None),
         created_at: Set(now),
+        user_agent: Set(device.user_agent.clone()),
+        address: Set(device.address.clone()),
     }
     .insert(db)
     .await
@@ -168,7 +180,19 @@ pub async fn refresh(db: &DatabaseConnection, config: &AuthConfig, token: &str) 
         Some(org) if role_in(&txn, user.id, org).await?.is_some() => Some(org),
         _ => None,
     };
-    let session = issue(&txn, config, user, organization, Some(stored.family_id)).await?;
+    let device = Device {
+        user_agent: stored.user_agent.clone(),
+        address: stored.address.clone(),
+    };
+    let session = issue(
+        &txn,
+        config,
+        user,
+        organization,
+        Some(stored.family_id),
+        &device,
+    )
+    .await?;
     txn.commit().await.map_err(internal)?;
     Ok(session)
 }
@@ -195,5 +219,70 @@ pub async fn log_out(db: &DatabaseConnection, token: &str) -> Result<()> {
     {
         revoke_family(db, stored.family_id).await?;
     }
+    Ok(())
+}
+
+/// The user's sessions still signed in: the newest refresh token of each family that is neither
+/// used, revoked nor expired (one per session), oldest first from `after`.
+pub async fn live(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    args: &nexus_kit::page::PageArgs,
+) -> Result<nexus_kit::page::Page<refresh_token::Model>> {
+    let select = refresh_token::Entity::find()
+        .filter(refresh_token::Column::UserId.eq(user_id))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .filter(refresh_token::Column::ExpiresAt.gt(Utc::now()));
+    nexus_kit::page::fetch_page(db, select, refresh_token::Column::Id, args)
+        .await
+        .map_err(internal)
+}
+
+/// When each family began (its first refresh token).
+pub async fn started(
+    db: &DatabaseConnection,
+    families: Vec<Uuid>,
+) -> Result<std::collections::HashMap<Uuid, DateTime<Utc>>> {
+    let rows: Vec<(Uuid, DateTime<Utc>)> = refresh_token::Entity::find()
+        .select_only()
+        .column(refresh_token::Column::FamilyId)
+        .column_as(refresh_token::Column::CreatedAt.min(), "started")
+        .filter(refresh_token::Column::FamilyId.is_in(families))
+        .group_by(refresh_token::Column::FamilyId)
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(internal)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Ends one session of the user; `false` when they have no such session.
+pub async fn revoke(db: &DatabaseConnection, user_id: Uuid, family_id: Uuid) -> Result<bool> {
+    let ended = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(refresh_token::Column::UserId.eq(user_id))
+        .filter(refresh_token::Column::FamilyId.eq(family_id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await
+        .map_err(internal)?;
+    Ok(ended.rows_affected > 0)
+}
+
+/// Ends every session of the user but `keep` (the one changing the password).
+pub async fn revoke_all_but(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+) -> Result<()> {
+    let mut update = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(refresh_token::Column::UserId.eq(user_id))
+        .filter(refresh_token::Column::RevokedAt.is_null());
+    if let Some(keep) = keep {
+        update = update.filter(refresh_token::Column::FamilyId.ne(keep));
+    }
+    update.exec(db).await.map_err(internal)?;
     Ok(())
 }

@@ -70,6 +70,13 @@ pub struct ChangeEmailInput {
 }
 
 #[derive(InputObject)]
+pub struct ChangePasswordInput {
+    pub current_password: String,
+    /// At least 10 characters, with a letter and a digit or symbol.
+    pub new_password: String,
+}
+
+#[derive(InputObject)]
 pub struct ResetPasswordInput {
     /// From the letter.
     pub token: String,
@@ -135,6 +142,13 @@ async fn payload(db: &DatabaseConnection, session: Session) -> Result<AuthPayloa
 /// The client's address as the router resolved it, for login and sign-up rate limits.
 pub struct ClientAddress(pub String);
 
+/// The device and address a new session is signed in from.
+fn device<'a>(ctx: &Context<'a>) -> &'a session::Device {
+    static UNKNOWN: std::sync::OnceLock<session::Device> = std::sync::OnceLock::new();
+    ctx.data_opt::<session::Device>()
+        .unwrap_or_else(|| UNKNOWN.get_or_init(session::Device::default))
+}
+
 pub struct Mutation;
 
 #[Object]
@@ -156,7 +170,11 @@ impl Mutation {
         mailer
             .send(&user.email, mailer.verification(&user.name, &token))
             .await;
-        payload(db, session::issue(db, config, user, None, None).await?).await
+        payload(
+            db,
+            session::issue(db, config, user, None, None, device(ctx)).await?,
+        )
+        .await
     }
 
     /// Signs in. A wrong password and an unknown email get the same error, in the same time.
@@ -175,7 +193,11 @@ impl Mutation {
         }
         config.limiter.succeeded(&email, address).await;
         let user = user.ok_or_else(|| Code::Unauthenticated.error("wrong email or password"))?;
-        payload(db, session::issue(db, config, user, None, None).await?).await
+        payload(
+            db,
+            session::issue(db, config, user, None, None, device(ctx)).await?,
+        )
+        .await
     }
 
     /// Trades a refresh token for a new session. Each refresh token works once; reusing one
@@ -217,7 +239,7 @@ impl Mutation {
         }
         payload(
             db,
-            session::issue(db, config, user, Some(organization_id), None).await?,
+            session::issue(db, config, user, Some(organization_id), None, device(ctx)).await?,
         )
         .await
     }
@@ -418,6 +440,50 @@ impl Mutation {
             .send(&new_email, mailer.verification(&user.name, &token))
             .await;
         Ok(true)
+    }
+
+    /// Changes your password (the current one confirms it; attempts count as logins) and ends
+    /// your other sessions; this one stays signed in.
+    async fn change_password(&self, ctx: &Context<'_>, input: ChangePasswordInput) -> Result<bool> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let config = ctx.data_unchecked::<AuthConfig>();
+        let principal = caller(ctx).require()?;
+        let user_id = caller(ctx).require_user()?;
+        let user = user::Entity::find_by_id(user_id)
+            .one(db)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Code::NotFound.error("your account no longer exists"))?;
+        let address = ctx
+            .data_opt::<ClientAddress>()
+            .map_or("unknown", |a| a.0.as_str());
+        config.limiter.attempt(&user.email, address).await?;
+        if !password::verify(input.current_password, user.password_hash.clone()).await? {
+            return Err(Code::Unauthenticated.error("wrong password"));
+        }
+        config.limiter.succeeded(&user.email, address).await;
+        password::check_policy(&input.new_password, &user.email)?;
+        let hash = password::hash(input.new_password).await?;
+        let this_session = principal
+            .claims
+            .sid
+            .as_deref()
+            .and_then(|s| uuid::Uuid::parse_str(s).ok());
+        service::set_password(db, user_id, hash, this_session).await?;
+        Ok(true)
+    }
+
+    /// Signs one of your sessions out (`mySessions`): its refresh token stops working at once,
+    /// its access token when it expires (15 minutes at most).
+    async fn revoke_session(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let user = caller(ctx).require_user()?;
+        let family = parse_id(&id, "session")?;
+        if session::revoke(db, user, family).await? {
+            Ok(true)
+        } else {
+            Err(Code::NotFound.error("you have no such session"))
+        }
     }
 
     /// Mails a password-reset link to the address, if an account has it. The answer is the same

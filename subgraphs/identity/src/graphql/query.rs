@@ -11,6 +11,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::types::{Membership, Organization, User};
+use crate::accounts::session;
 use crate::entity::{membership, organization, user};
 use crate::service;
 use crate::tenancy::{VisibleUsers, require_signed_in, tenancy};
@@ -52,6 +53,31 @@ impl Query {
             .await?
             .map(User)
             .ok_or_else(|| nexus_kit::Code::Unauthenticated.error("this account no longer exists"))
+    }
+
+    /// Where you are signed in: one entry per session (a login and its refreshes), oldest first.
+    async fn my_sessions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, SignedInSession>> {
+        let principal = caller(ctx).require()?;
+        let user = caller(ctx).require_user()?;
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let args = PageArgs::parse(first, after)?;
+        let page = session::live(db, user, &args).await?;
+        let started =
+            session::started(db, page.items.iter().map(|t| t.family_id).collect()).await?;
+        let current = principal.claims.sid.clone();
+        Ok(page.into_connection(
+            |t| t.id,
+            |t| SignedInSession {
+                current: current.as_deref() == Some(t.family_id.to_string().as_str()),
+                signed_in_at: started.get(&t.family_id).copied().unwrap_or(t.created_at),
+                token: t,
+            },
+        ))
     }
 
     /// A user you share an organization with (or yourself); null otherwise.
@@ -136,5 +162,44 @@ impl Query {
             }
             _ => Ok(None),
         }
+    }
+}
+
+/// One place you are signed in.
+pub struct SignedInSession {
+    token: crate::entity::refresh_token::Model,
+    signed_in_at: chrono::DateTime<chrono::Utc>,
+    current: bool,
+}
+
+#[Object(name = "Session")]
+impl SignedInSession {
+    /// Give it to `revokeSession` to sign that place out.
+    async fn id(&self) -> ID {
+        nexus_kit::id::to_id(self.token.family_id)
+    }
+
+    /// The browser or app, as its `User-Agent` said.
+    async fn user_agent(&self) -> Option<&str> {
+        self.token.user_agent.as_deref()
+    }
+
+    /// The client's address at sign-in.
+    async fn address(&self) -> Option<&str> {
+        self.token.address.as_deref()
+    }
+
+    async fn signed_in_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.signed_in_at
+    }
+
+    /// When its refresh token was last traded (or the sign-in, if never).
+    async fn last_used_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.token.created_at
+    }
+
+    /// Whether it is the session this request comes from.
+    async fn current(&self) -> bool {
+        self.current
     }
 }
