@@ -50,13 +50,19 @@ async fn an_address_is_proven_by_its_letter_once_and_in_time() {
     let second = stack.mailed_token("ada@acme.test", "verify-email").await;
     assert_ne!(first, second);
     let verify = "mutation($t: String!) { verifyEmail(token: $t) { emailVerified } }";
-    let body = stack.post(verify, json!({ "t": first })).await.1;
+    let body = stack
+        .gql_as(&ada.access, verify, json!({ "t": first }))
+        .await;
     assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
-    let body = stack.post(verify, json!({ "t": second })).await.1;
+    let body = stack
+        .gql_as(&ada.access, verify, json!({ "t": second }))
+        .await;
     assert_eq!(body["data"]["verifyEmail"]["emailVerified"], true, "{body}");
     assert!(verified(&stack, &ada.access).await);
     // Once only; and a verified address is not verified again.
-    let body = stack.post(verify, json!({ "t": second })).await.1;
+    let body = stack
+        .gql_as(&ada.access, verify, json!({ "t": second }))
+        .await;
     assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
     let body = stack
         .gql_as(&ada.access, "mutation { resendVerification }", json!({}))
@@ -72,7 +78,9 @@ async fn an_address_is_proven_by_its_letter_once_and_in_time() {
         .execute_unprepared("UPDATE email_tokens SET expires_at = created_at WHERE used_at IS NULL")
         .await
         .expect("age the token");
-    let body = stack.post(verify, json!({ "t": token })).await.1;
+    let body = stack
+        .gql_as(&bob.access, verify, json!({ "t": token }))
+        .await;
     assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
     assert!(!verified(&stack, &bob.access).await);
 
@@ -108,7 +116,9 @@ async fn an_address_is_proven_by_its_letter_once_and_in_time() {
         .await;
     assert_eq!(me["me"]["email"], "ada@acme.test", "not yet");
     let token = stack.mailed_token("ada@new.test", "verify-email").await;
-    let body = stack.post(verify, json!({ "t": token })).await.1;
+    let body = stack
+        .gql_as(&ada.access, verify, json!({ "t": token }))
+        .await;
     assert_eq!(body["data"]["verifyEmail"]["emailVerified"], true, "{body}");
     let me = stack
         .data_as(&ada.access, "{ me { email } }", json!({}))
@@ -165,7 +175,8 @@ async fn an_invitation_is_accepted_only_by_the_proven_owner_of_its_address() {
         .mailed_token("mallory@evil.test", "verify-email")
         .await;
     stack
-        .post(
+        .gql_as(
+            &mallory.access,
             "mutation($t: String!) { verifyEmail(token: $t) { id } }",
             json!({ "t": proof }),
         )
@@ -469,12 +480,31 @@ async fn the_pages_letters_link_to_confirm_reset_and_explain() {
         !verified(&stack, &ada.access).await,
         "opening the link changed nothing"
     );
-    let confirmed = http
-        .post(format!("{base}/account/verify-email"))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .expect("post");
+    // Someone who registered Ada's address cannot have her prove it for them: the page asks for
+    // the account's own credentials, and another account's are refused.
+    stack.sign_up("victim@acme.test", "Victim").await;
+    let confirm = |email: &'static str, password: &'static str| {
+        let (http, base, token) = (http.clone(), base.clone(), token.clone());
+        async move {
+            http.post(format!("{base}/account/verify-email"))
+                .form(&[
+                    ("token", token.as_str()),
+                    ("email", email),
+                    ("password", password),
+                ])
+                .send()
+                .await
+                .expect("post")
+        }
+    };
+    let refused = confirm("victim@acme.test", PASSWORD).await;
+    assert_eq!(refused.status(), 400);
+    let html = refused.text().await.unwrap_or_default();
+    assert!(html.contains("another account"), "{html}");
+    let refused = confirm("ada@acme.test", "not her password 1").await;
+    assert_eq!(refused.status(), 401);
+    assert!(!verified(&stack, &ada.access).await);
+    let confirmed = confirm("ada@acme.test", PASSWORD).await;
     assert_eq!(confirmed.status(), 200);
     let html = confirmed.text().await.unwrap_or_default();
     assert!(
@@ -482,12 +512,7 @@ async fn the_pages_letters_link_to_confirm_reset_and_explain() {
         "{html}"
     );
     assert!(verified(&stack, &ada.access).await);
-    let again = http
-        .post(format!("{base}/account/verify-email"))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .expect("post");
+    let again = confirm("ada@acme.test", PASSWORD).await;
     assert_eq!(again.status(), 400, "once only");
 
     stack
@@ -679,5 +704,130 @@ async fn sessions_are_listed_and_ended_one_by_one_or_all_but_this_one() {
         refreshes(&stack, &laptop_refresh).await,
         "this session goes on"
     );
+    stack.stop().await;
+}
+
+/// What a would-be hijacker tries after losing an account back: a change of address they started,
+/// a reset link sent to an address the account left, an invitation from someone removed since.
+#[tokio::test]
+async fn links_and_invitations_do_not_outlive_what_made_them() {
+    let stack = TestStack::start().await;
+    // Eve registered the victim's address and asked to move the account to hers.
+    let eve = stack.sign_up("victim@acme.test", "Eve").await;
+    let change =
+        "mutation($e: String!, $p: String!) { changeEmail(input: {newEmail: $e, password: $p}) }";
+    stack
+        .data_as(
+            &eve.access,
+            change,
+            json!({ "e": "eve@evil.test", "p": PASSWORD }),
+        )
+        .await;
+    let pending = stack.mailed_token("eve@evil.test", "verify-email").await;
+    // The victim takes the account back by a password reset: Eve's pending change dies with it.
+    stack
+        .post(
+            "mutation { requestPasswordReset(email: \"victim@acme.test\") }",
+            json!({}),
+        )
+        .await;
+    let reset = stack
+        .mailed_token("victim@acme.test", "reset-password")
+        .await;
+    let reset_it =
+        "mutation($t: String!, $p: String!) { resetPassword(input: {token: $t, newPassword: $p}) }";
+    let body = stack
+        .post(reset_it, json!({ "t": reset, "p": "taking it back 1" }))
+        .await
+        .1;
+    assert_eq!(body["data"]["resetPassword"], true, "{body}");
+    let victim = stack
+        .data(
+            "mutation { logIn(input: {email: \"victim@acme.test\", password: \"taking it back 1\"}) { accessToken } }",
+            json!({}),
+        )
+        .await["logIn"]["accessToken"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let verify = "mutation($t: String!) { verifyEmail(token: $t) { emailVerified } }";
+    let body = stack.gql_as(&victim, verify, json!({ "t": pending })).await;
+    assert_eq!(
+        code(&body),
+        "BAD_USER_INPUT",
+        "Eve's change is gone: {body}"
+    );
+    let me = stack
+        .data_as(&victim, "{ me { email emailVerified } }", json!({}))
+        .await;
+    assert_eq!(
+        me["me"],
+        json!({ "email": "victim@acme.test", "emailVerified": true })
+    );
+
+    // A reset link sent before the account moved to another address does nothing after.
+    stack
+        .post(
+            "mutation { requestPasswordReset(email: \"victim@acme.test\") }",
+            json!({}),
+        )
+        .await;
+    let old_link = stack
+        .mailed_token("victim@acme.test", "reset-password")
+        .await;
+    stack
+        .data_as(
+            &victim,
+            change,
+            json!({ "e": "victim@new.test", "p": "taking it back 1" }),
+        )
+        .await;
+    let moved = stack.mailed_token("victim@new.test", "verify-email").await;
+    stack.data_as(&victim, verify, json!({ "t": moved })).await;
+    let body = stack
+        .post(reset_it, json!({ "t": old_link, "p": "the old mailbox 2" }))
+        .await
+        .1;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+
+    // An admin invites their second address, then is removed: the invitation no longer works.
+    let (owner, acme) = stack.owner_of("owner@acme.test", "Acme", "acme").await;
+    let admin = stack.sign_up("admin@acme.test", "Admin").await;
+    let membership = stack
+        .add_member(&owner, &acme, "admin@acme.test", "ADMIN")
+        .await;
+    let admin = stack.switch(&admin, &acme).await;
+    let second = stack.sign_up("second@acme.test", "Second").await;
+    let invited = stack
+        .gql_as(
+            &admin.access,
+            "mutation($o: ID!) { inviteMember(input: {organizationId: $o, email: \"second@acme.test\", role: ADMIN}) { id } }",
+            json!({ "o": acme }),
+        )
+        .await;
+    assert!(invited["errors"].is_null(), "{invited}");
+    let token = stack.mailed_token("second@acme.test", "invitation").await;
+    stack
+        .data_as(
+            &owner.access,
+            "mutation($m: ID!) { removeMember(membershipId: $m) }",
+            json!({ "m": membership }),
+        )
+        .await;
+    let user = nexus_identity::service::find_user_by_email(&stack.stack.db, "second@acme.test")
+        .await
+        .expect("lookup")
+        .expect("user");
+    nexus_identity::service::mark_email_verified(&stack.stack.db, user.id)
+        .await
+        .expect("verified");
+    let body = stack
+        .gql_as(
+            &second.access,
+            "mutation($t: String!) { acceptInvitation(token: $t) { id } }",
+            json!({ "t": token }),
+        )
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
     stack.stop().await;
 }

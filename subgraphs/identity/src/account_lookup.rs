@@ -57,7 +57,7 @@ pub async fn authenticate(
 }
 
 /// `logIn`'s checks: limits first, the same error for an unknown email and a wrong password.
-async fn check(
+pub(crate) async fn check(
     db: &DatabaseConnection,
     config: &AuthConfig,
     input: Credentials,

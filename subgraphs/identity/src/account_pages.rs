@@ -4,18 +4,19 @@
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use nexus_kit::Code;
 use nexus_kit::html::{error, escape, page};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde::Deserialize;
 
-use crate::accounts::email;
 use crate::accounts::password;
 use crate::accounts::session::sha256_hex;
+use crate::accounts::{AuthConfig, email};
 use crate::entity::invitation;
 use crate::invitations;
+use nexus_kit::accounts::Credentials;
 
 pub const VERIFY_PATH: &str = "/account/verify-email";
 pub const RESET_PATH: &str = "/account/reset-password";
@@ -44,22 +45,61 @@ fn token_field(token: &str) -> String {
     )
 }
 
-/// `GET /account/verify-email?token=…`
-pub async fn verify_form(Query(q): Query<WithToken>) -> Response {
+#[derive(Deserialize)]
+pub struct Proof {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+fn verify_page(status: StatusCode, token: &str, problem: Option<&str>) -> Response {
+    let problem = problem
+        .map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(m)))
+        .unwrap_or_default();
     page(
-        StatusCode::OK,
+        status,
         "Confirm your email address",
         &format!(
-            "<h1>Confirm your email address</h1><p>Confirm that this address is yours to finish setting up your Nexus account.</p>\
-<form method=\"post\" action=\"{VERIFY_PATH}\">{}<p><button class=\"primary\" type=\"submit\">Confirm my address</button></p></form>",
-            token_field(&q.token)
+            "<h1>Confirm your email address</h1>{problem}<p>Sign in to the account this letter was sent for to confirm the address. (Did you not create a Nexus account with it? Then ignore the letter.)</p>\
+<form method=\"post\" action=\"{VERIFY_PATH}\">{}\
+<label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required autofocus>\
+<label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+<p><button class=\"primary\" type=\"submit\">Confirm my address</button></p></form>",
+            token_field(token)
         ),
     )
 }
 
-/// `POST /account/verify-email`
-pub async fn verify(State(db): State<DatabaseConnection>, Form(form): Form<WithToken>) -> Response {
-    match email::verify(&db, &form.token).await {
+/// `GET /account/verify-email?token=…`
+pub async fn verify_form(Query(q): Query<WithToken>) -> Response {
+    verify_page(StatusCode::OK, &q.token, None)
+}
+
+/// `POST /account/verify-email`: the account's own credentials (identity's login limits), then
+/// the token.
+pub async fn verify(
+    State((db, config)): State<(DatabaseConnection, AuthConfig)>,
+    headers: HeaderMap,
+    Form(form): Form<Proof>,
+) -> Response {
+    let address = headers
+        .get(nexus_kit::client_address::CLIENT_ADDRESS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown")
+        .to_owned();
+    let credentials = Credentials {
+        email: form.email,
+        password: form.password,
+        address,
+    };
+    let account = match crate::account_lookup::check(&db, &config, credentials).await {
+        Ok(account) => account,
+        Err(e) => return verify_page(StatusCode::UNAUTHORIZED, &form.token, Some(&e.message)),
+    };
+    match email::verify(&db, account.id, &form.token).await {
         Ok(user) => page(
             StatusCode::OK,
             "Address confirmed",
@@ -191,10 +231,11 @@ pub async fn invitation(
     )
 }
 
-pub fn routes(db: DatabaseConnection) -> axum::Router {
-    use axum::routing::get;
+pub fn routes(db: DatabaseConnection, config: AuthConfig) -> axum::Router {
+    use axum::routing::{get, post};
     axum::Router::new()
-        .route(VERIFY_PATH, get(verify_form).post(verify))
+        .route(VERIFY_PATH, post(verify).with_state((db.clone(), config)))
+        .route(VERIFY_PATH, get(verify_form))
         .route(RESET_PATH, get(reset_form).post(reset))
         .route(INVITATION_PATH, get(invitation))
         .with_state(db)

@@ -82,12 +82,23 @@ pub async fn revoke(db: &DatabaseConnection, actor: Uuid, id: Uuid) -> Result<in
         .map_err(internal)?
         .ok_or_else(|| not_found(format!("no invitation `{id}`")))?;
     require_admin(db, found.organization_id, actor).await?;
-    if found.accepted_at.is_some() || found.revoked_at.is_some() {
+    // Conditional: an acceptance racing the revocation wins or loses, never both.
+    let now = Utc::now();
+    let revoked = invitation::Entity::update_many()
+        .col_expr(invitation::Column::RevokedAt, Expr::value(now))
+        .filter(invitation::Column::Id.eq(found.id))
+        .filter(invitation::Column::AcceptedAt.is_null())
+        .filter(invitation::Column::RevokedAt.is_null())
+        .exec(db)
+        .await
+        .map_err(internal)?;
+    if revoked.rows_affected != 1 {
         return Err(Code::Conflict.error("this invitation was already accepted or revoked"));
     }
-    let mut revoked: invitation::ActiveModel = found.into();
-    revoked.revoked_at = Set(Some(Utc::now()));
-    revoked.update(db).await.map_err(internal)
+    Ok(invitation::Model {
+        revoked_at: Some(now),
+        ..found
+    })
 }
 
 /// Accepts an invitation as `user_id`: their verified email must be the invited address.
@@ -130,12 +141,22 @@ pub async fn accept(
         .filter(invitation::Column::Id.eq(found.id))
         .filter(invitation::Column::AcceptedAt.is_null())
         .filter(invitation::Column::RevokedAt.is_null())
+        .filter(invitation::Column::ExpiresAt.gt(now))
         .exec(&txn)
         .await
         .map_err(internal)?;
     if taken.rows_affected != 1 {
         return Err(invalid());
     }
+    // The inviter must still be allowed to give that role: someone removed or demoted since
+    // cannot bring themselves (or anyone) back through an invitation sent before.
+    let inviter_role = require_admin(&txn, found.organization_id, found.invited_by)
+        .await
+        .map_err(|_| {
+            Code::Forbidden
+                .error("whoever sent this invitation may no longer invite: ask for a new one")
+        })?;
+    may_grant(inviter_role, found.role)?;
     let added = add_membership(&txn, found.organization_id, user_id, found.role).await?;
     txn.commit().await.map_err(internal)?;
     Ok(added)

@@ -68,6 +68,7 @@ pub fn http_router(
     let schema = schema(db.clone(), config.clone(), mailer);
     let (db_for_lookup, keys_for_lookup) = (db.clone(), keys.clone());
     let exchange_state = (db.clone(), config.clone());
+    let pages = account_pages::routes(db.clone(), config.clone());
     let accounts_state = (db.clone(), config);
     nexus_kit::server::http_router(
         NAME,
@@ -96,7 +97,7 @@ pub fn http_router(
                 .data(tenancy)
                 .data(accounts::session::Device {
                     user_agent: scope.user_agent(),
-                    address: Some(address.clone()),
+                    address: Some(address.chars().take(64).collect()),
                 })
                 .data(ClientAddress(address))
         }),
@@ -115,7 +116,7 @@ pub fn http_router(
         account_lookup::ACCOUNT_PATH,
         axum::routing::get(account_lookup::account).with_state(accounts_state),
     )
-    .merge(account_pages::routes(db_for_lookup.clone()))
+    .merge(pages)
     .route(
         membership_lookup::PATH,
         axum::routing::get(membership_lookup::lookup).with_state((db_for_lookup, keys_for_lookup)),

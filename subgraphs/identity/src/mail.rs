@@ -26,6 +26,9 @@ pub struct Mailer {
     from: Mailbox,
     /// The platform's public URL: links in letters start here.
     public_url: String,
+    /// Whether written letters' links go to the log: only on a loopback platform (development);
+    /// elsewhere a log reader would hold everyone's reset links.
+    log_links: bool,
 }
 
 /// A letter's words.
@@ -62,10 +65,13 @@ impl Mailer {
                 Transport::Folder(AsyncFileTransport::new(&folder), folder)
             }
         };
+        let log_links = url::Url::parse(public_url)
+            .is_ok_and(|u| matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")));
         Ok(Mailer {
             transport,
             from,
             public_url: public_url.trim_end_matches('/').to_owned(),
+            log_links,
         })
     }
 
@@ -95,12 +101,12 @@ impl Mailer {
             }
             Transport::Folder(files, folder) => {
                 let id = files.send(message).await?;
-                tracing::info!(
-                    file = %folder.join(format!("{id}.eml")).display(),
-                    link = %letter.link,
-                    "mail written (no SMTP server configured): {}",
-                    letter.subject
-                );
+                let file = folder.join(format!("{id}.eml"));
+                if self.log_links {
+                    tracing::info!(file = %file.display(), link = %letter.link, "mail written (no SMTP server configured): {}", letter.subject);
+                } else {
+                    tracing::info!(file = %file.display(), "mail written (no SMTP server configured): {}", letter.subject);
+                }
             }
         }
         Ok(())

@@ -296,7 +296,7 @@ pub async fn delete_account(db: &DatabaseConnection, user_id: Uuid) -> Result<()
 
 /// The user, their row written first: SQLite takes its write lock here (waiting its turn instead
 /// of failing a read-then-write transaction later), and changes to one account take turns.
-async fn lock_user(txn: &DatabaseTransaction, user_id: Uuid) -> Result<user::Model> {
+pub(crate) async fn lock_user(txn: &DatabaseTransaction, user_id: Uuid) -> Result<user::Model> {
     user::Entity::update_many()
         .col_expr(
             user::Column::UpdatedAt,
@@ -640,8 +640,8 @@ async fn find_membership(
         .ok_or_else(|| not_found(format!("no membership `{membership_id}`")))
 }
 
-/// `nexus admin grant EMAIL`.
-/// Sets a new password hash and ends every session but `keep`, in one transaction.
+/// Sets a new password hash and ends every session but `keep`, and every pending letter's link,
+/// in one transaction (the user's row locked first, so a refresh racing it waits its turn).
 pub async fn set_password(
     db: &DatabaseConnection,
     user_id: Uuid,
@@ -649,6 +649,8 @@ pub async fn set_password(
     keep: Option<Uuid>,
 ) -> Result<()> {
     let txn = db.begin().await.map_err(internal)?;
+    lock_user(&txn, user_id).await?;
+    crate::accounts::email::forget_pending(&txn, user_id).await?;
     user::Entity::update_many()
         .col_expr(
             user::Column::PasswordHash,
@@ -680,7 +682,7 @@ pub async fn mark_email_verified(db: &DatabaseConnection, user_id: Uuid) -> Resu
     Ok(())
 }
 
-/// Makes (or unmakes) a platform administrator. An address nobody has proven is refused unless
+/// `nexus admin grant EMAIL`: makes (or unmakes) a platform administrator. An address nobody has proven is refused unless
 /// `force`: whoever signed up with it first may not be who the operator means.
 pub async fn set_platform_admin(
     db: &DatabaseConnection,

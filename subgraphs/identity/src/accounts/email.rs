@@ -111,17 +111,24 @@ pub async fn reset_target(db: &DatabaseConnection, token: &str) -> Result<user::
         .ok_or_else(invalid)
 }
 
-/// Verifies the address the token was sent to; if it is not the account's address yet, the
-/// account switches to it (unless someone else has taken it meanwhile).
-pub async fn verify(db: &DatabaseConnection, token: &str) -> Result<user::Model> {
+/// Verifies the address the token was sent to, for `user_id` (the signed-in account: a person
+/// who clicks a link meant to prove someone else's account — made with their address — proves
+/// nothing for it); if it is not the account's address yet, the account switches to it (unless
+/// someone else has taken it meanwhile) and other pending links die.
+pub async fn verify(db: &DatabaseConnection, user_id: Uuid, token: &str) -> Result<user::Model> {
     let txn = db.begin().await.map_err(internal)?;
     let taken = take(&txn, token, Purpose::VerifyEmail).await?;
+    if taken.user_id != user_id {
+        return Err(Code::Forbidden
+            .error("this link is for another account: sign in as the account it was sent for"));
+    }
     let found = user::Entity::find_by_id(taken.user_id)
         .one(&txn)
         .await
         .map_err(internal)?
         .ok_or_else(invalid)?;
     let email = taken.email.clone();
+    let switching = found.email != email;
     let mut verified: user::ActiveModel = found.into();
     verified.email = Set(email.clone());
     verified.email_verified_at = Set(Some(Utc::now()));
@@ -130,11 +137,16 @@ pub async fn verify(db: &DatabaseConnection, token: &str) -> Result<user::Model>
         .update(&txn)
         .await
         .map_err(|e| on_conflict(e, || format!("`{email}` belongs to another account now")))?;
+    if switching {
+        forget_pending(&txn, verified.id).await?;
+    }
     txn.commit().await.map_err(internal)?;
     Ok(verified)
 }
 
-/// Sets a new password with a reset token and ends every session of the account.
+/// Sets a new password with a reset token and ends every session of the account, and every other
+/// pending link (a change of address someone started is not finished by them later). The token
+/// must have been sent to the account's address as it is now.
 pub async fn reset_password(
     db: &DatabaseConnection,
     token: &str,
@@ -142,22 +154,31 @@ pub async fn reset_password(
 ) -> Result<user::Model> {
     let txn = db.begin().await.map_err(internal)?;
     let taken = take(&txn, token, Purpose::ResetPassword).await?;
-    let found = user::Entity::find_by_id(taken.user_id)
-        .one(&txn)
-        .await
-        .map_err(internal)?
-        .ok_or_else(invalid)?;
+    let found = crate::service::lock_user(&txn, taken.user_id).await?;
+    if found.email != taken.email {
+        return Err(invalid());
+    }
     let now = Utc::now();
-    // The letter reached the account's address: that proves it too.
-    let proves_address = found.email == taken.email;
     let mut changed: user::ActiveModel = found.into();
     changed.password_hash = Set(Some(password_hash));
-    if proves_address {
-        changed.email_verified_at = Set(Some(now));
-    }
+    // The letter reached the account's address: that proves it too.
+    changed.email_verified_at = Set(Some(now));
     changed.updated_at = Set(now);
     let changed = changed.update(&txn).await.map_err(internal)?;
+    forget_pending(&txn, changed.id).await?;
     super::session::revoke_all_but(&txn, changed.id, None).await?;
     txn.commit().await.map_err(internal)?;
     Ok(changed)
+}
+
+/// Every link still waiting in a letter to the user stops working.
+pub async fn forget_pending(db: &impl sea_orm::ConnectionTrait, user_id: Uuid) -> Result<()> {
+    email_token::Entity::update_many()
+        .col_expr(email_token::Column::UsedAt, Expr::value(Utc::now()))
+        .filter(email_token::Column::UserId.eq(user_id))
+        .filter(email_token::Column::UsedAt.is_null())
+        .exec(db)
+        .await
+        .map_err(internal)?;
+    Ok(())
 }

@@ -153,6 +153,9 @@ pub async fn refresh(db: &DatabaseConnection, config: &AuthConfig, token: &str) 
         return Err(invalid_refresh());
     }
     let txn = db.begin().await.map_err(internal)?;
+    // The user's row first: a password change, reset or session revocation running now finishes
+    // before this refresh, or waits for it — never misses the token it issues.
+    crate::service::lock_user(&txn, stored.user_id).await?;
     // Only one caller can flip `used_at`; a second presentation of the same token finds it set.
     let claimed = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
@@ -259,14 +262,17 @@ pub async fn started(
 
 /// Ends one session of the user; `false` when they have no such session.
 pub async fn revoke(db: &DatabaseConnection, user_id: Uuid, family_id: Uuid) -> Result<bool> {
+    let txn = db.begin().await.map_err(internal)?;
+    crate::service::lock_user(&txn, user_id).await?;
     let ended = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(refresh_token::Column::UserId.eq(user_id))
         .filter(refresh_token::Column::FamilyId.eq(family_id))
         .filter(refresh_token::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(&txn)
         .await
         .map_err(internal)?;
+    txn.commit().await.map_err(internal)?;
     Ok(ended.rows_affected > 0)
 }
 

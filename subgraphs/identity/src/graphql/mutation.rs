@@ -142,6 +142,31 @@ async fn payload(db: &DatabaseConnection, session: Session) -> Result<AuthPayloa
 /// The client's address as the router resolved it, for login and sign-up rate limits.
 pub struct ClientAddress(pub String);
 
+/// The signed-in user `user_id`, once `password` is theirs (counted as a login attempt, under the
+/// login limits: a stolen token alone cannot guess it).
+async fn confirm_password(
+    ctx: &Context<'_>,
+    user_id: uuid::Uuid,
+    password: String,
+) -> Result<user::Model> {
+    let db = ctx.data_unchecked::<DatabaseConnection>();
+    let config = ctx.data_unchecked::<AuthConfig>();
+    let user = user::Entity::find_by_id(user_id)
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| Code::NotFound.error("your account no longer exists"))?;
+    let address = ctx
+        .data_opt::<ClientAddress>()
+        .map_or("unknown", |a| a.0.as_str());
+    config.limiter.attempt(&user.email, address).await?;
+    if !password::verify(password, user.password_hash.clone()).await? {
+        return Err(Code::Unauthenticated.error("wrong password"));
+    }
+    config.limiter.succeeded(&user.email, address).await;
+    Ok(user)
+}
+
 /// The device and address a new session is signed in from.
 fn device<'a>(ctx: &Context<'a>) -> &'a session::Device {
     static UNKNOWN: std::sync::OnceLock<session::Device> = std::sync::OnceLock::new();
@@ -165,11 +190,17 @@ impl Mutation {
         config.limiter.sign_up(address).await?;
         let hash = password::hash(input.password).await?;
         let user = service::create_user(db, &email, &input.name, None, Some(hash)).await?;
-        let token = email::issue(db, user.id, Purpose::VerifyEmail, &user.email).await?;
-        let mailer = ctx.data_unchecked::<Mailer>();
-        mailer
-            .send(&user.email, mailer.verification(&user.name, &token))
-            .await;
+        // The account exists now: a letter that cannot be prepared is logged, and
+        // `resendVerification` sends another.
+        match email::issue(db, user.id, Purpose::VerifyEmail, &user.email).await {
+            Ok(token) => {
+                let mailer = ctx.data_unchecked::<Mailer>();
+                mailer
+                    .send(&user.email, mailer.verification(&user.name, &token))
+                    .await;
+            }
+            Err(e) => tracing::error!(error = %e.message, "no verification letter at sign-up"),
+        }
         payload(
             db,
             session::issue(db, config, user, None, None, device(ctx)).await?,
@@ -299,21 +330,8 @@ impl Mutation {
     /// your organizations hear `user.deleted` and `member.removed`.
     async fn delete_account(&self, ctx: &Context<'_>, password: String) -> Result<bool> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        let config = ctx.data_unchecked::<AuthConfig>();
         let user_id = caller(ctx).require_user()?;
-        let user = user::Entity::find_by_id(user_id)
-            .one(db)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| Code::NotFound.error("your account no longer exists"))?;
-        let address = ctx
-            .data_opt::<ClientAddress>()
-            .map_or("unknown", |a| a.0.as_str());
-        config.limiter.attempt(&user.email, address).await?;
-        if !password::verify(password, user.password_hash.clone()).await? {
-            return Err(Code::Unauthenticated.error("wrong password"));
-        }
-        config.limiter.succeeded(&user.email, address).await;
+        confirm_password(ctx, user_id, password).await?;
         service::delete_account(db, user_id).await?;
         Ok(true)
     }
@@ -345,9 +363,15 @@ impl Mutation {
         input: InviteMemberInput,
     ) -> Result<Invitation> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
+        let config = ctx.data_unchecked::<AuthConfig>();
         let mailer = ctx.data_unchecked::<Mailer>();
         let actor = caller(ctx).require_user()?;
         let organization_id = parse_id(&input.organization_id, "organization")?;
+        // Letters carry an organization's name: nobody may flood an address with them.
+        config
+            .limiter
+            .mail(&service::normalize_email(&input.email)?)
+            .await?;
         let (invited, token) =
             invitations::invite(db, actor, organization_id, &input.email, input.role).await?;
         let (organization, inviter) = invitations::letter_names(db, &invited).await?;
@@ -378,12 +402,14 @@ impl Mutation {
         invitations::accept(db, user, &token).await.map(Membership)
     }
 
-    /// Confirms an address with the token from the letter (no sign-in needed: the token is the
-    /// proof). When it is a new address you asked for with `changeEmail`, your account switches
-    /// to it now.
+    /// Confirms an address with the token from the letter, signed in as the account it was sent
+    /// for (a link proves an address only to the account's owner: someone who registered your
+    /// address cannot get you to prove it for them). When it is a new address you asked for with
+    /// `changeEmail`, your account switches to it now.
     async fn verify_email(&self, ctx: &Context<'_>, token: String) -> Result<User> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        email::verify(db, &token).await.map(User)
+        let user = caller(ctx).require_user()?;
+        email::verify(db, user, &token).await.map(User)
     }
 
     /// Sends the verification letter again (a new link; earlier ones stop working).
@@ -416,19 +442,7 @@ impl Mutation {
         let mailer = ctx.data_unchecked::<Mailer>();
         let user_id = caller(ctx).require_user()?;
         let new_email = service::normalize_email(&input.new_email)?;
-        let user = user::Entity::find_by_id(user_id)
-            .one(db)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| Code::NotFound.error("your account no longer exists"))?;
-        let address = ctx
-            .data_opt::<ClientAddress>()
-            .map_or("unknown", |a| a.0.as_str());
-        config.limiter.attempt(&user.email, address).await?;
-        if !password::verify(input.password, user.password_hash.clone()).await? {
-            return Err(Code::Unauthenticated.error("wrong password"));
-        }
-        config.limiter.succeeded(&user.email, address).await;
+        let user = confirm_password(ctx, user_id, input.password).await?;
         if service::find_user_by_email(db, &new_email).await?.is_some() {
             return Err(
                 Code::Conflict.error(format!("`{new_email}` belongs to an account already"))
@@ -446,22 +460,9 @@ impl Mutation {
     /// your other sessions; this one stays signed in.
     async fn change_password(&self, ctx: &Context<'_>, input: ChangePasswordInput) -> Result<bool> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        let config = ctx.data_unchecked::<AuthConfig>();
         let principal = caller(ctx).require()?;
         let user_id = caller(ctx).require_user()?;
-        let user = user::Entity::find_by_id(user_id)
-            .one(db)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| Code::NotFound.error("your account no longer exists"))?;
-        let address = ctx
-            .data_opt::<ClientAddress>()
-            .map_or("unknown", |a| a.0.as_str());
-        config.limiter.attempt(&user.email, address).await?;
-        if !password::verify(input.current_password, user.password_hash.clone()).await? {
-            return Err(Code::Unauthenticated.error("wrong password"));
-        }
-        config.limiter.succeeded(&user.email, address).await;
+        let user = confirm_password(ctx, user_id, input.current_password).await?;
         password::check_policy(&input.new_password, &user.email)?;
         let hash = password::hash(input.new_password).await?;
         let this_session = principal
@@ -497,16 +498,22 @@ impl Mutation {
             .map_or("unknown", |a| a.0.as_str());
         let email = email.trim().to_lowercase();
         config.limiter.reset(&email, address).await?;
-        if let Some(user) = service::find_user_by_email(db, &email).await? {
-            let token = email::issue(db, user.id, Purpose::ResetPassword, &user.email).await?;
-            // Sent in the background: the answer must not wait on the mail server, or its
-            // timing would say that the account exists.
-            tokio::spawn(async move {
-                mailer
-                    .send(&user.email, mailer.password_reset(&user.name, &token))
-                    .await;
-            });
-        }
+        // Everything past the limits happens in the background: the answer must not wait on the
+        // database or the mail server, or its timing would say that the account exists.
+        let db = db.clone();
+        tokio::spawn(async move {
+            let Ok(Some(user)) = service::find_user_by_email(&db, &email).await else {
+                return;
+            };
+            match email::issue(&db, user.id, Purpose::ResetPassword, &user.email).await {
+                Ok(token) => {
+                    mailer
+                        .send(&user.email, mailer.password_reset(&user.name, &token))
+                        .await;
+                }
+                Err(e) => tracing::error!(error = %e.message, "no password-reset letter"),
+            }
+        });
         Ok(true)
     }
 
