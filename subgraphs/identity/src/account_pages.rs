@@ -8,13 +8,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use nexus_kit::Code;
 use nexus_kit::html::{error, escape, page};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use crate::accounts::password;
-use crate::accounts::session::sha256_hex;
 use crate::accounts::{AuthConfig, email};
-use crate::entity::invitation;
 use crate::invitations;
 use nexus_kit::accounts::Credentials;
 
@@ -85,15 +83,10 @@ pub async fn verify(
     headers: HeaderMap,
     Form(form): Form<Proof>,
 ) -> Response {
-    let address = headers
-        .get(nexus_kit::client_address::CLIENT_ADDRESS_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("unknown")
-        .to_owned();
     let credentials = Credentials {
         email: form.email,
         password: form.password,
-        address,
+        address: nexus_kit::server::client_address(&headers),
     };
     let account = match crate::account_lookup::check(&db, &config, credentials).await {
         Ok(account) => account,
@@ -185,19 +178,9 @@ pub async fn invitation(
     State(db): State<DatabaseConnection>,
     Query(q): Query<WithToken>,
 ) -> Response {
-    let found = invitation::Entity::find()
-        .filter(invitation::Column::TokenHash.eq(sha256_hex(q.token.trim())))
-        .one(&db)
-        .await;
-    let pending = match found {
-        Ok(Some(found))
-            if found.accepted_at.is_none()
-                && found.revoked_at.is_none()
-                && found.expires_at > chrono::Utc::now() =>
-        {
-            found
-        }
-        Ok(_) => {
+    let pending = match invitations::pending(&db, &q.token).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 "This invitation did not work",
@@ -208,7 +191,7 @@ pub async fn invitation(
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
-                &e.to_string(),
+                &e.message,
             );
         }
     };

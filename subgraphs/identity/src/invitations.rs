@@ -101,6 +101,17 @@ pub async fn revoke(db: &DatabaseConnection, actor: Uuid, id: Uuid) -> Result<in
     })
 }
 
+/// The invitation `token` names, if it waits for an answer (not accepted, revoked or expired).
+pub async fn pending(db: &DatabaseConnection, token: &str) -> Result<Option<invitation::Model>> {
+    let found = invitation::Entity::find()
+        .filter(invitation::Column::TokenHash.eq(sha256_hex(token.trim())))
+        .one(db)
+        .await
+        .map_err(internal)?;
+    Ok(found
+        .filter(|i| i.accepted_at.is_none() && i.revoked_at.is_none() && i.expires_at > Utc::now()))
+}
+
 /// Accepts an invitation as `user_id`: their verified email must be the invited address.
 pub async fn accept(
     db: &DatabaseConnection,
@@ -109,16 +120,8 @@ pub async fn accept(
 ) -> Result<membership::Model> {
     let invalid =
         || Code::BadUserInput.error("this invitation is invalid, used, revoked or expired");
-    let found = invitation::Entity::find()
-        .filter(invitation::Column::TokenHash.eq(sha256_hex(token.trim())))
-        .one(db)
-        .await
-        .map_err(internal)?
-        .ok_or_else(invalid)?;
+    let found = pending(db, token).await?.ok_or_else(invalid)?;
     let now = Utc::now();
-    if found.accepted_at.is_some() || found.revoked_at.is_some() || found.expires_at <= now {
-        return Err(invalid());
-    }
     let user = user::Entity::find_by_id(user_id)
         .one(db)
         .await

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use nexus_kit::html::escape;
 
 /// Where letters go.
 #[derive(Clone)]
@@ -111,13 +112,6 @@ impl Mailer {
         }
         Ok(())
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// A letter with one action: `intro` and `outro` around the link and the code.

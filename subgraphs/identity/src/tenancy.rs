@@ -65,12 +65,7 @@ impl Tenancy {
                         ) else {
                             return Ok(HashMap::new());
                         };
-                        let member = membership::Entity::find()
-                            .filter(membership::Column::UserId.eq(user_id))
-                            .filter(membership::Column::OrganizationId.eq(org))
-                            .one(&self.db)
-                            .await
-                            .map_err(internal)?;
+                        let member = crate::service::membership_of(&self.db, org, user_id).await?;
                         Ok(member.map(|_| (org, Role::Member)).into_iter().collect())
                     }
                     // An API key is a member-level view of its own organization.

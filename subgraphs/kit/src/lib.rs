@@ -16,9 +16,10 @@ pub mod outbox;
 pub mod page;
 pub mod rate_limit;
 pub mod scopes;
+pub mod secrets;
 pub mod server;
 
 pub use error::{Code, Error, Result};
 // Tokens, the installation lookup and the outbound client live in `nexus-protocol` (the router
 // shares them); subgraphs reach them through the kit as before.
-pub use nexus_protocol::{client_address, installation_view, outbound, token};
+pub use nexus_protocol::{installation_view, outbound, token};

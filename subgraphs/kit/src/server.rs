@@ -33,11 +33,7 @@ impl RequestScope<'_> {
     /// peer, or what a trusted proxy says), or "unknown" for a call that did not come through
     /// the router.
     pub fn client_address(&self) -> String {
-        self.headers
-            .get(nexus_protocol::client_address::CLIENT_ADDRESS_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_else(|| "unknown".to_owned())
+        client_address(self.headers)
     }
 
     /// The client's `User-Agent` as the router passed it on (at most 256 characters), if any.
@@ -48,6 +44,16 @@ impl RequestScope<'_> {
             .map(|v| v.trim().chars().take(256).collect())
             .filter(|v: &String| !v.is_empty())
     }
+}
+
+/// The client's address the router (or the public port) resolved into `headers`, or "unknown"
+/// for a call that did not come through it.
+pub fn client_address(headers: &HeaderMap) -> String {
+    headers
+        .get(nexus_protocol::client_address::CLIENT_ADDRESS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Adds per-request data (DataLoaders, the caller's verified identity) to a request.

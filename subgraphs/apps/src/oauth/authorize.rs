@@ -21,11 +21,11 @@ use nexus_kit::accounts::{Account, Credentials};
 use nexus_protocol::oauth::{AUTHORIZE_PATH, USER_SCOPES, is_user_scope};
 use uuid::Uuid;
 
+use super::OAuthServer;
 use super::browser::BrowserSession;
 use super::client::Client;
 use super::grants::{self, NewCode, valid_pkce_string};
 use super::pages::{self, ConsentPage, LoginPage, OrganizationChoice, ScopeLine};
-use super::{OAuthServer, client_address};
 use crate::entity::installation;
 
 /// The longest redirect URI a request may name (codes store it).
@@ -618,7 +618,8 @@ pub async fn log_in(
     let credentials = Credentials {
         email: email.to_owned(),
         password: form.get("password").unwrap_or_default().to_owned(),
-        address: client_address(&headers),
+        // identity's login limits count the browser's address.
+        address: nexus_kit::server::client_address(&headers),
     };
     match server.accounts.authenticate(&credentials).await {
         Ok(account) => {

@@ -3,8 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use nexus_kit::error::{Result, internal};
 use sea_orm::sea_query::OnConflict;
@@ -18,7 +16,7 @@ use crate::entity::app_version::{self, AppVersionStatus};
 
 /// A new client secret for the app (the old one stops working); returned once.
 pub async fn rotate_secret(db: &DatabaseConnection, app_id: Uuid) -> Result<String> {
-    let secret = format!("nxs_{}", URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()));
+    let secret = format!("nxs_{}", super::random_secret());
     app_credential::Entity::insert(app_credential::ActiveModel {
         app_id: Set(app_id),
         secret_hash: Set(sha256_hex(&secret)),

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use nexus_kit::accounts::Accounts;
@@ -121,22 +121,4 @@ pub fn invalid_client(basic: bool) -> Response {
     reply
 }
 
-/// The browser's address as the public port resolved it (identity's login limits count it).
-pub fn client_address(headers: &HeaderMap) -> String {
-    headers
-        .get(nexus_protocol::client_address::CLIENT_ADDRESS_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("unknown")
-        .to_owned()
-}
-
-/// 32 random bytes, base64url: codes, refresh tokens, CSRF tokens.
-pub fn random_secret() -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
-}
-
-pub fn sha256_hex(secret: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
+pub use nexus_kit::secrets::{random_secret, sha256_hex};

@@ -119,21 +119,19 @@ pub async fn introspect(
     let Some(claims) = own_access_token(&server, client, &token) else {
         return inactive();
     };
-    if claims.typ == TokenType::Delegated
-        && super::userinfo::live_delegated_token(&server, &token)
+    let live = match claims.typ {
+        TokenType::Delegated => super::userinfo::delegation_is_live(&server, &claims)
             .await
-            .is_err()
-    {
-        return inactive();
-    }
-    let installation_live = match claims.inst.as_deref().map(Uuid::parse_str) {
-        Some(Ok(id)) => match installation::Entity::find_by_id(id).one(&server.db).await {
-            Ok(found) => found.is_some_and(|i| i.status == InstallationStatus::Active),
-            Err(e) => return server_error("database error", e),
+            .is_ok(),
+        _ => match claims.inst.as_deref().map(Uuid::parse_str) {
+            Some(Ok(id)) => match installation::Entity::find_by_id(id).one(&server.db).await {
+                Ok(found) => found.is_some_and(|i| i.status == InstallationStatus::Active),
+                Err(e) => return server_error("database error", e),
+            },
+            _ => false,
         },
-        _ => false,
     };
-    if !installation_live {
+    if !live {
         return inactive();
     }
     answer(

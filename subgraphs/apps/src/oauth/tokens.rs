@@ -9,7 +9,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use nexus_kit::accounts::Account;
 use nexus_kit::token::{KeyStore, TokenType, new_claims};
-use serde::Serialize;
 use sha2::{Digest, Sha512};
 use uuid::Uuid;
 
@@ -38,27 +37,6 @@ pub fn access_token(keys: &KeyStore, ttl: Duration, d: &Delegation<'_>) -> anyho
     keys.sign(&claims)
 }
 
-#[derive(Serialize)]
-struct IdTokenClaims<'a> {
-    iss: &'a str,
-    sub: String,
-    aud: String,
-    exp: i64,
-    iat: i64,
-    auth_time: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    nonce: Option<&'a str>,
-    at_hash: String,
-    /// The organization the sign-in is for.
-    org: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email_verified: Option<bool>,
-}
-
 pub struct IdToken<'a> {
     pub app: Uuid,
     pub account: &'a Account,
@@ -70,23 +48,24 @@ pub struct IdToken<'a> {
     pub ttl: Duration,
 }
 
+/// The id_token: the user's claims for the granted scopes (as userinfo has them), and what ties
+/// it to this sign-in: issuer, audience (the app), times, nonce, `at_hash`.
 pub fn id_token(keys: &KeyStore, t: &IdToken<'_>) -> anyhow::Result<String> {
-    let has = |scope: &str| t.scopes.iter().any(|s| s == scope);
     let now = Utc::now().timestamp();
-    let claims = IdTokenClaims {
-        iss: keys.issuer(),
-        sub: t.account.id.to_string(),
-        aud: t.app.to_string(),
-        exp: now + t.ttl.as_secs() as i64,
-        iat: now,
-        auth_time: t.auth_time,
-        nonce: t.nonce,
-        at_hash: at_hash(t.access_token),
-        org: t.organization.to_string(),
-        name: has("profile").then_some(t.account.name.as_str()),
-        email: has("email").then_some(t.account.email.as_str()),
-        email_verified: has("email").then_some(t.account.email_verified),
-    };
+    let mut claims = user_claims(t.account, &t.organization.to_string(), t.scopes);
+    for (name, value) in [
+        ("iss", keys.issuer().into()),
+        ("aud", t.app.to_string().into()),
+        ("exp", (now + t.ttl.as_secs() as i64).into()),
+        ("iat", now.into()),
+        ("auth_time", t.auth_time.into()),
+        ("at_hash", at_hash(t.access_token).into()),
+    ] {
+        claims[name] = value;
+    }
+    if let Some(nonce) = t.nonce {
+        claims["nonce"] = nonce.into();
+    }
     keys.sign_document("JWT", &claims)
 }
 

@@ -30,8 +30,7 @@ fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response 
     response
 }
 
-/// A delegated access token that is still good: signature, expiry, its grant not revoked, its
-/// installation active and its user still a member of the organization.
+/// A delegated access token that is still good: signature, expiry, and `delegation_is_live`.
 pub async fn live_delegated_token(server: &OAuthServer, token: &str) -> Result<Claims, String> {
     let claims = server
         .keys
@@ -40,6 +39,13 @@ pub async fn live_delegated_token(server: &OAuthServer, token: &str) -> Result<C
     if claims.typ != TokenType::Delegated {
         return Err("this is not a token acting for a user".into());
     }
+    delegation_is_live(server, &claims).await?;
+    Ok(claims)
+}
+
+/// Whether a (verified) delegated token still acts: its grant not revoked, its installation
+/// active, its user still a member of the organization.
+pub async fn delegation_is_live(server: &OAuthServer, claims: &Claims) -> Result<(), String> {
     if let Some(grant) = claims.gid.as_deref() {
         let grant = Uuid::parse_str(grant).map_err(|_| "malformed grant id".to_owned())?;
         match super::grants::grant_is_live(&server.db, grant).await {
@@ -65,7 +71,7 @@ pub async fn live_delegated_token(server: &OAuthServer, token: &str) -> Result<C
         Err(e) => return Err(format!("cannot check the token now: {e}")),
     }
     match server.memberships.role(user, organization).await {
-        Ok(Some(_)) => Ok(claims),
+        Ok(Some(_)) => Ok(()),
         Ok(None) => Err("the user is no longer a member of the organization".into()),
         Err(e) => Err(format!("cannot check the token now: {}", e.message)),
     }

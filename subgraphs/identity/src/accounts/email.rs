@@ -63,25 +63,32 @@ fn invalid() -> nexus_kit::Error {
     Code::BadUserInput.error("this link is invalid, used or expired: ask for a new one")
 }
 
+/// The token for `purpose`, if it is neither used nor expired.
+async fn pending(
+    db: &impl sea_orm::ConnectionTrait,
+    token: &str,
+    purpose: Purpose,
+) -> Result<email_token::Model> {
+    email_token::Entity::find()
+        .filter(email_token::Column::TokenHash.eq(sha256_hex(token.trim())))
+        .filter(email_token::Column::Purpose.eq(purpose))
+        .filter(email_token::Column::UsedAt.is_null())
+        .filter(email_token::Column::ExpiresAt.gt(Utc::now()))
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(invalid)
+}
+
 /// Takes the token for `purpose` (once: a conditional write) and returns it.
 async fn take(
     txn: &sea_orm::DatabaseTransaction,
     token: &str,
     purpose: Purpose,
 ) -> Result<email_token::Model> {
-    let found = email_token::Entity::find()
-        .filter(email_token::Column::TokenHash.eq(sha256_hex(token.trim())))
-        .filter(email_token::Column::Purpose.eq(purpose))
-        .one(txn)
-        .await
-        .map_err(internal)?
-        .ok_or_else(invalid)?;
-    let now = Utc::now();
-    if found.used_at.is_some() || found.expires_at <= now {
-        return Err(invalid());
-    }
+    let found = pending(txn, token, purpose).await?;
     let taken = email_token::Entity::update_many()
-        .col_expr(email_token::Column::UsedAt, Expr::value(now))
+        .col_expr(email_token::Column::UsedAt, Expr::value(Utc::now()))
         .filter(email_token::Column::Id.eq(found.id))
         .filter(email_token::Column::UsedAt.is_null())
         .exec(txn)
@@ -95,15 +102,7 @@ async fn take(
 
 /// The account a reset token (valid, unused) is for; the token is not used up.
 pub async fn reset_target(db: &DatabaseConnection, token: &str) -> Result<user::Model> {
-    let found = email_token::Entity::find()
-        .filter(email_token::Column::TokenHash.eq(sha256_hex(token.trim())))
-        .filter(email_token::Column::Purpose.eq(Purpose::ResetPassword))
-        .filter(email_token::Column::UsedAt.is_null())
-        .filter(email_token::Column::ExpiresAt.gt(Utc::now()))
-        .one(db)
-        .await
-        .map_err(internal)?
-        .ok_or_else(invalid)?;
+    let found = pending(db, token, Purpose::ResetPassword).await?;
     user::Entity::find_by_id(found.user_id)
         .one(db)
         .await

@@ -1,8 +1,6 @@
 //! Sessions: a short-lived signed access token and a rotating refresh token. A refresh token works
 //! once; presenting a used one means it was stolen or replayed, so its whole family is revoked.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use nexus_kit::error::{Code, Result, internal};
 use nexus_kit::id::new_id;
@@ -12,7 +10,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, TransactionTrait,
 };
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::AuthConfig;
@@ -33,13 +30,7 @@ pub struct Session {
     pub organization_id: Option<Uuid>,
 }
 
-pub fn sha256_hex(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-pub fn random_secret() -> String {
-    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
-}
+pub use nexus_kit::secrets::{random_secret, sha256_hex};
 
 fn invalid_refresh() -> nexus_kit::Error {
     Code::Unauthenticated.error("the refresh token is invalid or expired: log in again")
