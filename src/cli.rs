@@ -94,6 +94,11 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// The audit log: `nexus audit verify` checks its hash chain.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Apply pending database migrations.
     Migrate,
     /// The configuration: `nexus config print` shows the effective one, secrets redacted.
@@ -158,6 +163,13 @@ pub enum AdminAction {
     },
     /// Take the platform-administrator flag away.
     Revoke { email: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Read the whole log and report the first entry that was changed, removed or inserted
+    /// outside Nexus (exit status 1), or the newest entry's hash when the chain is whole.
+    Verify,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

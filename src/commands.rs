@@ -8,7 +8,9 @@ use nexus_migrations::{Migrator, MigratorTrait};
 use nexus_registry::supergraph_config::SupergraphConfig;
 use nexus_router::SupergraphSource;
 
-use crate::cli::{AdminAction, AppAction, Cli, Command, ConfigAction, KeysAction, Service};
+use crate::cli::{
+    AdminAction, AppAction, AuditAction, Cli, Command, ConfigAction, KeysAction, Service,
+};
 use crate::config::Config;
 use std::sync::Arc;
 
@@ -107,6 +109,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 if grant { "now" } else { "no longer" }
             );
             Ok(())
+        }
+        Command::Audit {
+            action: AuditAction::Verify,
+        } => {
+            let (db, _) = stack::connect_and_migrate(&cli.config()?.database_url()?).await?;
+            let verification = nexus_kit::audit::verify(&db)
+                .await
+                .context("reading the audit log")?;
+            match verification.first_broken {
+                None => {
+                    println!(
+                        "the audit log is intact: {} entries, newest hash {}",
+                        verification.checked, verification.head_hash
+                    );
+                    Ok(())
+                }
+                Some((seq, why)) => {
+                    println!("the audit log is broken at entry {seq}: {why}");
+                    std::process::exit(1);
+                }
+            }
         }
         Command::Migrate => {
             let (db, _) = stack::connect(&cli.config()?.database_url()?).await?;

@@ -58,6 +58,11 @@ pub fn router_options(config: &Config) -> anyhow::Result<RouterOptions> {
                 config.identity.url,
                 nexus_identity::API_KEY_EXCHANGE_PATH
             ),
+            membership_lookup_url: Some(format!(
+                "{}{}",
+                config.identity.url,
+                nexus_identity::membership_lookup::PATH
+            )),
             core_subgraphs: CORE_SUBGRAPHS.iter().map(|c| c.name.to_owned()).collect(),
             apps_url: apps_graphql,
             allow_private_apps: config.allow_private_apps,

@@ -15,6 +15,8 @@ mod m20261201_000009_license_expiry;
 mod m20261201_000010_oauth;
 mod m20261201_000011_identity_mail;
 mod m20261201_000012_sessions;
+mod m20261201_000013_two_factor;
+mod m20261201_000014_audit_log;
 
 pub struct Migrator;
 
@@ -34,6 +36,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_oauth::Migration),
             Box::new(m20261201_000011_identity_mail::Migration),
             Box::new(m20261201_000012_sessions::Migration),
+            Box::new(m20261201_000013_two_factor::Migration),
+            Box::new(m20261201_000014_audit_log::Migration),
         ]
     }
 }

@@ -88,6 +88,16 @@ pub struct Claims {
     /// The sign-in (session) a user's access token belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// How the user signed in (RFC 8176): `pwd`, plus `otp` and `mfa` with a second factor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+}
+
+impl Claims {
+    /// Signed in with a second factor (what organizations requiring two-factor sign-in ask).
+    pub fn two_factor(&self) -> bool {
+        self.amr.iter().any(|method| method == "mfa")
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -464,6 +474,7 @@ pub fn new_claims(issuer: &str, subject: String, typ: TokenType, ttl: Duration) 
         client_id: None,
         gid: None,
         sid: None,
+        amr: Vec::new(),
     }
 }
 

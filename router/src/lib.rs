@@ -55,6 +55,8 @@ pub struct AuthOptions {
     pub issuer: String,
     /// identity's `/api-keys/exchange`.
     pub api_key_exchange_url: String,
+    /// identity's membership lookup (organizations' two-factor requirement).
+    pub membership_lookup_url: Option<String>,
     /// The core subgraphs' names; every other subgraph is an app behind the installation gate.
     pub core_subgraphs: Vec<String>,
     /// The apps subgraph's GraphQL URL (installation lookups).
@@ -168,6 +170,8 @@ pub fn configuration(
         "api_key_cache_seconds": auth.freshness.api_keys.as_secs(),
         "verified_token_cache_seconds": auth.freshness.verified_tokens.as_secs(),
         "installation_cache_seconds": auth.freshness.installations.as_secs(),
+        "membership_lookup_url": auth.membership_lookup_url,
+        "membership_cache_seconds": auth.freshness.memberships.as_secs(),
     }))?;
     yaml["plugins"]["nexus.auth"] = auth_yaml;
     let gate_yaml = serde_yaml::to_value(serde_json::json!({
@@ -435,6 +439,7 @@ mod tests {
             keys_file: "/nonexistent/keys.json".into(),
             issuer: "http://127.0.0.1:4999".into(),
             api_key_exchange_url: "http://127.0.0.1:4001/api-keys/exchange".into(),
+            membership_lookup_url: None,
             core_subgraphs: vec!["identity".into()],
             apps_url: "http://127.0.0.1:4002/graphql".into(),
             allow_private_apps: false,

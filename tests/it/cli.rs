@@ -334,6 +334,39 @@ fn admin_grant_makes_a_platform_administrator() {
         String::from_utf8_lossy(&output.stdout).trim(),
         "ada@acme.test is now a platform administrator (from their next login)"
     );
+
+    // The grant is in the audit log, whose chain `nexus audit verify` checks…
+    let output = run(nexus()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(dir.path()));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with("the audit log is intact: 1 entries, newest hash "),
+        "{stdout}"
+    );
+    // …and a row changed behind Nexus's back is reported, by position.
+    runtime.block_on(async {
+        use sea_orm::ConnectionTrait;
+        let url = format!("sqlite://{}", dir.path().join("nexus.db").display());
+        let (db, _) = nexus::stack::connect(&url).await.expect("db");
+        db.execute_unprepared("UPDATE audit_log SET details = '{\"email\":\"eve@acme.test\",\"forced\":true}' WHERE seq = 1")
+            .await
+            .expect("tamper");
+        db.close().await.expect("close");
+    });
+    let output = run(nexus()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(dir.path()));
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "the audit log is broken at entry 1: its content does not match its hash (the entry was changed)"
+    );
 }
 
 /// `nexus dev` on a fresh data directory with the default log filter, `env` set; returns stderr

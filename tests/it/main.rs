@@ -6,6 +6,8 @@ mod common;
 
 mod accounts;
 mod app_versions;
+mod audit;
+mod audit_apps;
 mod auth;
 mod caches;
 mod cli;
@@ -27,5 +29,6 @@ mod schema_drift;
 mod serve_router;
 mod submission;
 mod tenancy;
+mod two_factor;
 mod webhook_workers;
 mod webhooks;

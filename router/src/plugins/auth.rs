@@ -63,6 +63,13 @@ pub struct AuthConfig {
     /// How long an installation token's installation is trusted to be live.
     #[serde(default = "defaults::installation_cache_seconds")]
     pub installation_cache_seconds: u64,
+    /// identity's membership lookup: whether the organization a token acts in requires
+    /// two-factor sign-in (unset: nothing is checked here; the subgraphs still check).
+    #[serde(default)]
+    pub membership_lookup_url: Option<String>,
+    /// How long that answer is trusted.
+    #[serde(default = "defaults::membership_cache_seconds")]
+    pub membership_cache_seconds: u64,
 }
 
 pub(crate) mod defaults {
@@ -77,6 +84,9 @@ pub(crate) mod defaults {
     pub fn installation_cache_seconds() -> u64 {
         Freshness::default().installations.as_secs()
     }
+    pub fn membership_cache_seconds() -> u64 {
+        Freshness::default().memberships.as_secs()
+    }
 }
 
 struct Shared {
@@ -88,6 +98,9 @@ struct Shared {
     api_keys: moka::future::Cache<String, Result<(String, Claims), String>>,
     /// Bearer token → its verified claims (valid signature, issuer and audience).
     verified: moka::future::Cache<String, Claims>,
+    membership_lookup_url: Option<String>,
+    /// (user, organization) → whether acting there needs a second factor.
+    two_factor_policies: moka::future::Cache<(String, String), bool>,
 }
 
 pub struct Auth {
@@ -135,6 +148,11 @@ impl Plugin for Auth {
                 verified: moka::future::Cache::builder()
                     .max_capacity(10_000)
                     .time_to_live(Duration::from_secs(config.verified_token_cache_seconds))
+                    .build(),
+                membership_lookup_url: config.membership_lookup_url,
+                two_factor_policies: moka::future::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_live(Duration::from_secs(config.membership_cache_seconds))
                     .build(),
             }),
             listen: listen.into(),
@@ -268,6 +286,25 @@ async fn authenticate(
         {
             return refuse(request, &message);
         }
+        match two_factor_missing(shared, &claims).await {
+            Ok(false) => {}
+            Ok(true) => {
+                return refuse_with(
+                    request,
+                    StatusCode::FORBIDDEN,
+                    "TWO_FACTOR_REQUIRED",
+                    "the organization this token acts in requires two-factor sign-in: refresh the session (it will act elsewhere), turn two-factor sign-in on, and sign in again with a code",
+                );
+            }
+            Err(message) => {
+                return refuse_with(
+                    request,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SERVICE_UNAVAILABLE",
+                    &message,
+                );
+            }
+        }
         (token, claims)
     } else if let Some(value) = headers.get("x-api-key") {
         let key = value.to_str().unwrap_or_default().trim().to_owned();
@@ -286,6 +323,50 @@ async fn authenticate(
         },
     );
     ControlFlow::Continue(request)
+}
+
+/// Whether a user's token (or an app's acting for a user) acts in an organization that requires
+/// two-factor sign-in, from a session without it. Asked of identity, cached for
+/// `membership_cache_seconds`; tokens with a second factor cost nothing.
+async fn two_factor_missing(shared: &Shared, claims: &Claims) -> Result<bool, String> {
+    let (Some(url), Some(org)) = (&shared.membership_lookup_url, &claims.org) else {
+        return Ok(false);
+    };
+    if !matches!(claims.typ, TokenType::Access | TokenType::Delegated) || claims.two_factor() {
+        return Ok(false);
+    }
+    let key = (claims.sub.clone(), org.clone());
+    let ask = async {
+        let unavailable = |detail: String| {
+            tracing::error!(%detail, "membership lookup at identity failed");
+            "cannot check the organization's sign-in policy now; try again shortly".to_owned()
+        };
+        let token = shared
+            .keys
+            .service_token("router")
+            .map_err(|e| unavailable(e.to_string()))?;
+        let response = shared
+            .http
+            .get(url)
+            .query(&[("user", key.0.as_str()), ("organization", key.1.as_str())])
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(unavailable(format!("HTTP {}", response.status())));
+        }
+        let answer: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        Ok(answer["two_factor_required"].as_bool().unwrap_or(false))
+    };
+    shared
+        .two_factor_policies
+        .try_get_with(key.clone(), ask)
+        .await
+        .map_err(|e| (*e).clone())
 }
 
 /// `token` verified (signature, issuer, audience) once per `verified_token_cache_seconds`; its expiry at
@@ -393,13 +474,27 @@ fn refuse(
     request: router::Request,
     message: &str,
 ) -> ControlFlow<router::Response, router::Request> {
+    refuse_with(
+        request,
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHENTICATED",
+        message,
+    )
+}
+
+fn refuse_with(
+    request: router::Request,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> ControlFlow<router::Response, router::Request> {
     let error = graphql::Error::builder()
         .message(message.to_owned())
-        .extension_code("UNAUTHENTICATED")
+        .extension_code(code.to_owned())
         .build();
     match router::Response::error_builder()
         .error(error)
-        .status_code(StatusCode::UNAUTHORIZED)
+        .status_code(status)
         .header("www-authenticate", "Bearer")
         .context(request.context)
         .build()

@@ -249,6 +249,7 @@ pub fn context_claims(
     context.org = caller.org.clone();
     context.role = caller.role.clone();
     context.inst = Some(installation.to_string());
+    context.amr = caller.amr.clone();
     // An app acting for a user hands its app the grant it acts under: a token exchanged for this
     // context token stays within that grant (and dies with it).
     if caller.typ == TokenType::Delegated {

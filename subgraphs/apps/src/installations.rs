@@ -4,12 +4,14 @@
 use std::collections::BTreeSet;
 
 use chrono::Utc;
+use nexus_kit::audit::Entry;
 use nexus_kit::core_client::CoreClient;
 use nexus_kit::error::{Code, Result, bad_input, internal, not_found};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
     TransactionTrait,
 };
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::entity::app_version::{self, AppVersionStatus};
@@ -81,6 +83,7 @@ async fn grant(
 }
 
 /// Installs the app with the scopes `grant` allows, once its pricing allows it (see `licensing`).
+/// `audit` (`installation.created`, by whom) is completed with what was installed.
 pub async fn install(
     db: &DatabaseConnection,
     licensing: &CoreClient,
@@ -88,6 +91,7 @@ pub async fn install(
     organization_id: Uuid,
     installed_by: Uuid,
     scopes: Option<Vec<String>>,
+    audit: Entry,
 ) -> Result<installation::Model> {
     let granted = grant(db, app_id, scopes).await?;
     let app = crate::entity::app::Entity::find_by_id(app_id)
@@ -96,7 +100,15 @@ pub async fn install(
         .map_err(internal)?
         .ok_or_else(|| not_found(format!("no app with id `{app_id}`")))?;
     crate::licensing::check_install(licensing, &app, organization_id).await?;
-    crate::service::create_installation(db, app_id, organization_id, installed_by, granted).await
+    crate::service::insert_installation(
+        db,
+        app_id,
+        organization_id,
+        installed_by,
+        granted,
+        Some(audit),
+    )
+    .await
 }
 
 async fn live_installation(
@@ -113,10 +125,12 @@ async fn live_installation(
         .ok_or_else(|| not_found(format!("no installation `{id}` in your organization")))
 }
 
+/// `audit`: `installation.removed`, by whom.
 pub async fn uninstall(
     db: &DatabaseConnection,
     id: Uuid,
     organization_id: Uuid,
+    audit: Entry,
 ) -> Result<installation::Model> {
     let found = live_installation(db, id, organization_id).await?;
     let mut active: installation::ActiveModel = found.into();
@@ -132,6 +146,11 @@ pub async fn uninstall(
         crate::events::installation("app.uninstalled", &updated),
     )
     .await?;
+    let entry = audit
+        .in_organization(organization_id)
+        .target("installation", updated.id)
+        .details(json!({ "app_id": updated.app_id }));
+    nexus_kit::audit::record(&txn, entry).await?;
     txn.commit().await.map_err(internal)?;
     Ok(updated)
 }
@@ -139,16 +158,18 @@ pub async fn uninstall(
 /// Ends every installation of a deleted organization (`app.uninstalled` each) with `conn`: the
 /// webhook fan-out does this in the transaction that takes `organization.deleted` from the
 /// outbox, so it happens once, and after the apps installed there were told of the deletion.
+/// Returns the installations it ended (the fan-out audits them once its own writes are done).
 pub async fn end_in_deleted_organization<C: sea_orm::ConnectionTrait>(
     conn: &C,
     organization_id: Uuid,
-) -> std::result::Result<(), sea_orm::DbErr> {
+) -> std::result::Result<Vec<installation::Model>, sea_orm::DbErr> {
     let live = installation::Entity::find()
         .filter(installation::Column::OrganizationId.eq(organization_id))
         .filter(installation::Column::Status.ne(InstallationStatus::Uninstalled))
         .all(conn)
         .await?;
     let now = Utc::now();
+    let mut ended_here = Vec::new();
     for found in &live {
         let mut ended = found.clone();
         ended.status = InstallationStatus::Uninstalled;
@@ -176,19 +197,24 @@ pub async fn end_in_deleted_organization<C: sea_orm::ConnectionTrait>(
                 crate::events::installation("app.uninstalled", &ended),
             )
             .await?;
+            ended_here.push(ended);
         }
     }
-    Ok(())
+    Ok(ended_here)
 }
 
+/// `audit`: `installation.scopes_changed`, by whom; appended only if the scopes change.
 pub async fn update_scopes(
     db: &DatabaseConnection,
     id: Uuid,
     organization_id: Uuid,
     scopes: Vec<String>,
+    audit: Entry,
 ) -> Result<installation::Model> {
     let found = live_installation(db, id, organization_id).await?;
     let granted = grant(db, found.app_id, Some(scopes)).await?;
+    let before: BTreeSet<String> = found.scopes().into_iter().collect();
+    let changed = before.iter().ne(granted.iter());
     let mut active: installation::ActiveModel = found.into();
     active.granted_scopes = Set(serde_json::json!(granted));
     active.updated_at = Set(Utc::now());
@@ -200,6 +226,13 @@ pub async fn update_scopes(
         crate::events::installation("installation.scopes_updated", &updated),
     )
     .await?;
+    if changed {
+        let entry = audit
+            .in_organization(organization_id)
+            .target("installation", updated.id)
+            .details(json!({ "app_id": updated.app_id, "before": before, "after": granted }));
+        nexus_kit::audit::record(&txn, entry).await?;
+    }
     txn.commit().await.map_err(internal)?;
     Ok(updated)
 }

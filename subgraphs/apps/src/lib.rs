@@ -25,6 +25,14 @@ use nexus_registry::Registry;
 
 pub const NAME: &str = "apps";
 
+/// The apps service itself, as the actor of what it does on its own (no request asked for it).
+pub(crate) fn service_actor() -> nexus_kit::audit::Actor {
+    nexus_kit::audit::Actor {
+        kind: "service",
+        id: Some(NAME.to_owned()),
+    }
+}
+
 pub type AppsSchema = Schema<RootQuery, RootMutation, EmptySubscription>;
 
 /// `licensing`: the licensing service, asked whether an organization may install a paid app.

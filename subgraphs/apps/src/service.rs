@@ -1,12 +1,14 @@
 //! Apps' writes, shared by the GraphQL mutations and the demo seed; input is validated here.
 
 use chrono::Utc;
+use nexus_kit::audit::Entry;
 use nexus_kit::error::{Result, bad_input, internal, not_found, on_conflict};
 use nexus_kit::id::new_id;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
     TransactionTrait,
 };
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::entity::app::{self, AppStatus, PricingModel};
@@ -109,12 +111,26 @@ pub async fn create_app(db: &DatabaseConnection, new: NewApp) -> Result<app::Mod
     })
 }
 
+/// An installation no one asked for through the API (the demo seed, bulk fixtures): no audit entry.
 pub async fn create_installation(
     db: &DatabaseConnection,
     app_id: Uuid,
     organization_id: Uuid,
     installed_by: Uuid,
     scopes: Vec<String>,
+) -> Result<installation::Model> {
+    insert_installation(db, app_id, organization_id, installed_by, scopes, None).await
+}
+
+/// Inserts the installation; `audit` (`installation.created`, by whom) is completed here and
+/// appended in the same transaction.
+pub(crate) async fn insert_installation(
+    db: &DatabaseConnection,
+    app_id: Uuid,
+    organization_id: Uuid,
+    installed_by: Uuid,
+    scopes: Vec<String>,
+    audit: Option<Entry>,
 ) -> Result<installation::Model> {
     let app = app::Entity::find_by_id(app_id)
         .one(db)
@@ -158,6 +174,13 @@ pub async fn create_installation(
         crate::events::installation("app.installed", &created),
     )
     .await?;
+    if let Some(audit) = audit {
+        let entry = audit
+            .in_organization(organization_id)
+            .target("installation", created.id)
+            .details(json!({ "app_id": app_id, "scopes": scopes }));
+        nexus_kit::audit::record(&txn, entry).await?;
+    }
     txn.commit().await.map_err(internal)?;
     Ok(created)
 }

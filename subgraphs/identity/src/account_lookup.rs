@@ -26,7 +26,7 @@ pub use nexus_kit::accounts::{ACCOUNT_PATH, AUTHENTICATE_PATH};
 fn refusal(error: nexus_kit::Error) -> Response {
     let code = Code::of(&error);
     let status = match code {
-        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::Unauthenticated | Code::SecondFactorRequired => StatusCode::UNAUTHORIZED,
         Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
@@ -34,6 +34,14 @@ fn refusal(error: nexus_kit::Error) -> Response {
         status,
         Json(Refusal {
             code: code.as_str().to_owned(),
+            challenge: error
+                .extensions
+                .as_ref()
+                .and_then(|e| e.get("challenge"))
+                .and_then(|v| match v {
+                    async_graphql::Value::String(s) => Some(s.clone()),
+                    _ => None,
+                }),
             message: error.message,
         }),
     )
@@ -56,22 +64,52 @@ pub async fn authenticate(
     }
 }
 
-/// `logIn`'s checks: limits first, the same error for an unknown email and a wrong password.
+/// `logIn`'s checks: limits first, the same error for an unknown email and a wrong password;
+/// an account with two-factor sign-in answers `SECOND_FACTOR_REQUIRED` with a challenge, which
+/// comes back with a code (`verifySecondFactor`'s checks).
 pub(crate) async fn check(
     db: &DatabaseConnection,
     config: &AuthConfig,
     input: Credentials,
 ) -> Result<Account> {
+    if let (Some(challenge), Some(code)) = (&input.challenge, &input.code) {
+        let (user, _, _) =
+            crate::accounts::two_factor::complete(db, &config.limiter, challenge, code).await?;
+        let mut account = describe(db, user).await?;
+        account.two_factor = true;
+        return Ok(account);
+    }
+    let found = password_holder(db, config, &input).await?;
+    if crate::accounts::two_factor::enabled(db, found.id)
+        .await?
+        .is_some()
+    {
+        let device = crate::accounts::session::Device {
+            user_agent: None,
+            address: Some(input.address.chars().take(64).collect()),
+        };
+        let challenge = crate::accounts::two_factor::challenge(db, found.id, &device).await?;
+        return Err(crate::graphql::second_factor_required(challenge));
+    }
+    describe(db, found).await
+}
+
+/// The account whose password `input` gives (limits first; the same error for an unknown email
+/// and a wrong password). A password proves the account, not a sign-in: no second factor here.
+pub(crate) async fn password_holder(
+    db: &DatabaseConnection,
+    config: &AuthConfig,
+    input: &Credentials,
+) -> Result<user::Model> {
     let email = input.email.trim().to_lowercase();
     config.limiter.attempt(&email, &input.address).await?;
     let found = service::find_user_by_email(db, &email).await?;
     let stored = found.as_ref().and_then(|u| u.password_hash.clone());
-    if !password::verify(input.password, stored).await? {
+    if !password::verify(input.password.clone(), stored).await? {
         return Err(Code::Unauthenticated.error("wrong email or password"));
     }
     config.limiter.succeeded(&email, &input.address).await;
-    let found = found.ok_or_else(|| Code::Unauthenticated.error("wrong email or password"))?;
-    describe(db, found).await
+    found.ok_or_else(|| Code::Unauthenticated.error("wrong email or password"))
 }
 
 #[derive(Deserialize)]
@@ -133,7 +171,8 @@ async fn describe(db: &DatabaseConnection, found: user::Model) -> Result<Account
         id: found.id,
         email: found.email,
         name: found.name,
-        email_verified: false,
+        email_verified: found.email_verified_at.is_some(),
         memberships,
+        two_factor: false,
     })
 }

@@ -87,8 +87,10 @@ pub async fn verify(
         email: form.email,
         password: form.password,
         address: nexus_kit::server::client_address(&headers),
+        challenge: None,
+        code: None,
     };
-    let account = match crate::account_lookup::check(&db, &config, credentials).await {
+    let account = match crate::account_lookup::password_holder(&db, &config, &credentials).await {
         Ok(account) => account,
         Err(e) => return verify_page(StatusCode::UNAUTHORIZED, &form.token, Some(&e.message)),
     };
@@ -134,6 +136,7 @@ pub async fn reset_form(Query(q): Query<WithToken>) -> Response {
 /// `POST /account/reset-password`
 pub async fn reset(
     State(db): State<DatabaseConnection>,
+    headers: axum::http::HeaderMap,
     Form(form): Form<NewPassword>,
 ) -> Response {
     let account = match email::reset_target(&db, &form.token).await {
@@ -150,7 +153,14 @@ pub async fn reset(
         return reset_page(StatusCode::BAD_REQUEST, &form.token, Some(&weak.message));
     }
     let outcome = match password::hash(form.password).await {
-        Ok(hash) => email::reset_password(&db, &form.token, hash).await,
+        Ok(hash) => {
+            let audit = nexus_kit::audit::Entry::new(
+                "user.password_reset",
+                nexus_kit::audit::Actor::anonymous(),
+                Some(nexus_kit::server::client_address(&headers)),
+            );
+            email::reset_password(&db, &form.token, hash, audit).await
+        }
         Err(e) => Err(e),
     };
     match outcome {

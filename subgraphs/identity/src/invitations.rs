@@ -31,6 +31,7 @@ pub async fn invite(
     organization_id: Uuid,
     email: &str,
     role: Role,
+    audit: nexus_kit::audit::Entry,
 ) -> Result<(invitation::Model, String)> {
     let actor_role = require_admin(db, organization_id, actor).await?;
     may_grant(actor_role, role)?;
@@ -70,12 +71,18 @@ pub async fn invite(
     .insert(&txn)
     .await
     .map_err(internal)?;
+    nexus_kit::audit::record(&txn, about(audit, &created)).await?;
     txn.commit().await.map_err(internal)?;
     Ok((created, token))
 }
 
 /// Revokes a pending invitation (owners and admins of its organization).
-pub async fn revoke(db: &DatabaseConnection, actor: Uuid, id: Uuid) -> Result<invitation::Model> {
+pub async fn revoke(
+    db: &DatabaseConnection,
+    actor: Uuid,
+    id: Uuid,
+    audit: nexus_kit::audit::Entry,
+) -> Result<invitation::Model> {
     let found = invitation::Entity::find_by_id(id)
         .one(db)
         .await
@@ -84,21 +91,38 @@ pub async fn revoke(db: &DatabaseConnection, actor: Uuid, id: Uuid) -> Result<in
     require_admin(db, found.organization_id, actor).await?;
     // Conditional: an acceptance racing the revocation wins or loses, never both.
     let now = Utc::now();
+    let txn = db.begin().await.map_err(internal)?;
     let revoked = invitation::Entity::update_many()
         .col_expr(invitation::Column::RevokedAt, Expr::value(now))
         .filter(invitation::Column::Id.eq(found.id))
         .filter(invitation::Column::AcceptedAt.is_null())
         .filter(invitation::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(&txn)
         .await
         .map_err(internal)?;
     if revoked.rows_affected != 1 {
         return Err(Code::Conflict.error("this invitation was already accepted or revoked"));
     }
+    nexus_kit::audit::record(&txn, about(audit, &found)).await?;
+    txn.commit().await.map_err(internal)?;
     Ok(invitation::Model {
         revoked_at: Some(now),
         ..found
     })
+}
+
+/// An audit entry about `invitation`.
+fn about(
+    audit: nexus_kit::audit::Entry,
+    invitation: &invitation::Model,
+) -> nexus_kit::audit::Entry {
+    audit
+        .in_organization(invitation.organization_id)
+        .target("invitation", invitation.id)
+        .details(serde_json::json!({
+            "email": invitation.email,
+            "role": crate::accounts::session::role_name(invitation.role),
+        }))
 }
 
 /// The invitation `token` names, if it waits for an answer (not accepted, revoked or expired).
@@ -117,6 +141,7 @@ pub async fn accept(
     db: &DatabaseConnection,
     user_id: Uuid,
     token: &str,
+    audit: nexus_kit::audit::Entry,
 ) -> Result<membership::Model> {
     let invalid =
         || Code::BadUserInput.error("this invitation is invalid, used, revoked or expired");
@@ -161,6 +186,7 @@ pub async fn accept(
         })?;
     may_grant(inviter_role, found.role)?;
     let added = add_membership(&txn, found.organization_id, user_id, found.role).await?;
+    nexus_kit::audit::record(&txn, about(audit, &found)).await?;
     txn.commit().await.map_err(internal)?;
     Ok(added)
 }

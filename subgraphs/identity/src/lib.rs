@@ -36,7 +36,7 @@ pub const API_KEY_EXCHANGE_PATH: &str = "/api-keys/exchange";
 pub type IdentitySchema = Schema<Query, Mutation, EmptySubscription>;
 
 pub fn schema(db: DatabaseConnection, config: AuthConfig, mailer: mail::Mailer) -> IdentitySchema {
-    nexus_kit::limits::bounded(Schema::build(Query, Mutation, EmptySubscription))
+    nexus_kit::limits::bounded(Schema::build(Query, Mutation::default(), EmptySubscription))
         .enable_federation()
         .data(db)
         .data(config)
@@ -46,7 +46,7 @@ pub fn schema(db: DatabaseConnection, config: AuthConfig, mailer: mail::Mailer) 
 
 /// The federation SDL this subgraph serves as `_service { sdl }`.
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, EmptySubscription)
+    Schema::build(Query, Mutation::default(), EmptySubscription)
         .enable_federation()
         .finish()
         .sdl_with_options(SDLExportOptions::new().federation())

@@ -1,5 +1,5 @@
 //! `GET /internal/membership?user=…&organization=…`: the user's role in the organization now
-//! (`{"role": "owner" | "admin" | "member" | null}`), for the apps and licensing services, which
+//! (`{"role": "owner" | "admin" | "member" | null, "two_factor_required": bool}`), for the apps and licensing services, which
 //! check a token's `org`/`role` against it so that a demotion or removal takes effect within
 //! seconds rather than when the token expires. Only Nexus's own services may ask.
 
@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, EntityTrait};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -17,6 +17,7 @@ use nexus_kit::authority::{MEMBERSHIP_LOOKUP_PATH, MembershipAnswer};
 use nexus_kit::token::KeyStore;
 
 use crate::accounts::session::role_name;
+use crate::entity::organization;
 use crate::service::membership_of;
 
 pub const PATH: &str = MEMBERSHIP_LOOKUP_PATH;
@@ -37,10 +38,25 @@ pub async fn lookup(
     {
         return refused;
     }
+    let required = match organization::Entity::find_by_id(params.organization)
+        .one(&db)
+        .await
+    {
+        Ok(found) => found.is_some_and(|o| o.require_two_factor),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read an organization");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot read organizations",
+            )
+                .into_response();
+        }
+    };
     match membership_of(&db, params.organization, params.user).await {
         Ok(found) => Json(MembershipAnswer {
             // The same names the tokens' `role` claim carries.
             role: found.map(|m| role_name(m.role).to_owned()),
+            two_factor_required: required,
         })
         .into_response(),
         // `internal` has logged it.

@@ -2,6 +2,7 @@
 //! so every entry point gets the same errors.
 
 use chrono::Utc;
+use nexus_kit::audit::Entry;
 use nexus_kit::error::{Code, Result, bad_input, internal, not_found, on_conflict};
 use nexus_kit::id::new_id;
 use sea_orm::{
@@ -113,6 +114,7 @@ pub async fn create_organization(
         slug: Set(slug.to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
+        require_two_factor: Set(false),
     }
     .insert(db)
     .await
@@ -540,6 +542,7 @@ pub async fn change_member_role(
     actor: Uuid,
     membership_id: Uuid,
     role: Role,
+    audit: Entry,
 ) -> Result<membership::Model> {
     let organization_id = find_membership(db, membership_id).await?.organization_id;
     let txn = db.begin().await.map_err(internal)?;
@@ -554,6 +557,7 @@ pub async fn change_member_role(
         txn.commit().await.map_err(internal)?;
         return Ok(target);
     }
+    let before = target.role;
     let mut active: membership::ActiveModel = target.into();
     active.role = Set(role);
     let updated = active.update(&txn).await.map_err(internal)?;
@@ -564,6 +568,18 @@ pub async fn change_member_role(
         events::member("member.role_changed", &updated),
     )
     .await?;
+    nexus_kit::audit::record(
+        &txn,
+        audit
+            .in_organization(organization_id)
+            .target("membership", updated.id)
+            .details(serde_json::json!({
+                "user_id": updated.user_id,
+                "from": crate::accounts::session::role_name(before),
+                "to": crate::accounts::session::role_name(updated.role),
+            })),
+    )
+    .await?;
     txn.commit().await.map_err(internal)?;
     Ok(updated)
 }
@@ -572,6 +588,7 @@ pub async fn remove_member(
     db: &DatabaseConnection,
     actor: Uuid,
     membership_id: Uuid,
+    audit: Entry,
 ) -> Result<()> {
     let organization_id = find_membership(db, membership_id).await?.organization_id;
     let txn = db.begin().await.map_err(internal)?;
@@ -579,13 +596,14 @@ pub async fn remove_member(
     let target = find_membership(&txn, membership_id).await?;
     let actor_role = require_admin(&txn, organization_id, actor).await?;
     may_grant(actor_role, target.role)?;
-    delete_membership(txn, target).await
+    delete_membership(txn, target, audit).await
 }
 
 pub async fn leave_organization(
     db: &DatabaseConnection,
     actor: Uuid,
     organization_id: Uuid,
+    audit: Entry,
 ) -> Result<()> {
     let txn = db.begin().await.map_err(internal)?;
     lock_organization(&txn, organization_id).await?;
@@ -596,12 +614,16 @@ pub async fn leave_organization(
                 "you are not a member of organization `{organization_id}`"
             ))
         })?;
-    delete_membership(txn, membership).await
+    delete_membership(txn, membership, audit).await
 }
 
 /// Deletes `membership` in `txn`, which holds the organization's lock, and commits unless no
 /// owner would remain.
-async fn delete_membership(txn: DatabaseTransaction, membership: membership::Model) -> Result<()> {
+async fn delete_membership(
+    txn: DatabaseTransaction,
+    membership: membership::Model,
+    audit: Entry,
+) -> Result<()> {
     let organization_id = membership.organization_id;
     membership::Entity::delete_by_id(membership.id)
         .exec(&txn)
@@ -612,6 +634,17 @@ async fn delete_membership(txn: DatabaseTransaction, membership: membership::Mod
         &txn,
         crate::NAME,
         events::member("member.removed", &membership),
+    )
+    .await?;
+    nexus_kit::audit::record(
+        &txn,
+        audit
+            .in_organization(organization_id)
+            .target("membership", membership.id)
+            .details(serde_json::json!({
+                "user_id": membership.user_id,
+                "role": crate::accounts::session::role_name(membership.role),
+            })),
     )
     .await?;
     txn.commit().await.map_err(internal)
@@ -647,6 +680,7 @@ pub async fn set_password(
     user_id: Uuid,
     password_hash: String,
     keep: Option<Uuid>,
+    audit: Entry,
 ) -> Result<()> {
     let txn = db.begin().await.map_err(internal)?;
     lock_user(&txn, user_id).await?;
@@ -665,7 +699,34 @@ pub async fn set_password(
         .await
         .map_err(internal)?;
     crate::accounts::session::revoke_all_but(&txn, user_id, keep).await?;
+    nexus_kit::audit::record(&txn, audit.target("user", user_id)).await?;
     txn.commit().await.map_err(internal)
+}
+
+/// Requires (or stops requiring) a second factor of the organization's members (owners and
+/// admins); nothing is recorded when nothing changes.
+pub async fn set_two_factor_requirement(
+    db: &DatabaseConnection,
+    actor: Uuid,
+    organization_id: Uuid,
+    required: bool,
+    audit: Entry,
+) -> Result<organization::Model> {
+    let txn = db.begin().await.map_err(internal)?;
+    lock_organization(&txn, organization_id).await?;
+    require_admin(&txn, organization_id, actor).await?;
+    let current = find_organization(&txn, organization_id).await?;
+    if current.require_two_factor == required {
+        txn.commit().await.map_err(internal)?;
+        return Ok(current);
+    }
+    let mut active: organization::ActiveModel = current.into();
+    active.require_two_factor = Set(required);
+    active.updated_at = Set(Utc::now());
+    let updated = active.update(&txn).await.map_err(internal)?;
+    nexus_kit::audit::record(&txn, audit).await?;
+    txn.commit().await.map_err(internal)?;
+    Ok(updated)
 }
 
 /// Marks the user's address as proven (the demo seed's users; everyone else verifies by mail).
@@ -699,10 +760,25 @@ pub async fn set_platform_admin(
             "`{email}` has not verified its address, so this account may not be who you mean; verify it first, or use --force"
         )));
     }
+    let txn = db.begin().await.map_err(internal)?;
     let mut active: user::ActiveModel = user.into();
     active.is_platform_admin = Set(admin);
     active.updated_at = Set(Utc::now());
-    active.update(db).await.map_err(internal)
+    let updated = active.update(&txn).await.map_err(internal)?;
+    let action = if admin {
+        "platform_admin.granted"
+    } else {
+        "platform_admin.revoked"
+    };
+    nexus_kit::audit::record(
+        &txn,
+        Entry::new(action, nexus_kit::audit::Actor::operator(), None)
+            .target("user", updated.id)
+            .details(serde_json::json!({ "email": updated.email, "forced": force })),
+    )
+    .await?;
+    txn.commit().await.map_err(internal)?;
+    Ok(updated)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::entity::membership::{self, Role};
+use crate::entity::organization;
 
 /// Per request: the caller and, loaded once on first use, the organizations they belong to.
 pub struct Tenancy {
@@ -51,8 +52,29 @@ impl Tenancy {
                             .all(&self.db)
                             .await
                             .map_err(internal)?;
+                        // Organizations requiring a second factor are not this session's to read
+                        // unless it was signed in with one.
+                        let closed: HashSet<Uuid> = if principal.claims.two_factor() {
+                            HashSet::new()
+                        } else {
+                            organization::Entity::find()
+                                .select_only()
+                                .column(organization::Column::Id)
+                                .filter(
+                                    organization::Column::Id
+                                        .is_in(rows.iter().map(|m| m.organization_id)),
+                                )
+                                .filter(organization::Column::RequireTwoFactor.eq(true))
+                                .into_tuple()
+                                .all(&self.db)
+                                .await
+                                .map_err(internal)?
+                                .into_iter()
+                                .collect()
+                        };
                         Ok(rows
                             .into_iter()
+                            .filter(|m| !closed.contains(&m.organization_id))
                             .map(|m| (m.organization_id, m.role))
                             .collect())
                     }
@@ -77,6 +99,28 @@ impl Tenancy {
                 }
             })
             .await
+    }
+
+    /// `TWO_FACTOR_REQUIRED` when the organization requires a second factor and the caller's
+    /// session was signed in without one: nothing may be done there with it.
+    pub async fn require_allowed_in(&self, organization_id: Uuid) -> Result<()> {
+        if self
+            .caller
+            .principal()
+            .is_none_or(|p| p.claims.two_factor() || p.typ != TokenType::Access)
+        {
+            return Ok(());
+        }
+        match organization::Entity::find_by_id(organization_id)
+            .one(&self.db)
+            .await
+            .map_err(internal)?
+        {
+            Some(org) if org.require_two_factor => {
+                Err(crate::accounts::session::two_factor_required(&org.name))
+            }
+            _ => Ok(()),
+        }
     }
 
     pub async fn can_read_organization(&self, organization_id: Uuid) -> Result<bool> {

@@ -21,6 +21,12 @@ pub struct Credentials {
     pub password: String,
     /// The client's address, for the login limits.
     pub address: String,
+    /// The second step of a sign-in with two-factor: the challenge a first answer carried, and
+    /// the code the person typed (`email` and `password` are then ignored).
+    #[serde(default)]
+    pub challenge: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -31,6 +37,9 @@ pub struct Account {
     /// Nobody has verified an address yet (verification is still to come).
     pub email_verified: bool,
     pub memberships: Vec<AccountMembership>,
+    /// This sign-in proved a second factor.
+    #[serde(default)]
+    pub two_factor: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -53,6 +62,9 @@ impl AccountMembership {
 pub struct Refusal {
     pub code: String,
     pub message: String,
+    /// With `SECOND_FACTOR_REQUIRED`: the challenge to send back with a code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
 }
 
 /// The client other services ask identity with.
@@ -111,7 +123,14 @@ impl Accounts {
         }
         let status = response.status();
         match response.json::<Refusal>().await {
-            Ok(refusal) => Err(Code::from_name(&refusal.code).error(refusal.message)),
+            Ok(refusal) => {
+                use async_graphql::ErrorExtensions;
+                let error = Code::from_name(&refusal.code).error(refusal.message);
+                Err(match refusal.challenge {
+                    Some(challenge) => error.extend_with(|_, e| e.set("challenge", challenge)),
+                    None => error,
+                })
+            }
             Err(_) => Err(Self::unavailable(format!("HTTP {status}"))),
         }
     }

@@ -19,6 +19,10 @@ pub const MEMBERSHIP_LOOKUP_PATH: &str = "/internal/membership";
 pub struct MembershipAnswer {
     /// `owner`, `admin` or `member`; `None` when not a member.
     pub role: Option<String>,
+    /// The organization lets members act in it only with a session signed in with a second
+    /// factor (`requireTwoFactor`).
+    #[serde(default)]
+    pub two_factor_required: bool,
 }
 
 pub struct Memberships {
@@ -27,7 +31,7 @@ pub struct Memberships {
     keys: Arc<KeyStore>,
     /// The asking service's name (the service token's `sub`).
     caller: &'static str,
-    cache: moka::future::Cache<(Uuid, Uuid), Option<String>>,
+    cache: moka::future::Cache<(Uuid, Uuid), MembershipAnswer>,
 }
 
 impl Memberships {
@@ -57,15 +61,16 @@ impl Memberships {
         }
     }
 
-    /// The user's role in the organization now; `None` when they are not a member.
-    pub async fn role(&self, user: Uuid, organization: Uuid) -> Result<Option<String>> {
+    /// The user's role in the organization now (`None` when they are not a member), and whether
+    /// it requires a second factor.
+    pub async fn role(&self, user: Uuid, organization: Uuid) -> Result<MembershipAnswer> {
         self.cache
             .try_get_with((user, organization), self.ask(user, organization))
             .await
             .map_err(|e| (*e).clone())
     }
 
-    async fn ask(&self, user: Uuid, organization: Uuid) -> Result<Option<String>> {
+    async fn ask(&self, user: Uuid, organization: Uuid) -> Result<MembershipAnswer> {
         let unavailable = |detail: String| {
             tracing::error!(%detail, "membership lookup at identity failed");
             Code::Unavailable
@@ -89,10 +94,9 @@ impl Memberships {
         if !response.status().is_success() {
             return Err(unavailable(format!("HTTP {}", response.status())));
         }
-        let answer: MembershipAnswer = response
+        response
             .json()
             .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        Ok(answer.role)
+            .map_err(|e| unavailable(e.to_string()))
     }
 }

@@ -17,6 +17,11 @@ pub enum Code {
     Unavailable,
     /// Too many requests from this client; `retryAfterSeconds` says when to try again.
     RateLimited,
+    /// The password was right and the account signs in with a second factor too:
+    /// `extensions.challenge` goes to `verifySecondFactor` with a code.
+    SecondFactorRequired,
+    /// The organization the token acts in requires two-factor sign-in, and this session was not.
+    TwoFactorRequired,
     Internal,
 }
 
@@ -30,6 +35,8 @@ impl Code {
             Code::Forbidden => "FORBIDDEN",
             Code::Unavailable => "SERVICE_UNAVAILABLE",
             Code::RateLimited => "RATE_LIMITED",
+            Code::SecondFactorRequired => "SECOND_FACTOR_REQUIRED",
+            Code::TwoFactorRequired => "TWO_FACTOR_REQUIRED",
             Code::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -44,6 +51,8 @@ impl Code {
             Code::Forbidden,
             Code::Unavailable,
             Code::RateLimited,
+            Code::SecondFactorRequired,
+            Code::TwoFactorRequired,
         ]
         .into_iter()
         .find(|c| c.as_str() == name)

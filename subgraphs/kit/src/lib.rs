@@ -2,6 +2,7 @@
 //! DataLoaders and the HTTP server a subgraph is served by.
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod authority;
 pub mod core_client;

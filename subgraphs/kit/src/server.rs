@@ -107,7 +107,19 @@ async fn graphql<E: Executor>(
     let caller = match (&served.authority, caller.membership_claimed()) {
         (Some(memberships), Some((user, organization))) => {
             match memberships.role(user, organization).await {
-                Ok(role) => caller.with_current_role(role),
+                Ok(answer)
+                    if answer.two_factor_required
+                        && answer.role.is_some()
+                        && !caller.principal().is_some_and(|p| p.claims.two_factor()) =>
+                {
+                    let body = async_graphql::Response::from_errors(vec![
+                        crate::Code::TwoFactorRequired
+                            .error("the organization this token acts in requires two-factor sign-in: sign in again with a second factor")
+                            .into_server_error(Default::default()),
+                    ]);
+                    return (StatusCode::FORBIDDEN, GraphQLResponse::from(body)).into_response();
+                }
+                Ok(answer) => caller.with_current_role(answer.role),
                 Err(e) => {
                     let body = async_graphql::Response::from_errors(vec![
                         e.into_server_error(Default::default()),
@@ -125,7 +137,9 @@ async fn graphql<E: Executor>(
         caller: &caller,
         gate: &gate,
     };
-    let request = (served.prepare)(request.into_inner(), scope).data(caller.clone());
+    let request = (served.prepare)(request.into_inner(), scope)
+        .data(crate::audit::Origin(client_address(&headers)))
+        .data(caller.clone());
     GraphQLResponse::from(track_idle(gate.clone(), served.executor.execute(request)).await)
         .into_response()
 }

@@ -4,12 +4,14 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
 use chrono::{DateTime, Utc};
+use nexus_kit::audit::Entry;
 use nexus_kit::error::{Code, Error, Result, bad_input, internal, not_found};
 use nexus_kit::id::new_id;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, Set, TransactionTrait,
 };
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::entity::license::{self, LicenseKind, LicenseStatus};
@@ -37,9 +39,27 @@ pub struct Issued {
 
 pub const MAX_ENTITLEMENTS: usize = 50;
 
+/// A license no one issued through the API (the demo seed, bulk fixtures): no audit entry.
 pub async fn create_license(
     db: &(impl ConnectionTrait + TransactionTrait),
     new: NewLicense,
+) -> Result<Issued> {
+    insert_license(db, new, None).await
+}
+
+/// Issues a license; `audit` (`license.issued`, by whom) is completed here.
+pub async fn issue_license(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    new: NewLicense,
+    audit: Entry,
+) -> Result<Issued> {
+    insert_license(db, new, Some(audit)).await
+}
+
+async fn insert_license(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    new: NewLicense,
+    audit: Option<Entry>,
 ) -> Result<Issued> {
     if !(1..=100_000).contains(&new.max_activations) {
         return Err(bad_input(format!(
@@ -103,6 +123,18 @@ pub async fn create_license(
         events::license("license.issued", &license),
     )
     .await?;
+    if let Some(audit) = audit {
+        let entry = audit
+            .in_organization(license.organization_id)
+            .target("license", license.id)
+            .details(json!({
+                "app_id": license.app_id,
+                "kind": license.kind.to_value(),
+                "max_activations": license.max_activations,
+                "expires_at": license.expires_at,
+            }));
+        nexus_kit::audit::record(&txn, entry).await?;
+    }
     txn.commit().await.map_err(internal)?;
     Ok(Issued { license, key })
 }
@@ -148,12 +180,26 @@ pub enum Change {
     Renew(DateTime<Utc>),
 }
 
+impl Change {
+    /// Its event's type, and its audit entry's action.
+    pub fn action(self) -> &'static str {
+        match self {
+            Change::Suspend => "license.suspended",
+            Change::Reinstate => "license.reinstated",
+            Change::Revoke => "license.revoked",
+            Change::Renew(_) => "license.renewed",
+        }
+    }
+}
+
 /// Applies `change`; revoked licenses stay revoked, and each change says why it cannot apply.
+/// `audit`: `change.action()`, by whom.
 pub async fn change(
     db: &DatabaseConnection,
     found: license::Model,
     change: Change,
     reason: Option<String>,
+    audit: Entry,
 ) -> Result<license::Model> {
     let now = Utc::now();
     if found.status == LicenseStatus::Revoked {
@@ -227,13 +273,23 @@ pub async fn change(
             current.status
         )));
     }
-    let event_type = match change {
-        Change::Suspend => "license.suspended",
-        Change::Reinstate => "license.reinstated",
-        Change::Revoke => "license.revoked",
-        Change::Renew(_) => "license.renewed",
-    };
-    nexus_kit::outbox::emit(&txn, crate::NAME, events::license(event_type, &current)).await?;
+    nexus_kit::outbox::emit(
+        &txn,
+        crate::NAME,
+        events::license(change.action(), &current),
+    )
+    .await?;
+    let entry = audit
+        .in_organization(current.organization_id)
+        .target("license", current.id)
+        .details(json!({
+            "app_id": current.app_id,
+            "from": found.status.to_value(),
+            "to": current.status.to_value(),
+            "reason": current.status_reason,
+            "expires_at": current.expires_at,
+        }));
+    nexus_kit::audit::record(&txn, entry).await?;
     txn.commit().await.map_err(internal)?;
     Ok(current)
 }

@@ -1,9 +1,11 @@
 //! Test support, by concern: `db` (a throwaway database), `stack` (the whole stack on random
 //! ports and a GraphQL client), `session` (signed-in users and organizations), `apps` (fake app
-//! subgraphs, publishing and installing), `mail` (letters Nexus wrote, and what they ask for).
+//! subgraphs, publishing and installing), `mail` (letters Nexus wrote, and what they ask for),
+//! `audit` (the audit log as the database holds it).
 #![allow(dead_code)]
 
 mod apps;
+mod audit;
 mod db;
 mod mail;
 mod process;
@@ -12,6 +14,7 @@ mod session;
 mod stack;
 
 pub use apps::*;
+pub use audit::*;
 pub use db::*;
 pub use mail::*;
 pub use process::*;

@@ -4,6 +4,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use nexus_kit::Result;
+use nexus_kit::audit::Entry;
 use nexus_kit::auth::caller;
 use nexus_kit::error::{internal, not_found};
 use nexus_kit::id::{parse_id, to_id};
@@ -97,7 +98,9 @@ impl AuthorizationMutation {
             .map(|o| parse_id(&o, "organization"))
             .transpose()?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        let ended = crate::oauth::grants::revoke_for_user(db, user, app, organization).await?;
+        let audit = Entry::by(ctx, "oauth.authorization_revoked");
+        let ended =
+            crate::oauth::grants::revoke_for_user(db, user, app, organization, audit).await?;
         if ended == 0 {
             return Err(not_found("you have not authorized that app"));
         }

@@ -1,5 +1,6 @@
 use async_graphql::{Context, ID, InputObject, Object};
 use nexus_kit::Result;
+use nexus_kit::audit::Entry;
 use nexus_kit::auth::caller;
 use nexus_kit::error::Code;
 use nexus_kit::id::parse_id;
@@ -89,6 +90,7 @@ impl Mutation {
             organization_id,
             user,
             scopes,
+            Entry::by(ctx, "installation.created"),
         )
         .await
         .map(Installation)
@@ -104,7 +106,8 @@ impl Mutation {
         if app.is_none_or(|a| a.developer_id != developer) {
             return Err(Code::Forbidden.error("only the app's developer manages its credentials"));
         }
-        crate::oauth::client::rotate_secret(db, app_id).await
+        let audit = Entry::by(ctx, "app.client_secret_rotated").target("app", app_id);
+        crate::oauth::client::rotate_secret(db, app_id, audit).await
     }
 
     /// Uninstalls an app from the organization your token acts in (owners and admins).
@@ -115,6 +118,7 @@ impl Mutation {
             db,
             parse_id(&installation_id, "installation")?,
             organization_id,
+            Entry::by(ctx, "installation.removed"),
         )
         .await
         .map(Installation)
@@ -130,7 +134,8 @@ impl Mutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let (_, organization_id) = org_admin(ctx)?;
         let id = parse_id(&installation_id, "installation")?;
-        crate::installations::update_scopes(db, id, organization_id, scopes)
+        let audit = Entry::by(ctx, "installation.scopes_changed");
+        crate::installations::update_scopes(db, id, organization_id, scopes, audit)
             .await
             .map(Installation)
     }

@@ -6,6 +6,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use nexus_kit::Result;
+use nexus_kit::audit::Entry;
 use nexus_kit::auth::caller;
 use nexus_kit::error::internal;
 use nexus_kit::id::{parse_id, to_id};
@@ -224,8 +225,15 @@ impl VersionMutation {
         caller(ctx).require_platform_admin()?;
         let admin = caller(ctx).require_user()?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        let (version, head) =
-            versions::approve(db, registry(ctx), admin, parse_id(&id, "app version")?).await?;
+        let audit = Entry::by(ctx, "app_version.approved");
+        let (version, head) = versions::approve(
+            db,
+            registry(ctx),
+            admin,
+            parse_id(&id, "app version")?,
+            audit,
+        )
+        .await?;
         Ok(ApproveAppVersionPayload {
             app_version: AppVersion(version),
             supergraph_version: SupergraphVersion(head),
@@ -242,7 +250,8 @@ impl VersionMutation {
         caller(ctx).require_platform_admin()?;
         let admin = caller(ctx).require_user()?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        versions::reject(db, admin, parse_id(&id, "app version")?, reason)
+        let audit = Entry::by(ctx, "app_version.rejected");
+        versions::reject(db, admin, parse_id(&id, "app version")?, reason, audit)
             .await
             .map(AppVersion)
     }
@@ -252,8 +261,9 @@ impl VersionMutation {
         caller(ctx).require_platform_admin()?;
         let admin = caller(ctx).require_user()?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
+        let audit = Entry::by(ctx, "app.suspended");
         let (app, _) =
-            versions::suspend(db, registry(ctx), admin, parse_id(&app_id, "app")?).await?;
+            versions::suspend(db, registry(ctx), admin, parse_id(&app_id, "app")?, audit).await?;
         Ok(App(app))
     }
 
@@ -267,6 +277,7 @@ impl VersionMutation {
             registry(ctx),
             admin,
             parse_id(&id, "supergraph version")?,
+            Entry::by(ctx, "supergraph.rolled_back"),
         )
         .await
         .map(SupergraphVersion)

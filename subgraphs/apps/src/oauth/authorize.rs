@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use nexus_kit::Code;
 use nexus_kit::accounts::{Account, Credentials};
+use nexus_kit::audit::{Actor, Entry};
 use nexus_protocol::oauth::{AUTHORIZE_PATH, USER_SCOPES, is_user_scope};
 use uuid::Uuid;
 
@@ -296,7 +297,7 @@ pub async fn authorize(
                 "the user is not signed in",
             );
         }
-        return login_page(&server, &request, session, StatusCode::OK, "", None);
+        return login_page(&server, &request, session, StatusCode::OK, "", None, None);
     };
     decide(&server, &request, session.as_ref(), user, auth_time, None).await
 }
@@ -308,6 +309,7 @@ fn login_page(
     status: StatusCode,
     email: &str,
     problem: Option<&str>,
+    challenge: Option<&str>,
 ) -> Response {
     // Signing in again (`prompt=login`, or a session that has expired) starts a fresh session.
     let session = session
@@ -321,6 +323,7 @@ fn login_page(
             request: &without_prompt_login(&request.query),
             email,
             problem,
+            challenge,
         },
     );
     match session.set_cookie(&server.keys) {
@@ -393,7 +396,7 @@ async fn decide(
     let account = match server.accounts.account(user).await {
         Ok(Some(account)) => account,
         // The account is gone: sign in again.
-        Ok(None) => return login_page(server, request, None, StatusCode::OK, "", None),
+        Ok(None) => return login_page(server, request, None, StatusCode::OK, "", None, None),
         Err(e) => return internal_page("cannot read the account", e.message),
     };
     let candidates = match candidates(server, &account, request.client.app.id).await {
@@ -443,7 +446,7 @@ async fn decide(
         );
     }
     let Some(session) = session else {
-        return login_page(server, request, None, StatusCode::OK, "", None);
+        return login_page(server, request, None, StatusCode::OK, "", None, None);
     };
     let developer = match server
         .accounts
@@ -620,6 +623,8 @@ pub async fn log_in(
         password: form.get("password").unwrap_or_default().to_owned(),
         // identity's login limits count the browser's address.
         address: nexus_kit::server::client_address(&headers),
+        challenge: form.get("challenge").map(str::to_owned),
+        code: form.get("code").map(str::to_owned),
     };
     match server.accounts.authenticate(&credentials).await {
         Ok(account) => {
@@ -633,12 +638,37 @@ pub async fn log_in(
                 Err(e) => internal_page("cannot sign a browser session", e),
             }
         }
+        Err(e) if Code::of(&e) == Code::SecondFactorRequired => {
+            let challenge = e
+                .extensions
+                .as_ref()
+                .and_then(|x| x.get("challenge"))
+                .and_then(|v| match v {
+                    async_graphql::Value::String(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            login_page(
+                &server,
+                &request,
+                Some(session),
+                StatusCode::OK,
+                email,
+                None,
+                Some(&challenge),
+            )
+        }
         Err(e) => {
             let status = match Code::of(&e) {
                 Code::Unauthenticated => StatusCode::UNAUTHORIZED,
                 Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             };
+            // A wrong code asks for the code again, while its challenge lives.
+            let challenge = credentials
+                .challenge
+                .as_deref()
+                .filter(|_| !e.message.starts_with("this sign-in has expired"));
             login_page(
                 &server,
                 &request,
@@ -646,6 +676,7 @@ pub async fn log_in(
                 status,
                 email,
                 Some(&e.message),
+                challenge,
             )
         }
     }
@@ -730,6 +761,8 @@ pub async fn consent(
         Ok(existing) => existing,
         Err(e) => return internal_page("cannot read installations", e.message),
     };
+    let address = Some(nexus_kit::server::client_address(&headers));
+    let audit = |action| Entry::new(action, Actor::user(user), address.clone());
     let installation = match existing {
         None if !membership.may_install() => {
             return refuse(&format!(
@@ -746,6 +779,7 @@ pub async fn consent(
                 organization,
                 user,
                 Some(approved.iter().cloned().collect()),
+                audit("installation.created"),
             )
             .await
             {
@@ -769,6 +803,7 @@ pub async fn consent(
                     installed.id,
                     organization,
                     wider,
+                    audit("installation.scopes_changed"),
                 )
                 .await
                 {

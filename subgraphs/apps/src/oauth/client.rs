@@ -4,9 +4,10 @@
 use std::collections::BTreeSet;
 
 use chrono::Utc;
+use nexus_kit::audit::Entry;
 use nexus_kit::error::{Result, internal};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait};
 use uuid::Uuid;
 
 use super::sha256_hex;
@@ -14,25 +15,51 @@ use crate::entity::app::{self, AppStatus};
 use crate::entity::app_credential;
 use crate::entity::app_version::{self, AppVersionStatus};
 
-/// A new client secret for the app (the old one stops working); returned once.
-pub async fn rotate_secret(db: &DatabaseConnection, app_id: Uuid) -> Result<String> {
+/// A new client secret for the app (the old one stops working); returned once. `audit`
+/// (`app.client_secret_rotated`, by whom) says `app.client_secret_created` for the first one.
+pub async fn rotate_secret(db: &DatabaseConnection, app_id: Uuid, audit: Entry) -> Result<String> {
     let secret = format!("nxs_{}", super::random_secret());
-    app_credential::Entity::insert(app_credential::ActiveModel {
-        app_id: Set(app_id),
-        secret_hash: Set(sha256_hex(&secret)),
-        created_at: Set(Utc::now()),
-    })
-    .on_conflict(
-        OnConflict::column(app_credential::Column::AppId)
-            .update_columns([
-                app_credential::Column::SecretHash,
-                app_credential::Column::CreatedAt,
-            ])
-            .to_owned(),
-    )
-    .exec(db)
-    .await
-    .map_err(internal)?;
+    let (hash, now) = (sha256_hex(&secret), Utc::now());
+    let txn = db.begin().await.map_err(internal)?;
+    // Whether there was a secret, told by the write itself: no read a racing rotation outdates.
+    let replaced = app_credential::Entity::update_many()
+        .col_expr(
+            app_credential::Column::SecretHash,
+            Expr::value(hash.clone()),
+        )
+        .col_expr(app_credential::Column::CreatedAt, Expr::value(now))
+        .filter(app_credential::Column::AppId.eq(app_id))
+        .exec(&txn)
+        .await
+        .map_err(internal)?
+        .rows_affected
+        == 1;
+    if !replaced {
+        app_credential::Entity::insert(app_credential::ActiveModel {
+            app_id: Set(app_id),
+            secret_hash: Set(hash),
+            created_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::column(app_credential::Column::AppId)
+                .update_columns([
+                    app_credential::Column::SecretHash,
+                    app_credential::Column::CreatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec(&txn)
+        .await
+        .map_err(internal)?;
+    }
+    // No earlier secret stopped working: that is a creation, not a rotation.
+    let action = if replaced {
+        audit.action
+    } else {
+        "app.client_secret_created"
+    };
+    nexus_kit::audit::record(&txn, Entry { action, ..audit }).await?;
+    txn.commit().await.map_err(internal)?;
     Ok(secret)
 }
 

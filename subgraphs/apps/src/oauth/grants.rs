@@ -5,6 +5,7 @@
 //! grant it led to (RFC 6819 §5.2.1.1, OAuth 2.1 §4.3.1): whoever holds a copy loses it too.
 
 use chrono::{DateTime, Duration, Utc};
+use nexus_kit::audit::Entry;
 use nexus_kit::error::{Result, internal};
 use nexus_kit::id::new_id;
 use sea_orm::sea_query::Expr;
@@ -12,6 +13,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     QueryFilter, QuerySelect, Set, TransactionTrait,
 };
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{random_secret, sha256_hex};
@@ -458,19 +460,46 @@ pub async fn revoke_for_installation(db: &impl ConnectionTrait, installation: Uu
 }
 
 /// Revokes the user's authorizations of the app (in one organization, or all); how many.
+/// `audit` (`oauth.authorization_revoked`, by whom) is appended once per authorization ended.
 pub async fn revoke_for_user(
     db: &DatabaseConnection,
     user: Uuid,
     app: Uuid,
     organization: Option<Uuid>,
+    audit: Entry,
 ) -> Result<u64> {
     let mut which = Condition::all()
         .add(oauth_authorization::Column::UserId.eq(user))
-        .add(oauth_authorization::Column::AppId.eq(app));
+        .add(oauth_authorization::Column::AppId.eq(app))
+        .add(oauth_authorization::Column::RevokedAt.is_null());
     if let Some(organization) = organization {
         which = which.add(oauth_authorization::Column::OrganizationId.eq(organization));
     }
-    end_authorizations(db, which).await
+    let txn = db.begin().await.map_err(internal)?;
+    let live = oauth_authorization::Entity::find()
+        .filter(which)
+        .all(&txn)
+        .await
+        .map_err(internal)?;
+    // One at a time (a user has one per organization): each entry names an authorization this
+    // call ended, not one a racing revocation ended first.
+    let mut ended = Vec::new();
+    for authorization in live {
+        let this_one = Condition::all().add(oauth_authorization::Column::Id.eq(authorization.id));
+        if end_authorizations(&txn, this_one).await? == 1 {
+            ended.push(authorization);
+        }
+    }
+    for authorization in &ended {
+        let entry = audit
+            .clone()
+            .in_organization(authorization.organization_id)
+            .target("oauth_authorization", authorization.id)
+            .details(json!({ "app_id": authorization.app_id }));
+        nexus_kit::audit::record(&txn, entry).await?;
+    }
+    txn.commit().await.map_err(internal)?;
+    Ok(ended.len() as u64)
 }
 
 /// Revokes the live authorizations `which` selects and every grant of theirs (so a later consent,

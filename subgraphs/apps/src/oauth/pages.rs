@@ -12,6 +12,8 @@ pub struct LoginPage<'a> {
     pub request: &'a str,
     pub email: &'a str,
     pub problem: Option<&'a str>,
+    /// The password was right and a second factor is asked: the challenge to send back.
+    pub challenge: Option<&'a str>,
 }
 
 pub fn login(status: StatusCode, p: LoginPage<'_>) -> Response {
@@ -19,6 +21,26 @@ pub fn login(status: StatusCode, p: LoginPage<'_>) -> Response {
         .problem
         .map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(m)))
         .unwrap_or_default();
+    if let Some(challenge) = p.challenge {
+        return page(
+            status,
+            "Two-factor sign-in",
+            &format!(
+                "<h1>Two-factor sign-in</h1><p>Enter the code from your authenticator app (or a recovery code) to continue to <strong>{app}</strong>.</p>{problem}\
+<form method=\"post\" action=\"{action}\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"request\" value=\"{request}\">\
+<input type=\"hidden\" name=\"challenge\" value=\"{challenge}\"><input type=\"hidden\" name=\"email\" value=\"{email}\">\
+<label for=\"code\">Code</label><input id=\"code\" name=\"code\" type=\"text\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required autofocus>\
+<p><button class=\"primary\" type=\"submit\">Verify</button></p></form>",
+                app = escape(p.app_name),
+                action = nexus_protocol::oauth::LOGIN_PATH,
+                csrf = escape(p.csrf),
+                request = escape(p.request),
+                challenge = escape(challenge),
+                email = escape(p.email),
+            ),
+        );
+    }
     page(
         status,
         "Sign in",

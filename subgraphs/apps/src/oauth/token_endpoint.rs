@@ -160,8 +160,10 @@ async fn respond(
         .role(authorization.user_id, authorization.organization_id)
         .await
     {
-        Ok(Some(role)) => role,
-        Ok(None) => {
+        Ok(nexus_kit::authority::MembershipAnswer {
+            role: Some(role), ..
+        }) => role,
+        Ok(_) => {
             let _ = grants::revoke_grant(&server.db, issued.grant.id).await;
             return invalid_grant("the user is no longer a member of that organization");
         }
@@ -301,8 +303,15 @@ async fn exchange(
     };
     // Only a user's call: an API key's or an installation's context names no member.
     let role = match server.memberships.role(user, organization).await {
-        Ok(Some(role)) => role,
-        Ok(None) => {
+        Ok(answer) if answer.two_factor_required && !context.two_factor() => {
+            return invalid_grant(
+                "the organization requires two-factor sign-in, and the user's session had none",
+            );
+        }
+        Ok(nexus_kit::authority::MembershipAnswer {
+            role: Some(role), ..
+        }) => role,
+        Ok(_) => {
             return invalid_grant(
                 "the context token is not a user's (or the user left the organization)",
             );

@@ -71,8 +71,8 @@ pub async fn delegation_is_live(server: &OAuthServer, claims: &Claims) -> Result
         Err(e) => return Err(format!("cannot check the token now: {e}")),
     }
     match server.memberships.role(user, organization).await {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err("the user is no longer a member of the organization".into()),
+        Ok(answer) if answer.role.is_some() => Ok(()),
+        Ok(_) => Err("the user is no longer a member of the organization".into()),
         Err(e) => Err(format!("cannot check the token now: {}", e.message)),
     }
 }

@@ -5,6 +5,7 @@
 //! nothing, so the live supergraph is never replaced by a broken one.
 
 use chrono::Utc;
+use nexus_kit::audit::{self, Actor, Entry};
 use nexus_kit::error::{Code, Result, internal};
 use nexus_kit::id::new_id;
 use nexus_registry::submission::{self, SubmissionError};
@@ -14,6 +15,7 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -82,10 +84,16 @@ pub async fn startup_supergraph(
     let failed = |e: nexus_kit::Error| anyhow::anyhow!("{}", e.message);
     if head(db).await.map_err(failed)?.is_none() {
         let (sdl, listed) = compose_with(registry, &[]).map_err(failed)?;
-        supergraph_row(&sdl, listed, None, "core subgraphs".into())
-            .insert(db)
+        let recording = |e| anyhow::anyhow!("recording the first supergraph version: {e}");
+        let txn = db.begin().await.map_err(recording)?;
+        let first = supergraph_row(&sdl, listed, None, "core subgraphs".into())
+            .insert(&txn)
             .await
-            .map_err(|e| anyhow::anyhow!("recording the first supergraph version: {e}"))?;
+            .map_err(recording)?;
+        audit::append(&txn, published(crate::service_actor(), None, &first))
+            .await
+            .map_err(recording)?;
+        txn.commit().await.map_err(recording)?;
         return Ok(sdl);
     }
     let apps: Vec<(Option<Uuid>, SubgraphSdl)> = live_apps(db)
@@ -259,11 +267,20 @@ fn supergraph_row(
     }
 }
 
-/// What a change to the live set publishes: the app versions to compose with the core, and why.
+/// What a change to the live set publishes: the app versions to compose with the core, why, and
+/// the audit entry of the change itself.
 struct Publication<T> {
     outcome: T,
     apps: Vec<(Option<Uuid>, SubgraphSdl)>,
     reason: String,
+    audit: Entry,
+}
+
+/// `supergraph.published`: `version` is the new head.
+fn published(actor: Actor, address: Option<String>, version: &supergraph_version::Model) -> Entry {
+    Entry::new("supergraph.published", actor, address)
+        .target("supergraph_version", version.id)
+        .details(json!({ "reason": version.reason, "sha256": version.sha256 }))
 }
 
 /// Publishing takes turns: `change` reads the live set and writes its own rows inside a
@@ -306,6 +323,10 @@ async fn publish<T>(
         .insert(&txn)
         .await
         .map_err(internal)?;
+    let audit = publication.audit;
+    let head_published = published(audit.actor.clone(), audit.address.clone(), &head);
+    audit::record(&txn, audit).await?;
+    audit::record(&txn, head_published).await?;
     txn.commit().await.map_err(internal)?;
     registry.publish(supergraph);
     Ok((publication.outcome, head))
@@ -313,12 +334,13 @@ async fn publish<T>(
 
 /// Approves a version in review: composes it with the live apps, makes it live and publishes the
 /// new supergraph. If it does not compose now, nothing changes and the error says why. Approving
-/// a new version of a suspended app is how it comes back.
+/// a new version of a suspended app is how it comes back. `audit`: `app_version.approved`, by whom.
 pub async fn approve(
     db: &DatabaseConnection,
     registry: &Registry,
     admin: Uuid,
     id: Uuid,
+    audit: Entry,
 ) -> Result<(app_version::Model, supergraph_version::Model)> {
     publish(db, registry, admin, async |txn| {
         let version = find_version(txn, id).await?;
@@ -389,20 +411,28 @@ pub async fn approve(
             app.updated_at = Set(now);
             app.update(txn).await.map_err(internal)?;
         }
+        let audit = audit.target("app", approved.app_id).details(json!({
+            "app_version_id": approved.id,
+            "namespace": manifest.namespace,
+            "version": approved.version,
+        }));
         Ok(Publication {
             outcome: approved,
             apps,
             reason: format!("approved {} {}", manifest.namespace, manifest.version),
+            audit,
         })
     })
     .await
 }
 
+/// `audit`: `app_version.rejected`, by whom.
 pub async fn reject(
     db: &DatabaseConnection,
     admin: Uuid,
     id: Uuid,
     reason: String,
+    audit: Entry,
 ) -> Result<app_version::Model> {
     let version = find_version(db, id).await?;
     if version.status != AppVersionStatus::InReview {
@@ -424,17 +454,24 @@ pub async fn reject(
         crate::events::version("app_version.rejected", &rejected),
     )
     .await?;
+    let audit = audit.target("app", rejected.app_id).details(json!({
+        "app_version_id": rejected.id,
+        "version": rejected.version,
+        "reason": rejected.review_reason,
+    }));
+    audit::record(&txn, audit).await?;
     txn.commit().await.map_err(internal)?;
     Ok(rejected)
 }
 
 /// Publishes an older supergraph version's apps again, as a new head. Apps suspended since stay
-/// out: a rollback never revives a suspended app.
+/// out: a rollback never revives a suspended app. `audit`: `supergraph.rolled_back`, by whom.
 pub async fn rollback(
     db: &DatabaseConnection,
     registry: &Registry,
     admin: Uuid,
     id: Uuid,
+    audit: Entry,
 ) -> Result<supergraph_version::Model> {
     let ((), head) = publish(db, registry, admin, async |txn| {
         let target = supergraph_version::Entity::find_by_id(id)
@@ -468,6 +505,7 @@ pub async fn rollback(
             outcome: (),
             apps,
             reason: format!("rollback to {id}"),
+            audit: audit.target("supergraph_version", id),
         })
     })
     .await?;
@@ -475,12 +513,13 @@ pub async fn rollback(
 }
 
 /// Suspends an app: a new supergraph without it is published (its live version stays recorded,
-/// so approving a new version brings it back).
+/// so approving a new version brings it back). `audit`: `app.suspended`, by whom.
 pub async fn suspend(
     db: &DatabaseConnection,
     registry: &Registry,
     admin: Uuid,
     app_id: Uuid,
+    audit: Entry,
 ) -> Result<(app::Model, supergraph_version::Model)> {
     publish(db, registry, admin, async |txn| {
         let found = app::Entity::find_by_id(app_id)
@@ -499,10 +538,14 @@ pub async fn suspend(
         active.status = Set(AppStatus::Suspended);
         active.updated_at = Set(Utc::now());
         let suspended = active.update(txn).await.map_err(internal)?;
+        let audit = audit
+            .target("app", suspended.id)
+            .details(json!({ "namespace": suspended.namespace }));
         Ok(Publication {
             outcome: suspended,
             apps,
             reason,
+            audit,
         })
     })
     .await

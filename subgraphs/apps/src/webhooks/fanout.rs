@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
+use nexus_kit::audit::{self, Entry};
 use nexus_kit::outbox::entity as outbox;
 use nexus_protocol::events::{self, Audience};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict};
@@ -40,12 +41,15 @@ pub async fn run(db: &DatabaseConnection, batch: u64) -> Result<usize, DbErr> {
     }
     create_deliveries(&txn, &taken, None).await?;
     // A deleted organization's installations end here, once: identity cannot write them.
+    let mut ended = Vec::new();
     for deleted in taken
         .iter()
         .filter(|e| e.event_type == "organization.deleted")
     {
         if let Some(organization) = deleted.organization_id {
-            crate::installations::end_in_deleted_organization(&txn, organization).await?;
+            ended.extend(
+                crate::installations::end_in_deleted_organization(&txn, organization).await?,
+            );
         }
     }
     let now = Utc::now();
@@ -54,6 +58,14 @@ pub async fn run(db: &DatabaseConnection, batch: u64) -> Result<usize, DbErr> {
         .filter(outbox::Column::Id.is_in(taken.iter().map(|e| e.id)))
         .exec(&txn)
         .await?;
+    // Last: appending holds the audit chain's lock until commit.
+    for installation in ended {
+        let entry = Entry::new("installation.removed", crate::service_actor(), None)
+            .in_organization(installation.organization_id)
+            .target("installation", installation.id)
+            .details(json!({ "app_id": installation.app_id, "reason": "organization deleted" }));
+        audit::append(&txn, entry).await?;
+    }
     txn.commit().await?;
     Ok(taken.len())
 }

@@ -10,7 +10,10 @@ use nexus_kit::id::new_id;
 use nexus_kit::scopes;
 use nexus_kit::token::{TokenType, new_claims};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
 use uuid::Uuid;
 
 use super::AuthConfig;
@@ -34,6 +37,7 @@ pub async fn create(
     name: &str,
     requested_scopes: Vec<String>,
     expires_at: Option<DateTime<Utc>>,
+    audit: nexus_kit::audit::Entry,
 ) -> Result<NewApiKey> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
@@ -44,6 +48,7 @@ pub async fn create(
         return Err(bad_input("`expiresAt` must be in the future"));
     }
     let secret = format!("{PREFIX}{}", random_secret());
+    let txn = db.begin().await.map_err(internal)?;
     let key = api_key::ActiveModel {
         id: Set(new_id()),
         organization_id: Set(organization_id),
@@ -57,9 +62,23 @@ pub async fn create(
         last_used_at: Set(None),
         created_at: Set(Utc::now()),
     }
-    .insert(db)
+    .insert(&txn)
     .await
     .map_err(internal)?;
+    nexus_kit::audit::record(
+        &txn,
+        audit
+            .in_organization(organization_id)
+            .target("api_key", key.id)
+            .details(serde_json::json!({
+                "name": key.name,
+                "prefix": key.prefix,
+                "scopes": key.scopes,
+                "expires_at": key.expires_at,
+            })),
+    )
+    .await?;
+    txn.commit().await.map_err(internal)?;
     Ok(NewApiKey { key, secret })
 }
 
@@ -67,6 +86,7 @@ pub async fn revoke(
     db: &DatabaseConnection,
     organization_id: Uuid,
     id: Uuid,
+    audit: nexus_kit::audit::Entry,
 ) -> Result<api_key::Model> {
     let key = api_key::Entity::find_by_id(id)
         .filter(api_key::Column::OrganizationId.eq(organization_id))
@@ -77,9 +97,32 @@ pub async fn revoke(
     if key.revoked_at.is_some() {
         return Ok(key);
     }
-    let mut active: api_key::ActiveModel = key.into();
-    active.revoked_at = Set(Some(Utc::now()));
-    active.update(db).await.map_err(internal)
+    let txn = db.begin().await.map_err(internal)?;
+    // Conditional: of two revocations at once, one is recorded.
+    let now = Utc::now();
+    let revoked = api_key::Entity::update_many()
+        .col_expr(api_key::Column::RevokedAt, Expr::value(Some(now)))
+        .filter(api_key::Column::Id.eq(key.id))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await
+        .map_err(internal)?;
+    if revoked.rows_affected == 1 {
+        nexus_kit::audit::record(
+            &txn,
+            audit
+                .in_organization(organization_id)
+                .target("api_key", key.id)
+                .details(serde_json::json!({ "name": key.name, "prefix": key.prefix })),
+        )
+        .await?;
+    }
+    txn.commit().await.map_err(internal)?;
+    api_key::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no API key `{id}` in this organization")))
 }
 
 /// A valid key's short-lived token (`typ: api_key`, the key's organization and scopes).

@@ -150,6 +150,7 @@ pub async fn reset_password(
     db: &DatabaseConnection,
     token: &str,
     password_hash: String,
+    audit: nexus_kit::audit::Entry,
 ) -> Result<user::Model> {
     let txn = db.begin().await.map_err(internal)?;
     let taken = take(&txn, token, Purpose::ResetPassword).await?;
@@ -166,6 +167,10 @@ pub async fn reset_password(
     let changed = changed.update(&txn).await.map_err(internal)?;
     forget_pending(&txn, changed.id).await?;
     super::session::revoke_all_but(&txn, changed.id, None).await?;
+    // Whoever holds the letter's link acts as the account.
+    let mut audit = audit.target("user", changed.id);
+    audit.actor = nexus_kit::audit::Actor::user(changed.id);
+    nexus_kit::audit::record(&txn, audit).await?;
     txn.commit().await.map_err(internal)?;
     Ok(changed)
 }

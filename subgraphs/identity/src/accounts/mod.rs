@@ -1,11 +1,12 @@
 //! Accounts: passwords, sessions (access + rotating refresh tokens), login rate limits, API keys,
-//! addresses proven and passwords reset by mail (`email`).
+//! addresses proven and passwords reset by mail (`email`), two-factor sign-in (`two_factor`).
 
 pub mod api_keys;
 pub mod email;
 pub mod password;
 pub mod rate_limit;
 pub mod session;
+pub mod two_factor;
 
 use std::sync::Arc;
 use std::time::Duration;

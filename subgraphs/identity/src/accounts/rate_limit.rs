@@ -8,6 +8,8 @@
 //!   are answered only after `SLOWDOWN`: a distributed guesser is slowed, the real user is not
 //!   locked out;
 //! - sign-ups per address (`sign_ups`);
+//! - second-factor codes per account, from anywhere (`second_factors`): whoever knows the
+//!   password gets a few guesses at the code, not a million;
 //! - letters per address mailed to (`letters`), password resets per asking address and per
 //!   email (`resets_per_address`, `resets_per_email`).
 
@@ -30,6 +32,8 @@ pub struct LoginLimiter {
     /// Password-reset requests per address of the caller, and per email asked about.
     pub resets_per_address: Bucket,
     pub resets_per_email: Bucket,
+    /// Wrong second-factor codes per account.
+    pub second_factors: Bucket,
 }
 
 impl LoginLimiter {
@@ -43,6 +47,7 @@ impl LoginLimiter {
             letters: Bucket::new(5, 60 * 60),
             resets_per_address: Bucket::new(20, 60 * 60),
             resets_per_email: Bucket::new(5, 60 * 60),
+            second_factors: Bucket::new(10, 15 * 60),
         }
     }
 
@@ -120,6 +125,29 @@ impl LoginLimiter {
             "too many password resets asked for this address; wait before asking again",
         )
         .await
+    }
+
+    /// A second-factor code for the account, counted before it is checked;
+    /// `second_factor_succeeded` takes a good one back.
+    pub async fn second_factor(&self, user: uuid::Uuid) -> Result<(), Error> {
+        take_one(
+            &self.limits,
+            "second_factor:user",
+            &[&user.to_string()],
+            self.second_factors,
+            "too many wrong codes for this account; wait before trying again",
+        )
+        .await
+    }
+
+    pub async fn second_factor_succeeded(&self, user: uuid::Uuid) {
+        self.limits
+            .give_back(
+                &key("second_factor:user", &[&user.to_string()]),
+                1,
+                self.second_factors,
+            )
+            .await;
     }
 
     pub async fn sign_up(&self, address: &str) -> Result<(), Error> {

@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::AuthConfig;
-use crate::entity::{membership, refresh_token, user};
+use crate::entity::{membership, organization, refresh_token, user};
 
 /// Where a session was signed in: the device (`User-Agent`) and the client's address.
 #[derive(Clone, Debug, Default)]
@@ -51,8 +51,32 @@ async fn role_in(
         .map(|m| m.role))
 }
 
-/// Issues a session acting in `organization` (default: the user's oldest membership, if any).
-/// `family` continues a refresh-token family; `None` starts one.
+/// Whether a session (signed in with a second factor or not) may act in `organization`.
+async fn may_act_in(
+    db: &impl ConnectionTrait,
+    organization_id: Uuid,
+    two_factor: bool,
+) -> Result<bool> {
+    if two_factor {
+        return Ok(true);
+    }
+    Ok(!organization::Entity::find_by_id(organization_id)
+        .one(db)
+        .await
+        .map_err(internal)?
+        .is_some_and(|o| o.require_two_factor))
+}
+
+/// The refusal for a session without a second factor acting where one is required.
+pub fn two_factor_required(organization: &str) -> nexus_kit::Error {
+    Code::TwoFactorRequired.error(format!(
+        "{organization} requires two-factor sign-in: turn it on (enrollTwoFactor, confirmTwoFactor) and sign in again with a code"
+    ))
+}
+
+/// Issues a session acting in `organization` (default: the user's oldest membership where this
+/// session may act, if any). `family` continues a refresh-token family; `None` starts one.
+/// `two_factor`: signed in with a second factor (kept by every refresh of the family).
 pub async fn issue(
     db: &impl ConnectionTrait,
     config: &AuthConfig,
@@ -60,6 +84,7 @@ pub async fn issue(
     organization: Option<Uuid>,
     family: Option<Uuid>,
     device: &Device,
+    two_factor: bool,
 ) -> Result<Session> {
     let family = family.unwrap_or_else(new_id);
     let (organization_id, role) = match organization {
@@ -67,18 +92,32 @@ pub async fn issue(
             let role = role_in(db, user.id, org).await?.ok_or_else(|| {
                 Code::Forbidden.error("you are not a member of that organization")
             })?;
+            if !may_act_in(db, org, two_factor).await? {
+                let name = organization::Entity::find_by_id(org)
+                    .one(db)
+                    .await
+                    .map_err(internal)?
+                    .map_or_else(|| "that organization".to_owned(), |o| o.name);
+                return Err(two_factor_required(&name));
+            }
             (Some(org), Some(role))
         }
-        None => match membership::Entity::find()
-            .filter(membership::Column::UserId.eq(user.id))
-            .order_by_asc(membership::Column::Id)
-            .one(db)
-            .await
-            .map_err(internal)?
-        {
-            Some(m) => (Some(m.organization_id), Some(m.role)),
-            None => (None, None),
-        },
+        None => {
+            let mut chosen = (None, None);
+            for m in membership::Entity::find()
+                .filter(membership::Column::UserId.eq(user.id))
+                .order_by_asc(membership::Column::Id)
+                .all(db)
+                .await
+                .map_err(internal)?
+            {
+                if may_act_in(db, m.organization_id, two_factor).await? {
+                    chosen = (Some(m.organization_id), Some(m.role));
+                    break;
+                }
+            }
+            chosen
+        }
     };
     let mut claims = new_claims(
         config.keys.issuer(),
@@ -90,6 +129,11 @@ pub async fn issue(
     claims.role = role.map(|r| role_name(r).to_owned());
     claims.adm = user.is_platform_admin;
     claims.sid = Some(family.to_string());
+    claims.amr = if two_factor {
+        vec!["pwd".into(), "otp".into(), "mfa".into()]
+    } else {
+        vec!["pwd".into()]
+    };
     let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
     let access_token = config.keys.sign(&claims).map_err(|e| {
         tracing::error!(error = %e, "cannot sign a token");
@@ -109,6 +153,7 @@ pub async fn issue(
         created_at: Set(now),
         user_agent: Set(device.user_agent.clone()),
         address: Set(device.address.clone()),
+        two_factor: Set(two_factor),
     }
     .insert(db)
     .await
@@ -169,9 +214,15 @@ pub async fn refresh(db: &DatabaseConnection, config: &AuthConfig, token: &str) 
         .await
         .map_err(internal)?
         .ok_or_else(invalid_refresh)?;
-    // The organization may have dropped the user since: fall back to their default.
+    // The organization may have dropped the user, or begun to require a second factor this
+    // session lacks: fall back to their default.
     let organization = match stored.organization_id {
-        Some(org) if role_in(&txn, user.id, org).await?.is_some() => Some(org),
+        Some(org)
+            if role_in(&txn, user.id, org).await?.is_some()
+                && may_act_in(&txn, org, stored.two_factor).await? =>
+        {
+            Some(org)
+        }
         _ => None,
     };
     let device = Device {
@@ -185,6 +236,7 @@ pub async fn refresh(db: &DatabaseConnection, config: &AuthConfig, token: &str) 
         organization,
         Some(stored.family_id),
         &device,
+        stored.two_factor,
     )
     .await?;
     txn.commit().await.map_err(internal)?;
@@ -252,7 +304,12 @@ pub async fn started(
 }
 
 /// Ends one session of the user; `false` when they have no such session.
-pub async fn revoke(db: &DatabaseConnection, user_id: Uuid, family_id: Uuid) -> Result<bool> {
+pub async fn revoke(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    family_id: Uuid,
+    audit: nexus_kit::audit::Entry,
+) -> Result<bool> {
     let txn = db.begin().await.map_err(internal)?;
     crate::service::lock_user(&txn, user_id).await?;
     let ended = refresh_token::Entity::update_many()
@@ -263,6 +320,9 @@ pub async fn revoke(db: &DatabaseConnection, user_id: Uuid, family_id: Uuid) -> 
         .exec(&txn)
         .await
         .map_err(internal)?;
+    if ended.rows_affected > 0 {
+        nexus_kit::audit::record(&txn, audit).await?;
+    }
     txn.commit().await.map_err(internal)?;
     Ok(ended.rows_affected > 0)
 }

@@ -9,6 +9,8 @@ pub struct Model {
     pub slug: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Members act in it only with a session signed in with a second factor.
+    pub require_two_factor: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,6 +16,8 @@ pub struct Model {
     /// The device it was signed in on (`User-Agent`) and the client's address.
     pub user_agent: Option<String>,
     pub address: Option<String>,
+    /// Signed in with a second factor (the whole family, refreshes included).
+    pub two_factor: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,10 +1,17 @@
 //! Identity's part of the supergraph.
 
+mod audit;
 mod mutation;
 mod query;
+mod two_factor;
 mod types;
 
+use async_graphql::MergedObject;
+
 pub use mutation::ClientAddress;
-pub use mutation::Mutation;
 pub use query::Query;
+pub use two_factor::second_factor_required;
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(mutation::AccountMutation, two_factor::TwoFactorMutation);
 pub use types::{ApiKey, Membership, Organization, User};

@@ -1,14 +1,15 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use nexus_kit::Result;
+use nexus_kit::audit::Entry;
 use nexus_kit::auth::caller;
 use nexus_kit::error::{Code, internal};
 use nexus_kit::id::parse_id;
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
 
 use super::types::{ApiKey, Invitation, Membership, Organization, User};
 use crate::accounts::session::{self, Session};
-use crate::accounts::{AuthConfig, api_keys, email, password};
+use crate::accounts::{AuthConfig, api_keys, email, password, two_factor};
 use crate::entity::email_token::Purpose;
 use crate::entity::membership::Role;
 use crate::entity::{organization, user};
@@ -121,7 +122,7 @@ pub struct CreatedApiKey {
     pub secret: String,
 }
 
-async fn payload(db: &DatabaseConnection, session: Session) -> Result<AuthPayload> {
+pub(super) async fn payload(db: &DatabaseConnection, session: Session) -> Result<AuthPayload> {
     let organization = match session.organization_id {
         Some(id) => organization::Entity::find_by_id(id)
             .one(db)
@@ -144,7 +145,7 @@ pub struct ClientAddress(pub String);
 
 /// The signed-in user `user_id`, once `password` is theirs (counted as a login attempt, under the
 /// login limits: a stolen token alone cannot guess it).
-async fn confirm_password(
+pub(super) async fn confirm_password(
     ctx: &Context<'_>,
     user_id: uuid::Uuid,
     password: String,
@@ -167,6 +168,37 @@ async fn confirm_password(
     Ok(user)
 }
 
+/// `require_allowed_in` for the organization of a membership.
+async fn allowed_for_membership(ctx: &Context<'_>, membership_id: uuid::Uuid) -> Result<()> {
+    let db = ctx.data_unchecked::<DatabaseConnection>();
+    if let Some(m) = crate::entity::membership::Entity::find_by_id(membership_id)
+        .one(db)
+        .await
+        .map_err(internal)?
+    {
+        tenancy(ctx).require_allowed_in(m.organization_id).await?;
+    }
+    Ok(())
+}
+
+/// `user.sign_in_failed`, about the account when there is one (logged when it cannot be written:
+/// a failed sign-in is answered all the same).
+pub(super) async fn record_failed_sign_in(
+    ctx: &Context<'_>,
+    user: Option<uuid::Uuid>,
+    reason: &'static str,
+) {
+    let db = ctx.data_unchecked::<DatabaseConnection>();
+    let mut entry =
+        Entry::by(ctx, "user.sign_in_failed").details(serde_json::json!({ "reason": reason }));
+    if let Some(user) = user {
+        entry = entry.target("user", user);
+    }
+    if let Err(e) = nexus_kit::audit::append(db, entry).await {
+        tracing::error!(error = %e, "cannot record a failed sign-in");
+    }
+}
+
 /// The device and address a new session is signed in from.
 fn device<'a>(ctx: &Context<'a>) -> &'a session::Device {
     static UNKNOWN: std::sync::OnceLock<session::Device> = std::sync::OnceLock::new();
@@ -174,10 +206,11 @@ fn device<'a>(ctx: &Context<'a>) -> &'a session::Device {
         .unwrap_or_else(|| UNKNOWN.get_or_init(session::Device::default))
 }
 
-pub struct Mutation;
+#[derive(Default)]
+pub struct AccountMutation;
 
 #[Object]
-impl Mutation {
+impl AccountMutation {
     /// Creates an account and signs it in.
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
@@ -203,12 +236,14 @@ impl Mutation {
         }
         payload(
             db,
-            session::issue(db, config, user, None, None, device(ctx)).await?,
+            session::issue(db, config, user, None, None, device(ctx), false).await?,
         )
         .await
     }
 
     /// Signs in. A wrong password and an unknown email get the same error, in the same time.
+    /// An account with two-factor sign-in answers `SECOND_FACTOR_REQUIRED` instead, with
+    /// `extensions.challenge` for `verifySecondFactor`.
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<AuthPayload> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let config = ctx.data_unchecked::<AuthConfig>();
@@ -220,15 +255,28 @@ impl Mutation {
         let user = service::find_user_by_email(db, &email).await?;
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         if !password::verify(input.password, stored).await? {
+            record_failed_sign_in(ctx, user.as_ref().map(|u| u.id), "wrong email or password")
+                .await;
             return Err(Code::Unauthenticated.error("wrong email or password"));
         }
         config.limiter.succeeded(&email, address).await;
         let user = user.ok_or_else(|| Code::Unauthenticated.error("wrong email or password"))?;
-        payload(
-            db,
-            session::issue(db, config, user, None, None, device(ctx)).await?,
+        if two_factor::enabled(db, user.id).await?.is_some() {
+            let challenge = two_factor::challenge(db, user.id, device(ctx)).await?;
+            return Err(super::two_factor::second_factor_required(challenge));
+        }
+        let txn = db.begin().await.map_err(internal)?;
+        let user_id = user.id;
+        let issued = session::issue(&txn, config, user, None, None, device(ctx), false).await?;
+        nexus_kit::audit::record(
+            &txn,
+            Entry::by(ctx, "user.signed_in")
+                .target("user", user_id)
+                .in_organization_opt(issued.organization_id),
         )
-        .await
+        .await?;
+        txn.commit().await.map_err(internal)?;
+        payload(db, issued).await
     }
 
     /// Trades a refresh token for a new session. Each refresh token works once; reusing one
@@ -261,6 +309,7 @@ impl Mutation {
             .await
             .map_err(internal)?
             .ok_or_else(|| Code::Unauthenticated.error("this account no longer exists"))?;
+        tenancy(ctx).require_allowed_in(organization_id).await?;
         if !tenancy(ctx)
             .organizations()
             .await?
@@ -270,7 +319,16 @@ impl Mutation {
         }
         payload(
             db,
-            session::issue(db, config, user, Some(organization_id), None, device(ctx)).await?,
+            session::issue(
+                db,
+                config,
+                user,
+                Some(organization_id),
+                None,
+                device(ctx),
+                caller(ctx).require()?.claims.two_factor(),
+            )
+            .await?,
         )
         .await
     }
@@ -299,6 +357,7 @@ impl Mutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let actor = caller(ctx).require_user()?;
         let organization_id = parse_id(&id, "organization")?;
+        tenancy(ctx).require_allowed_in(organization_id).await?;
         let changes = service::OrganizationChanges {
             name: input.name,
             slug: input.slug,
@@ -320,6 +379,7 @@ impl Mutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let actor = caller(ctx).require_user()?;
         let organization_id = parse_id(&id, "organization")?;
+        tenancy(ctx).require_allowed_in(organization_id).await?;
         service::delete_organization(db, actor, organization_id, &confirm_slug)
             .await
             .map(Organization)
@@ -367,13 +427,21 @@ impl Mutation {
         let mailer = ctx.data_unchecked::<Mailer>();
         let actor = caller(ctx).require_user()?;
         let organization_id = parse_id(&input.organization_id, "organization")?;
+        tenancy(ctx).require_allowed_in(organization_id).await?;
         // Letters carry an organization's name: nobody may flood an address with them.
         config
             .limiter
             .mail(&service::normalize_email(&input.email)?)
             .await?;
-        let (invited, token) =
-            invitations::invite(db, actor, organization_id, &input.email, input.role).await?;
+        let (invited, token) = invitations::invite(
+            db,
+            actor,
+            organization_id,
+            &input.email,
+            input.role,
+            Entry::by(ctx, "invitation.created"),
+        )
+        .await?;
         let (organization, inviter) = invitations::letter_names(db, &invited).await?;
         let role = session::role_name(invited.role);
         mailer
@@ -389,7 +457,18 @@ impl Mutation {
     async fn revoke_invitation(&self, ctx: &Context<'_>, id: ID) -> Result<Invitation> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let actor = caller(ctx).require_user()?;
-        invitations::revoke(db, actor, parse_id(&id, "invitation")?)
+        let audit = Entry::by(ctx, "invitation.revoked");
+        let id = parse_id(&id, "invitation")?;
+        if let Some(invitation) = crate::entity::invitation::Entity::find_by_id(id)
+            .one(db)
+            .await
+            .map_err(internal)?
+        {
+            tenancy(ctx)
+                .require_allowed_in(invitation.organization_id)
+                .await?;
+        }
+        invitations::revoke(db, actor, id, audit)
             .await
             .map(Invitation)
     }
@@ -399,7 +478,10 @@ impl Mutation {
     async fn accept_invitation(&self, ctx: &Context<'_>, token: String) -> Result<Membership> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let user = caller(ctx).require_user()?;
-        invitations::accept(db, user, &token).await.map(Membership)
+        let audit = Entry::by(ctx, "invitation.accepted");
+        invitations::accept(db, user, &token, audit)
+            .await
+            .map(Membership)
     }
 
     /// Confirms an address with the token from the letter, signed in as the account it was sent
@@ -470,7 +552,8 @@ impl Mutation {
             .sid
             .as_deref()
             .and_then(|s| uuid::Uuid::parse_str(s).ok());
-        service::set_password(db, user_id, hash, this_session).await?;
+        let audit = Entry::by(ctx, "user.password_changed");
+        service::set_password(db, user_id, hash, this_session, audit).await?;
         Ok(true)
     }
 
@@ -480,7 +563,8 @@ impl Mutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let user = caller(ctx).require_user()?;
         let family = parse_id(&id, "session")?;
-        if session::revoke(db, user, family).await? {
+        let audit = Entry::by(ctx, "session.revoked").target("session", family);
+        if session::revoke(db, user, family, audit).await? {
             Ok(true)
         } else {
             Err(Code::NotFound.error("you have no such session"))
@@ -525,7 +609,13 @@ impl Mutation {
         let account = email::reset_target(db, &input.token).await?;
         password::check_policy(&input.new_password, &account.email)?;
         let hash = password::hash(input.new_password).await?;
-        email::reset_password(db, &input.token, hash).await?;
+        email::reset_password(
+            db,
+            &input.token,
+            hash,
+            Entry::by(ctx, "user.password_reset"),
+        )
+        .await?;
         Ok(true)
     }
 
@@ -538,7 +628,9 @@ impl Mutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let actor = caller(ctx).require_user()?;
         let membership_id = parse_id(&input.membership_id, "membership")?;
-        service::change_member_role(db, actor, membership_id, input.role)
+        allowed_for_membership(ctx, membership_id).await?;
+        let audit = Entry::by(ctx, "member.role_changed");
+        service::change_member_role(db, actor, membership_id, input.role, audit)
             .await
             .map(Membership)
     }
@@ -548,7 +640,9 @@ impl Mutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let actor = caller(ctx).require_user()?;
         let membership_id = parse_id(&membership_id, "membership")?;
-        service::remove_member(db, actor, membership_id).await?;
+        allowed_for_membership(ctx, membership_id).await?;
+        let audit = Entry::by(ctx, "member.removed");
+        service::remove_member(db, actor, membership_id, audit).await?;
         Ok(true)
     }
 
@@ -557,7 +651,8 @@ impl Mutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let actor = caller(ctx).require_user()?;
         let organization_id = parse_id(&organization_id, "organization")?;
-        service::leave_organization(db, actor, organization_id).await?;
+        let audit = Entry::by(ctx, "member.left");
+        service::leave_organization(db, actor, organization_id, audit).await?;
         Ok(true)
     }
 
@@ -570,6 +665,7 @@ impl Mutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let actor = caller(ctx).require_user()?;
         let organization_id = parse_id(&input.organization_id, "organization")?;
+        tenancy(ctx).require_allowed_in(organization_id).await?;
         require_org_admin(ctx, organization_id).await?;
         let created = api_keys::create(
             db,
@@ -578,6 +674,7 @@ impl Mutation {
             &input.name,
             input.scopes,
             input.expires_at,
+            Entry::by(ctx, "api_key.created"),
         )
         .await?;
         Ok(CreatedApiKey {
@@ -596,9 +693,12 @@ impl Mutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         caller(ctx).require_user()?;
         let organization_id = parse_id(&organization_id, "organization")?;
+        tenancy(ctx).require_allowed_in(organization_id).await?;
         require_org_admin(ctx, organization_id).await?;
         let id = parse_id(&id, "API key")?;
-        api_keys::revoke(db, organization_id, id).await.map(ApiKey)
+        api_keys::revoke(db, organization_id, id, Entry::by(ctx, "api_key.revoked"))
+            .await
+            .map(ApiKey)
     }
 }
 

@@ -46,6 +46,19 @@ async fn readable_organization(
 
 #[Object]
 impl Query {
+    /// Who did what, newest first: sign-ins, password and two-factor changes, roles,
+    /// invitations, API keys, installations, app reviews, licenses, supergraph publishes. An
+    /// organization's owners and admins read its entries; platform administrators read all.
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<super::audit::AuditLogFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, super::audit::AuditEntry>> {
+        super::audit::audit_log(ctx, filter.unwrap_or_default(), first, after).await
+    }
+
     /// The signed-in user.
     async fn me(&self, ctx: &Context<'_>) -> Result<User> {
         let id = caller(ctx).require_user()?;

@@ -37,6 +37,30 @@ impl User {
         self.0.email_verified_at.is_some()
     }
 
+    /// Whether signing in needs a second factor (an authenticator code). Only for the user
+    /// themselves (and platform admins); null for anyone else.
+    async fn two_factor_enabled(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
+        if !self.seen_by_self_or_admin(ctx) {
+            return Ok(None);
+        }
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        Ok(Some(
+            crate::accounts::two_factor::enabled(db, self.0.id)
+                .await?
+                .is_some(),
+        ))
+    }
+
+    /// Unused recovery codes left (0 without two-factor sign-in). Only for the user themselves.
+    async fn recovery_codes_left(&self, ctx: &Context<'_>) -> Result<Option<i32>> {
+        if caller(ctx).user_id() != Some(self.0.id) {
+            return Ok(None);
+        }
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let left = crate::accounts::two_factor::recovery_codes_left(db, self.0.id).await?;
+        Ok(Some(left.min(i32::MAX as u64) as i32))
+    }
+
     /// Platform administrators approve apps and can read every organization.
     async fn is_platform_admin(&self) -> bool {
         self.0.is_platform_admin
@@ -78,12 +102,25 @@ impl User {
     }
 }
 
+impl User {
+    fn seen_by_self_or_admin(&self, ctx: &Context<'_>) -> bool {
+        let caller = caller(ctx);
+        caller.user_id() == Some(self.0.id) || caller.is_platform_admin()
+    }
+}
+
 pub struct Organization(pub organization::Model);
 
 #[Object]
 impl Organization {
     async fn id(&self) -> ID {
         to_id(self.0.id)
+    }
+
+    /// Members act in it only with a session signed in with a second factor
+    /// (`requireTwoFactor`).
+    async fn require_two_factor(&self) -> bool {
+        self.0.require_two_factor
     }
 
     async fn name(&self) -> &str {

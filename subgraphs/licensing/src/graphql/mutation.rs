@@ -1,6 +1,7 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use nexus_kit::Result;
+use nexus_kit::audit::Entry;
 use nexus_kit::auth::caller;
 use nexus_kit::error::{Code, bad_input, has_code, not_found};
 use nexus_kit::id::parse_id;
@@ -63,7 +64,7 @@ impl Mutation {
             return Err(not_found(format!("no organization `{organization_id}`")));
         }
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        let issued = service::create_license(
+        let issued = service::issue_license(
             db,
             NewLicense {
                 app_id,
@@ -76,6 +77,7 @@ impl Mutation {
                 entitlements: input.entitlements,
                 issued_by: Some(user),
             },
+            Entry::by(ctx, "license.issued"),
         )
         .await?;
         Ok(IssuedLicense {
@@ -198,7 +200,7 @@ impl Mutation {
             entitlements: Vec::new(),
             issued_by: None,
         };
-        match service::create_license(db, new).await {
+        match service::issue_license(db, new, Entry::by(ctx, "license.issued")).await {
             Ok(issued) => Ok(License(issued.license)),
             // Two installs racing: the other one created it.
             Err(e) if has_code(&e, Code::Conflict) => {
@@ -226,7 +228,8 @@ async fn change(
         // Others' licenses do not exist, as far as this caller can tell.
         return Err(not_found(format!("no license `{id}`")));
     }
-    service::change(db, found, change, reason)
+    let audit = Entry::by(ctx, change.action());
+    service::change(db, found, change, reason, audit)
         .await
         .map(License)
 }

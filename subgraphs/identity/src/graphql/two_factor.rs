@@ -1,0 +1,165 @@
+//! Two-factor sign-in in the graph: enrolling an authenticator, completing a sign-in with a code,
+//! recovery codes, and organizations that require it of their members.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use nexus_kit::Result;
+use nexus_kit::audit::Entry;
+use nexus_kit::auth::caller;
+use nexus_kit::error::{Code, internal};
+use nexus_kit::id::parse_id;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use serde_json::json;
+
+use super::mutation::{AuthPayload, confirm_password, payload};
+use super::types::Organization;
+use crate::accounts::{AuthConfig, session, two_factor};
+use crate::service;
+
+#[derive(InputObject)]
+pub struct VerifySecondFactorInput {
+    /// `extensions.challenge` of `logIn`'s `SECOND_FACTOR_REQUIRED` error.
+    pub challenge: String,
+    /// The current 6-digit code from your authenticator app, or one of your recovery codes.
+    pub code: String,
+}
+
+/// An authenticator secret waiting to be confirmed with a code from it (`confirmTwoFactor`).
+#[derive(SimpleObject)]
+pub struct TwoFactorEnrollment {
+    /// Base32: type it into an authenticator app.
+    pub secret: String,
+    /// `otpauth://totp/…`: show it as a QR code for the app to scan.
+    pub otpauth_uri: String,
+}
+
+#[derive(Default)]
+pub struct TwoFactorMutation;
+
+#[Object]
+impl TwoFactorMutation {
+    /// Starts two-factor sign-in: a new authenticator secret (your password confirms it; attempts
+    /// count as logins). Nothing changes until `confirmTwoFactor` proves the app has it.
+    async fn enroll_two_factor(
+        &self,
+        ctx: &Context<'_>,
+        password: String,
+    ) -> Result<TwoFactorEnrollment> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let user_id = caller(ctx).require_user()?;
+        let user = confirm_password(ctx, user_id, password).await?;
+        let enrollment = two_factor::enroll(db, &user, "Nexus").await?;
+        Ok(TwoFactorEnrollment {
+            secret: enrollment.secret,
+            otpauth_uri: enrollment.uri,
+        })
+    }
+
+    /// Turns two-factor sign-in on with a code from the enrolled authenticator. Answers with ten
+    /// single-use recovery codes, shown this once: store them somewhere safe.
+    async fn confirm_two_factor(&self, ctx: &Context<'_>, code: String) -> Result<Vec<String>> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let user_id = caller(ctx).require_user()?;
+        let audit = Entry::by(ctx, "user.two_factor_enabled").target("user", user_id);
+        two_factor::confirm(db, user_id, &code, audit).await
+    }
+
+    /// Turns two-factor sign-in off; a current code (or a recovery code) confirms it.
+    async fn disable_two_factor(&self, ctx: &Context<'_>, code: String) -> Result<bool> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let config = ctx.data_unchecked::<AuthConfig>();
+        let user_id = caller(ctx).require_user()?;
+        let audit = Entry::by(ctx, "user.two_factor_disabled").target("user", user_id);
+        two_factor::disable(db, &config.limiter, user_id, &code, audit).await?;
+        Ok(true)
+    }
+
+    /// Ten new recovery codes (the old ones stop working); a current code confirms it.
+    async fn regenerate_recovery_codes(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+    ) -> Result<Vec<String>> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let config = ctx.data_unchecked::<AuthConfig>();
+        let user_id = caller(ctx).require_user()?;
+        let audit = Entry::by(ctx, "user.recovery_codes_regenerated").target("user", user_id);
+        two_factor::regenerate_recovery_codes(db, &config.limiter, user_id, &code, audit).await
+    }
+
+    /// Completes a sign-in that answered `SECOND_FACTOR_REQUIRED`. The challenge works once, for
+    /// five minutes and a few wrong codes; each code works once.
+    async fn verify_second_factor(
+        &self,
+        ctx: &Context<'_>,
+        input: VerifySecondFactorInput,
+    ) -> Result<AuthPayload> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let config = ctx.data_unchecked::<AuthConfig>();
+        let (user, device, proof) =
+            match two_factor::complete(db, &config.limiter, &input.challenge, &input.code).await {
+                Ok(done) => done,
+                Err(e) => {
+                    super::mutation::record_failed_sign_in(ctx, None, "wrong second factor").await;
+                    return Err(e);
+                }
+            };
+        let txn = db.begin().await.map_err(internal)?;
+        let user_id = user.id;
+        let issued = session::issue(&txn, config, user, None, None, &device, true).await?;
+        let method = match proof {
+            two_factor::Proof::Authenticator => "authenticator",
+            two_factor::Proof::RecoveryCode => "recovery_code",
+        };
+        nexus_kit::audit::record(
+            &txn,
+            Entry::by(ctx, "user.signed_in")
+                .target("user", user_id)
+                .in_organization_opt(issued.organization_id)
+                .details(json!({ "second_factor": method })),
+        )
+        .await?;
+        txn.commit().await.map_err(internal)?;
+        payload(db, issued).await
+    }
+
+    /// Requires (or stops requiring) two-factor sign-in of the organization's members (owners
+    /// and admins; turning it on needs a session signed in with a second factor yourself).
+    /// Sessions without one stop acting in the organization: `TWO_FACTOR_REQUIRED`.
+    async fn require_two_factor(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+        required: bool,
+    ) -> Result<Organization> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let principal = caller(ctx).require()?;
+        let actor = caller(ctx).require_user()?;
+        let organization_id = parse_id(&organization_id, "organization")?;
+        crate::tenancy::tenancy(ctx)
+            .require_allowed_in(organization_id)
+            .await?;
+        if required && !principal.claims.two_factor() {
+            return Err(Code::Forbidden.error(
+                "sign in with a second factor yourself before requiring it of everyone (enrollTwoFactor, then log in again)",
+            ));
+        }
+        let audit = Entry::by(ctx, "organization.two_factor_requirement_changed")
+            .in_organization(organization_id)
+            .target("organization", organization_id)
+            .details(json!({ "required": required }));
+        service::set_two_factor_requirement(db, actor, organization_id, required, audit)
+            .await
+            .map(Organization)
+    }
+}
+
+/// The error `logIn` answers an account with two-factor sign-in with.
+pub fn second_factor_required(challenge: two_factor::Challenge) -> nexus_kit::Error {
+    use async_graphql::ErrorExtensions;
+    Code::SecondFactorRequired
+        .error("enter the code from your authenticator app (or a recovery code) with verifySecondFactor")
+        .extend_with(|_, e| {
+            e.set("challenge", challenge.token.clone());
+            e.set("expiresAt", challenge.expires_at.to_rfc3339());
+        })
+}

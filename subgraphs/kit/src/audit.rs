@@ -1,0 +1,385 @@
+//! The audit log: who did what, to what, from where, and when — for every security-relevant action
+//! of every service. An entry is appended with the same connection (the same transaction) as the
+//! action it records, so an action that rolls back leaves no entry and one that commits always
+//! has one.
+//!
+//! Entries form a hash chain: each stores the SHA-256 of its own content and of the entry before
+//! it, and one head row holds the newest. A row changed, removed or inserted by hand breaks the
+//! chain where it happened, and [`verify`] (`nexus audit verify`) names the first broken entry.
+//! Appending takes the head row's lock until the transaction ends, so entries are written one at
+//! a time, in the order they commit — append last, after the action's own writes.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::token::TokenType;
+
+pub mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_log")]
+    pub struct Model {
+        /// Position in the chain: 1, 2, 3, … without gaps.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub seq: i64,
+        pub occurred_at: DateTimeUtc,
+        /// `user.signed_in`, `api_key.created`, … (see `docs/audit.md`).
+        pub action: String,
+        /// `user`, `api_key`, `app`, `service`, `anonymous` or `operator` (the `nexus` command).
+        pub actor_type: String,
+        pub actor_id: Option<String>,
+        pub organization_id: Option<Uuid>,
+        pub target_type: Option<String>,
+        pub target_id: Option<String>,
+        /// The client's address as the router resolved it.
+        pub address: Option<String>,
+        /// JSON, kept as the exact text that was hashed.
+        pub details: String,
+        pub prev_hash: String,
+        pub hash: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The newest entry of the chain (one row, id 1).
+pub mod head {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_chain_head")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i32,
+        pub seq: i64,
+        pub hash: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// What the first entry's `prev_hash` is.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Who acted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub kind: &'static str,
+    pub id: Option<String>,
+}
+
+impl Actor {
+    pub fn user(id: Uuid) -> Actor {
+        Actor {
+            kind: "user",
+            id: Some(id.to_string()),
+        }
+    }
+
+    pub fn anonymous() -> Actor {
+        Actor {
+            kind: "anonymous",
+            id: None,
+        }
+    }
+
+    /// Someone with shell access, through the `nexus` command.
+    pub fn operator() -> Actor {
+        Actor {
+            kind: "operator",
+            id: None,
+        }
+    }
+
+    pub fn app(id: Uuid) -> Actor {
+        Actor {
+            kind: "app",
+            id: Some(id.to_string()),
+        }
+    }
+
+    /// The caller of a request: a user (their own token), an API key, an app (installation,
+    /// delegated or context token: the app), another service, or nobody.
+    pub fn of(caller: &Caller) -> Actor {
+        let Some(p) = caller.principal() else {
+            return Actor::anonymous();
+        };
+        let (kind, id) = match p.typ {
+            TokenType::Access => ("user", p.claims.sub.clone()),
+            TokenType::ApiKey => ("api_key", p.claims.sub.clone()),
+            TokenType::Installation => ("app", p.claims.sub.clone()),
+            TokenType::Delegated => (
+                "app",
+                p.claims
+                    .client_id
+                    .clone()
+                    .unwrap_or_else(|| p.claims.sub.clone()),
+            ),
+            TokenType::Context => ("user", p.claims.sub.clone()),
+            TokenType::Service => ("service", p.claims.sub.clone()),
+        };
+        Actor { kind, id: Some(id) }
+    }
+}
+
+/// The client address of the request being served (`kit::server` puts it in every request).
+#[derive(Clone, Debug)]
+pub struct Origin(pub String);
+
+/// One entry to append.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub action: &'static str,
+    pub actor: Actor,
+    pub organization: Option<Uuid>,
+    pub target: Option<(&'static str, String)>,
+    pub address: Option<String>,
+    pub details: Value,
+}
+
+impl Entry {
+    pub fn new(action: &'static str, actor: Actor, address: Option<String>) -> Entry {
+        Entry {
+            action,
+            actor,
+            organization: None,
+            target: None,
+            address: address.filter(|a| a != "unknown"),
+            details: Value::Object(Default::default()),
+        }
+    }
+
+    /// By the caller of the GraphQL request `ctx` serves, from its address.
+    pub fn by(ctx: &async_graphql::Context<'_>, action: &'static str) -> Entry {
+        let actor = ctx
+            .data_opt::<Caller>()
+            .map(Actor::of)
+            .unwrap_or_else(Actor::anonymous);
+        Entry::new(action, actor, ctx.data_opt::<Origin>().map(|o| o.0.clone()))
+    }
+
+    pub fn in_organization(mut self, organization: Uuid) -> Entry {
+        self.organization = Some(organization);
+        self
+    }
+
+    pub fn in_organization_opt(mut self, organization: Option<Uuid>) -> Entry {
+        self.organization = organization;
+        self
+    }
+
+    pub fn target(mut self, kind: &'static str, id: impl ToString) -> Entry {
+        self.target = Some((kind, id.to_string()));
+        self
+    }
+
+    pub fn details(mut self, details: Value) -> Entry {
+        self.details = details;
+        self
+    }
+}
+
+/// The hash of an entry's content and of the entry before it.
+fn entry_hash(entry: &entity::Model) -> String {
+    let content = json!([
+        entry.seq,
+        timestamp(entry.occurred_at),
+        entry.action,
+        entry.actor_type,
+        entry.actor_id,
+        entry.organization_id,
+        entry.target_type,
+        entry.target_id,
+        entry.address,
+        entry.details,
+        entry.prev_hash,
+    ]);
+    hex::encode(Sha256::digest(content.to_string().as_bytes()))
+}
+
+/// Microseconds: what both databases keep.
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Appends `entry` with `conn` (pass the action's transaction; a savepoint is taken inside it).
+pub async fn append<C: ConnectionTrait + TransactionTrait>(
+    conn: &C,
+    entry: Entry,
+) -> Result<i64, DbErr> {
+    let txn = conn.begin().await?;
+    // The head's row lock: the next appender waits here until this transaction ends.
+    head::Entity::update_many()
+        .col_expr(head::Column::Seq, Expr::col(head::Column::Seq).add(1))
+        .filter(head::Column::Id.eq(1))
+        .exec(&txn)
+        .await?;
+    let current = head::Entity::find_by_id(1)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("the audit chain's head row is missing".into()))?;
+    let now = Utc::now();
+    let occurred_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+    let (target_type, target_id) = match entry.target {
+        Some((kind, id)) => (Some(kind.to_owned()), Some(id)),
+        None => (None, None),
+    };
+    let mut row = entity::Model {
+        seq: current.seq,
+        occurred_at,
+        action: entry.action.to_owned(),
+        actor_type: entry.actor.kind.to_owned(),
+        actor_id: entry.actor.id,
+        organization_id: entry.organization,
+        target_type,
+        target_id,
+        address: entry.address,
+        details: entry.details.to_string(),
+        prev_hash: current.hash,
+        hash: String::new(),
+    };
+    row.hash = entry_hash(&row);
+    entity::Entity::insert(entity::ActiveModel {
+        seq: Set(row.seq),
+        occurred_at: Set(row.occurred_at),
+        action: Set(row.action),
+        actor_type: Set(row.actor_type),
+        actor_id: Set(row.actor_id),
+        organization_id: Set(row.organization_id),
+        target_type: Set(row.target_type),
+        target_id: Set(row.target_id),
+        address: Set(row.address),
+        details: Set(row.details),
+        prev_hash: Set(row.prev_hash),
+        hash: Set(row.hash.clone()),
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    head::Entity::update_many()
+        .col_expr(head::Column::Hash, Expr::value(row.hash))
+        .filter(head::Column::Id.eq(1))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(row.seq)
+}
+
+/// `append` for resolvers: a database error is the `INTERNAL` error (logged).
+pub async fn record<C: ConnectionTrait + TransactionTrait>(
+    conn: &C,
+    entry: Entry,
+) -> crate::Result<()> {
+    append(conn, entry)
+        .await
+        .map(|_| ())
+        .map_err(crate::error::internal)
+}
+
+/// What [`verify`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verification {
+    /// Entries read.
+    pub checked: u64,
+    /// The newest entry's hash (worth writing down elsewhere: a chain rewritten from the start
+    /// by someone with write access to the database ends in another hash).
+    pub head_hash: String,
+    /// The first entry that does not fit, and why; `None` when the chain is whole.
+    pub first_broken: Option<(i64, String)>,
+}
+
+/// Reads the whole chain in order, checking every entry's hash, its link to the one before, that
+/// no position is missing, and that the head row names the last entry.
+pub async fn verify<C: ConnectionTrait>(conn: &C) -> Result<Verification, DbErr> {
+    const BATCH: u64 = 1000;
+    let mut previous_hash = GENESIS.to_owned();
+    let mut expected_seq = 1i64;
+    let mut checked = 0u64;
+    let broken = |seq: i64, why: String, checked: u64, head_hash: String| Verification {
+        checked,
+        head_hash,
+        first_broken: Some((seq, why)),
+    };
+    loop {
+        let rows = entity::Entity::find()
+            .filter(entity::Column::Seq.gte(expected_seq))
+            .order_by_asc(entity::Column::Seq)
+            .limit(BATCH)
+            .all(conn)
+            .await?;
+        let done = (rows.len() as u64) < BATCH;
+        for row in rows {
+            checked += 1;
+            if row.seq != expected_seq {
+                return Ok(broken(
+                    expected_seq,
+                    format!(
+                        "entry {expected_seq} is missing (the next one is {})",
+                        row.seq
+                    ),
+                    checked,
+                    previous_hash,
+                ));
+            }
+            if row.prev_hash != previous_hash {
+                return Ok(broken(
+                    row.seq,
+                    "its link to the entry before does not match that entry (an entry before it was changed, removed or inserted)".into(),
+                    checked,
+                    previous_hash,
+                ));
+            }
+            if entry_hash(&row) != row.hash {
+                return Ok(broken(
+                    row.seq,
+                    "its content does not match its hash (the entry was changed)".into(),
+                    checked,
+                    previous_hash,
+                ));
+            }
+            previous_hash = row.hash;
+            expected_seq += 1;
+        }
+        if done {
+            break;
+        }
+    }
+    let head = head::Entity::find_by_id(1).one(conn).await?;
+    let last = expected_seq - 1;
+    match head {
+        Some(head) if head.seq == last && head.hash == previous_hash => Ok(Verification {
+            checked,
+            head_hash: previous_hash,
+            first_broken: None,
+        }),
+        Some(head) if head.seq > last => Ok(broken(
+            last + 1,
+            format!(
+                "the chain ends at entry {last} but {} were written (the newest were removed)",
+                head.seq
+            ),
+            checked,
+            previous_hash,
+        )),
+        _ => Ok(broken(
+            last.max(1),
+            "the chain's head does not name the last entry".into(),
+            checked,
+            previous_hash,
+        )),
+    }
+}

@@ -1,0 +1,305 @@
+//! The audit log through the router: identity's security-relevant actions are recorded (with
+//! actor, organization, target and address), owners and admins read their organization's
+//! entries and nobody else does, platform admins read everything, filters narrow it, and a row
+//! changed, removed or added in the database breaks the chain where it happened.
+
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+
+use crate::common::*;
+
+const LOG: &str = "query($f: AuditLogFilter, $first: Int, $after: String) { auditLog(filter: $f, first: $first, after: $after) { edges { cursor } pageInfo { hasNextPage } nodes { id action actorType actorId organizationId targetType targetId address details } } }";
+
+#[tokio::test]
+async fn identity_actions_are_recorded_and_read_by_whom_they_concern() {
+    let stack = TestStack::start().await;
+    let log = AuditLog::open(&stack).await;
+    let (owner, acme) = stack.owner_of("owner@acme.test", "Acme", "acme").await;
+    stack.sign_up("member@acme.test", "Member").await;
+    let membership = stack
+        .add_member(&owner, &acme, "member@acme.test", "MEMBER")
+        .await;
+    // A failed sign-in, a good one, a role change, an API key made and revoked.
+    let failed = stack
+        .gql(
+            "mutation { logIn(input: { email: \"member@acme.test\", password: \"nope nope 12\" }) { accessToken } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&failed), ["UNAUTHENTICATED"]);
+    let member = stack.log_in("member@acme.test").await;
+    stack
+        .data_as(
+            &owner.access,
+            "mutation($m: ID!) { changeMemberRole(input: { membershipId: $m, role: ADMIN }) { role } }",
+            json!({ "m": membership }),
+        )
+        .await;
+    let key = stack
+        .data_as(
+            &owner.access,
+            "mutation($o: ID!) { createApiKey(input: { organizationId: $o, name: \"ci\" }) { apiKey { id } secret } }",
+            json!({ "o": acme }),
+        )
+        .await;
+    let key_id = key["createApiKey"]["apiKey"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    stack
+        .data_as(
+            &owner.access,
+            "mutation($o: ID!, $k: ID!) { revokeApiKey(organizationId: $o, id: $k) { id } }",
+            json!({ "o": acme, "k": key_id }),
+        )
+        .await;
+    // Revoking again changes nothing, and records nothing.
+    stack
+        .data_as(
+            &owner.access,
+            "mutation($o: ID!, $k: ID!) { revokeApiKey(organizationId: $o, id: $k) { id } }",
+            json!({ "o": acme, "k": key_id }),
+        )
+        .await;
+    stack
+        .data_as(
+            &member.access,
+            "mutation($p: ChangePasswordInput!) { changePassword(input: $p) }",
+            json!({ "p": { "currentPassword": PASSWORD, "newPassword": "a new horse 43" } }),
+        )
+        .await;
+
+    let entries = log.entries().await;
+    let of = |action: &str| {
+        entries
+            .iter()
+            .filter(|e| e.action == action)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of("invitation.created").len(), 1);
+    assert_eq!(of("invitation.accepted").len(), 1);
+    let failure = of("user.sign_in_failed");
+    assert_eq!(failure.len(), 1);
+    assert_entry(
+        failure[0],
+        "user.sign_in_failed",
+        ("anonymous", None),
+        None,
+        Some(("user", &member.user_id)),
+    );
+    assert_eq!(failure[0].address.as_deref(), Some("127.0.0.1"));
+    let signed_in = of("user.signed_in");
+    assert!(
+        signed_in
+            .iter()
+            .any(|e| e.target_id.as_deref() == Some(member.user_id.as_str())),
+        "{signed_in:?}"
+    );
+    let role = of("member.role_changed");
+    assert_entry(
+        role[0],
+        "member.role_changed",
+        ("user", Some(&owner.user_id)),
+        Some(&acme),
+        Some(("membership", &membership)),
+    );
+    assert_eq!(details(role[0])["from"], "member");
+    assert_eq!(details(role[0])["to"], "admin");
+    assert_entry(
+        of("api_key.created")[0],
+        "api_key.created",
+        ("user", Some(&owner.user_id)),
+        Some(&acme),
+        Some(("api_key", &key_id)),
+    );
+    // Its prefix, to recognize it by; never the secret.
+    let secret = key["createApiKey"]["secret"].as_str().unwrap_or_default();
+    assert!(secret.len() > 20 && !entries.iter().any(|e| e.details.contains(secret)));
+    assert_eq!(of("api_key.revoked").len(), 1);
+    assert_entry(
+        of("user.password_changed")[0],
+        "user.password_changed",
+        ("user", Some(&member.user_id)),
+        None,
+        Some(("user", &member.user_id)),
+    );
+    log.assert_whole().await;
+
+    // The owner reads Acme's entries, newest first, filtered and paged.
+    let page = stack
+        .data_as(
+            &owner.access,
+            LOG,
+            json!({ "f": { "organizationId": acme }, "first": 2 }),
+        )
+        .await;
+    let nodes = page["auditLog"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(nodes[0]["action"], "api_key.revoked", "{page}");
+    assert_eq!(nodes[1]["action"], "api_key.created", "{page}");
+    assert_eq!(page["auditLog"]["pageInfo"]["hasNextPage"], true);
+    let cursor = page["auditLog"]["edges"][1]["cursor"]
+        .as_str()
+        .unwrap_or_default();
+    let next = stack
+        .data_as(
+            &owner.access,
+            LOG,
+            json!({ "f": { "organizationId": acme }, "first": 1, "after": cursor }),
+        )
+        .await;
+    assert_eq!(
+        next["auditLog"]["nodes"][0]["action"],
+        "member.role_changed"
+    );
+    let only = stack
+        .data_as(
+            &owner.access,
+            LOG,
+            json!({ "f": { "organizationId": acme, "action": "invitation.created", "actorId": owner.user_id } }),
+        )
+        .await;
+    assert_eq!(
+        only["auditLog"]["nodes"].as_array().map(Vec::len),
+        Some(1),
+        "{only}"
+    );
+    let future = stack
+        .data_as(
+            &owner.access,
+            LOG,
+            json!({ "f": { "organizationId": acme, "since": "2999-01-01T00:00:00Z" } }),
+        )
+        .await;
+    assert_eq!(future["auditLog"]["nodes"], json!([]));
+
+    // Another organization's owner, and a plain member, read nothing of Acme's.
+    let (stranger, _) = stack
+        .owner_of("owner@globex.test", "Globex", "globex")
+        .await;
+    let refused = stack
+        .gql_as(
+            &stranger.access,
+            LOG,
+            json!({ "f": { "organizationId": acme } }),
+        )
+        .await;
+    assert_eq!(error_codes(&refused), ["FORBIDDEN"], "{refused}");
+    stack.sign_up("plain@acme.test", "Plain").await;
+    stack
+        .add_member(&owner, &acme, "plain@acme.test", "MEMBER")
+        .await;
+    let plain = stack.log_in("plain@acme.test").await;
+    let refused = stack
+        .gql_as(
+            &plain.access,
+            LOG,
+            json!({ "f": { "organizationId": acme } }),
+        )
+        .await;
+    assert_eq!(error_codes(&refused), ["FORBIDDEN"], "{refused}");
+    // The whole log is for platform admins only.
+    let refused = stack.gql_as(&owner.access, LOG, json!({})).await;
+    assert_eq!(error_codes(&refused), ["BAD_USER_INPUT"], "{refused}");
+    let admin = stack.platform_admin("root@nexus.test").await;
+    let all = stack
+        .data_as(
+            &admin.access,
+            LOG,
+            json!({ "f": { "action": "user.sign_in_failed" } }),
+        )
+        .await;
+    assert_eq!(
+        all["auditLog"]["nodes"].as_array().map(Vec::len),
+        Some(1),
+        "{all}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn tampering_with_the_table_is_reported_at_the_first_broken_entry() {
+    let stack = TestStack::start().await;
+    let log = AuditLog::open(&stack).await;
+    let (owner, acme) = stack.owner_of("owner@acme.test", "Acme", "acme").await;
+    for name in ["one", "two", "three", "four"] {
+        stack
+            .data_as(
+                &owner.access,
+                "mutation($o: ID!, $n: String!) { createApiKey(input: { organizationId: $o, name: $n }) { secret } }",
+                json!({ "o": acme, "n": name }),
+            )
+            .await;
+    }
+    let entries = log.entries().await;
+    assert!(entries.len() >= 4, "{:?}", actions(&entries));
+    log.assert_whole().await;
+    let last = entries.last().map_or(0, |e| e.seq);
+    let verify = || async { nexus_kit::audit::verify(&log.db).await.expect("verify") };
+
+    // A changed row: its own hash no longer matches.
+    let target = last - 2;
+    log.db
+        .execute_unprepared(&format!(
+            "UPDATE audit_log SET address = '10.9.9.9' WHERE seq = {target}"
+        ))
+        .await
+        .expect("tamper");
+    let found = verify().await;
+    assert_eq!(
+        found.first_broken,
+        Some((
+            target,
+            "its content does not match its hash (the entry was changed)".into()
+        ))
+    );
+    // Put back, the chain is whole again (the hash covers exactly the content).
+    let original = entries
+        .iter()
+        .find(|e| e.seq == target)
+        .and_then(|e| e.address.clone());
+    let restore = match original {
+        Some(address) => format!("UPDATE audit_log SET address = '{address}' WHERE seq = {target}"),
+        None => format!("UPDATE audit_log SET address = NULL WHERE seq = {target}"),
+    };
+    log.db.execute_unprepared(&restore).await.expect("restore");
+    assert_eq!(verify().await.first_broken, None);
+
+    // A row removed from the middle: a gap.
+    log.db
+        .execute_unprepared(&format!("DELETE FROM audit_log WHERE seq = {}", last - 1))
+        .await
+        .expect("delete");
+    let found = verify().await;
+    assert_eq!(found.first_broken.map(|(seq, _)| seq), Some(last - 1));
+
+    // The newest row removed (the head remembers how many there were).
+    let stack2 = TestStack::start().await;
+    let log2 = AuditLog::open(&stack2).await;
+    let (owner2, org2) = stack2
+        .owner_of("owner@initech.test", "Initech", "initech")
+        .await;
+    stack2
+        .data_as(
+            &owner2.access,
+            "mutation($o: ID!) { createApiKey(input: { organizationId: $o, name: \"k\" }) { secret } }",
+            json!({ "o": org2 }),
+        )
+        .await;
+    let newest = log2.mark().await;
+    log2.db
+        .execute_unprepared(&format!("DELETE FROM audit_log WHERE seq = {newest}"))
+        .await
+        .expect("delete newest");
+    let found = nexus_kit::audit::verify(&log2.db).await.expect("verify");
+    assert_eq!(
+        found.first_broken.clone().map(|(seq, _)| seq),
+        Some(newest),
+        "{found:?}"
+    );
+    stack2.stop().await;
+    stack.stop().await;
+}
