@@ -54,6 +54,19 @@ enum Organizations {
     RequireTwoFactor,
 }
 
+/// OAuth codes and grants remember whether the sign-in behind them had a second factor.
+#[derive(DeriveIden)]
+enum OauthCodes {
+    Table,
+    TwoFactor,
+}
+
+#[derive(DeriveIden)]
+enum OauthGrants {
+    Table,
+    TwoFactor,
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -128,10 +141,42 @@ impl MigrationTrait for Migration {
                     .add_column(boolean(Organizations::RequireTwoFactor).default(false))
                     .to_owned(),
             )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(OauthCodes::Table)
+                    .add_column(boolean(OauthCodes::TwoFactor).default(false))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(OauthGrants::Table)
+                    .add_column(boolean(OauthGrants::TwoFactor).default(false))
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(OauthGrants::Table)
+                    .drop_column(OauthGrants::TwoFactor)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(OauthCodes::Table)
+                    .drop_column(OauthCodes::TwoFactor)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .alter_table(
                 Table::alter()

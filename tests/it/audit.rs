@@ -89,11 +89,13 @@ async fn identity_actions_are_recorded_and_read_by_whom_they_concern() {
     );
     assert_eq!(failure[0].address.as_deref(), Some("127.0.0.1"));
     let signed_in = of("user.signed_in");
-    assert!(
-        signed_in
-            .iter()
-            .any(|e| e.target_id.as_deref() == Some(member.user_id.as_str())),
-        "{signed_in:?}"
+    let theirs = signed_in
+        .iter()
+        .find(|e| e.target_id.as_deref() == Some(member.user_id.as_str()))
+        .expect("the member's sign-in");
+    assert_eq!(
+        (theirs.actor_type.as_str(), theirs.actor_id.as_deref()),
+        ("user", Some(member.user_id.as_str()))
     );
     let role = of("member.role_changed");
     assert_entry(
@@ -301,5 +303,55 @@ async fn tampering_with_the_table_is_reported_at_the_first_broken_entry() {
         "{found:?}"
     );
     stack2.stop().await;
+    stack.stop().await;
+}
+
+/// Many audited actions at once (PostgreSQL runs them truly in parallel): every entry lands, in
+/// one unbroken chain without gaps, and a verification running meanwhile sees no false break.
+#[tokio::test]
+async fn concurrent_actions_append_one_unbroken_chain() {
+    let stack = TestStack::start().await;
+    let log = AuditLog::open(&stack).await;
+    let (owner, acme) = stack.owner_of("owner@acme.test", "Acme", "acme").await;
+    let before = log.mark().await;
+    let attempts: Vec<(String, String, serde_json::Value)> = (0..24)
+        .map(|i| {
+            (
+                owner.access.clone(),
+                "mutation($o: ID!, $n: String!) { createApiKey(input: { organizationId: $o, name: $n }) { apiKey { id } } }".to_owned(),
+                json!({ "o": acme, "n": format!("key {i}") }),
+            )
+        })
+        .collect();
+    let verifying = {
+        let db = log.db.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..10 {
+                seen.push(
+                    nexus_kit::audit::verify(&db)
+                        .await
+                        .expect("verify")
+                        .first_broken,
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            seen
+        })
+    };
+    for (status, body) in stack.all_at_once(attempts).await {
+        assert_eq!(status, 200, "{body}");
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    assert!(
+        verifying.await.expect("task").iter().all(Option::is_none),
+        "verification during appends reported a break"
+    );
+    let added = log.since(before).await;
+    assert_eq!(added.len(), 24, "{:?}", actions(&added));
+    assert!(added.iter().all(|e| e.action == "api_key.created"));
+    let positions: Vec<i64> = added.iter().map(|e| e.seq).collect();
+    assert_eq!(positions, (before + 1..=before + 24).collect::<Vec<_>>());
+    log.assert_whole().await;
     stack.stop().await;
 }

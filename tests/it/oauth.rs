@@ -1357,3 +1357,128 @@ async fn the_example_app_signs_a_person_in_with_a_standard_oidc_library() {
     assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
     w.stack.stop().await;
 }
+
+#[tokio::test]
+async fn the_sign_in_page_asks_for_the_second_factor_and_the_apps_tokens_carry_it() {
+    use crate::two_factor::{challenge, claims, turn_on_two_factor, verify};
+    let w = world().await;
+    let stack = &w.stack;
+    stack.sign_up("bob@acme.test", "Bob").await;
+    stack
+        .add_member(&w.alice, &w.acme, "bob@acme.test", "ADMIN")
+        .await;
+    // Alice turns two-factor sign-in on and requires it in Acme.
+    let (_, recovery) = turn_on_two_factor(stack, &w.alice).await;
+    let pending = challenge(stack, "alice@acme.test").await;
+    let alice = verify(stack, &pending, &recovery[0]).await;
+    let alice = alice["data"]["verifySecondFactor"]["accessToken"]
+        .as_str()
+        .expect("signed in")
+        .to_owned();
+    stack
+        .data_as(
+            &alice,
+            "mutation($o: ID!) { requireTwoFactor(organizationId: $o, required: true) { id } }",
+            json!({ "o": w.acme }),
+        )
+        .await;
+    let (verifier, pkce_challenge) = pkce();
+    let scope = "openid email users:read";
+    let authorize = authorize_path(&w.app_id, &usual(&pkce_challenge, scope));
+
+    // Bob (an admin, no second factor) signs in with his password alone: Acme is not offered,
+    // and choosing it anyway installs nothing.
+    let mut bob = Browser::new(stack);
+    let login = bob.get(&authorize).await;
+    let signed_in = bob.log_in(&login, "bob@acme.test", PASSWORD).await;
+    let consent = bob.follow(&signed_in).await;
+    assert!(!consent.body.contains("Acme"), "{}", consent.body);
+    let forced = bob
+        .post(
+            "/oauth/consent",
+            &[
+                ("csrf", &consent.field("csrf")),
+                ("request", &consent.field("request")),
+                ("organization", &w.acme),
+                ("scope", "users:read"),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert!(
+        forced.body.contains("requires two-factor sign-in"),
+        "{}: {}",
+        forced.status,
+        forced.body
+    );
+    // (Alice's first token had no second factor: Acme refuses it now. Her new one reads.)
+    let installed = stack
+        .data_as(
+            &alice,
+            "query($o: ID!) { organization(id: $o) { installations { nodes { id } } } }",
+            json!({ "o": w.acme }),
+        )
+        .await;
+    assert_eq!(
+        installed["organization"]["installations"]["nodes"],
+        json!([])
+    );
+
+    // Alice's password opens a second step; a wrong code asks again; a recovery code passes.
+    let mut browser = Browser::new(stack);
+    let login = browser.get(&authorize).await;
+    let second = browser.log_in(&login, "alice@acme.test", PASSWORD).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    assert!(
+        second.body.contains("Two-factor sign-in"),
+        "{}",
+        second.body
+    );
+    let code_form = |page: &Answer, code: &str| {
+        vec![
+            ("csrf".to_owned(), page.field("csrf")),
+            ("request".to_owned(), page.field("request")),
+            ("challenge".to_owned(), page.field("challenge")),
+            ("email".to_owned(), "alice@acme.test".to_owned()),
+            ("code".to_owned(), code.to_owned()),
+        ]
+    };
+    let form = code_form(&second, "000000");
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let wrong = browser.post("/oauth/login", &pairs).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.body);
+    assert!(wrong.body.contains("name=\"code\""), "{}", wrong.body);
+    let form = code_form(&wrong, &recovery[1]);
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let passed = browser.post("/oauth/login", &pairs).await;
+    assert_eq!(passed.status, StatusCode::SEE_OTHER, "{}", passed.body);
+    let consent = browser.follow(&passed).await;
+    assert!(consent.body.contains("Acme"), "{}", consent.body);
+    let approved = browser
+        .post(
+            "/oauth/consent",
+            &[
+                ("csrf", &consent.field("csrf")),
+                ("request", &consent.field("request")),
+                ("organization", &w.acme),
+                ("scope", "users:read"),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    let code = approved.param("code").expect("a code");
+    let (status, tokens) = w.redeem(&code, &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap_or_default();
+    assert_eq!(claims(access)["amr"], json!(["pwd", "otp", "mfa"]));
+    // The app acts for Alice in Acme, which requires the second factor she gave.
+    let data = stack
+        .gql_as(
+            access,
+            "query($id: ID!) { user(id: $id) { email } }",
+            json!({ "id": w.alice.user_id }),
+        )
+        .await;
+    assert_eq!(data["data"]["user"]["email"], "alice@acme.test", "{data}");
+    w.stack.stop().await;
+}

@@ -83,7 +83,7 @@ pub async fn turn_on_two_factor(
 }
 
 /// `logIn` for an account with two-factor sign-in: the challenge it answers with.
-async fn challenge(stack: &TestStack, email: &str) -> String {
+pub async fn challenge(stack: &TestStack, email: &str) -> String {
     let body = stack
         .gql(
             LOG_IN,
@@ -101,7 +101,7 @@ async fn challenge(stack: &TestStack, email: &str) -> String {
         .to_owned()
 }
 
-async fn verify(stack: &TestStack, challenge: &str, code: &str) -> Value {
+pub async fn verify(stack: &TestStack, challenge: &str, code: &str) -> Value {
     stack
         .gql(
             VERIFY,
@@ -111,7 +111,7 @@ async fn verify(stack: &TestStack, challenge: &str, code: &str) -> Value {
 }
 
 /// The claims of an access token (not verified: the router did that).
-fn claims(token: &str) -> Value {
+pub fn claims(token: &str) -> Value {
     use base64::Engine;
     let payload = token.split('.').nth(1).unwrap_or_default();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -164,6 +164,8 @@ async fn enrolment_challenge_window_and_single_use_codes() {
         .await;
     assert!(body["data"]["logIn"]["accessToken"].is_string(), "{body}");
 
+    // A session signed in elsewhere before (without a second factor) ends when it is turned on.
+    let elsewhere = stack.log_in("ada@example.com").await;
     let app = Authenticator::new(secret);
     steady_step().await;
     let bad = stack
@@ -210,6 +212,13 @@ async fn enrolment_challenge_window_and_single_use_codes() {
         me["me"],
         json!({ "twoFactorEnabled": true, "recoveryCodesLeft": 10 })
     );
+    let ended = stack
+        .gql(
+            "mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken } }",
+            json!({ "t": elsewhere.refresh }),
+        )
+        .await;
+    assert_eq!(error_codes(&ended), ["UNAUTHENTICATED"], "{ended}");
 
     // The password alone no longer signs in: a challenge, completed by a code.
     let first = challenge(&stack, "ada@example.com").await;
@@ -299,8 +308,29 @@ async fn enrolment_challenge_window_and_single_use_codes() {
         first_error_message(&dead).starts_with("this sign-in has expired"),
         "{dead}"
     );
+    let log = AuditLog::open(&stack).await;
+    let before = log.mark().await;
     let forged = verify(&stack, "not-a-challenge", &bob_recovery[0]).await;
     assert_eq!(error_codes(&forged), ["UNAUTHENTICATED"], "{forged}");
+    assert!(
+        log.since(before).await.is_empty(),
+        "a made-up challenge is not recorded"
+    );
+    let failures: Vec<_> = log
+        .of("user.sign_in_failed")
+        .await
+        .into_iter()
+        .filter(|e| e.target_id.as_deref() == Some(bob.user_id.as_str()))
+        .collect();
+    assert_eq!(failures.len(), 5, "{failures:?}");
+    assert_eq!(details(&failures[0])["reason"], "wrong second factor");
+    let signed_in = log.of("user.signed_in").await;
+    assert!(
+        signed_in.iter().any(|e| e.actor_type == "user"
+            && e.actor_id.as_deref() == Some(ada.user_id.as_str())
+            && details(e)["second_factor"] == "recovery_code"),
+        "{signed_in:?}"
+    );
     for _ in 0..5 {
         let fresh = challenge(&stack, "bob@example.com").await;
         let wrong = verify(&stack, &fresh, "12345x").await;
@@ -398,6 +428,26 @@ async fn an_organization_requiring_two_factor_refuses_sessions_without_it() {
         ["TWO_FACTOR_REQUIRED"],
         "{leave_alone}"
     );
+    // Not through its own memberships either.
+    let around = stack
+        .gql_as(
+            fresh_token,
+            "{ me { memberships { nodes { organization { name members { nodes { role } } } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&around), ["TWO_FACTOR_REQUIRED"], "{around}");
+    // Someone who is not a member learns nothing of the requirement (nor the name).
+    let stranger = stack.sign_up("stranger@else.test", "Stranger").await;
+    let outside = stack
+        .gql_as(
+            &stranger.access,
+            "mutation($o: ID!) { createApiKey(input: { organizationId: $o, name: \"k\" }) { secret } }",
+            json!({ "o": acme }),
+        )
+        .await;
+    assert_eq!(error_codes(&outside), ["FORBIDDEN"], "{outside}");
+    assert!(!first_error_message(&outside).contains("Acme"), "{outside}");
 
     // With a second factor, the member acts in Acme again.
     let member_session = Session {

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use nexus_kit::Code;
 use nexus_kit::accounts::{Account, AccountMembership, Credentials, Refusal};
+use nexus_kit::audit::{Actor, Entry};
 use nexus_kit::error::{Result, internal};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde::Deserialize;
@@ -72,14 +73,38 @@ pub(crate) async fn check(
     config: &AuthConfig,
     input: Credentials,
 ) -> Result<Account> {
+    let entry = |action| Entry::new(action, Actor::anonymous(), Some(input.address.clone()));
     if let (Some(challenge), Some(code)) = (&input.challenge, &input.code) {
-        let (user, _, _) =
-            crate::accounts::two_factor::complete(db, &config.limiter, challenge, code).await?;
+        let (user, _, _) = crate::accounts::two_factor::complete(
+            db,
+            &config.limiter,
+            challenge,
+            code,
+            entry("user.sign_in_failed"),
+        )
+        .await?;
+        record_signed_in(db, entry("user.signed_in"), user.id, true).await;
         let mut account = describe(db, user).await?;
         account.two_factor = true;
         return Ok(account);
     }
-    let found = password_holder(db, config, &input).await?;
+    let found = match password_holder(db, config, &input).await {
+        Ok(found) => found,
+        Err(e) => {
+            if Code::of(&e) == Code::Unauthenticated {
+                let email = input.email.trim().to_lowercase();
+                let user = service::find_user_by_email(db, &email).await?.map(|u| u.id);
+                crate::accounts::record_sign_in_failure(
+                    db,
+                    entry("user.sign_in_failed"),
+                    user,
+                    "wrong email or password",
+                )
+                .await;
+            }
+            return Err(e);
+        }
+    };
     if crate::accounts::two_factor::enabled(db, found.id)
         .await?
         .is_some()
@@ -91,7 +116,20 @@ pub(crate) async fn check(
         let challenge = crate::accounts::two_factor::challenge(db, found.id, &device).await?;
         return Err(crate::graphql::second_factor_required(challenge));
     }
+    record_signed_in(db, entry("user.signed_in"), found.id, false).await;
     describe(db, found).await
+}
+
+/// `user.signed_in` on the OAuth sign-in page (the browser session it starts is the apps
+/// service's, so there is no transaction of identity's to share).
+async fn record_signed_in(db: &DatabaseConnection, entry: Entry, user: Uuid, second_factor: bool) {
+    let mut entry = entry
+        .target("user", user)
+        .details(serde_json::json!({ "via": "oauth", "second_factor": second_factor }));
+    entry.actor = Actor::user(user);
+    if let Err(e) = nexus_kit::audit::append(db, entry).await {
+        tracing::error!(error = %e, "cannot record a sign-in");
+    }
 }
 
 /// The account whose password `input` gives (limits first; the same error for an unknown email
@@ -163,6 +201,7 @@ async fn describe(db: &DatabaseConnection, found: user::Model) -> Result<Account
                 organization_name: organization.name.clone(),
                 organization_slug: organization.slug.clone(),
                 role: role_name(m.role).to_owned(),
+                two_factor_required: organization.require_two_factor,
             })
         })
         .collect();

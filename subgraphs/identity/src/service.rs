@@ -200,6 +200,7 @@ pub async fn delete_organization(
     actor: Uuid,
     organization_id: Uuid,
     confirm_slug: &str,
+    audit: Entry,
 ) -> Result<organization::Model> {
     let txn = db.begin().await.map_err(internal)?;
     lock_organization(&txn, organization_id).await?;
@@ -224,6 +225,14 @@ pub async fn delete_organization(
         .exec(&txn)
         .await
         .map_err(internal)?;
+    nexus_kit::audit::record(
+        &txn,
+        audit
+            .in_organization(organization_id)
+            .target("organization", organization_id)
+            .details(serde_json::json!({ "name": organization.name, "slug": organization.slug })),
+    )
+    .await?;
     txn.commit().await.map_err(internal)?;
     Ok(organization)
 }
@@ -231,7 +240,7 @@ pub async fn delete_organization(
 /// Deletes a user's account, with their memberships and sessions. Refused while they are an
 /// organization's only owner (someone must be left to run it). In each of their organizations,
 /// `user.deleted` and `member.removed` are recorded with it.
-pub async fn delete_account(db: &DatabaseConnection, user_id: Uuid) -> Result<()> {
+pub async fn delete_account(db: &DatabaseConnection, user_id: Uuid, audit: Entry) -> Result<()> {
     let txn = db.begin().await.map_err(internal)?;
     let user = lock_user(&txn, user_id).await?;
     // Every organization of theirs locked (see `lock_organization`), then their memberships read
@@ -292,6 +301,14 @@ pub async fn delete_account(db: &DatabaseConnection, user_id: Uuid) -> Result<()
             )));
         }
     }
+    nexus_kit::audit::record(
+        &txn,
+        audit.target("user", user_id).details(serde_json::json!({
+            "email": user.email,
+            "organizations": memberships.iter().map(|m| m.organization_id).collect::<Vec<_>>(),
+        })),
+    )
+    .await?;
     txn.commit().await.map_err(internal)?;
     Ok(())
 }
@@ -759,6 +776,9 @@ pub async fn set_platform_admin(
         return Err(Code::Forbidden.error(format!(
             "`{email}` has not verified its address, so this account may not be who you mean; verify it first, or use --force"
         )));
+    }
+    if user.is_platform_admin == admin {
+        return Ok(user);
     }
     let txn = db.begin().await.map_err(internal)?;
     let mut active: user::ActiveModel = user.into();

@@ -88,6 +88,16 @@ impl Tenancy {
                             return Ok(HashMap::new());
                         };
                         let member = crate::service::membership_of(&self.db, org, user_id).await?;
+                        if member.is_some() && !principal.claims.two_factor() {
+                            let closed = organization::Entity::find_by_id(org)
+                                .one(&self.db)
+                                .await
+                                .map_err(internal)?
+                                .is_some_and(|o| o.require_two_factor);
+                            if closed {
+                                return Ok(HashMap::new());
+                            }
+                        }
                         Ok(member.map(|_| (org, Role::Member)).into_iter().collect())
                     }
                     // An API key is a member-level view of its own organization.
@@ -104,11 +114,24 @@ impl Tenancy {
     /// `TWO_FACTOR_REQUIRED` when the organization requires a second factor and the caller's
     /// session was signed in without one: nothing may be done there with it.
     pub async fn require_allowed_in(&self, organization_id: Uuid) -> Result<()> {
-        if self
-            .caller
-            .principal()
-            .is_none_or(|p| p.claims.two_factor() || p.typ != TokenType::Access)
+        let Some(principal) = self.caller.principal() else {
+            return Ok(());
+        };
+        if principal.claims.two_factor()
+            || !matches!(principal.typ, TokenType::Access | TokenType::Delegated)
         {
+            return Ok(());
+        }
+        // Only a member learns the requirement (and the name): for anyone else the usual
+        // refusals answer, saying nothing about the organization.
+        let user = Uuid::parse_str(&principal.claims.sub).ok();
+        let member = match user {
+            Some(user) => crate::service::membership_of(&self.db, organization_id, user)
+                .await?
+                .is_some(),
+            None => false,
+        };
+        if !member {
             return Ok(());
         }
         match organization::Entity::find_by_id(organization_id)

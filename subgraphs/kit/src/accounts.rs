@@ -34,7 +34,7 @@ pub struct Account {
     pub id: Uuid,
     pub email: String,
     pub name: String,
-    /// Nobody has verified an address yet (verification is still to come).
+    /// The person proved they receive mail at `email`.
     pub email_verified: bool,
     pub memberships: Vec<AccountMembership>,
     /// This sign-in proved a second factor.
@@ -49,6 +49,9 @@ pub struct AccountMembership {
     pub organization_slug: String,
     /// `owner`, `admin` or `member`.
     pub role: String,
+    /// Acting there needs a sign-in with a second factor.
+    #[serde(default)]
+    pub two_factor_required: bool,
 }
 
 impl AccountMembership {

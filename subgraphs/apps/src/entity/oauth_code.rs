@@ -15,6 +15,8 @@ pub struct Model {
     pub code_challenge: String,
     pub nonce: Option<String>,
     pub auth_time: DateTimeUtc,
+    /// The sign-in behind it proved a second factor (its tokens carry `amr`).
+    pub two_factor: bool,
     pub expires_at: DateTimeUtc,
     pub used_at: Option<DateTimeUtc>,
     /// The grant its redemption created: revoked if the code is presented again.

@@ -12,6 +12,8 @@ pub struct Model {
     pub scopes: Json,
     /// When the user signed in for it (the id_token's `auth_time`).
     pub auth_time: DateTimeUtc,
+    /// The sign-in behind it proved a second factor (its tokens carry `amr`).
+    pub two_factor: bool,
     pub created_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
 }

@@ -23,7 +23,7 @@ use nexus_protocol::oauth::{AUTHORIZE_PATH, USER_SCOPES, is_user_scope};
 use uuid::Uuid;
 
 use super::OAuthServer;
-use super::browser::BrowserSession;
+use super::browser::{BrowserSession, SignIn};
 use super::client::Client;
 use super::grants::{self, NewCode, valid_pkce_string};
 use super::pages::{self, ConsentPage, LoginPage, OrganizationChoice, ScopeLine};
@@ -288,8 +288,8 @@ pub async fn authorize(
     let signed_in = session
         .as_ref()
         .filter(|_| !request.prompt.login)
-        .and_then(|s| Some((s.user()?, s.auth_time?)));
-    let Some((user, auth_time)) = signed_in else {
+        .and_then(|s| Some((s.user()?, s.sign_in()?)));
+    let Some((user, sign_in)) = signed_in else {
         if request.prompt.none {
             return request.error(
                 server.keys.issuer(),
@@ -299,7 +299,7 @@ pub async fn authorize(
         }
         return login_page(&server, &request, session, StatusCode::OK, "", None, None);
     };
-    decide(&server, &request, session.as_ref(), user, auth_time, None).await
+    decide(&server, &request, session.as_ref(), user, sign_in, None).await
 }
 
 fn login_page(
@@ -360,13 +360,19 @@ struct Candidate {
     installation: Option<installation::Model>,
 }
 
+/// The organizations this sign-in may authorize the app for: where the user may install it or
+/// it is installed, and — for one requiring two-factor sign-in — only with a second factor.
 async fn candidates(
     server: &OAuthServer,
     account: &Account,
     app: Uuid,
+    sign_in: SignIn,
 ) -> nexus_kit::Result<Vec<Candidate>> {
     let mut found = Vec::new();
     for membership in &account.memberships {
+        if membership.two_factor_required && !sign_in.two_factor {
+            continue;
+        }
         let installation =
             crate::installations::for_app(&server.db, app, membership.organization_id).await?;
         if installation.is_none() && !membership.may_install() {
@@ -389,7 +395,7 @@ async fn decide(
     request: &AuthorizationRequest,
     session: Option<&BrowserSession>,
     user: Uuid,
-    auth_time: i64,
+    sign_in: SignIn,
     problem: Option<&str>,
 ) -> Response {
     let issuer = server.keys.issuer();
@@ -399,7 +405,7 @@ async fn decide(
         Ok(None) => return login_page(server, request, None, StatusCode::OK, "", None, None),
         Err(e) => return internal_page("cannot read the account", e.message),
     };
-    let candidates = match candidates(server, &account, request.client.app.id).await {
+    let candidates = match candidates(server, &account, request.client.app.id, sign_in).await {
         Ok(c) => c,
         Err(e) => return internal_page("cannot read installations", e.message),
     };
@@ -432,7 +438,7 @@ async fn decide(
                     candidate.organization,
                     installation.id,
                     &request.scopes,
-                    auth_time,
+                    sign_in,
                 )
                 .await;
             }
@@ -533,7 +539,7 @@ async fn issue_code(
     organization: Uuid,
     installation: Uuid,
     scopes: &[String],
-    auth_time: i64,
+    sign_in: SignIn,
 ) -> Response {
     let issuer = server.keys.issuer();
     let authorization = match grants::authorize(
@@ -557,7 +563,8 @@ async fn issue_code(
             scopes,
             code_challenge: &request.code_challenge,
             nonce: request.nonce.as_deref(),
-            auth_time: DateTime::from_timestamp(auth_time, 0).unwrap_or_else(Utc::now),
+            auth_time: DateTime::from_timestamp(sign_in.at, 0).unwrap_or_else(Utc::now),
+            two_factor: sign_in.two_factor,
         },
     )
     .await;
@@ -628,7 +635,7 @@ pub async fn log_in(
     };
     match server.accounts.authenticate(&credentials).await {
         Ok(account) => {
-            let signed_in = BrowserSession::signed_in(&server.keys, account.id);
+            let signed_in = BrowserSession::signed_in(&server.keys, account.id, account.two_factor);
             let mut response = see_other(&format!("{AUTHORIZE_PATH}?{}", request.query));
             match signed_in.set_cookie(&server.keys) {
                 Ok(cookie) => {
@@ -692,7 +699,7 @@ pub async fn consent(
     let Some(session) = BrowserSession::from_request(&headers, &server.keys) else {
         return csrf_refused();
     };
-    let (Some(user), Some(auth_time)) = (session.user(), session.auth_time) else {
+    let (Some(user), Some(sign_in)) = (session.user(), session.sign_in()) else {
         return csrf_refused();
     };
     if !session.csrf_matches(form.get("csrf")) {
@@ -715,7 +722,7 @@ pub async fn consent(
                 request,
                 Some(session),
                 user,
-                auth_time,
+                sign_in,
                 Some(&message),
             )
             .await
@@ -739,6 +746,12 @@ pub async fn consent(
     else {
         return refuse("You are not a member of that organization.").await;
     };
+    if membership.two_factor_required && !sign_in.two_factor {
+        return refuse(
+            "That organization requires two-factor sign-in: turn it on for your account, then sign in again.",
+        )
+        .await;
+    }
     // The installation's scopes: the required ones, and the optional ones asked for and kept.
     let asked: BTreeSet<&String> = request.installation_scopes().collect();
     let kept: BTreeSet<String> = form.scopes.iter().cloned().collect();
@@ -827,7 +840,7 @@ pub async fn consent(
         organization,
         installation.id,
         &scopes,
-        auth_time,
+        sign_in,
     )
     .await
 }

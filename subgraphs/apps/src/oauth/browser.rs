@@ -25,7 +25,17 @@ pub struct BrowserSession {
     /// When the user entered their password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// The sign-in proved a second factor.
+    #[serde(default)]
+    pub two_factor: bool,
     pub csrf: String,
+}
+
+/// When and how the browser's user signed in.
+#[derive(Clone, Copy, Debug)]
+pub struct SignIn {
+    pub at: i64,
+    pub two_factor: bool,
 }
 
 impl BrowserSession {
@@ -33,8 +43,19 @@ impl BrowserSession {
         Self::new(keys, String::new(), None)
     }
 
-    pub fn signed_in(keys: &KeyStore, user: Uuid) -> BrowserSession {
-        Self::new(keys, user.to_string(), Some(Utc::now().timestamp()))
+    pub fn signed_in(keys: &KeyStore, user: Uuid, two_factor: bool) -> BrowserSession {
+        BrowserSession {
+            two_factor,
+            ..Self::new(keys, user.to_string(), Some(Utc::now().timestamp()))
+        }
+    }
+
+    /// When and how the user signed in, if they did.
+    pub fn sign_in(&self) -> Option<SignIn> {
+        Some(SignIn {
+            at: self.auth_time?,
+            two_factor: self.two_factor,
+        })
     }
 
     fn new(keys: &KeyStore, sub: String, auth_time: Option<i64>) -> BrowserSession {
@@ -46,6 +67,7 @@ impl BrowserSession {
             iat: now,
             exp: now + SESSION_SECONDS,
             auth_time,
+            two_factor: false,
             csrf: super::random_secret(),
         }
     }

@@ -126,6 +126,7 @@ pub struct NewCode<'a> {
     pub code_challenge: &'a str,
     pub nonce: Option<&'a str>,
     pub auth_time: DateTime<Utc>,
+    pub two_factor: bool,
 }
 
 /// A new authorization code; returned once, stored hashed.
@@ -140,6 +141,7 @@ pub async fn create_code(db: &DatabaseConnection, new: NewCode<'_>) -> Result<St
         code_challenge: Set(new.code_challenge.to_owned()),
         nonce: Set(new.nonce.map(str::to_owned)),
         auth_time: Set(new.auth_time),
+        two_factor: Set(new.two_factor),
         expires_at: Set(now + CODE_TTL),
         used_at: Set(None),
         grant_id: Set(None),
@@ -248,6 +250,7 @@ pub async fn redeem_code(db: &DatabaseConnection, r: Redemption<'_>) -> Result<I
         authorization_id: Set(authorization.id),
         scopes: Set(serde_json::json!(scopes)),
         auth_time: Set(code.auth_time),
+        two_factor: Set(code.two_factor),
         created_at: Set(now),
         revoked_at: Set(None),
     }
@@ -475,7 +478,8 @@ pub async fn revoke_for_user(
     if let Some(organization) = organization {
         which = which.add(oauth_authorization::Column::OrganizationId.eq(organization));
     }
-    let txn = db.begin().await.map_err(internal)?;
+    // Reads, then writes: SQLite's write lock first.
+    let txn = crate::webhooks::begin_writing(db).await.map_err(internal)?;
     let live = oauth_authorization::Entity::find()
         .filter(which)
         .all(&txn)

@@ -160,6 +160,11 @@ async fn respond(
         .role(authorization.user_id, authorization.organization_id)
         .await
     {
+        Ok(answer) if answer.two_factor_required && !issued.grant.two_factor => {
+            return invalid_grant(
+                "the organization requires two-factor sign-in, and this sign-in had none: sign in again with a second factor",
+            );
+        }
         Ok(nexus_kit::authority::MembershipAnswer {
             role: Some(role), ..
         }) => role,
@@ -181,6 +186,7 @@ async fn respond(
             role: Some(role),
             scopes: &scopes,
             grant: Some(issued.grant.id),
+            two_factor: issued.grant.two_factor,
         },
     ) {
         Ok(token) => token,
@@ -347,6 +353,7 @@ async fn exchange(
             role: Some(role),
             scopes: &scopes,
             grant,
+            two_factor: context.two_factor(),
         },
     ) {
         Ok(token) => answer(

@@ -24,6 +24,8 @@ pub struct Delegation<'a> {
     /// The grant it comes from, if any (a token exchanged for the user's own call has none: it
     /// lives only as long as the installation and the user's membership, and cannot be renewed).
     pub grant: Option<Uuid>,
+    /// The user's sign-in proved a second factor (`amr`).
+    pub two_factor: bool,
 }
 
 pub fn access_token(keys: &KeyStore, ttl: Duration, d: &Delegation<'_>) -> anyhow::Result<String> {
@@ -34,6 +36,11 @@ pub fn access_token(keys: &KeyStore, ttl: Duration, d: &Delegation<'_>) -> anyho
     claims.client_id = Some(d.app.to_string());
     claims.gid = d.grant.map(|g| g.to_string());
     claims.scopes = d.scopes.to_vec();
+    claims.amr = if d.two_factor {
+        vec!["pwd".into(), "otp".into(), "mfa".into()]
+    } else {
+        vec!["pwd".into()]
+    };
     keys.sign(&claims)
 }
 

@@ -71,6 +71,10 @@ pub async fn delegation_is_live(server: &OAuthServer, claims: &Claims) -> Result
         Err(e) => return Err(format!("cannot check the token now: {e}")),
     }
     match server.memberships.role(user, organization).await {
+        Ok(answer) if answer.two_factor_required && !claims.two_factor() => Err(
+            "the organization requires two-factor sign-in, and this token's sign-in had none"
+                .into(),
+        ),
         Ok(answer) if answer.role.is_some() => Ok(()),
         Ok(_) => Err("the user is no longer a member of the organization".into()),
         Err(e) => Err(format!("cannot check the token now: {}", e.message)),

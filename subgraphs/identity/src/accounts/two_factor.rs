@@ -209,10 +209,12 @@ async fn replace_recovery_codes(db: &impl ConnectionTrait, user_id: Uuid) -> Res
 }
 
 /// Turns two-factor sign-in on once `code` comes from the enrolled secret; the recovery codes.
+/// Every other session of the account ends: they were signed in without the second factor.
 pub async fn confirm(
     db: &DatabaseConnection,
     user_id: Uuid,
     code: &str,
+    this_session: Option<Uuid>,
     audit: nexus_kit::audit::Entry,
 ) -> Result<Vec<String>> {
     let txn = db.begin().await.map_err(internal)?;
@@ -239,6 +241,7 @@ pub async fn confirm(
         .await
         .map_err(internal)?;
     let codes = replace_recovery_codes(&txn, user_id).await?;
+    super::session::revoke_all_but(&txn, user_id, this_session).await?;
     nexus_kit::audit::record(&txn, audit).await?;
     txn.commit().await.map_err(internal)?;
     Ok(codes)
@@ -362,11 +365,14 @@ fn dead_challenge() -> nexus_kit::Error {
 
 /// Completes a challenge with `code`: the user and the device they began on. The challenge
 /// works once; wrong codes count against it and against the account.
+/// A wrong code is recorded as `failure` (about the account); a challenge that does not exist
+/// (or is dead) records nothing, so made-up ones cannot fill the log.
 pub async fn complete(
     db: &DatabaseConnection,
     limiter: &super::rate_limit::LoginLimiter,
     token: &str,
     code: &str,
+    failure: nexus_kit::audit::Entry,
 ) -> Result<(user::Model, super::session::Device, Proof)> {
     let found = challenge::Entity::find()
         .filter(challenge::Column::TokenHash.eq(sha256_hex(token)))
@@ -389,6 +395,8 @@ pub async fn complete(
                 .exec(db)
                 .await
                 .map_err(internal)?;
+            super::record_sign_in_failure(db, failure, Some(found.user_id), "wrong second factor")
+                .await;
             return Err(e);
         }
     };

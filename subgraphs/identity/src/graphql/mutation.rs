@@ -181,22 +181,33 @@ async fn allowed_for_membership(ctx: &Context<'_>, membership_id: uuid::Uuid) ->
     Ok(())
 }
 
-/// `user.sign_in_failed`, about the account when there is one (logged when it cannot be written:
-/// a failed sign-in is answered all the same).
+/// `user.signed_in`: by the user, from the request's address.
+pub(super) fn signed_in(
+    ctx: &Context<'_>,
+    user: uuid::Uuid,
+    organization: Option<uuid::Uuid>,
+) -> Entry {
+    let mut entry = Entry::by(ctx, "user.signed_in")
+        .target("user", user)
+        .in_organization_opt(organization);
+    entry.actor = nexus_kit::audit::Actor::user(user);
+    entry
+}
+
+/// `user.sign_in_failed` for a GraphQL sign-in.
 pub(super) async fn record_failed_sign_in(
     ctx: &Context<'_>,
     user: Option<uuid::Uuid>,
     reason: &'static str,
 ) {
     let db = ctx.data_unchecked::<DatabaseConnection>();
-    let mut entry =
-        Entry::by(ctx, "user.sign_in_failed").details(serde_json::json!({ "reason": reason }));
-    if let Some(user) = user {
-        entry = entry.target("user", user);
-    }
-    if let Err(e) = nexus_kit::audit::append(db, entry).await {
-        tracing::error!(error = %e, "cannot record a failed sign-in");
-    }
+    crate::accounts::record_sign_in_failure(
+        db,
+        Entry::by(ctx, "user.sign_in_failed"),
+        user,
+        reason,
+    )
+    .await;
 }
 
 /// The device and address a new session is signed in from.
@@ -267,14 +278,10 @@ impl AccountMutation {
         }
         let txn = db.begin().await.map_err(internal)?;
         let user_id = user.id;
+        // A write first: on SQLite the transaction waits its turn here instead of failing later.
+        crate::service::lock_user(&txn, user_id).await?;
         let issued = session::issue(&txn, config, user, None, None, device(ctx), false).await?;
-        nexus_kit::audit::record(
-            &txn,
-            Entry::by(ctx, "user.signed_in")
-                .target("user", user_id)
-                .in_organization_opt(issued.organization_id),
-        )
-        .await?;
+        nexus_kit::audit::record(&txn, signed_in(ctx, user_id, issued.organization_id)).await?;
         txn.commit().await.map_err(internal)?;
         payload(db, issued).await
     }
@@ -380,7 +387,8 @@ impl AccountMutation {
         let actor = caller(ctx).require_user()?;
         let organization_id = parse_id(&id, "organization")?;
         tenancy(ctx).require_allowed_in(organization_id).await?;
-        service::delete_organization(db, actor, organization_id, &confirm_slug)
+        let audit = Entry::by(ctx, "organization.deleted");
+        service::delete_organization(db, actor, organization_id, &confirm_slug, audit)
             .await
             .map(Organization)
     }
@@ -392,7 +400,7 @@ impl AccountMutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let user_id = caller(ctx).require_user()?;
         confirm_password(ctx, user_id, password).await?;
-        service::delete_account(db, user_id).await?;
+        service::delete_account(db, user_id, Entry::by(ctx, "user.deleted")).await?;
         Ok(true)
     }
 

@@ -54,13 +54,20 @@ impl TwoFactorMutation {
         })
     }
 
-    /// Turns two-factor sign-in on with a code from the enrolled authenticator. Answers with ten
-    /// single-use recovery codes, shown this once: store them somewhere safe.
+    /// Turns two-factor sign-in on with a code from the enrolled authenticator, and signs out
+    /// every other session (they had no second factor). Answers with ten single-use recovery
+    /// codes, shown this once: store them somewhere safe.
     async fn confirm_two_factor(&self, ctx: &Context<'_>, code: String) -> Result<Vec<String>> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
+        let principal = caller(ctx).require()?;
         let user_id = caller(ctx).require_user()?;
+        let this_session = principal
+            .claims
+            .sid
+            .as_deref()
+            .and_then(|s| uuid::Uuid::parse_str(s).ok());
         let audit = Entry::by(ctx, "user.two_factor_enabled").target("user", user_id);
-        two_factor::confirm(db, user_id, &code, audit).await
+        two_factor::confirm(db, user_id, &code, this_session, audit).await
     }
 
     /// Turns two-factor sign-in off; a current code (or a recovery code) confirms it.
@@ -95,16 +102,14 @@ impl TwoFactorMutation {
     ) -> Result<AuthPayload> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let config = ctx.data_unchecked::<AuthConfig>();
+        let failure = Entry::by(ctx, "user.sign_in_failed");
         let (user, device, proof) =
-            match two_factor::complete(db, &config.limiter, &input.challenge, &input.code).await {
-                Ok(done) => done,
-                Err(e) => {
-                    super::mutation::record_failed_sign_in(ctx, None, "wrong second factor").await;
-                    return Err(e);
-                }
-            };
+            two_factor::complete(db, &config.limiter, &input.challenge, &input.code, failure)
+                .await?;
         let txn = db.begin().await.map_err(internal)?;
         let user_id = user.id;
+        // A write first: on SQLite the transaction waits its turn here instead of failing later.
+        crate::service::lock_user(&txn, user_id).await?;
         let issued = session::issue(&txn, config, user, None, None, &device, true).await?;
         let method = match proof {
             two_factor::Proof::Authenticator => "authenticator",
@@ -112,9 +117,7 @@ impl TwoFactorMutation {
         };
         nexus_kit::audit::record(
             &txn,
-            Entry::by(ctx, "user.signed_in")
-                .target("user", user_id)
-                .in_organization_opt(issued.organization_id)
+            super::mutation::signed_in(ctx, user_id, issued.organization_id)
                 .details(json!({ "second_factor": method })),
         )
         .await?;
