@@ -119,9 +119,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("reading the audit log")?;
             match verification.first_broken {
                 None => {
+                    let entries = match verification.checked {
+                        1 => "1 entry".to_owned(),
+                        n => format!("{n} entries"),
+                    };
                     println!(
-                        "the audit log is intact: {} entries, newest hash {}",
-                        verification.checked, verification.head_hash
+                        "the audit log is intact: {entries}, newest hash {}",
+                        verification.head_hash
                     );
                     Ok(())
                 }

@@ -37,8 +37,8 @@ struct Args {
     database_url: Option<String>,
     /// What to measure: nested queries through the router, the license-validation hot path, the
     /// public port against the router pipeline behind it, the router with and without the
-    /// operation limits and rate limits, webhook deliveries, or a mutation that records an event
-    /// with and without the outbox write.
+    /// operation limits and rate limits, webhook deliveries, a mutation that records an event
+    /// with and without the outbox write, or one that is audited with and without the audit log.
     #[arg(long, value_enum, default_value_t = Suite::Queries)]
     suite: Suite,
     /// Redis for the `limits` suite's shared rate-limit store (without it, that scenario is
@@ -65,6 +65,7 @@ enum Suite {
     Limits,
     Webhooks,
     Outbox,
+    Audit,
 }
 
 const IDENTITY_ONLY: &str = "{ organizations(first: 50) { edges { node { name members(first: 10) { edges { node { role user { email } } } } } } } }";
@@ -345,6 +346,40 @@ async fn outbox_scenarios(
     .collect())
 }
 
+/// `createApiKey` (audited: `api_key.created`), each client in its own organization, with the
+/// audit log's append switched off and on. Every append takes the chain's head row in turn, so
+/// this measures that queue, not only one more INSERT.
+async fn audit_scenarios(
+    stack: &Stack,
+    owner: uuid::Uuid,
+    clients: usize,
+) -> anyhow::Result<Vec<Scenario>> {
+    let mut organizations = Vec::new();
+    for i in 0..clients {
+        let organization = nexus_identity::service::create_owned_organization(
+            &stack.db,
+            owner,
+            "Keys often",
+            &format!("keys-often-{i}"),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        organizations.push(organization.id.to_string());
+    }
+    let token = access_token(stack, owner, false)?;
+    let create = "mutation { createApiKey(input: { organizationId: \"{client}\", name: \"bench {n}\" }) { apiKey { id } } }";
+    Ok(["`createApiKey`, audit off", "`createApiKey`, audit on"]
+        .into_iter()
+        .map(|name| Scenario {
+            name,
+            url: stack.graphql_url(),
+            query: create.to_owned(),
+            token: token.clone(),
+            clients: organizations.clone(),
+        })
+        .collect())
+}
+
 /// An hour's access token for `user`, a platform administrator or not.
 fn access_token(stack: &Stack, user: uuid::Uuid, platform_admin: bool) -> anyhow::Result<String> {
     let mut claims = new_claims(
@@ -445,7 +480,7 @@ async fn main() -> anyhow::Result<()> {
         },
         webhooks: nexus::config::WebhooksConfig {
             // The outbox suite measures recording events, not delivering them.
-            deliver: args.suite != Suite::Outbox,
+            deliver: !matches!(args.suite, Suite::Outbox | Suite::Audit),
             ..nexus::config::WebhooksConfig::default()
         },
         ..nexus::config::Config::default()
@@ -482,6 +517,7 @@ async fn main() -> anyhow::Result<()> {
             scenarios
         }
         Suite::Outbox => outbox_scenarios(&stack, admin.id, args.concurrency).await?,
+        Suite::Audit => audit_scenarios(&stack, admin.id, args.concurrency).await?,
         Suite::Webhooks => unreachable!("run above"),
     };
     let mut tallies: Vec<Tally> = scenarios.iter().map(|_| Tally::default()).collect();
@@ -494,6 +530,9 @@ async fn main() -> anyhow::Result<()> {
         for i in order {
             if args.suite == Suite::Outbox {
                 nexus_kit::outbox::set_recording(i == 1);
+            }
+            if args.suite == Suite::Audit {
+                nexus_kit::audit::set_recording(i == 1);
             }
             run_scenario(&scenarios[i], &args, &mut tallies[i]).await?;
         }
@@ -525,7 +564,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let versus = match args.suite {
         Suite::Port => "throughput vs pipeline",
-        Suite::Limits | Suite::Outbox => "throughput vs without",
+        Suite::Limits | Suite::Outbox | Suite::Audit => "throughput vs without",
         _ => "throughput vs direct",
     };
     println!(

@@ -346,7 +346,7 @@ fn admin_grant_makes_a_platform_administrator() {
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.starts_with("the audit log is intact: 1 entries, newest hash "),
+        stdout.starts_with("the audit log is intact: 1 entry, newest hash "),
         "{stdout}"
     );
     // …and a row changed behind Nexus's back is reported, by position.

@@ -475,3 +475,67 @@ async fn an_organization_requiring_two_factor_refuses_sessions_without_it() {
     assert_eq!(read["organization"]["name"], "Acme");
     stack.stop().await;
 }
+
+/// What `python3 -c script args…` prints.
+async fn python(script: &str, args: &[&str]) -> String {
+    let output = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .await
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// An off-the-shelf authenticator (Python's `pyotp`, which reads the `otpauth://` URI the way
+/// phone apps do) enrols and signs in.
+#[tokio::test]
+async fn an_off_the_shelf_authenticator_reads_the_enrolment_and_signs_in() {
+    if std::env::var("NEXUS_TEST_PYOTP").as_deref() != Ok("1") {
+        println!("skipped: set NEXUS_TEST_PYOTP=1 with `pip install pyotp`");
+        return;
+    }
+    let stack = TestStack::start().await;
+    let kim = stack.sign_up("kim@example.com", "Kim").await;
+    let enrolled = stack
+        .data_as(
+            &kim.access,
+            "mutation($p: String!) { enrollTwoFactor(password: $p) { otpauthUri } }",
+            json!({ "p": PASSWORD }),
+        )
+        .await;
+    let uri = enrolled["enrollTwoFactor"]["otpauthUri"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    const CODE: &str = "import pyotp, sys, time; t = pyotp.parse_uri(sys.argv[1]); \
+        assert t.issuer == 'Nexus' and t.name == 'kim@example.com', (t.issuer, t.name); \
+        print(t.at(time.time() + 30 * int(sys.argv[2])))";
+    steady_step().await;
+    let now = python(CODE, &[&uri, "0"]).await;
+    let confirmed = stack
+        .data_as(
+            &kim.access,
+            "mutation($c: String!) { confirmTwoFactor(code: $c) }",
+            json!({ "c": now }),
+        )
+        .await;
+    assert_eq!(
+        confirmed["confirmTwoFactor"].as_array().map(Vec::len),
+        Some(10)
+    );
+    let pending = challenge(&stack, "kim@example.com").await;
+    let next = python(CODE, &[&uri, "1"]).await;
+    let signed_in = verify(&stack, &pending, &next).await;
+    assert!(
+        signed_in["data"]["verifySecondFactor"]["accessToken"].is_string(),
+        "{signed_in}"
+    );
+    stack.stop().await;
+}

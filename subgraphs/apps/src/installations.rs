@@ -133,11 +133,33 @@ pub async fn uninstall(
     audit: Entry,
 ) -> Result<installation::Model> {
     let found = live_installation(db, id, organization_id).await?;
-    let mut active: installation::ActiveModel = found.into();
-    active.status = Set(InstallationStatus::Uninstalled);
-    active.updated_at = Set(Utc::now());
+    let now = Utc::now();
     let txn = db.begin().await.map_err(internal)?;
-    let updated = active.update(&txn).await.map_err(internal)?;
+    // Conditional: of two uninstalls at once, one ends it (and is announced and recorded).
+    let ended = installation::Entity::update_many()
+        .col_expr(
+            installation::Column::Status,
+            sea_orm::sea_query::Expr::value(InstallationStatus::Uninstalled),
+        )
+        .col_expr(
+            installation::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(installation::Column::Id.eq(found.id))
+        .filter(installation::Column::Status.ne(InstallationStatus::Uninstalled))
+        .exec(&txn)
+        .await
+        .map_err(internal)?;
+    if ended.rows_affected != 1 {
+        return Err(not_found(format!(
+            "no installation `{id}` in your organization"
+        )));
+    }
+    let updated = installation::Model {
+        status: InstallationStatus::Uninstalled,
+        updated_at: now,
+        ..found
+    };
     // Users' sign-ins through the installation end with it.
     crate::oauth::grants::revoke_for_installation(&txn, updated.id).await?;
     nexus_kit::outbox::emit(

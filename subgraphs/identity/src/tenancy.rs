@@ -22,7 +22,17 @@ use crate::entity::organization;
 pub struct Tenancy {
     db: DatabaseConnection,
     caller: Caller,
-    organizations: OnceCell<HashMap<Uuid, Role>>,
+    view: OnceCell<View>,
+}
+
+/// The caller's organizations as this request may see them.
+#[derive(Default)]
+struct View {
+    /// Where the caller acts, and with which role.
+    roles: HashMap<Uuid, Role>,
+    /// Where the caller is a member but may not act: the organization requires a second factor
+    /// this session lacks.
+    closed: HashSet<Uuid>,
 }
 
 impl Tenancy {
@@ -30,7 +40,7 @@ impl Tenancy {
         Arc::new(Tenancy {
             db,
             caller,
-            organizations: OnceCell::new(),
+            view: OnceCell::new(),
         })
     }
 
@@ -38,46 +48,26 @@ impl Tenancy {
         &self.caller
     }
 
-    /// The caller's organizations and roles (one statement per request, at most).
+    /// The caller's organizations and roles (one or two statements per request, at most).
     pub async fn organizations(&self) -> Result<&HashMap<Uuid, Role>> {
-        self.organizations
+        Ok(&self.view().await?.roles)
+    }
+
+    async fn view(&self) -> Result<&View> {
+        self.view
             .get_or_try_init(|| async {
                 let Some(principal) = self.caller.principal() else {
-                    return Ok(HashMap::new());
+                    return Ok(View::default());
                 };
-                match (principal.typ, principal.user_id) {
-                    (TokenType::Access, Some(user_id)) => {
-                        let rows = membership::Entity::find()
-                            .filter(membership::Column::UserId.eq(user_id))
-                            .all(&self.db)
-                            .await
-                            .map_err(internal)?;
-                        // Organizations requiring a second factor are not this session's to read
-                        // unless it was signed in with one.
-                        let closed: HashSet<Uuid> = if principal.claims.two_factor() {
-                            HashSet::new()
-                        } else {
-                            organization::Entity::find()
-                                .select_only()
-                                .column(organization::Column::Id)
-                                .filter(
-                                    organization::Column::Id
-                                        .is_in(rows.iter().map(|m| m.organization_id)),
-                                )
-                                .filter(organization::Column::RequireTwoFactor.eq(true))
-                                .into_tuple()
-                                .all(&self.db)
-                                .await
-                                .map_err(internal)?
-                                .into_iter()
-                                .collect()
-                        };
-                        Ok(rows
-                            .into_iter()
-                            .filter(|m| !closed.contains(&m.organization_id))
-                            .map(|m| (m.organization_id, m.role))
-                            .collect())
-                    }
+                let memberships: Vec<(Uuid, Role)> = match (principal.typ, principal.user_id) {
+                    (TokenType::Access, Some(user_id)) => membership::Entity::find()
+                        .filter(membership::Column::UserId.eq(user_id))
+                        .all(&self.db)
+                        .await
+                        .map_err(internal)?
+                        .into_iter()
+                        .map(|m| (m.organization_id, m.role))
+                        .collect(),
                     // An app acting for a user: a member-level view of the organization, while
                     // the user still belongs to it.
                     (TokenType::Delegated, _) => {
@@ -85,65 +75,68 @@ impl Tenancy {
                             Uuid::parse_str(&principal.claims.sub),
                             principal.organization_id,
                         ) else {
-                            return Ok(HashMap::new());
+                            return Ok(View::default());
                         };
-                        let member = crate::service::membership_of(&self.db, org, user_id).await?;
-                        if member.is_some() && !principal.claims.two_factor() {
-                            let closed = organization::Entity::find_by_id(org)
-                                .one(&self.db)
-                                .await
-                                .map_err(internal)?
-                                .is_some_and(|o| o.require_two_factor);
-                            if closed {
-                                return Ok(HashMap::new());
-                            }
-                        }
-                        Ok(member.map(|_| (org, Role::Member)).into_iter().collect())
+                        crate::service::membership_of(&self.db, org, user_id)
+                            .await?
+                            .map(|_| (org, Role::Member))
+                            .into_iter()
+                            .collect()
                     }
                     // An API key is a member-level view of its own organization.
-                    _ => Ok(principal
-                        .organization_id
-                        .map(|org| (org, Role::Member))
+                    _ => {
+                        return Ok(View {
+                            roles: principal
+                                .organization_id
+                                .map(|org| (org, Role::Member))
+                                .into_iter()
+                                .collect(),
+                            closed: HashSet::new(),
+                        });
+                    }
+                };
+                // Organizations requiring a second factor are not this session's to act in
+                // unless it was signed in with one.
+                let closed: HashSet<Uuid> =
+                    if principal.claims.two_factor() || memberships.is_empty() {
+                        HashSet::new()
+                    } else {
+                        organization::Entity::find()
+                            .select_only()
+                            .column(organization::Column::Id)
+                            .filter(organization::Column::Id.is_in(memberships.iter().map(|m| m.0)))
+                            .filter(organization::Column::RequireTwoFactor.eq(true))
+                            .into_tuple()
+                            .all(&self.db)
+                            .await
+                            .map_err(internal)?
+                            .into_iter()
+                            .collect()
+                    };
+                Ok(View {
+                    roles: memberships
                         .into_iter()
-                        .collect()),
-                }
+                        .filter(|(org, _)| !closed.contains(org))
+                        .collect(),
+                    closed,
+                })
             })
             .await
     }
 
-    /// `TWO_FACTOR_REQUIRED` when the organization requires a second factor and the caller's
-    /// session was signed in without one: nothing may be done there with it.
+    /// `TWO_FACTOR_REQUIRED` when the caller is a member of the organization, which requires a
+    /// second factor, and the caller's session was signed in without one: nothing may be done
+    /// there with it. Anyone else gets the usual refusals, which say nothing of the requirement.
     pub async fn require_allowed_in(&self, organization_id: Uuid) -> Result<()> {
-        let Some(principal) = self.caller.principal() else {
-            return Ok(());
-        };
-        if principal.claims.two_factor()
-            || !matches!(principal.typ, TokenType::Access | TokenType::Delegated)
-        {
+        if !self.view().await?.closed.contains(&organization_id) {
             return Ok(());
         }
-        // Only a member learns the requirement (and the name): for anyone else the usual
-        // refusals answer, saying nothing about the organization.
-        let user = Uuid::parse_str(&principal.claims.sub).ok();
-        let member = match user {
-            Some(user) => crate::service::membership_of(&self.db, organization_id, user)
-                .await?
-                .is_some(),
-            None => false,
-        };
-        if !member {
-            return Ok(());
-        }
-        match organization::Entity::find_by_id(organization_id)
+        let name = organization::Entity::find_by_id(organization_id)
             .one(&self.db)
             .await
             .map_err(internal)?
-        {
-            Some(org) if org.require_two_factor => {
-                Err(crate::accounts::session::two_factor_required(&org.name))
-            }
-            _ => Ok(()),
-        }
+            .map_or_else(|| "this organization".to_owned(), |o| o.name);
+        Err(crate::accounts::session::two_factor_required(&name))
     }
 
     pub async fn can_read_organization(&self, organization_id: Uuid) -> Result<bool> {

@@ -175,8 +175,14 @@ pub fn role_name(role: membership::Role) -> &'static str {
     }
 }
 
-/// Trades a refresh token for a new session; the old token dies. Reuse revokes the family.
-pub async fn refresh(db: &DatabaseConnection, config: &AuthConfig, token: &str) -> Result<Session> {
+/// Trades a refresh token for a new session; the old token dies. Reuse revokes the family, and
+/// is recorded as `reuse` says (`session.revoked`).
+pub async fn refresh(
+    db: &DatabaseConnection,
+    config: &AuthConfig,
+    token: &str,
+    reuse: nexus_kit::audit::Entry,
+) -> Result<Session> {
     let hash = sha256_hex(token);
     let stored = refresh_token::Entity::find()
         .filter(refresh_token::Column::TokenHash.eq(hash))
@@ -203,7 +209,16 @@ pub async fn refresh(db: &DatabaseConnection, config: &AuthConfig, token: &str) 
         .map_err(internal)?;
     if claimed.rows_affected != 1 {
         txn.rollback().await.map_err(internal)?;
-        revoke_family(db, stored.family_id).await?;
+        let txn = db.begin().await.map_err(internal)?;
+        revoke_family(&txn, stored.family_id).await?;
+        let entry = reuse
+            .target("session", stored.family_id)
+            .details(serde_json::json!({
+                "user_id": stored.user_id,
+                "reason": "a refresh token was used twice",
+            }));
+        nexus_kit::audit::record(&txn, entry).await?;
+        txn.commit().await.map_err(internal)?;
         tracing::warn!(user = %stored.user_id, family = %stored.family_id, "refresh token reused; family revoked");
         return Err(Code::Unauthenticated.error(
             "this refresh token was already used: every session of that login has been revoked, log in again",

@@ -295,7 +295,12 @@ impl AccountMutation {
     ) -> Result<AuthPayload> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let config = ctx.data_unchecked::<AuthConfig>();
-        payload(db, session::refresh(db, config, &refresh_token).await?).await
+        let reuse = Entry::by(ctx, "session.revoked");
+        payload(
+            db,
+            session::refresh(db, config, &refresh_token, reuse).await?,
+        )
+        .await
     }
 
     /// Ends the login the refresh token belongs to.
