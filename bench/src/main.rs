@@ -316,18 +316,7 @@ async fn outbox_scenarios(
     owner: uuid::Uuid,
     clients: usize,
 ) -> anyhow::Result<Vec<Scenario>> {
-    let mut organizations = Vec::new();
-    for i in 0..clients {
-        let organization = nexus_identity::service::create_owned_organization(
-            &stack.db,
-            owner,
-            "Renamed often",
-            &format!("renamed-often-{i}"),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-        organizations.push(organization.id.to_string());
-    }
+    let organizations = own_organizations(stack, owner, clients, "renamed-often").await?;
     let token = access_token(stack, owner, false)?;
     let rename =
         "mutation { updateOrganization(id: \"{client}\", input: { name: \"Bench {n}\" }) { id } }";
@@ -346,6 +335,29 @@ async fn outbox_scenarios(
     .collect())
 }
 
+/// One organization per client, owned by `owner` (slugs `{prefix}-0`, `{prefix}-1`, …): each
+/// client works on its own rows.
+async fn own_organizations(
+    stack: &Stack,
+    owner: uuid::Uuid,
+    clients: usize,
+    prefix: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut organizations = Vec::new();
+    for i in 0..clients {
+        let organization = nexus_identity::service::create_owned_organization(
+            &stack.db,
+            owner,
+            "Bench",
+            &format!("{prefix}-{i}"),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        organizations.push(organization.id.to_string());
+    }
+    Ok(organizations)
+}
+
 /// `createApiKey` (audited: `api_key.created`), each client in its own organization, with the
 /// audit log's append switched off and on. Every append takes the chain's head row in turn, so
 /// this measures that queue, not only one more INSERT.
@@ -354,18 +366,7 @@ async fn audit_scenarios(
     owner: uuid::Uuid,
     clients: usize,
 ) -> anyhow::Result<Vec<Scenario>> {
-    let mut organizations = Vec::new();
-    for i in 0..clients {
-        let organization = nexus_identity::service::create_owned_organization(
-            &stack.db,
-            owner,
-            "Keys often",
-            &format!("keys-often-{i}"),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-        organizations.push(organization.id.to_string());
-    }
+    let organizations = own_organizations(stack, owner, clients, "keys-often").await?;
     let token = access_token(stack, owner, false)?;
     let create = "mutation { createApiKey(input: { organizationId: \"{client}\", name: \"bench {n}\" }) { apiKey { id } } }";
     Ok(["`createApiKey`, audit off", "`createApiKey`, audit on"]

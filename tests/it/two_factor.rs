@@ -70,16 +70,18 @@ pub async fn turn_on_two_factor(
             json!({ "c": app.code(0) }),
         )
         .await;
-    let codes: Vec<String> = confirmed["confirmTwoFactor"]
-        .as_array()
-        .map(|codes| {
-            codes
-                .iter()
+    (app, strings(&confirmed["confirmTwoFactor"]))
+}
+
+/// A JSON list of strings (the recovery codes).
+fn strings(list: &Value) -> Vec<String> {
+    list.as_array()
+        .map(|a| {
+            a.iter()
                 .filter_map(|c| c.as_str().map(str::to_owned))
                 .collect()
         })
-        .unwrap_or_default();
-    (app, codes)
+        .unwrap_or_default()
 }
 
 /// `logIn` for an account with two-factor sign-in: the challenge it answers with.
@@ -186,14 +188,7 @@ async fn enrolment_challenge_window_and_single_use_codes() {
             json!({ "c": app.code(0) }),
         )
         .await;
-    let recovery: Vec<String> = confirmed["confirmTwoFactor"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| c.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let recovery = strings(&confirmed["confirmTwoFactor"]);
     assert_eq!(recovery.len(), 10, "{confirmed}");
     assert!(
         recovery

@@ -136,21 +136,7 @@ pub async fn uninstall(
     let now = Utc::now();
     let txn = db.begin().await.map_err(internal)?;
     // Conditional: of two uninstalls at once, one ends it (and is announced and recorded).
-    let ended = installation::Entity::update_many()
-        .col_expr(
-            installation::Column::Status,
-            sea_orm::sea_query::Expr::value(InstallationStatus::Uninstalled),
-        )
-        .col_expr(
-            installation::Column::UpdatedAt,
-            sea_orm::sea_query::Expr::value(now),
-        )
-        .filter(installation::Column::Id.eq(found.id))
-        .filter(installation::Column::Status.ne(InstallationStatus::Uninstalled))
-        .exec(&txn)
-        .await
-        .map_err(internal)?;
-    if ended.rows_affected != 1 {
+    if !end(&txn, found.id, now).await.map_err(internal)? {
         return Err(not_found(format!(
             "no installation `{id}` in your organization"
         )));
@@ -177,6 +163,28 @@ pub async fn uninstall(
     Ok(updated)
 }
 
+/// Marks the installation uninstalled unless it already is; whether this call did.
+async fn end<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    now: chrono::DateTime<Utc>,
+) -> std::result::Result<bool, sea_orm::DbErr> {
+    let ended = installation::Entity::update_many()
+        .col_expr(
+            installation::Column::Status,
+            sea_orm::sea_query::Expr::value(InstallationStatus::Uninstalled),
+        )
+        .col_expr(
+            installation::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(installation::Column::Id.eq(id))
+        .filter(installation::Column::Status.ne(InstallationStatus::Uninstalled))
+        .exec(conn)
+        .await?;
+    Ok(ended.rows_affected == 1)
+}
+
 /// Ends every installation of a deleted organization (`app.uninstalled` each) with `conn`: the
 /// webhook fan-out does this in the transaction that takes `organization.deleted` from the
 /// outbox, so it happens once, and after the apps installed there were told of the deletion.
@@ -196,20 +204,7 @@ pub async fn end_in_deleted_organization<C: sea_orm::ConnectionTrait>(
         let mut ended = found.clone();
         ended.status = InstallationStatus::Uninstalled;
         ended.updated_at = now;
-        let ended_now = installation::Entity::update_many()
-            .col_expr(
-                installation::Column::Status,
-                sea_orm::sea_query::Expr::value(InstallationStatus::Uninstalled),
-            )
-            .col_expr(
-                installation::Column::UpdatedAt,
-                sea_orm::sea_query::Expr::value(now),
-            )
-            .filter(installation::Column::Id.eq(found.id))
-            .filter(installation::Column::Status.ne(InstallationStatus::Uninstalled))
-            .exec(conn)
-            .await?;
-        if ended_now.rows_affected == 1 {
+        if end(conn, found.id, now).await? {
             crate::oauth::grants::revoke_for_installation(conn, found.id)
                 .await
                 .map_err(|e| sea_orm::DbErr::Custom(e.message))?;
