@@ -114,6 +114,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             action: AuditAction::Verify,
         } => {
             let (db, _) = stack::connect_and_migrate(&cli.config()?.database_url()?).await?;
+            // What was appended a moment ago is chained first, so the check covers it too.
+            nexus_kit::audit::seal(&db)
+                .await
+                .context("sealing the audit log")?;
             let verification = nexus_kit::audit::verify(&db)
                 .await
                 .context("reading the audit log")?;
@@ -230,6 +234,13 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
     let services = Services::from_config(config, db.clone(), keys.clone(), registry.clone())?;
     let mut webhooks = None;
     let mut jobs = Vec::new();
+    // Identity runs with every platform: its process seals the audit log every service appends to.
+    if service == Service::Identity {
+        jobs.push(nexus_kit::audit::spawn_sealer(
+            db.clone(),
+            nexus_kit::audit::SEAL_INTERVAL,
+        ));
+    }
     if service == Service::Licensing {
         jobs.push(nexus_licensing::expiry::spawn(
             db.clone(),

@@ -158,6 +158,10 @@ impl Stack {
                 .license_sync_interval
                 .unwrap_or_else(|| config.license_sync_interval()),
         );
+        jobs.push(nexus_kit::audit::spawn_sealer(
+            uncounted(&db),
+            nexus_kit::audit::SEAL_INTERVAL,
+        ));
         jobs.push(nexus_licensing::expiry::spawn(
             uncounted(&db),
             options

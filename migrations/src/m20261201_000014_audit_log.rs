@@ -1,5 +1,6 @@
-//! Owner: every service (`nexus_kit::audit`). The audit log, a hash chain of entries, and its head
-//! row (the newest entry's position and hash), whose lock makes appends take turns.
+//! Owner: every service (`nexus_kit::audit`). The audit log (entries are appended with their
+//! action, then sealed into a hash chain: position, previous hash, own hash) and the chain's head
+//! row (the newest sealed entry's position and hash), whose lock makes sealers take turns.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -10,6 +11,7 @@ pub struct Migration;
 #[derive(DeriveIden)]
 enum AuditLog {
     Table,
+    Id,
     Seq,
     OccurredAt,
     Action,
@@ -41,7 +43,9 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(AuditLog::Table)
-                    .col(big_integer(AuditLog::Seq).primary_key())
+                    .col(uuid(AuditLog::Id).primary_key())
+                    // Null until sealed.
+                    .col(big_integer_null(AuditLog::Seq).unique_key())
                     .col(timestamp_with_time_zone(AuditLog::OccurredAt))
                     .col(string_len(AuditLog::Action, 64))
                     .col(string_len(AuditLog::ActorType, 16))
@@ -51,8 +55,8 @@ impl MigrationTrait for Migration {
                     .col(string_len_null(AuditLog::TargetId, 64))
                     .col(string_len_null(AuditLog::Address, 64))
                     .col(text(AuditLog::Details))
-                    .col(string_len(AuditLog::PrevHash, 64))
-                    .col(string_len(AuditLog::Hash, 64))
+                    .col(string_len_null(AuditLog::PrevHash, 64))
+                    .col(string_len_null(AuditLog::Hash, 64))
                     .to_owned(),
             )
             .await?;
@@ -66,11 +70,22 @@ impl MigrationTrait for Migration {
                         .name(name)
                         .table(AuditLog::Table)
                         .col(column)
-                        .col(AuditLog::Seq)
+                        .col(AuditLog::Id)
                         .to_owned(),
                 )
                 .await?;
         }
+        // The sealer's query: entries not sealed yet, oldest first.
+        manager
+            .create_index(
+                Index::create()
+                    .name("audit_log_by_time")
+                    .table(AuditLog::Table)
+                    .col(AuditLog::OccurredAt)
+                    .col(AuditLog::Id)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_table(
                 Table::create()

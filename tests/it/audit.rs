@@ -239,7 +239,7 @@ async fn tampering_with_the_table_is_reported_at_the_first_broken_entry() {
     let entries = log.entries().await;
     assert!(entries.len() >= 4, "{:?}", actions(&entries));
     log.assert_whole().await;
-    let last = entries.last().map_or(0, |e| e.seq);
+    let last = entries.last().and_then(|e| e.seq).unwrap_or(0);
     let verify = || async { nexus_kit::audit::verify(&log.db).await.expect("verify") };
 
     // A changed row: its own hash no longer matches.
@@ -261,7 +261,7 @@ async fn tampering_with_the_table_is_reported_at_the_first_broken_entry() {
     // Put back, the chain is whole again (the hash covers exactly the content).
     let original = entries
         .iter()
-        .find(|e| e.seq == target)
+        .find(|e| e.seq == Some(target))
         .and_then(|e| e.address.clone());
     let restore = match original {
         Some(address) => format!("UPDATE audit_log SET address = '{address}' WHERE seq = {target}"),
@@ -350,7 +350,7 @@ async fn concurrent_actions_append_one_unbroken_chain() {
     let added = log.since(before).await;
     assert_eq!(added.len(), 24, "{:?}", actions(&added));
     assert!(added.iter().all(|e| e.action == "api_key.created"));
-    let positions: Vec<i64> = added.iter().map(|e| e.seq).collect();
+    let positions: Vec<i64> = added.iter().filter_map(|e| e.seq).collect();
     assert_eq!(positions, (before + 1..=before + 24).collect::<Vec<_>>());
     log.assert_whole().await;
     stack.stop().await;

@@ -1,21 +1,22 @@
 //! The audit log: who did what, to what, from where, and when — for every security-relevant action
 //! of every service. An entry is appended with the same connection (the same transaction) as the
 //! action it records, so an action that rolls back leaves no entry and one that commits always
-//! has one.
+//! has one. Appending is one INSERT: actions never wait on each other for the log.
 //!
-//! Entries form a hash chain: each stores the SHA-256 of its own content and of the entry before
-//! it, and one head row holds the newest. A row changed, removed or inserted by hand breaks the
-//! chain where it happened, and [`verify`] (`nexus audit verify`) names the first broken entry.
-//! Appending takes the head row's lock until the transaction ends, so entries are written one at
-//! a time, in the order they commit — append last, after the action's own writes.
+//! Entries are then sealed into a hash chain, in the order the sealer finds them (`seal`, run
+//! every second by one task per platform, and by `nexus audit verify` first): each gets its
+//! position, the hash of the entry before it and its own hash, and one head row holds the newest.
+//! A sealed row changed, removed or inserted by hand breaks the chain where it happened, and
+//! [`verify`] names the first broken entry. (An entry is open to undetected change for the
+//! second before it is sealed.)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -30,9 +31,11 @@ pub mod entity {
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "audit_log")]
     pub struct Model {
-        /// Position in the chain: 1, 2, 3, … without gaps.
         #[sea_orm(primary_key, auto_increment = false)]
-        pub seq: i64,
+        pub id: Uuid,
+        /// Position in the chain once sealed: 1, 2, 3, … without gaps.
+        #[sea_orm(unique)]
+        pub seq: Option<i64>,
         pub occurred_at: DateTimeUtc,
         /// `user.signed_in`, `api_key.created`, … (see `docs/audit.md`).
         pub action: String,
@@ -44,10 +47,11 @@ pub mod entity {
         pub target_id: Option<String>,
         /// The client's address as the router resolved it.
         pub address: Option<String>,
-        /// JSON, kept as the exact text that was hashed.
+        /// JSON, kept as the exact text that is hashed.
         pub details: String,
-        pub prev_hash: String,
-        pub hash: String,
+        /// Set when sealed.
+        pub prev_hash: Option<String>,
+        pub hash: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -204,10 +208,10 @@ impl Entry {
     }
 }
 
-/// The hash of an entry's content and of the entry before it.
-fn entry_hash(entry: &entity::Model) -> String {
+/// The hash of an entry's content, its position `seq` and the hash of the entry before it.
+fn entry_hash(entry: &entity::Model, seq: i64, prev_hash: &str) -> String {
     let content = json!([
-        entry.seq,
+        seq,
         timestamp(entry.occurred_at),
         entry.action,
         entry.actor_type,
@@ -217,7 +221,7 @@ fn entry_hash(entry: &entity::Model) -> String {
         entry.target_id,
         entry.address,
         entry.details,
-        entry.prev_hash,
+        prev_hash,
     ]);
     hex::encode(Sha256::digest(content.to_string().as_bytes()))
 }
@@ -227,76 +231,114 @@ fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// Appends `entry` with `conn` (pass the action's transaction; a savepoint is taken inside it).
-pub async fn append<C: ConnectionTrait + TransactionTrait>(
-    conn: &C,
-    entry: Entry,
-) -> Result<i64, DbErr> {
+/// Appends `entry` with `conn` (pass the action's transaction): one INSERT; `seal` chains it.
+pub async fn append<C: ConnectionTrait>(conn: &C, entry: Entry) -> Result<Uuid, DbErr> {
+    let id = Uuid::now_v7();
     if !RECORDING.load(Ordering::Relaxed) {
-        return Ok(0);
+        return Ok(id);
     }
-    let txn = conn.begin().await?;
-    // The head's row lock: the next appender waits here until this transaction ends.
-    head::Entity::update_many()
-        .col_expr(head::Column::Seq, Expr::col(head::Column::Seq).add(1))
-        .filter(head::Column::Id.eq(1))
-        .exec(&txn)
-        .await?;
-    let current = head::Entity::find_by_id(1)
-        .one(&txn)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("the audit chain's head row is missing".into()))?;
     let now = Utc::now();
     let occurred_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
     let (target_type, target_id) = match entry.target {
         Some((kind, id)) => (Some(kind.to_owned()), Some(id)),
         None => (None, None),
     };
-    let mut row = entity::Model {
-        seq: current.seq,
-        occurred_at,
-        action: entry.action.to_owned(),
-        actor_type: entry.actor.kind.to_owned(),
-        actor_id: entry.actor.id,
-        organization_id: entry.organization,
-        target_type,
-        target_id,
-        address: entry.address,
-        details: entry.details.to_string(),
-        prev_hash: current.hash,
-        hash: String::new(),
-    };
-    row.hash = entry_hash(&row);
     entity::Entity::insert(entity::ActiveModel {
-        seq: Set(row.seq),
-        occurred_at: Set(row.occurred_at),
-        action: Set(row.action),
-        actor_type: Set(row.actor_type),
-        actor_id: Set(row.actor_id),
-        organization_id: Set(row.organization_id),
-        target_type: Set(row.target_type),
-        target_id: Set(row.target_id),
-        address: Set(row.address),
-        details: Set(row.details),
-        prev_hash: Set(row.prev_hash),
-        hash: Set(row.hash.clone()),
+        id: Set(id),
+        seq: Set(None),
+        occurred_at: Set(occurred_at),
+        action: Set(entry.action.to_owned()),
+        actor_type: Set(entry.actor.kind.to_owned()),
+        actor_id: Set(entry.actor.id),
+        organization_id: Set(entry.organization),
+        target_type: Set(target_type),
+        target_id: Set(target_id),
+        address: Set(entry.address),
+        details: Set(entry.details.to_string()),
+        prev_hash: Set(None),
+        hash: Set(None),
     })
-    .exec_without_returning(&txn)
+    .exec_without_returning(conn)
     .await?;
-    head::Entity::update_many()
-        .col_expr(head::Column::Hash, Expr::value(row.hash))
-        .filter(head::Column::Id.eq(1))
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(row.seq)
+    Ok(id)
 }
 
+/// Seals every entry not sealed yet, oldest first, into the chain; how many. Sealers take turns
+/// on the head row, so any number of them may run.
+pub async fn seal(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    const BATCH: u64 = 500;
+    let mut sealed = 0;
+    loop {
+        let txn = db.begin().await?;
+        // The head's row lock first (and SQLite's write lock): one sealer at a time.
+        head::Entity::update_many()
+            .col_expr(head::Column::Seq, Expr::col(head::Column::Seq).into())
+            .filter(head::Column::Id.eq(1))
+            .exec(&txn)
+            .await?;
+        let current = head::Entity::find_by_id(1)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("the audit chain's head row is missing".into()))?;
+        let open = entity::Entity::find()
+            .filter(entity::Column::Seq.is_null())
+            .order_by_asc(entity::Column::OccurredAt)
+            .order_by_asc(entity::Column::Id)
+            .limit(BATCH)
+            .all(&txn)
+            .await?;
+        let found = open.len() as u64;
+        let (mut seq, mut hash) = (current.seq, current.hash);
+        for entry in open {
+            seq += 1;
+            let own = entry_hash(&entry, seq, &hash);
+            entity::Entity::update_many()
+                .col_expr(entity::Column::Seq, Expr::value(seq))
+                .col_expr(entity::Column::PrevHash, Expr::value(hash.clone()))
+                .col_expr(entity::Column::Hash, Expr::value(own.clone()))
+                .filter(entity::Column::Id.eq(entry.id))
+                .exec(&txn)
+                .await?;
+            hash = own;
+        }
+        if found > 0 {
+            head::Entity::update_many()
+                .col_expr(head::Column::Seq, Expr::value(seq))
+                .col_expr(head::Column::Hash, Expr::value(hash))
+                .filter(head::Column::Id.eq(1))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        sealed += found;
+        if found < BATCH {
+            return Ok(sealed);
+        }
+    }
+}
+
+/// Seals every `interval` (one task per platform is enough; more take turns).
+pub fn spawn_sealer(
+    db: DatabaseConnection,
+    interval: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(e) = seal(&db).await {
+                tracing::error!(error = %e, "sealing the audit log failed; retrying");
+            }
+        }
+    })
+}
+
+/// How often the platform seals the audit log.
+pub const SEAL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `append` for resolvers: a database error is the `INTERNAL` error (logged).
-pub async fn record<C: ConnectionTrait + TransactionTrait>(
-    conn: &C,
-    entry: Entry,
-) -> crate::Result<()> {
+pub async fn record<C: ConnectionTrait>(conn: &C, entry: Entry) -> crate::Result<()> {
     append(conn, entry)
         .await
         .map(|_| ())
@@ -346,34 +388,33 @@ pub async fn verify<C: ConnectionTrait>(conn: &C) -> Result<Verification, DbErr>
         let done = (rows.len() as u64) < BATCH;
         for row in rows {
             checked += 1;
-            if row.seq != expected_seq {
+            let seq = row.seq.unwrap_or_default();
+            if seq != expected_seq {
                 return Ok(broken(
                     expected_seq,
-                    format!(
-                        "entry {expected_seq} is missing (the next one is {})",
-                        row.seq
-                    ),
+                    format!("entry {expected_seq} is missing (the next one is {seq})"),
                     checked,
                     previous_hash,
                 ));
             }
-            if row.prev_hash != previous_hash {
+            if row.prev_hash.as_deref() != Some(previous_hash.as_str()) {
                 return Ok(broken(
-                    row.seq,
+                    seq,
                     "its link to the entry before does not match that entry (an entry before it was changed, removed or inserted)".into(),
                     checked,
                     previous_hash,
                 ));
             }
-            if entry_hash(&row) != row.hash {
+            let own = entry_hash(&row, seq, &previous_hash);
+            if row.hash.as_deref() != Some(own.as_str()) {
                 return Ok(broken(
-                    row.seq,
+                    seq,
                     "its content does not match its hash (the entry was changed)".into(),
                     checked,
                     previous_hash,
                 ));
             }
-            previous_hash = row.hash;
+            previous_hash = own;
             expected_seq += 1;
         }
         if done {

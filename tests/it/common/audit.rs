@@ -26,8 +26,12 @@ impl AuditLog {
         self.since(0).await
     }
 
-    /// The entries appended after position `seq`, oldest first.
+    /// The entries appended after position `seq`, oldest first (sealed first: what an action
+    /// appended a moment ago is chained here rather than by the platform's next round).
     pub async fn since(&self, seq: i64) -> Vec<AuditEntry> {
+        nexus_kit::audit::seal(&self.db)
+            .await
+            .expect("seal the audit log");
         audit_log::Entity::find()
             .filter(audit_log::Column::Seq.gt(seq))
             .order_by_asc(audit_log::Column::Seq)
@@ -38,7 +42,7 @@ impl AuditLog {
 
     /// The newest entry's position (0 when there is none): what `since` counts from.
     pub async fn mark(&self) -> i64 {
-        self.entries().await.last().map_or(0, |e| e.seq)
+        self.entries().await.last().and_then(|e| e.seq).unwrap_or(0)
     }
 
     /// The entries with `action`, oldest first.
@@ -75,6 +79,9 @@ impl AuditLog {
 
     /// Asserts the chain is whole (every hash and link, and the head).
     pub async fn assert_whole(&self) {
+        nexus_kit::audit::seal(&self.db)
+            .await
+            .expect("seal the audit log");
         let verified = nexus_kit::audit::verify(&self.db)
             .await
             .expect("verify the audit log");
@@ -103,7 +110,7 @@ pub fn assert_entry(
         entry.target_type.as_deref().zip(entry.target_id.as_deref()),
     );
     let expected = (action, actor, organization.map(str::to_owned), target);
-    assert_eq!(seen, expected, "entry {}: {entry:?}", entry.seq);
+    assert_eq!(seen, expected, "entry {:?}: {entry:?}", entry.seq);
 }
 
 /// An entry's details as JSON.

@@ -35,9 +35,13 @@ pub struct AuditEntry(audit_entry::Model);
 
 #[Object]
 impl AuditEntry {
-    /// The entry's position in the log (1, 2, 3, …).
     async fn id(&self) -> ID {
-        ID(self.0.seq.to_string())
+        ID(self.0.id.to_string())
+    }
+
+    /// Its position in the hash chain (1, 2, 3, …); null for the second before it is sealed.
+    async fn position(&self) -> Option<String> {
+        self.0.seq.map(|s| s.to_string())
     }
 
     async fn occurred_at(&self) -> DateTime<Utc> {
@@ -81,9 +85,10 @@ impl AuditEntry {
         Json(serde_json::from_str(&self.0.details).unwrap_or_default())
     }
 
-    /// SHA-256 of this entry and the one before it (`nexus audit verify` checks the chain).
-    async fn hash(&self) -> &str {
-        &self.0.hash
+    /// SHA-256 of this entry and the one before it (`nexus audit verify` checks the chain); null
+    /// until sealed.
+    async fn hash(&self) -> Option<&str> {
+        self.0.hash.as_deref()
     }
 }
 
@@ -126,14 +131,15 @@ pub async fn audit_log(
     };
     let after = after
         .map(|cursor| {
-            cursor.parse::<i64>().map_err(|_| {
+            uuid::Uuid::parse_str(&cursor).map_err(|_| {
                 bad_input(format!(
                     "`after` must be a cursor from this list, got `{cursor}`"
                 ))
             })
         })
         .transpose()?;
-    let mut select = audit_entry::Entity::find().order_by_desc(audit_entry::Column::Seq);
+    // Newest first by id (UUIDv7: when it was appended).
+    let mut select = audit_entry::Entity::find().order_by_desc(audit_entry::Column::Id);
     if let Some(org) = organization {
         select = select.filter(audit_entry::Column::OrganizationId.eq(org));
     }
@@ -150,7 +156,7 @@ pub async fn audit_log(
         select = select.filter(audit_entry::Column::OccurredAt.lt(until));
     }
     if let Some(after) = after {
-        select = select.filter(audit_entry::Column::Seq.lt(after));
+        select = select.filter(audit_entry::Column::Id.lt(after));
     }
     let db = ctx.data_unchecked::<DatabaseConnection>();
     let mut rows = select.limit(first + 1).all(db).await.map_err(internal)?;
@@ -159,7 +165,7 @@ pub async fn audit_log(
     let mut connection = Connection::new(after.is_some(), has_next);
     connection.edges.extend(
         rows.into_iter()
-            .map(|row| Edge::new(row.seq.to_string(), AuditEntry(row))),
+            .map(|row| Edge::new(row.id.to_string(), AuditEntry(row))),
     );
     Ok(connection)
 }
