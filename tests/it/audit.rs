@@ -306,8 +306,9 @@ async fn tampering_with_the_table_is_reported_at_the_first_broken_entry() {
     stack.stop().await;
 }
 
-/// Many audited actions at once (PostgreSQL runs them truly in parallel): every entry lands, in
-/// one unbroken chain without gaps, and a verification running meanwhile sees no false break.
+/// Many audited actions at once (PostgreSQL runs them truly in parallel), with several sealers
+/// at once: every entry lands and is sealed once, in one unbroken chain without gaps, and
+/// verifications running meanwhile see no false break.
 #[tokio::test]
 async fn concurrent_actions_append_one_unbroken_chain() {
     let stack = TestStack::start().await;
@@ -323,30 +324,36 @@ async fn concurrent_actions_append_one_unbroken_chain() {
             )
         })
         .collect();
-    let verifying = {
-        let db = log.db.clone();
-        tokio::spawn(async move {
-            let mut seen = Vec::new();
-            for _ in 0..10 {
-                seen.push(
-                    nexus_kit::audit::verify(&db)
-                        .await
-                        .expect("verify")
-                        .first_broken,
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-            seen
+    // Three sealers at once (besides the platform's), each checking the chain after sealing.
+    let sealers: Vec<_> = (0..3)
+        .map(|_| {
+            let db = log.db.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for _ in 0..10 {
+                    nexus_kit::audit::seal(&db).await.expect("seal");
+                    seen.push(
+                        nexus_kit::audit::verify(&db)
+                            .await
+                            .expect("verify")
+                            .first_broken,
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                seen
+            })
         })
-    };
+        .collect();
     for (status, body) in stack.all_at_once(attempts).await {
         assert_eq!(status, 200, "{body}");
         assert!(body["errors"].is_null(), "{body}");
     }
-    assert!(
-        verifying.await.expect("task").iter().all(Option::is_none),
-        "verification during appends reported a break"
-    );
+    for sealer in sealers {
+        assert!(
+            sealer.await.expect("task").iter().all(Option::is_none),
+            "verification during appends reported a break"
+        );
+    }
     let added = log.since(before).await;
     assert_eq!(added.len(), 24, "{:?}", actions(&added));
     assert!(added.iter().all(|e| e.action == "api_key.created"));

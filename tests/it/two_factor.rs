@@ -178,14 +178,15 @@ async fn enrolment_challenge_window_and_single_use_codes() {
         )
         .await;
     // (One in a million: 000000 could be the real code.)
-    if app.code(0) != "000000" {
+    let confirming = app.code(0);
+    if confirming != "000000" {
         assert_eq!(error_codes(&bad), ["BAD_USER_INPUT"], "{bad}");
     }
     let confirmed = stack
         .data_as(
             &ada.access,
             "mutation($c: String!) { confirmTwoFactor(code: $c) }",
-            json!({ "c": app.code(0) }),
+            json!({ "c": confirming }),
         )
         .await;
     let recovery = strings(&confirmed["confirmTwoFactor"]);
@@ -218,7 +219,7 @@ async fn enrolment_challenge_window_and_single_use_codes() {
     // The password alone no longer signs in: a challenge, completed by a code.
     let first = challenge(&stack, "ada@example.com").await;
     // The code that confirmed enrolment was used: it (and older ones) never work again.
-    let replay = verify(&stack, &first, &app.code(0)).await;
+    let replay = verify(&stack, &first, &confirming).await;
     assert_eq!(error_codes(&replay), ["UNAUTHENTICATED"], "{replay}");
     let older = verify(&stack, &first, &app.code(-1)).await;
     assert_eq!(error_codes(&older), ["UNAUTHENTICATED"], "{older}");
