@@ -341,6 +341,18 @@ pub async fn challenge(
     let token = random_secret();
     let now = Utc::now();
     let expires_at = now + CHALLENGE_TTL;
+    // The account's finished challenges go: the table holds what may still be completed.
+    challenge::Entity::delete_many()
+        .filter(challenge::Column::UserId.eq(user_id))
+        .filter(
+            sea_orm::Condition::any()
+                .add(challenge::Column::ExpiresAt.lte(now))
+                .add(challenge::Column::UsedAt.is_not_null())
+                .add(challenge::Column::Failures.gte(CHALLENGE_FAILURES)),
+        )
+        .exec(db)
+        .await
+        .map_err(internal)?;
     challenge::ActiveModel {
         id: Set(new_id()),
         user_id: Set(user_id),
