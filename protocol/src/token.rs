@@ -98,6 +98,22 @@ impl Claims {
     pub fn two_factor(&self) -> bool {
         self.amr.iter().any(|method| method == "mfa")
     }
+
+    /// Says how the user signed in: a password, and a second factor or not (`amr`).
+    pub fn set_sign_in(&mut self, two_factor: bool) {
+        self.amr = if two_factor {
+            vec!["pwd".into(), "otp".into(), "mfa".into()]
+        } else {
+            vec!["pwd".into()]
+        };
+    }
+
+    /// The session (refresh-token family) a user's access token belongs to (`sid`).
+    pub fn session(&self) -> Option<uuid::Uuid> {
+        self.sid
+            .as_deref()
+            .and_then(|s| uuid::Uuid::parse_str(s).ok())
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

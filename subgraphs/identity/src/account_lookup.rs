@@ -17,10 +17,9 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::accounts::session::role_name;
-use crate::accounts::{AuthConfig, password};
+use crate::accounts::session::{Device, role_name};
+use crate::accounts::{AuthConfig, sign_in};
 use crate::entity::{membership, organization, user};
-use crate::service;
 
 pub use nexus_kit::accounts::{ACCOUNT_PATH, AUTHENTICATE_PATH};
 
@@ -88,34 +87,12 @@ pub(crate) async fn check(
         account.two_factor = true;
         return Ok(account);
     }
-    let found = match password_holder(db, config, &input).await {
-        Ok(found) => found,
-        Err(e) => {
-            if Code::of(&e) == Code::Unauthenticated {
-                let email = input.email.trim().to_lowercase();
-                let user = service::find_user_by_email(db, &email).await?.map(|u| u.id);
-                crate::accounts::record_sign_in_failure(
-                    db,
-                    entry("user.sign_in_failed"),
-                    user,
-                    "wrong email or password",
-                )
-                .await;
-            }
-            return Err(e);
-        }
+    let device = Device {
+        user_agent: None,
+        address: Some(input.address.chars().take(64).collect()),
     };
-    if crate::accounts::two_factor::enabled(db, found.id)
-        .await?
-        .is_some()
-    {
-        let device = crate::accounts::session::Device {
-            user_agent: None,
-            address: Some(input.address.chars().take(64).collect()),
-        };
-        let challenge = crate::accounts::two_factor::challenge(db, found.id, &device).await?;
-        return Err(crate::graphql::second_factor_required(challenge));
-    }
+    let found =
+        sign_in::password_step(db, config, &input, &device, entry("user.sign_in_failed")).await?;
     record_signed_in(db, entry("user.signed_in"), found.id, false).await;
     describe(db, found).await
 }
@@ -123,31 +100,11 @@ pub(crate) async fn check(
 /// `user.signed_in` on the OAuth sign-in page (the browser session it starts is the apps
 /// service's, so there is no transaction of identity's to share).
 async fn record_signed_in(db: &DatabaseConnection, entry: Entry, user: Uuid, second_factor: bool) {
-    let mut entry = entry
-        .target("user", user)
+    let entry = sign_in::signed_in(entry, user)
         .details(serde_json::json!({ "via": "oauth", "second_factor": second_factor }));
-    entry.actor = Actor::user(user);
     if let Err(e) = nexus_kit::audit::append(db, entry).await {
         tracing::error!(error = %e, "cannot record a sign-in");
     }
-}
-
-/// The account whose password `input` gives (limits first; the same error for an unknown email
-/// and a wrong password). A password proves the account, not a sign-in: no second factor here.
-pub(crate) async fn password_holder(
-    db: &DatabaseConnection,
-    config: &AuthConfig,
-    input: &Credentials,
-) -> Result<user::Model> {
-    let email = input.email.trim().to_lowercase();
-    config.limiter.attempt(&email, &input.address).await?;
-    let found = service::find_user_by_email(db, &email).await?;
-    let stored = found.as_ref().and_then(|u| u.password_hash.clone());
-    if !password::verify(input.password.clone(), stored).await? {
-        return Err(Code::Unauthenticated.error("wrong email or password"));
-    }
-    config.limiter.succeeded(&email, &input.address).await;
-    found.ok_or_else(|| Code::Unauthenticated.error("wrong email or password"))
 }
 
 #[derive(Deserialize)]

@@ -12,7 +12,7 @@ use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use crate::accounts::password;
-use crate::accounts::{AuthConfig, email};
+use crate::accounts::{AuthConfig, email, sign_in};
 use crate::invitations;
 use nexus_kit::accounts::Credentials;
 
@@ -90,7 +90,7 @@ pub async fn verify(
         challenge: None,
         code: None,
     };
-    let account = match crate::account_lookup::password_holder(&db, &config, &credentials).await {
+    let account = match sign_in::password_holder(&db, &config, &credentials, None).await {
         Ok(account) => account,
         Err(e) => return verify_page(StatusCode::UNAUTHORIZED, &form.token, Some(&e.message)),
     };

@@ -7,7 +7,7 @@ use nexus_kit::error::{Code, Result, bad_input, internal, not_found, on_conflict
 use nexus_kit::id::new_id;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -758,6 +758,29 @@ pub async fn mark_email_verified(db: &DatabaseConnection, user_id: Uuid) -> Resu
         .await
         .map_err(internal)?;
     Ok(())
+}
+
+/// Of `organizations`, those a session signed in without a second factor may not act in (they
+/// require one); none for a session with one. One statement, none when there is nothing to ask.
+pub(crate) async fn closed_to(
+    db: &impl ConnectionTrait,
+    organizations: Vec<Uuid>,
+    two_factor: bool,
+) -> Result<std::collections::HashSet<Uuid>> {
+    if two_factor || organizations.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(organization::Entity::find()
+        .select_only()
+        .column(organization::Column::Id)
+        .filter(organization::Column::Id.is_in(organizations))
+        .filter(organization::Column::RequireTwoFactor.eq(true))
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .collect())
 }
 
 /// `nexus admin grant EMAIL`: makes (or unmakes) a platform administrator. An address nobody has proven is refused unless

@@ -97,22 +97,12 @@ impl Tenancy {
                 };
                 // Organizations requiring a second factor are not this session's to act in
                 // unless it was signed in with one.
-                let closed: HashSet<Uuid> =
-                    if principal.claims.two_factor() || memberships.is_empty() {
-                        HashSet::new()
-                    } else {
-                        organization::Entity::find()
-                            .select_only()
-                            .column(organization::Column::Id)
-                            .filter(organization::Column::Id.is_in(memberships.iter().map(|m| m.0)))
-                            .filter(organization::Column::RequireTwoFactor.eq(true))
-                            .into_tuple()
-                            .all(&self.db)
-                            .await
-                            .map_err(internal)?
-                            .into_iter()
-                            .collect()
-                    };
+                let closed = crate::service::closed_to(
+                    &self.db,
+                    memberships.iter().map(|m| m.0).collect(),
+                    principal.claims.two_factor(),
+                )
+                .await?;
                 Ok(View {
                     roles: memberships
                         .into_iter()

@@ -36,11 +36,7 @@ pub fn access_token(keys: &KeyStore, ttl: Duration, d: &Delegation<'_>) -> anyho
     claims.client_id = Some(d.app.to_string());
     claims.gid = d.grant.map(|g| g.to_string());
     claims.scopes = d.scopes.to_vec();
-    claims.amr = if d.two_factor {
-        vec!["pwd".into(), "otp".into(), "mfa".into()]
-    } else {
-        vec!["pwd".into()]
-    };
+    claims.set_sign_in(d.two_factor);
     keys.sign(&claims)
 }
 

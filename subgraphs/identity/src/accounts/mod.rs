@@ -6,6 +6,7 @@ pub mod email;
 pub mod password;
 pub mod rate_limit;
 pub mod session;
+pub mod sign_in;
 pub mod two_factor;
 
 use std::sync::Arc;

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::AuthConfig;
 use crate::entity::{membership, organization, refresh_token, user};
+use crate::service::closed_to;
 
 /// Where a session was signed in: the device (`User-Agent`) and the client's address.
 #[derive(Clone, Debug, Default)]
@@ -51,22 +52,6 @@ async fn role_in(
         .map(|m| m.role))
 }
 
-/// Whether a session (signed in with a second factor or not) may act in `organization`.
-async fn may_act_in(
-    db: &impl ConnectionTrait,
-    organization_id: Uuid,
-    two_factor: bool,
-) -> Result<bool> {
-    if two_factor {
-        return Ok(true);
-    }
-    Ok(!organization::Entity::find_by_id(organization_id)
-        .one(db)
-        .await
-        .map_err(internal)?
-        .is_some_and(|o| o.require_two_factor))
-}
-
 /// The refusal for a session without a second factor acting where one is required.
 pub fn two_factor_required(organization: &str) -> nexus_kit::Error {
     Code::TwoFactorRequired.error(format!(
@@ -92,7 +77,7 @@ pub async fn issue(
             let role = role_in(db, user.id, org).await?.ok_or_else(|| {
                 Code::Forbidden.error("you are not a member of that organization")
             })?;
-            if !may_act_in(db, org, two_factor).await? {
+            if !closed_to(db, vec![org], two_factor).await?.is_empty() {
                 let name = organization::Entity::find_by_id(org)
                     .one(db)
                     .await
@@ -103,20 +88,22 @@ pub async fn issue(
             (Some(org), Some(role))
         }
         None => {
-            let mut chosen = (None, None);
-            for m in membership::Entity::find()
+            let memberships = membership::Entity::find()
                 .filter(membership::Column::UserId.eq(user.id))
                 .order_by_asc(membership::Column::Id)
                 .all(db)
                 .await
-                .map_err(internal)?
-            {
-                if may_act_in(db, m.organization_id, two_factor).await? {
-                    chosen = (Some(m.organization_id), Some(m.role));
-                    break;
-                }
-            }
-            chosen
+                .map_err(internal)?;
+            let closed = closed_to(
+                db,
+                memberships.iter().map(|m| m.organization_id).collect(),
+                two_factor,
+            )
+            .await?;
+            memberships
+                .into_iter()
+                .find(|m| !closed.contains(&m.organization_id))
+                .map_or((None, None), |m| (Some(m.organization_id), Some(m.role)))
         }
     };
     let mut claims = new_claims(
@@ -129,11 +116,7 @@ pub async fn issue(
     claims.role = role.map(|r| role_name(r).to_owned());
     claims.adm = user.is_platform_admin;
     claims.sid = Some(family.to_string());
-    claims.amr = if two_factor {
-        vec!["pwd".into(), "otp".into(), "mfa".into()]
-    } else {
-        vec!["pwd".into()]
-    };
+    claims.set_sign_in(two_factor);
     let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
     let access_token = config.keys.sign(&claims).map_err(|e| {
         tracing::error!(error = %e, "cannot sign a token");
@@ -234,7 +217,9 @@ pub async fn refresh(
     let organization = match stored.organization_id {
         Some(org)
             if role_in(&txn, user.id, org).await?.is_some()
-                && may_act_in(&txn, org, stored.two_factor).await? =>
+                && closed_to(&txn, vec![org], stored.two_factor)
+                    .await?
+                    .is_empty() =>
         {
             Some(org)
         }

@@ -370,6 +370,17 @@ pub async fn challenge(
     Ok(Challenge { token, expires_at })
 }
 
+/// The error `logIn` answers an account with two-factor sign-in with.
+pub fn second_factor_required(challenge: Challenge) -> nexus_kit::Error {
+    use async_graphql::ErrorExtensions;
+    Code::SecondFactorRequired
+        .error("enter the code from your authenticator app (or a recovery code) with verifySecondFactor")
+        .extend_with(|_, e| {
+            e.set("challenge", challenge.token.clone());
+            e.set("expiresAt", challenge.expires_at.to_rfc3339());
+        })
+}
+
 fn dead_challenge() -> nexus_kit::Error {
     Code::Unauthenticated
         .error("this sign-in has expired, was completed, or had too many wrong codes: log in again")

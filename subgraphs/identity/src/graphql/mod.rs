@@ -10,7 +10,6 @@ use async_graphql::MergedObject;
 
 pub use mutation::ClientAddress;
 pub use query::Query;
-pub use two_factor::second_factor_required;
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(mutation::AccountMutation, two_factor::TwoFactorMutation);

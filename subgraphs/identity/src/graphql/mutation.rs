@@ -1,6 +1,7 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use nexus_kit::Result;
+use nexus_kit::accounts::Credentials;
 use nexus_kit::audit::Entry;
 use nexus_kit::auth::caller;
 use nexus_kit::error::{Code, internal};
@@ -9,7 +10,7 @@ use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
 
 use super::types::{ApiKey, Invitation, Membership, Organization, User};
 use crate::accounts::session::{self, Session};
-use crate::accounts::{AuthConfig, api_keys, email, password, two_factor};
+use crate::accounts::{AuthConfig, api_keys, email, password, sign_in};
 use crate::entity::email_token::Purpose;
 use crate::entity::membership::Role;
 use crate::entity::{organization, user};
@@ -181,33 +182,30 @@ async fn allowed_for_membership(ctx: &Context<'_>, membership_id: uuid::Uuid) ->
     Ok(())
 }
 
-/// `user.signed_in`: by the user, from the request's address.
-pub(super) fn signed_in(
+/// Signs `user` in on `device`: a new session (its refresh-token family) and `user.signed_in`
+/// (with `details`, if any), in one transaction.
+pub(super) async fn start_session(
     ctx: &Context<'_>,
-    user: uuid::Uuid,
-    organization: Option<uuid::Uuid>,
-) -> Entry {
-    let mut entry = Entry::by(ctx, "user.signed_in")
-        .target("user", user)
-        .in_organization_opt(organization);
-    entry.actor = nexus_kit::audit::Actor::user(user);
-    entry
-}
-
-/// `user.sign_in_failed` for a GraphQL sign-in.
-pub(super) async fn record_failed_sign_in(
-    ctx: &Context<'_>,
-    user: Option<uuid::Uuid>,
-    reason: &'static str,
-) {
+    user: user::Model,
+    device: &session::Device,
+    two_factor: bool,
+    details: Option<serde_json::Value>,
+) -> Result<AuthPayload> {
     let db = ctx.data_unchecked::<DatabaseConnection>();
-    crate::accounts::record_sign_in_failure(
-        db,
-        Entry::by(ctx, "user.sign_in_failed"),
-        user,
-        reason,
-    )
-    .await;
+    let config = ctx.data_unchecked::<AuthConfig>();
+    let txn = db.begin().await.map_err(internal)?;
+    let user_id = user.id;
+    // A write first: on SQLite the transaction waits its turn here instead of failing later.
+    crate::service::lock_user(&txn, user_id).await?;
+    let issued = session::issue(&txn, config, user, None, None, device, two_factor).await?;
+    let mut entry = sign_in::signed_in(Entry::by(ctx, "user.signed_in"), user_id)
+        .in_organization_opt(issued.organization_id);
+    if let Some(details) = details {
+        entry = entry.details(details);
+    }
+    nexus_kit::audit::record(&txn, entry).await?;
+    txn.commit().await.map_err(internal)?;
+    payload(db, issued).await
 }
 
 /// The device and address a new session is signed in from.
@@ -258,32 +256,19 @@ impl AccountMutation {
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<AuthPayload> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let config = ctx.data_unchecked::<AuthConfig>();
-        let address = ctx
-            .data_opt::<ClientAddress>()
-            .map_or("unknown", |a| a.0.as_str());
-        let email = input.email.trim().to_lowercase();
-        config.limiter.attempt(&email, address).await?;
-        let user = service::find_user_by_email(db, &email).await?;
-        let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-        if !password::verify(input.password, stored).await? {
-            record_failed_sign_in(ctx, user.as_ref().map(|u| u.id), "wrong email or password")
-                .await;
-            return Err(Code::Unauthenticated.error("wrong email or password"));
-        }
-        config.limiter.succeeded(&email, address).await;
-        let user = user.ok_or_else(|| Code::Unauthenticated.error("wrong email or password"))?;
-        if two_factor::enabled(db, user.id).await?.is_some() {
-            let challenge = two_factor::challenge(db, user.id, device(ctx)).await?;
-            return Err(super::two_factor::second_factor_required(challenge));
-        }
-        let txn = db.begin().await.map_err(internal)?;
-        let user_id = user.id;
-        // A write first: on SQLite the transaction waits its turn here instead of failing later.
-        crate::service::lock_user(&txn, user_id).await?;
-        let issued = session::issue(&txn, config, user, None, None, device(ctx), false).await?;
-        nexus_kit::audit::record(&txn, signed_in(ctx, user_id, issued.organization_id)).await?;
-        txn.commit().await.map_err(internal)?;
-        payload(db, issued).await
+        let credentials = Credentials {
+            email: input.email,
+            password: input.password,
+            address: ctx
+                .data_opt::<ClientAddress>()
+                .map_or("unknown", |a| a.0.as_str())
+                .to_owned(),
+            challenge: None,
+            code: None,
+        };
+        let failure = Entry::by(ctx, "user.sign_in_failed");
+        let user = sign_in::password_step(db, config, &credentials, device(ctx), failure).await?;
+        start_session(ctx, user, device(ctx), false, None).await
     }
 
     /// Trades a refresh token for a new session. Each refresh token works once; reusing one
@@ -560,11 +545,7 @@ impl AccountMutation {
         let user = confirm_password(ctx, user_id, input.current_password).await?;
         password::check_policy(&input.new_password, &user.email)?;
         let hash = password::hash(input.new_password).await?;
-        let this_session = principal
-            .claims
-            .sid
-            .as_deref()
-            .and_then(|s| uuid::Uuid::parse_str(s).ok());
+        let this_session = principal.claims.session();
         let audit = Entry::by(ctx, "user.password_changed");
         service::set_password(db, user_id, hash, this_session, audit).await?;
         Ok(true)

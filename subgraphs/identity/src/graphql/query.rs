@@ -82,11 +82,11 @@ impl Query {
         let page = session::live(db, user, &args).await?;
         let started =
             session::started(db, page.items.iter().map(|t| t.family_id).collect()).await?;
-        let current = principal.claims.sid.clone();
+        let current = principal.claims.session();
         Ok(page.into_connection(
             |t| t.id,
             |t| SignedInSession {
-                current: current.as_deref() == Some(t.family_id.to_string().as_str()),
+                current: current == Some(t.family_id),
                 signed_in_at: started.get(&t.family_id).copied().unwrap_or(t.created_at),
                 token: t,
             },

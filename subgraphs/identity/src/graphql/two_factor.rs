@@ -5,14 +5,14 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use nexus_kit::Result;
 use nexus_kit::audit::Entry;
 use nexus_kit::auth::caller;
-use nexus_kit::error::{Code, internal};
+use nexus_kit::error::Code;
 use nexus_kit::id::parse_id;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use serde_json::json;
 
-use super::mutation::{AuthPayload, confirm_password, payload};
+use super::mutation::{AuthPayload, confirm_password};
 use super::types::Organization;
-use crate::accounts::{AuthConfig, session, two_factor};
+use crate::accounts::{AuthConfig, two_factor};
 use crate::service;
 
 #[derive(InputObject)]
@@ -61,11 +61,7 @@ impl TwoFactorMutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let principal = caller(ctx).require()?;
         let user_id = caller(ctx).require_user()?;
-        let this_session = principal
-            .claims
-            .sid
-            .as_deref()
-            .and_then(|s| uuid::Uuid::parse_str(s).ok());
+        let this_session = principal.claims.session();
         let audit = Entry::by(ctx, "user.two_factor_enabled").target("user", user_id);
         two_factor::confirm(db, user_id, &code, this_session, audit).await
     }
@@ -106,23 +102,12 @@ impl TwoFactorMutation {
         let (user, device, proof) =
             two_factor::complete(db, &config.limiter, &input.challenge, &input.code, failure)
                 .await?;
-        let txn = db.begin().await.map_err(internal)?;
-        let user_id = user.id;
-        // A write first: on SQLite the transaction waits its turn here instead of failing later.
-        crate::service::lock_user(&txn, user_id).await?;
-        let issued = session::issue(&txn, config, user, None, None, &device, true).await?;
         let method = match proof {
             two_factor::Proof::Authenticator => "authenticator",
             two_factor::Proof::RecoveryCode => "recovery_code",
         };
-        nexus_kit::audit::record(
-            &txn,
-            super::mutation::signed_in(ctx, user_id, issued.organization_id)
-                .details(json!({ "second_factor": method })),
-        )
-        .await?;
-        txn.commit().await.map_err(internal)?;
-        payload(db, issued).await
+        let details = json!({ "second_factor": method });
+        super::mutation::start_session(ctx, user, &device, true, Some(details)).await
     }
 
     /// Requires (or stops requiring) two-factor sign-in of the organization's members (owners
@@ -154,15 +139,4 @@ impl TwoFactorMutation {
             .await
             .map(Organization)
     }
-}
-
-/// The error `logIn` answers an account with two-factor sign-in with.
-pub fn second_factor_required(challenge: two_factor::Challenge) -> nexus_kit::Error {
-    use async_graphql::ErrorExtensions;
-    Code::SecondFactorRequired
-        .error("enter the code from your authenticator app (or a recovery code) with verifySecondFactor")
-        .extend_with(|_, e| {
-            e.set("challenge", challenge.token.clone());
-            e.set("expiresAt", challenge.expires_at.to_rfc3339());
-        })
 }
