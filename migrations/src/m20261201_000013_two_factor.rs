@@ -67,6 +67,29 @@ enum OauthGrants {
     TwoFactor,
 }
 
+/// The flags (false by default) added to existing tables: a session's, an organization's, an
+/// OAuth code's and grant's.
+fn flags() -> [(DynIden, DynIden); 4] {
+    [
+        (
+            RefreshTokens::Table.into_iden(),
+            RefreshTokens::TwoFactor.into_iden(),
+        ),
+        (
+            Organizations::Table.into_iden(),
+            Organizations::RequireTwoFactor.into_iden(),
+        ),
+        (
+            OauthCodes::Table.into_iden(),
+            OauthCodes::TwoFactor.into_iden(),
+        ),
+        (
+            OauthGrants::Table.into_iden(),
+            OauthGrants::TwoFactor.into_iden(),
+        ),
+    ]
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -126,73 +149,26 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(RefreshTokens::Table)
-                    .add_column(boolean(RefreshTokens::TwoFactor).default(false))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Organizations::Table)
-                    .add_column(boolean(Organizations::RequireTwoFactor).default(false))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(OauthCodes::Table)
-                    .add_column(boolean(OauthCodes::TwoFactor).default(false))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(OauthGrants::Table)
-                    .add_column(boolean(OauthGrants::TwoFactor).default(false))
-                    .to_owned(),
-            )
-            .await
+        // One column per statement: SQLite alters one thing at a time.
+        for (table, column) in flags() {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(table)
+                        .add_column(boolean(column).default(false))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(OauthGrants::Table)
-                    .drop_column(OauthGrants::TwoFactor)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(OauthCodes::Table)
-                    .drop_column(OauthCodes::TwoFactor)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Organizations::Table)
-                    .drop_column(Organizations::RequireTwoFactor)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(RefreshTokens::Table)
-                    .drop_column(RefreshTokens::TwoFactor)
-                    .to_owned(),
-            )
-            .await?;
+        for (table, column) in flags().into_iter().rev() {
+            manager
+                .alter_table(Table::alter().table(table).drop_column(column).to_owned())
+                .await?;
+        }
         for table in [
             SecondFactorChallenges::Table.into_iden(),
             RecoveryCodes::Table.into_iden(),

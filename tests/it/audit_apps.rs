@@ -5,12 +5,11 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
 use crate::common::{
-    AuditEntry, AuditLog, FakeApp, PASSWORD, Session, TestStack, actions, assert_entry, details,
-    error_codes, manifest,
+    AuditEntry, AuditLog, Browser, CALLBACK, FakeApp, Session, TestStack, actions, assert_entry,
+    details, error_codes, manifest,
 };
 
 const INSTALL: &str =
@@ -24,7 +23,6 @@ const ISSUE: &str =
     "mutation($i: IssueLicenseInput!) { issueLicense(input: $i) { key license { id } } }";
 /// Where the router says requests on loopback come from.
 const LOOPBACK: Option<&str> = Some("127.0.0.1");
-const CALLBACK: &str = "http://127.0.0.1:5001/callback";
 
 /// Entries the apps and licensing services append (identity appends its own meanwhile).
 fn ours(entries: Vec<AuditEntry>) -> Vec<AuditEntry> {
@@ -565,141 +563,6 @@ async fn licenses_are_audited_in_the_organization_that_holds_them() {
     w.stack.stop().await;
 }
 
-/// A browser that keeps its cookie and follows nothing by itself.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookie: Option<String>,
-}
-
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    body: String,
-}
-
-impl Page {
-    /// A hidden form field's value.
-    fn field(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no field {name}: {}", self.body))
-            + marker.len();
-        let end = start + self.body[start..].find('"').expect("closing quote");
-        self.body[start..end]
-            .replace("&amp;", "&")
-            .replace("&quot;", "\"")
-            .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-    }
-}
-
-impl Browser {
-    fn new(stack: &TestStack) -> Browser {
-        Browser {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client"),
-            base: stack.stack.keys.issuer().to_owned(),
-            cookie: None,
-        }
-    }
-
-    async fn send(&mut self, mut request: reqwest::RequestBuilder) -> Page {
-        if let Some(cookie) = &self.cookie {
-            request = request.header("cookie", cookie);
-        }
-        let response = request.send().await.expect("Nexus answers");
-        if let Some(cookie) = response.headers().get(SET_COOKIE) {
-            self.cookie = cookie
-                .to_str()
-                .ok()
-                .and_then(|c| c.split(';').next())
-                .map(str::to_owned);
-        }
-        Page {
-            status: response.status(),
-            location: response
-                .headers()
-                .get(LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .map(str::to_owned),
-            body: response.text().await.unwrap_or_default(),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let request = self.http.get(format!("{}{path}", self.base));
-        self.send(request).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let request = self.http.post(format!("{}{path}", self.base)).form(form);
-        self.send(request).await
-    }
-
-    /// The consent page for `scope`, signing in as `email` first if needed.
-    async fn consent_page(&mut self, app_id: &str, scope: &str, email: &str) -> Page {
-        let query = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([
-                ("client_id", app_id),
-                ("response_type", "code"),
-                ("redirect_uri", CALLBACK),
-                ("scope", scope),
-                ("state", "st"),
-                // Any valid S256 challenge: no code is redeemed here.
-                (
-                    "code_challenge",
-                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-                ),
-                ("code_challenge_method", "S256"),
-            ])
-            .finish();
-        let authorize = format!("/oauth/authorize?{query}");
-        let mut page = self.get(&authorize).await;
-        if page.body.contains("Sign in to Nexus") {
-            let (csrf, request) = (page.field("csrf"), page.field("request"));
-            let signed_in = self
-                .post(
-                    "/oauth/login",
-                    &[
-                        ("csrf", &csrf),
-                        ("request", &request),
-                        ("email", email),
-                        ("password", PASSWORD),
-                    ],
-                )
-                .await;
-            assert_eq!(
-                signed_in.status,
-                StatusCode::SEE_OTHER,
-                "{}",
-                signed_in.body
-            );
-            page = self.get(&authorize).await;
-        }
-        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-        page
-    }
-
-    /// Approves `page` for `organization`, keeping the optional `scopes`.
-    async fn approve(&mut self, page: &Page, organization: &str, scopes: &[&str]) -> Page {
-        let (csrf, request) = (page.field("csrf"), page.field("request"));
-        let mut form = vec![
-            ("csrf", csrf.as_str()),
-            ("request", request.as_str()),
-            ("organization", organization),
-            ("decision", "approve"),
-        ];
-        form.extend(scopes.iter().map(|s| ("scope", *s)));
-        self.post("/oauth/consent", &form).await
-    }
-}
-
 #[tokio::test]
 async fn oauth_consents_and_their_revocation_are_audited() {
     let w = world().await;
@@ -731,13 +594,10 @@ async fn oauth_consents_and_their_revocation_are_audited() {
     let mark = log.mark().await;
     let approved = browser.approve(&page, &w.acme, &[]).await;
     assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let location = approved.location();
     assert!(
-        approved
-            .location
-            .as_deref()
-            .is_some_and(|l| l.starts_with(CALLBACK) && l.contains("code=")),
-        "{:?}",
-        approved.location
+        location.as_str().starts_with(CALLBACK) && location.as_str().contains("code="),
+        "{location}"
     );
     let appended = ours(log.since(mark).await);
     assert_eq!(actions(&appended), ["installation.created"]);

@@ -34,14 +34,7 @@ fn refusal(error: nexus_kit::Error) -> Response {
         status,
         Json(Refusal {
             code: code.as_str().to_owned(),
-            challenge: error
-                .extensions
-                .as_ref()
-                .and_then(|e| e.get("challenge"))
-                .and_then(|v| match v {
-                    async_graphql::Value::String(s) => Some(s.clone()),
-                    _ => None,
-                }),
+            challenge: nexus_kit::error::extension(&error, "challenge"),
             message: error.message,
         }),
     )

@@ -61,17 +61,19 @@ impl Code {
 
     /// The code an error carries (`Internal` when none).
     pub fn of(err: &Error) -> Code {
-        let name = err
-            .extensions
-            .as_ref()
-            .and_then(|e| e.get("code"))
-            .map(|v| v.to_string().trim_matches('"').to_owned())
-            .unwrap_or_default();
-        Code::from_name(&name)
+        Code::from_name(&extension(err, "code").unwrap_or_default())
     }
 
     pub fn error(self, message: impl Into<String>) -> Error {
         Error::new(message).extend_with(|_, e| e.set("code", self.as_str()))
+    }
+}
+
+/// The text `err` carries as `extensions.<name>` (`code`, `challenge`, …), if any.
+pub fn extension(err: &Error, name: &str) -> Option<String> {
+    match err.extensions.as_ref()?.get(name)? {
+        async_graphql::Value::String(text) => Some(text.clone()),
+        _ => None,
     }
 }
 

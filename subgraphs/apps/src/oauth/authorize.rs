@@ -646,15 +646,7 @@ pub async fn log_in(
             }
         }
         Err(e) if Code::of(&e) == Code::SecondFactorRequired => {
-            let challenge = e
-                .extensions
-                .as_ref()
-                .and_then(|x| x.get("challenge"))
-                .and_then(|v| match v {
-                    async_graphql::Value::String(s) => Some(s.clone()),
-                    _ => None,
-                })
-                .unwrap_or_default();
+            let challenge = nexus_kit::error::extension(&e, "challenge").unwrap_or_default();
             login_page(
                 &server,
                 &request,

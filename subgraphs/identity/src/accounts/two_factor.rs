@@ -267,6 +267,23 @@ pub async fn require_code(
     }
 }
 
+/// A transaction holding the account's row, once `code` proves its second factor (which must
+/// be on). A wrong code still counts: the limiter is not in the transaction that rolls back.
+async fn begin_with_code(
+    db: &DatabaseConnection,
+    limiter: &super::rate_limit::LoginLimiter,
+    user_id: Uuid,
+    code: &str,
+) -> Result<sea_orm::DatabaseTransaction> {
+    let txn = db.begin().await.map_err(internal)?;
+    crate::service::lock_user(&txn, user_id).await?;
+    if enabled(&txn, user_id).await?.is_none() {
+        return Err(Code::BadUserInput.error("two-factor sign-in is not on"));
+    }
+    require_code(&txn, limiter, user_id, code).await?;
+    Ok(txn)
+}
+
 /// Turns two-factor sign-in off once `code` proves it (authenticator or recovery code).
 pub async fn disable(
     db: &DatabaseConnection,
@@ -275,13 +292,7 @@ pub async fn disable(
     code: &str,
     audit: nexus_kit::audit::Entry,
 ) -> Result<()> {
-    let txn = db.begin().await.map_err(internal)?;
-    crate::service::lock_user(&txn, user_id).await?;
-    if enabled(&txn, user_id).await?.is_none() {
-        return Err(Code::BadUserInput.error("two-factor sign-in is not on"));
-    }
-    // A wrong code must still count: decided before the transaction rolls back.
-    require_code(&txn, limiter, user_id, code).await?;
+    let txn = begin_with_code(db, limiter, user_id, code).await?;
     two_factor::Entity::delete_many()
         .filter(two_factor::Column::UserId.eq(user_id))
         .exec(&txn)
@@ -304,12 +315,7 @@ pub async fn regenerate_recovery_codes(
     code: &str,
     audit: nexus_kit::audit::Entry,
 ) -> Result<Vec<String>> {
-    let txn = db.begin().await.map_err(internal)?;
-    crate::service::lock_user(&txn, user_id).await?;
-    if enabled(&txn, user_id).await?.is_none() {
-        return Err(Code::BadUserInput.error("two-factor sign-in is not on"));
-    }
-    require_code(&txn, limiter, user_id, code).await?;
+    let txn = begin_with_code(db, limiter, user_id, code).await?;
     let codes = replace_recovery_codes(&txn, user_id).await?;
     nexus_kit::audit::record(&txn, audit).await?;
     txn.commit().await.map_err(internal)?;
