@@ -9,7 +9,7 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::session::Device;
-use super::{AuthConfig, password, record_sign_in_failure, two_factor};
+use super::{AuthConfig, password, two_factor};
 use crate::entity::user;
 use crate::service;
 
@@ -31,7 +31,7 @@ pub async fn password_holder(
     if !password::verify(credentials.password.clone(), stored).await? {
         if let Some(failure) = failure {
             let user = found.as_ref().map(|u| u.id);
-            record_sign_in_failure(db, failure, user, "wrong email or password").await;
+            record_failure(db, failure, user, "wrong email or password").await;
         }
         return Err(wrong());
     }
@@ -54,6 +54,24 @@ pub async fn password_step(
         return Err(two_factor::second_factor_required(challenge));
     }
     Ok(user)
+}
+
+/// Records `user.sign_in_failed` (`entry`), about `user` when the account exists. Logged when it
+/// cannot be written: the failed sign-in is answered all the same.
+pub async fn record_failure(
+    db: &DatabaseConnection,
+    entry: Entry,
+    user: Option<Uuid>,
+    reason: &'static str,
+) {
+    let mut entry = entry.details(serde_json::json!({ "reason": reason }));
+    entry.action = "user.sign_in_failed";
+    if let Some(user) = user {
+        entry = entry.target("user", user);
+    }
+    if let Err(e) = nexus_kit::audit::append(db, entry).await {
+        tracing::error!(error = %e, "cannot record a failed sign-in");
+    }
 }
 
 /// `user.signed_in` (`entry`): by the user, about them.

@@ -424,7 +424,7 @@ pub async fn complete(
                 .exec(db)
                 .await
                 .map_err(internal)?;
-            super::record_sign_in_failure(db, failure, Some(found.user_id), "wrong second factor")
+            super::sign_in::record_failure(db, failure, Some(found.user_id), "wrong second factor")
                 .await;
             return Err(e);
         }
