@@ -123,7 +123,16 @@ pub async fn check(
         routing_url: manifest.graphql.subgraph_url.clone(),
         sdl: sdl.clone(),
     });
-    match compose(&subgraphs) {
+    // Composition takes long enough to stall the requests sharing a runtime worker with it.
+    let composed = tokio::task::spawn_blocking(move || compose(&subgraphs))
+        .await
+        .map_err(|e| {
+            rejected(
+                Some(sdl.clone()),
+                vec![internal(format!("composition stopped: {e}"))],
+            )
+        })?;
+    match composed {
         Ok(supergraph) => {
             let errors = check_payload_queries(&manifest, &supergraph);
             if !errors.is_empty() {

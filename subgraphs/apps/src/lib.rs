@@ -47,6 +47,10 @@ pub fn schema(
         EmptySubscription,
     ))
     .enable_federation()
+    .data(registry::publisher::Publisher::new(
+        db.clone(),
+        registry.clone(),
+    ))
     .data(db)
     .data(registry)
     .data(licensing)

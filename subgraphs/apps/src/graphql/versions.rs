@@ -20,6 +20,7 @@ use super::types::App;
 use crate::entity::app;
 use crate::entity::app_version::{self, AppVersionStatus};
 use crate::entity::supergraph_version;
+use crate::registry::publisher::Publisher;
 use crate::registry::versions::{self, ComposedSubgraph};
 
 /// One problem with a submission: which rule (`code`), where, and what to do.
@@ -150,6 +151,10 @@ fn registry<'a>(ctx: &Context<'a>) -> &'a Arc<Registry> {
     ctx.data_unchecked::<Arc<Registry>>()
 }
 
+fn publisher<'a>(ctx: &Context<'a>) -> &'a Arc<Publisher> {
+    ctx.data_unchecked::<Arc<Publisher>>()
+}
+
 #[derive(Default)]
 pub struct VersionQuery;
 
@@ -224,16 +229,9 @@ impl VersionMutation {
     ) -> Result<ApproveAppVersionPayload> {
         caller(ctx).require_platform_admin()?;
         let admin = caller(ctx).require_user()?;
-        let db = ctx.data_unchecked::<DatabaseConnection>();
         let audit = Entry::by(ctx, "app_version.approved");
-        let (version, head) = versions::approve(
-            db,
-            registry(ctx),
-            admin,
-            parse_id(&id, "app version")?,
-            audit,
-        )
-        .await?;
+        let (version, head) =
+            versions::approve(publisher(ctx), admin, parse_id(&id, "app version")?, audit).await?;
         Ok(ApproveAppVersionPayload {
             app_version: AppVersion(version),
             supergraph_version: SupergraphVersion(head),
@@ -260,10 +258,9 @@ impl VersionMutation {
     async fn suspend_app(&self, ctx: &Context<'_>, app_id: ID) -> Result<App> {
         caller(ctx).require_platform_admin()?;
         let admin = caller(ctx).require_user()?;
-        let db = ctx.data_unchecked::<DatabaseConnection>();
         let audit = Entry::by(ctx, "app.suspended");
         let (app, _) =
-            versions::suspend(db, registry(ctx), admin, parse_id(&app_id, "app")?, audit).await?;
+            versions::suspend(publisher(ctx), admin, parse_id(&app_id, "app")?, audit).await?;
         Ok(App(app))
     }
 
@@ -271,10 +268,8 @@ impl VersionMutation {
     async fn rollback_supergraph(&self, ctx: &Context<'_>, id: ID) -> Result<SupergraphVersion> {
         caller(ctx).require_platform_admin()?;
         let admin = caller(ctx).require_user()?;
-        let db = ctx.data_unchecked::<DatabaseConnection>();
         versions::rollback(
-            db,
-            registry(ctx),
+            publisher(ctx),
             admin,
             parse_id(&id, "supergraph version")?,
             Entry::by(ctx, "supergraph.rolled_back"),

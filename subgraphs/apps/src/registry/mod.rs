@@ -1,8 +1,10 @@
 //! The registry's persistent side, in one place: supergraph versions (`versions`: submit, approve,
-//! reject, roll back, suspend — each records one new head), the feed routers in other processes
+//! reject, roll back, suspend), the queue that publishes the changes waiting together as one new
+//! head (`publisher`), the feed routers in other processes
 //! follow (`feed`: `GET /supergraph`), and health checks of the live apps (`health`). The pure
 //! checks (manifest, extension policy, composition) are the `nexus-registry` crate's.
 
 pub mod feed;
 pub mod health;
+pub mod publisher;
 pub mod versions;
