@@ -94,7 +94,9 @@ pub struct RouterConfig {
     pub trusted_proxies: Vec<String>,
     /// Open client connections on the public port; more are closed at once.
     pub max_connections: usize,
-    /// A client must finish sending a request's headers within this (slowloris).
+    /// A connection must complete a request's headers within this of its accept or of its last
+    /// answer, HTTP/1 or HTTP/2, whatever it sent meanwhile; else it is closed (slowloris, idle
+    /// connections holding a permit).
     pub header_read_timeout_seconds: u64,
     /// ... and its body within this (else 408).
     pub body_read_timeout_seconds: u64,

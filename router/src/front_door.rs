@@ -27,18 +27,18 @@ use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::GracefulConnection;
 use nexus_protocol::client_address::{CLIENT_ADDRESS_HEADER, TrustedProxies};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 use tower_http::CompressionLevel;
@@ -75,8 +75,9 @@ pub struct FrontDoor {
 pub struct PortLimits {
     /// Open client connections; one more is closed at once (and logged).
     pub max_connections: usize,
-    /// From a connection's first byte (or the end of its last answer) to the end of a request's
-    /// headers: a client that dribbles headers (slowloris) is disconnected.
+    /// From a connection's accept (or the end of its last answer) to the end of a request's
+    /// headers, on HTTP/1 and HTTP/2: a client that sends nothing, dribbles headers (slowloris),
+    /// stops halfway through the HTTP/2 preface or keeps an idle connection is disconnected.
     pub header_read_timeout: Duration,
     /// Reading a request's body: a client that stalls mid-body gets 408.
     pub body_read_timeout: Duration,
@@ -149,7 +150,8 @@ async fn serve(
     mut stopped: oneshot::Receiver<()>,
 ) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
+    // Every connection holds a receiver; the port has stopped when all of them are gone.
+    let (stopping, _) = watch::channel(false);
     let mut builder = ConnectionBuilder::new(TokioExecutor::new());
     builder
         .http1()
@@ -176,32 +178,151 @@ async fn serve(
         // Small GraphQL answers go out at once, not after Nagle's delay.
         let _ = stream.set_nodelay(true);
         let upstream = upstream.clone();
+        let activity = Activity::new();
+        let requests = activity.clone();
         let service = tower::ServiceBuilder::new()
             .layer(compression())
             .service_fn(move |request: http::Request<Incoming>| {
                 let upstream = upstream.clone();
+                let in_flight = requests.start();
                 async move {
-                    Ok::<_, std::convert::Infallible>(
-                        forward(upstream, peer, request.map(Body::new)).await,
-                    )
+                    let response = forward(upstream, peer, request.map(Body::new)).await;
+                    Ok::<_, std::convert::Infallible>(in_flight.until_sent(response))
                 }
             });
         let service = hyper::service::service_fn(move |request| service.clone().oneshot(request));
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
-        let connection = graceful.watch(connection);
+        let stop = stopping.subscribe();
+        let idle_limit = limits.header_read_timeout;
         tokio::spawn(async move {
-            let _ = connection.await;
+            watch_connection(connection, activity, idle_limit, stop).await;
             drop(permit);
         });
     }
     drop(listener);
-    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+    let _ = stopping.send(true);
+    if tokio::time::timeout(Duration::from_secs(30), stopping.closed())
         .await
         .is_err()
     {
         tracing::warn!("the public port closed with requests still in flight after 30 s");
+    }
+}
+
+/// Runs `connection` until it ends, closing it when it has had no request in flight for
+/// `idle_limit` (from its accept or the end of its last answer), whatever it sent meanwhile:
+/// nothing, part of a request's headers or of the HTTP/2 preface, or an HTTP/2 connection idle
+/// between streams. A connection that still holds a permit is someone else not served. Closing
+/// is graceful first (HTTP/2 sends GOAWAY); one that stays idle a moment longer (a client that
+/// never finished the HTTP/2 handshake cannot be closed gracefully) is dropped.
+async fn watch_connection(
+    connection: impl GracefulConnection,
+    activity: Activity,
+    idle_limit: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        _ = stop.wait_for(|stopping| *stopping) => {}
+        () = activity.idle_for(idle_limit) => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    let grace = idle_limit.min(Duration::from_secs(1));
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = activity.idle_for_from_now(grace) => {}
+    }
+}
+
+/// Whether a connection has a request in flight, and since when it has had none.
+#[derive(Clone, Copy, Debug)]
+struct Busy {
+    in_flight: usize,
+    /// `None` while a request is in flight. (An instant, not a flag: a request that starts and
+    /// ends between two looks still restarts the clock.)
+    idle_since: Option<Instant>,
+}
+
+/// One connection's requests in flight, from the service's side.
+#[derive(Clone)]
+struct Activity(Arc<watch::Sender<Busy>>);
+
+impl Activity {
+    fn new() -> Activity {
+        Activity(Arc::new(watch::Sender::new(Busy {
+            in_flight: 0,
+            idle_since: Some(Instant::now()),
+        })))
+    }
+
+    /// A request has arrived: the connection is busy until the guard (and so the answer's body,
+    /// see [`InFlight::until_sent`]) is dropped.
+    fn start(&self) -> InFlight {
+        self.0.send_modify(|busy| {
+            busy.in_flight += 1;
+            busy.idle_since = None;
+        });
+        InFlight(self.clone())
+    }
+
+    /// Resolves once the connection has had nothing in flight for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        self.idle_after(limit, None).await
+    }
+
+    /// Like [`Activity::idle_for`], counting idle time from now at the earliest.
+    async fn idle_for_from_now(&self, limit: Duration) {
+        self.idle_after(limit, Some(Instant::now())).await
+    }
+
+    async fn idle_after(&self, limit: Duration, not_before: Option<Instant>) {
+        let mut changes = self.0.subscribe();
+        loop {
+            let busy = *changes.borrow_and_update();
+            match busy.idle_since {
+                // The sender lives as long as `self`: `changed` cannot fail here.
+                None => {
+                    let _ = changes.changed().await;
+                }
+                Some(since) => {
+                    let since = not_before.map_or(since, |floor| since.max(floor));
+                    tokio::select! {
+                        () = tokio::time::sleep_until((since + limit).into()) => return,
+                        _ = changes.changed() => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A request in flight on its connection.
+struct InFlight(Activity);
+
+impl InFlight {
+    /// Keeps the connection busy until `response`'s body has been sent (or dropped): a long
+    /// answer is never cut as idle.
+    fn until_sent(self, response: Response) -> Response {
+        response.map(|body| {
+            Body::new(body.map_frame(move |frame| {
+                let _ = &self;
+                frame
+            }))
+        })
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.0.send_modify(|busy| {
+            busy.in_flight = busy.in_flight.saturating_sub(1);
+            if busy.in_flight == 0 {
+                busy.idle_since = Some(Instant::now());
+            }
+        });
     }
 }
 

@@ -253,3 +253,127 @@ async fn the_public_port_reads_as_much_of_a_body_as_the_routers_own_limits_do() 
     }
     stack.stop().await;
 }
+
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// An empty HTTP/2 SETTINGS frame: what a client sends right after the preface.
+const HTTP2_SETTINGS: [u8; 9] = [0, 0, 0, 4, 0, 0, 0, 0, 0];
+
+#[tokio::test]
+async fn connections_that_never_complete_a_request_are_closed_and_cannot_starve_the_port() {
+    let stack = TestStack::start_configured(|config, _| {
+        config.router.max_connections = 4;
+        config.router.header_read_timeout_seconds = 1;
+        config.router.body_read_timeout_seconds = 5;
+    })
+    .await;
+    let addr = stack.stack.router.addr();
+
+    // Every permit is taken by a connection that will never complete a request: one silent, one
+    // halfway through the HTTP/2 preface, one with the whole preface, one after its SETTINGS.
+    let mut idle = Vec::new();
+    for sent in [
+        Vec::new(),
+        HTTP2_PREFACE[..10].to_vec(),
+        HTTP2_PREFACE.to_vec(),
+        [HTTP2_PREFACE, &HTTP2_SETTINGS].concat(),
+    ] {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(&sent).await.expect("write");
+        idle.push(stream);
+    }
+    // The port is not starved: a normal request is served once the header timeout (1 s) has
+    // closed them (until then a new connection is over the cap and closed at once, unanswered);
+    // "within 10 s" only bounds a failing test.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = client
+            .post(stack.stack.graphql_url())
+            .json(&json!({ "query": "{ __typename }" }))
+            .send()
+            .await;
+        if let Ok(answer) = answer {
+            assert_eq!(answer.status(), 200);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never served: {answer:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Each idle one was closed by the server (an HTTP/2 one may say GOAWAY first).
+    for (i, stream) in idle.iter_mut().enumerate() {
+        let closed = until_closed(stream, Duration::from_secs(10)).await;
+        assert!(closed.is_some(), "idle connection {i} was never closed");
+    }
+
+    // HTTP/1 keep-alive: one whole request, then silence: answered, then closed.
+    let mut kept = TcpStream::connect(addr).await.expect("connect");
+    let body = r#"{"query":"{ __typename }"}"#;
+    kept.write_all(
+        format!(
+            "POST /graphql HTTP/1.1\r\nHost: nexus\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("write");
+    let answer = until_closed(&mut kept, Duration::from_secs(10)).await;
+    let answer = answer.expect("an idle keep-alive connection is closed");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // HTTP/2 idle between streams: one request answered, then the server closes the connection.
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut client, connection) = h2::client::handshake(stream).await.expect("h2 handshake");
+    let connection = tokio::spawn(connection);
+    let request = http::Request::get(format!("http://{addr}/graphql?query=%7B__typename%7D"))
+        .header("apollo-require-preflight", "true")
+        .body(())
+        .expect("request");
+    let (response, _) = client.send_request(request, true).expect("send");
+    let response = response.await.expect("answer");
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let mut answer = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.expect("chunk");
+        let _ = body.flow_control().release_capacity(chunk.len());
+        answer.extend_from_slice(&chunk);
+    }
+    assert!(
+        String::from_utf8_lossy(&answer).contains("Query"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    drop(client);
+    // (The client keeps its side open: only the server can end this connection.)
+    let ended = tokio::time::timeout(Duration::from_secs(10), connection).await;
+    assert!(ended.is_ok(), "an idle HTTP/2 connection was never closed");
+
+    // A request in flight is not idle: a body that arrives slower than the header timeout (but
+    // within the body timeout) is still answered.
+    let mut slow = TcpStream::connect(addr).await.expect("connect");
+    let (first, rest) = body_halves();
+    slow.write_all(first.as_bytes()).await.expect("write");
+    // On purpose longer than the header timeout: this client is slow, not the test.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    slow.write_all(rest.as_bytes()).await.expect("write");
+    let answer = until_closed(&mut slow, Duration::from_secs(10))
+        .await
+        .unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    stack.stop().await;
+}
+
+/// A request (with `Connection: close`) cut in two after its headers and half its body.
+fn body_halves() -> (String, String) {
+    let body = r#"{"query":"{ __typename }"}"#;
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: nexus\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let (a, b) = body.split_at(body.len() / 2);
+    (format!("{head}{a}"), b.to_owned())
+}
