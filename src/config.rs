@@ -148,7 +148,8 @@ pub struct CachesConfig {
     pub verified_token_seconds: u64,
     /// Installs, uninstalls, suspensions and scope changes reach the router within this: 0 to 60.
     pub installation_seconds: u64,
-    /// A removed member or a changed role reaches apps and licensing within this: 0 to 60.
+    /// A removed member or a changed role reaches the apps service, licensing and the apps the
+    /// router calls (their context tokens) within this: 0 to 60.
     pub membership_seconds: u64,
 }
 

@@ -14,7 +14,8 @@ pub struct Freshness {
     /// Whether an organization has an app installed, and an installation token's installation
     /// still live, at the router.
     pub installations: Duration,
-    /// A user's role in an organization, at the services that ask identity.
+    /// A user's role in an organization, at the services that ask identity and at the router
+    /// (the role an app is told; the second-factor policy).
     pub memberships: Duration,
 }
 

@@ -5,6 +5,7 @@ pub mod app_client;
 pub mod front_door;
 pub mod installations;
 pub mod measure;
+pub mod memberships;
 pub mod pipeline;
 pub mod plugins;
 pub mod registry_follower;
@@ -182,6 +183,8 @@ pub fn configuration(
         "allow_private_apps": auth.allow_private_apps,
         "context_token_ttl_seconds": auth.context_token_ttl.as_secs(),
         "installation_cache_seconds": auth.freshness.installations.as_secs(),
+        "membership_lookup_url": auth.membership_lookup_url,
+        "membership_cache_seconds": auth.freshness.memberships.as_secs(),
     }))?;
     yaml["plugins"]["nexus.installation_gate"] = gate_yaml;
     if !subgraph_urls.is_empty() {

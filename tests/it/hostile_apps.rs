@@ -684,3 +684,92 @@ async fn the_router_refuses_a_supergraph_nexus_never_composes() {
     }
     stack.stop().await;
 }
+
+/// Fails today's main: the gate told apps the role the caller's token was issued with (until it
+/// expired, 15 minutes) instead of the role the caller has now.
+#[tokio::test]
+async fn apps_are_told_a_demotion_or_a_removal_within_seconds() {
+    let world = two_apps().await;
+    let (stack, ada, acme) = (&world.stack, &world.ada, &world.acme);
+    const CRM: &str = "{ me { crmProfile { visits } } }";
+    let role_told = || {
+        world
+            .crm
+            .entity_calls()
+            .last()
+            .map(|call| claims(call.authorization.as_deref())["role"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let within = Duration::from_secs(5);
+    // bob signs in with a password (the router asked identity about his membership already);
+    // cara with a second factor (the gate asks identity itself).
+    let bob = stack.sign_up("bob@acme.test", "Bob").await;
+    let bob_membership = stack.add_member(ada, acme, "bob@acme.test", "ADMIN").await;
+    let bob = stack.switch(&bob, acme).await;
+    stack.sign_up("cara@acme.test", "Cara").await;
+    let cara_membership = stack.add_member(ada, acme, "cara@acme.test", "ADMIN").await;
+    let cara = stack.log_in("cara@acme.test").await;
+    let (authenticator, _) = crate::two_factor::turn_on_two_factor(stack, &cara).await;
+    let challenge = crate::two_factor::challenge(stack, "cara@acme.test").await;
+    let verified = crate::two_factor::verify(stack, &challenge, &authenticator.code(1)).await;
+    let cara = Session {
+        access: verified["data"]["verifySecondFactor"]["accessToken"]
+            .as_str()
+            .expect("signed in with a second factor")
+            .to_owned(),
+        refresh: String::new(),
+        user_id: cara.user_id.clone(),
+        organization: None,
+    };
+    let cara = stack.switch(&cara, acme).await;
+    assert_eq!(
+        crate::two_factor::claims(&cara.access)["amr"],
+        json!(["pwd", "otp", "mfa"])
+    );
+
+    for (who, session, membership) in [
+        ("bob", &bob, &bob_membership),
+        ("cara", &cara, &cara_membership),
+    ] {
+        stack.data_as(&session.access, CRM, json!({})).await;
+        assert_eq!(role_told(), "admin", "{who}");
+        let demoted = stack
+            .data_as(
+                &ada.access,
+                "mutation($m: ID!) { changeMemberRole(input: {membershipId: $m, role: MEMBER}) { role } }",
+                json!({ "m": membership }),
+            )
+            .await;
+        assert_eq!(demoted["changeMemberRole"]["role"], "MEMBER", "{demoted}");
+        // The token still says admin; the app is told what is true now.
+        assert_eq!(crate::two_factor::claims(&session.access)["role"], "admin");
+        stack
+            .eventually(&session.access, CRM, within, |_| role_told() == "member")
+            .await;
+
+        stack
+            .data_as(
+                &ada.access,
+                "mutation($m: ID!) { removeMember(membershipId: $m) }",
+                json!({ "m": membership }),
+            )
+            .await;
+        let refused = stack
+            .eventually(&session.access, CRM, within, |body| {
+                error_codes(body).contains(&"FORBIDDEN".to_owned())
+            })
+            .await;
+        assert!(
+            refused["data"]["me"]["crmProfile"].is_null(),
+            "{who}: {refused}"
+        );
+        let calls = world.crm.entity_calls().len();
+        stack.post_as(&session.access, CRM, json!({})).await;
+        assert_eq!(
+            world.crm.entity_calls().len(),
+            calls,
+            "{who}: a removed member's call reached the app"
+        );
+    }
+    world.stack.stop().await;
+}

@@ -35,7 +35,9 @@ use serde::Deserialize;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
 
 use crate::installations::Directory;
+use crate::memberships::Memberships;
 use crate::plugins::request_context::{self, Caller};
+use nexus_protocol::membership::MembershipAnswer;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -98,9 +100,8 @@ struct Shared {
     api_keys: moka::future::Cache<String, Result<(String, Claims), String>>,
     /// Bearer token → its verified claims (valid signature, issuer and audience).
     verified: moka::future::Cache<String, Claims>,
-    membership_lookup_url: Option<String>,
-    /// (user, organization) → whether acting there needs a second factor.
-    two_factor_policies: moka::future::Cache<(String, String), bool>,
+    /// identity's answers about memberships (none without a lookup URL).
+    memberships: Option<Memberships>,
 }
 
 pub struct Auth {
@@ -134,6 +135,14 @@ impl Plugin for Auth {
             )
             .map_err(|e| format!("nexus.auth: {e}"))?,
         );
+        let memberships = config.membership_lookup_url.map(|url| {
+            Memberships::new(
+                keys.clone(),
+                url,
+                http.clone(),
+                Duration::from_secs(config.membership_cache_seconds),
+            )
+        });
         Ok(Auth {
             core_subgraphs: config.core_subgraphs,
             shared: Arc::new(Shared {
@@ -149,11 +158,7 @@ impl Plugin for Auth {
                     .max_capacity(10_000)
                     .time_to_live(Duration::from_secs(config.verified_token_cache_seconds))
                     .build(),
-                membership_lookup_url: config.membership_lookup_url,
-                two_factor_policies: moka::future::Cache::builder()
-                    .max_capacity(100_000)
-                    .time_to_live(Duration::from_secs(config.membership_cache_seconds))
-                    .build(),
+                memberships,
             }),
             listen: listen.into(),
             issuer: config.issuer,
@@ -272,7 +277,7 @@ async fn authenticate(
     request: router::Request,
 ) -> ControlFlow<router::Response, router::Request> {
     let headers = request.router_request.headers();
-    let (token, claims) = if let Some(value) = headers.get(AUTHORIZATION) {
+    let (token, claims, membership) = if let Some(value) = headers.get(AUTHORIZATION) {
         let Some(token) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
             return refuse(request, "expected `Authorization: Bearer <token>`");
         };
@@ -287,8 +292,8 @@ async fn authenticate(
             return refuse(request, &message);
         }
         match two_factor_missing(shared, &claims).await {
-            Ok(false) => {}
-            Ok(true) => {
+            Ok((false, membership)) => (token, claims, membership),
+            Ok((true, _)) => {
                 return refuse_with(
                     request,
                     StatusCode::FORBIDDEN,
@@ -305,11 +310,10 @@ async fn authenticate(
                 );
             }
         }
-        (token, claims)
     } else if let Some(value) = headers.get("x-api-key") {
         let key = value.to_str().unwrap_or_default().trim().to_owned();
         match exchange(shared, key).await {
-            Ok(exchanged) => exchanged,
+            Ok((token, claims)) => (token, claims, None),
             Err(message) => return refuse(request, &message),
         }
     } else {
@@ -320,53 +324,28 @@ async fn authenticate(
         Caller {
             token: Arc::from(token),
             claims: Arc::new(claims),
+            membership,
         },
     );
     ControlFlow::Continue(request)
 }
 
 /// Whether a user's token (or an app's acting for a user) acts in an organization that requires
-/// two-factor sign-in, from a session without it. Asked of identity, cached for
-/// `membership_cache_seconds`; tokens with a second factor cost nothing.
-async fn two_factor_missing(shared: &Shared, claims: &Claims) -> Result<bool, String> {
-    let (Some(url), Some(org)) = (&shared.membership_lookup_url, &claims.org) else {
-        return Ok(false);
+/// two-factor sign-in, from a session without it; with identity's answer, when it was asked.
+/// Asked of identity, cached for `membership_cache_seconds`; tokens with a second factor cost
+/// nothing here.
+async fn two_factor_missing(
+    shared: &Shared,
+    claims: &Claims,
+) -> Result<(bool, Option<MembershipAnswer>), String> {
+    let (Some(memberships), Some(org)) = (&shared.memberships, &claims.org) else {
+        return Ok((false, None));
     };
     if !matches!(claims.typ, TokenType::Access | TokenType::Delegated) || claims.two_factor() {
-        return Ok(false);
+        return Ok((false, None));
     }
-    let key = (claims.sub.clone(), org.clone());
-    let ask = async {
-        let unavailable = |detail: String| {
-            tracing::error!(%detail, "membership lookup at identity failed");
-            "cannot check the organization's sign-in policy now; try again shortly".to_owned()
-        };
-        let token = shared
-            .keys
-            .service_token("router")
-            .map_err(|e| unavailable(e.to_string()))?;
-        let response = shared
-            .http
-            .get(url)
-            .query(&[("user", key.0.as_str()), ("organization", key.1.as_str())])
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(unavailable(format!("HTTP {}", response.status())));
-        }
-        let answer: serde_json::Value = response
-            .json()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        Ok(answer["two_factor_required"].as_bool().unwrap_or(false))
-    };
-    shared
-        .two_factor_policies
-        .try_get_with(key.clone(), ask)
-        .await
-        .map_err(|e| (*e).clone())
+    let answer = memberships.of(&claims.sub, org).await?;
+    Ok((answer.two_factor_required, Some(answer)))
 }
 
 /// `token` verified (signature, issuer, audience) once per `verified_token_cache_seconds`; its expiry at

@@ -4,7 +4,9 @@
 //! resolve to null with `APP_NOT_INSTALLED` (or `FORBIDDEN` for a token that may never call it).
 //! The app receives a context token minted for it — `aud` = its namespace; user, role,
 //! organization, installation, and the scopes both the installation granted and the caller
-//! holds; 5 minutes — and never the client's own token. The call itself goes through Nexus's
+//! holds; 5 minutes — and never the client's own token. A user's role is the one identity gives now
+//! (`crate::memberships`, cached `caches.membership_seconds`), not the token's: a demoted admin is
+//! told to apps as a member, a removed member is refused (`FORBIDDEN`) within seconds. The call itself goes through Nexus's
 //! outbound client (`app_client`), never apollo-router's own HTTP client. The caller's claims are
 //! the ones `nexus.auth` verified and put in the request context: no token is verified twice.
 
@@ -24,9 +26,10 @@ use serde::Deserialize;
 use tower::{BoxError, ServiceExt};
 use uuid::Uuid;
 
-use super::request_context;
+use super::request_context::{self, Caller};
 use crate::app_client::AppClient;
 use crate::installations::Directory;
+use crate::memberships::Memberships;
 
 /// The default lifetime of a context token.
 pub const CONTEXT_TOKEN_TTL: Duration = Duration::from_secs(5 * 60);
@@ -56,6 +59,14 @@ pub struct GateConfig {
     /// take effect within it.
     #[serde(default = "crate::plugins::auth::defaults::installation_cache_seconds")]
     pub installation_cache_seconds: u64,
+    /// identity's membership lookup: the role an app is told is the caller's role now, not the
+    /// one their token was issued with. Without it (tests of the plugin alone), the token's.
+    #[serde(default)]
+    pub membership_lookup_url: Option<String>,
+    /// How long identity's answer about a membership is trusted: a demotion or a removal
+    /// reaches apps within it.
+    #[serde(default = "crate::plugins::auth::defaults::membership_cache_seconds")]
+    pub membership_cache_seconds: u64,
 }
 
 pub struct InstallationGate {
@@ -75,6 +86,14 @@ impl Plugin for InstallationGate {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()?;
+        let memberships = config.membership_lookup_url.map(|url| {
+            Memberships::new(
+                keys.clone(),
+                url,
+                http.clone(),
+                Duration::from_secs(config.membership_cache_seconds),
+            )
+        });
         Ok(InstallationGate {
             core_subgraphs: config.core_subgraphs,
             gate: Arc::new(Gate {
@@ -86,6 +105,7 @@ impl Plugin for InstallationGate {
                     Duration::from_secs(config.installation_cache_seconds),
                 )
                 .map_err(fail)?,
+                memberships,
                 keys,
                 client: AppClient::new(config.allow_private_apps)
                     .map_err(|e| fail(format!("{e:#}")))?,
@@ -104,9 +124,9 @@ impl Plugin for InstallationGate {
             let gate = gate.clone();
             let namespace = namespace.clone();
             async move {
-                let caller = request_context::caller(&request.context).map(|c| c.claims);
+                let caller = request_context::caller(&request.context);
                 Ok(
-                    match gate.check(&namespace, caller.as_deref(), request).await {
+                    match gate.check(&namespace, caller.as_ref(), request).await {
                         ControlFlow::Break(refused) => refused,
                         ControlFlow::Continue(request) => {
                             gate.client.call(&namespace, request).await
@@ -125,6 +145,7 @@ pub struct Gate {
     keys: Arc<KeyStore>,
     context_ttl: Duration,
     directory: Directory,
+    memberships: Option<Memberships>,
     client: AppClient,
 }
 
@@ -135,7 +156,7 @@ impl Gate {
     pub async fn check(
         &self,
         namespace: &str,
-        caller: Option<&Claims>,
+        caller: Option<&Caller>,
         mut request: subgraph::Request,
     ) -> Verdict {
         let refuse = |request: subgraph::Request, code: &str, message: String| -> Verdict {
@@ -155,7 +176,7 @@ impl Gate {
             )
         };
         let not_installed = "APP_NOT_INSTALLED";
-        let Some(claims) = caller else {
+        let Some(claims) = caller.map(|c| &*c.claims) else {
             return refuse(
                 request,
                 not_installed,
@@ -208,11 +229,24 @@ impl Gate {
                 format!("another app's installation token cannot reach the app `{namespace}`"),
             );
         }
+        let role = match self.role_now(caller, claims).await {
+            Ok(Some(role)) => role,
+            Ok(None) => {
+                return refuse(
+                    request,
+                    "FORBIDDEN",
+                    "you are no longer a member of the organization this token acts in; sign in again"
+                        .to_owned(),
+                );
+            }
+            Err(message) => return refuse(request, "SERVICE_UNAVAILABLE", message),
+        };
         let context = context_claims(
             self.context_ttl,
             self.keys.issuer(),
             namespace,
             claims,
+            role,
             installed.id,
             &installed.scopes,
         );
@@ -233,6 +267,29 @@ impl Gate {
     }
 }
 
+impl Gate {
+    /// The role to tell an app: for a user (or an app acting for one), their role in the token's
+    /// organization as identity says it is now — `Ok(None)` once they are no longer a member;
+    /// for API keys and installation tokens, the token's own.
+    async fn role_now(
+        &self,
+        caller: Option<&Caller>,
+        claims: &Claims,
+    ) -> Result<Option<Option<String>>, String> {
+        let acts_for_a_user = matches!(claims.typ, TokenType::Access | TokenType::Delegated);
+        let (true, Some(memberships), Some(organization)) =
+            (acts_for_a_user, &self.memberships, &claims.org)
+        else {
+            return Ok(Some(claims.role.clone()));
+        };
+        let answer = match caller.and_then(|c| c.membership.clone()) {
+            Some(answer) => answer,
+            None => memberships.of(&claims.sub, organization).await?,
+        };
+        Ok(answer.role.map(Some))
+    }
+}
+
 /// The context token for a call of `caller` to the app `namespace`: the scopes are those the
 /// installation granted that the caller holds too (a user holds every scope; an API key or an
 /// installation token only its own), so no call gives an app more than its caller may see.
@@ -241,13 +298,14 @@ pub fn context_claims(
     issuer: &str,
     namespace: &str,
     caller: &Claims,
+    role: Option<String>,
     installation: Uuid,
     granted: &[String],
 ) -> Claims {
     let mut context = new_claims(issuer, caller.sub.clone(), TokenType::Context, ttl);
     context.aud = namespace.to_owned();
     context.org = caller.org.clone();
-    context.role = caller.role.clone();
+    context.role = role;
     context.inst = Some(installation.to_string());
     context.amr = caller.amr.clone();
     // An app acting for a user hands its app the grant it acts under: a token exchanged for this
@@ -284,6 +342,7 @@ mod tests {
             "iss",
             "crm",
             &caller(TokenType::Access, &[]),
+            Some("member".into()),
             Uuid::nil(),
             &granted,
         );
@@ -296,6 +355,7 @@ mod tests {
             "iss",
             "crm",
             &caller(TokenType::ApiKey, &[]),
+            None,
             Uuid::nil(),
             &granted,
         );
@@ -305,6 +365,7 @@ mod tests {
             "iss",
             "crm",
             &caller(TokenType::ApiKey, &["organizations:read", "licenses:read"]),
+            None,
             Uuid::nil(),
             &granted,
         );

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use apollo_router::Context;
+use nexus_protocol::membership::MembershipAnswer;
 use nexus_protocol::token::Claims;
 
 /// The caller `nexus.auth` verified: the bearer token core subgraphs receive, and its claims.
@@ -12,6 +13,9 @@ use nexus_protocol::token::Claims;
 pub struct Caller {
     pub token: Arc<str>,
     pub claims: Arc<Claims>,
+    /// identity's answer about the caller's membership of the organization the token acts in,
+    /// when `nexus.auth` had to ask (a user's token without a second factor).
+    pub membership: Option<MembershipAnswer>,
 }
 
 /// Stores `value` for the rest of this request (one value per type).

@@ -7,23 +7,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Code, Result};
 use crate::token::KeyStore;
 
-/// identity's lookup, relative to its base URL.
-pub const MEMBERSHIP_LOOKUP_PATH: &str = "/internal/membership";
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct MembershipAnswer {
-    /// `owner`, `admin` or `member`; `None` when not a member.
-    pub role: Option<String>,
-    /// The organization lets members act in it only with a session signed in with a second
-    /// factor (`requireTwoFactor`).
-    #[serde(default)]
-    pub two_factor_required: bool,
-}
+pub use nexus_protocol::membership::{MEMBERSHIP_LOOKUP_PATH, MembershipAnswer};
 
 pub struct Memberships {
     http: reqwest::Client,
