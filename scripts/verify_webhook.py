@@ -4,7 +4,10 @@
 - `v1` (HMAC-SHA256 with the endpoint's `whsec_` secret) with the `standardwebhooks` package;
 - `v1a` (Ed25519) with the `cryptography` package against the platform's JWKS.
 
-usage: verify_webhook.py JWKS_URL SECRET < delivery.json
+- that the delivery is addressed to this app (`recipient.namespace`): anyone can check a `v1a`
+  signature, so it proves the platform sent the body, not that it was sent to you.
+
+usage: verify_webhook.py JWKS_URL SECRET NAMESPACE < delivery.json
 where delivery.json is {"headers": {"webhook-id": …, …}, "body": "<the raw body>"}.
 Prints `verified: v1 v1a <type>` and exits 0, or exits 1 naming what failed.
 pip install standardwebhooks cryptography
@@ -23,11 +26,14 @@ def b64url(text):
 
 
 def main():
-    jwks_url, secret = sys.argv[1], sys.argv[2]
+    jwks_url, secret, namespace = sys.argv[1], sys.argv[2], sys.argv[3]
     delivery = json.load(sys.stdin)
     headers, body = delivery["headers"], delivery["body"]
 
     payload = Webhook(secret).verify(body, headers)
+    if payload["recipient"]["namespace"] != namespace:
+        print(f'addressed to {payload["recipient"]}, not to {namespace}', file=sys.stderr)
+        return 1
 
     content = f'{headers["webhook-id"]}.{headers["webhook-timestamp"]}.{body}'.encode()
     keys = json.load(urllib.request.urlopen(jwks_url))["keys"]

@@ -2,6 +2,9 @@
 """A webhook endpoint for trying Nexus's webhooks: verifies each POST with the `standardwebhooks`
 package and prints it, deduplicating by `webhook-id`.
 
+A delivery names the app it is for (`recipient`); the platform's facts are at the top level and
+in `data`, what the app's payload query answered is in `shaped`.
+
 usage: webhook_receiver.py PORT SECRET      (pip install standardwebhooks)
 """
 import json
@@ -30,7 +33,10 @@ class Hooks(BaseHTTPRequestHandler):
         else:
             seen.add(webhook_id)
             print(f"verified {event['type']} {webhook_id} sequence={event['sequence']}", flush=True)
+            print(f"for {event['recipient']['namespace']} ({event['recipient']['app_id']})", flush=True)
             print(json.dumps(event["data"], indent=2), flush=True)
+            if "shaped" in event:
+                print("shaped by the app's query:", json.dumps(event["shaped"], indent=2), flush=True)
         self.send_response(204)
         self.end_headers()
 

@@ -60,6 +60,7 @@ async fn verify_with_python(stack: &TestStack, secret: &str, received: &Received
         .arg(script)
         .arg(jwks)
         .arg(secret)
+        .arg("analytics")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -632,9 +633,12 @@ async fn a_payload_query_shapes_the_data_as_the_installation_may_see_it() {
     let received = receiver.wait_for(1, Duration::from_secs(10)).await;
     let body = received[0].json();
     assert_eq!(body["type"], "member.added", "{body}");
-    assert_eq!(body["data"]["organization"]["name"], "Acme", "{body}");
-    assert_eq!(body["data"]["user"], Value::Null, "{body}");
-    assert_eq!(body["event_data"]["role"], "member", "{body}");
+    assert_eq!(
+        body["shaped"]["data"]["organization"]["name"], "Acme",
+        "{body}"
+    );
+    assert_eq!(body["shaped"]["data"]["user"], Value::Null, "{body}");
+    assert_eq!(body["data"]["role"], "member", "{body}");
 
     // With users:read too, the email.
     stack
@@ -647,8 +651,14 @@ async fn a_payload_query_shapes_the_data_as_the_installation_may_see_it() {
     add("linus@acme.test").await;
     let received = receiver.wait_for(2, Duration::from_secs(10)).await;
     let body = received[1].json();
-    assert_eq!(body["data"]["user"]["email"], "linus@acme.test", "{body}");
-    assert_eq!(body["data"]["organization"]["name"], "Acme", "{body}");
+    assert_eq!(
+        body["shaped"]["data"]["user"]["email"], "linus@acme.test",
+        "{body}"
+    );
+    assert_eq!(
+        body["shaped"]["data"]["organization"]["name"], "Acme",
+        "{body}"
+    );
     stack.stop().await;
 }
 
@@ -1012,5 +1022,81 @@ async fn an_answer_with_a_nul_byte_is_recorded_and_retried_like_any_other() {
         "{data}"
     );
     assert_eq!(receiver.received().len(), 2);
+    stack.stop().await;
+}
+
+/// Fails today's main: a `v1a` signature (the platform's, which anyone can check) vouched for a
+/// body whose `data` the app's own payload query wrote, and named no recipient, so app A could
+/// forge platform-signed claims and replay its deliveries to app B.
+#[tokio::test]
+async fn a_delivery_speaks_only_for_the_platform_and_only_to_its_recipient() {
+    let stack = TestStack::start().await;
+    let developer = stack.sign_up("dev@apps.test", "Dev").await;
+    let admin = stack.platform_admin("admin@nexus.test").await;
+    let receiver = Receiver::start().await;
+    let crm = FakeApp::extending_user("crm").await;
+    let mut manifest = manifest("crm", &crm.url(), &["users:read", "organizations:read"]);
+    // Aliases make the app's own subgraph write keys that look like platform facts.
+    let forging = "query($userId: ID!) { app_id: user(id: $userId) { organization_id: crmProfile { visits } } }";
+    manifest["webhooks"] = json!({ "endpoint": receiver.url(), "events": [
+        "app.installed", { "event": "member.added", "query": forging }
+    ] });
+    let (crm_id, _) = stack.publish_app(&developer, &admin, &manifest).await;
+    let (ada, acme) = stack.owner_of("ada@acme.test", "Acme", "acme").await;
+    stack.install(&ada, &crm_id).await;
+    stack.sign_up("grace@acme.test", "Grace").await;
+    stack
+        .add_member(&ada, &acme, "grace@acme.test", "MEMBER")
+        .await;
+    let mut received = receiver.wait_for(2, Duration::from_secs(10)).await;
+    received.sort_by_key(|r| r.json()["sequence"].as_i64());
+
+    for delivery in &received {
+        let body = delivery.json();
+        assert_eq!(
+            body["recipient"],
+            json!({ "app_id": crm_id, "namespace": "crm" }),
+            "{body}"
+        );
+        assert_eq!(body["organization_id"], acme.as_str(), "{body}");
+    }
+    let member = received[1].json();
+    assert_eq!(member["type"], "member.added", "{member}");
+    // The platform's data, untouched; what the app's query answered, apart.
+    assert_eq!(member["data"]["role"], "member", "{member}");
+    assert!(member["data"].get("app_id").is_none(), "{member}");
+    assert!(
+        member["shaped"]["data"]["app_id"].is_object(),
+        "the forged keys are under `shaped`: {member}"
+    );
+
+    // App B (the example analytics app, which checks `v1a` against the JWKS) is fed app A's
+    // deliveries exactly as A received them: the signature is the platform's, but the delivery
+    // is not addressed to B, so B refuses it and handles nothing.
+    let b = stack.start_example_analytics().await;
+    let client = reqwest::Client::new();
+    for delivery in &received {
+        let mut request = client
+            .post(format!("http://{b}/webhooks"))
+            .header("content-type", "application/json")
+            .body(delivery.body.clone());
+        for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+            request = request.header(name, delivery.header(name));
+        }
+        let answer = request.send().await.expect("app B answers");
+        let status = answer.status().as_u16();
+        let text = answer.text().await.unwrap_or_default();
+        assert_eq!(status, 403, "{text}");
+        assert!(text.contains("addressed to another app"), "{text}");
+    }
+    let handled: Value = client
+        .get(format!("http://{b}/webhooks"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(handled, json!([]));
     stack.stop().await;
 }

@@ -208,6 +208,10 @@ async function handleWebhook(req, res) {
   } catch (e) {
     return sendError(res, 401, "INVALID_SIGNATURE", e.message);
   }
+  // Every delivery names the app it is for: one addressed to another app is not ours to handle.
+  if (event.recipient?.namespace !== NAMESPACE) {
+    return sendError(res, 403, "NOT_THE_RECIPIENT", "this delivery is addressed to another app");
+  }
   const id = req.headers["webhook-id"];
   if (!seenWebhookIds.has(id)) {
     seenWebhookIds.add(id);

@@ -1,7 +1,10 @@
 //! Receiving Nexus webhooks without any shared secret: each delivery's `v1a` signature (Ed25519
 //! over `{webhook-id}.{webhook-timestamp}.{body}`, Standard Webhooks) is checked against the
-//! Nexus JWKS, the timestamp must be within five minutes, and a `webhook-id` seen before is
-//! acknowledged without being handled twice. `GET /webhooks` lists what was received.
+//! Nexus JWKS, the timestamp must be within five minutes, the delivery must be addressed to this
+//! app (`recipient.namespace`: a `v1a` signature is the platform's, valid for whichever app it
+//! was sent to), and a `webhook-id` seen before is acknowledged without being handled twice.
+//! Facts are read from the top level and `data`; `shaped` is what this app's own payload query
+//! answered. `GET /webhooks` lists what was received.
 
 use std::sync::Arc;
 
@@ -52,6 +55,12 @@ pub async fn receive(
     let Ok(event) = serde_json::from_str::<Value>(&body) else {
         return (StatusCode::BAD_REQUEST, "not JSON".into());
     };
+    if event["recipient"]["namespace"] != crate::NAMESPACE {
+        return (
+            StatusCode::FORBIDDEN,
+            "this delivery is addressed to another app".into(),
+        );
+    }
     if let Ok(mut received) = app.webhooks.lock() {
         // Retries carry the same webhook-id: acknowledged, handled once.
         if !received.iter().any(|(seen, _)| *seen == id) {

@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use super::Settings;
 use super::entity::{delivery, endpoint};
+use super::envelope::{self, Recipient};
 use super::recorder::{Outcome, Recorder};
 use super::subscriptions::Subscriptions;
 
@@ -63,6 +64,8 @@ pub struct Deliverer {
 struct Target {
     subscriptions: Option<Subscriptions>,
     endpoint: endpoint::Model,
+    /// The app, as deliveries name their recipient.
+    recipient: Recipient,
 }
 
 /// How long a `Target` is reused: a rotated secret or a new version's endpoint applies within it.
@@ -237,9 +240,18 @@ async fn target(deliverer: &Deliverer, app: Uuid) -> Result<Target, DbErr> {
     deliverer
         .targets
         .try_get_with(app, async {
+            let namespace = crate::entity::app::Entity::find_by_id(app)
+                .one(db)
+                .await?
+                .map(|found| found.namespace)
+                .unwrap_or_default();
             Ok(Target {
                 subscriptions: super::subscriptions::live(db, [app]).await?.remove(&app),
                 endpoint: super::endpoints::ensure(db, app).await?,
+                recipient: Recipient {
+                    app_id: app,
+                    namespace,
+                },
             })
         })
         .await
@@ -251,6 +263,7 @@ async fn attempt_once(deliverer: &Deliverer, mut claimed: delivery::Model) -> Re
     let Target {
         subscriptions,
         endpoint,
+        recipient,
     } = target(deliverer, app).await?;
     let outcome = match subscriptions {
         None => Outcome::failed(
@@ -262,7 +275,16 @@ async fn attempt_once(deliverer: &Deliverer, mut claimed: delivery::Model) -> Re
                 format!("the payload query could not run: {error}"),
                 Duration::ZERO,
             ),
-            Ok(()) => send(deliverer, &endpoint, &subscriptions.endpoint, &claimed).await,
+            Ok(()) => {
+                send(
+                    deliverer,
+                    &endpoint,
+                    &subscriptions.endpoint,
+                    &claimed,
+                    &recipient,
+                )
+                .await
+            }
         },
     };
     let succeeded = outcome.succeeded();
@@ -305,12 +327,17 @@ async fn send(
     endpoint: &endpoint::Model,
     url: &str,
     claimed: &delivery::Model,
+    recipient: &Recipient,
 ) -> Outcome {
     let started = Instant::now();
     let failed = |error: String| Outcome::failed(error, started.elapsed());
     let id = claimed.webhook_id();
     let timestamp = Utc::now().timestamp();
-    let signature = match signatures(deliverer, endpoint, &id, timestamp, &claimed.body) {
+    let body = match envelope::seal(claimed, recipient) {
+        Ok(body) => body,
+        Err(e) => return failed(e),
+    };
+    let signature = match signatures(deliverer, endpoint, &id, timestamp, &body) {
         Ok(signature) => signature,
         Err(e) => return failed(format!("cannot sign: {e}")),
     };
@@ -324,7 +351,7 @@ async fn send(
         .header("webhook-id", &id)
         .header("webhook-timestamp", timestamp.to_string())
         .header("webhook-signature", signature)
-        .body(claimed.body.clone());
+        .body(body);
     match deliverer.client.send(request).await {
         Ok(reply) => Outcome {
             status: Some(reply.status.as_u16()),

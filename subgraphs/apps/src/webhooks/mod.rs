@@ -6,6 +6,7 @@
 pub mod delivery;
 pub mod endpoints;
 pub mod entity;
+pub mod envelope;
 pub mod fanout;
 pub mod operations;
 pub mod recorder;

@@ -1,9 +1,10 @@
 //! Payloads shaped by the app: an event subscribed with a GraphQL `query` is sent with that
-//! query's result as `data`, run through the router as the installation (its scopes and the
-//! installation gate apply, as to any call the app makes) with the event's ids as variables
-//! (`organizationId`, `installationId` and each `…_id` of the event, in camelCase). It runs
-//! before the first attempt; the result is kept, so every attempt sends the same body. The
-//! event's own data stays beside it as `event_data`.
+//! query's result as `shaped` (`{data, errors}`), run through the router as the installation
+//! (its scopes and the installation gate apply, as to any call the app makes) with the event's
+//! ids as variables (`organizationId`, `installationId` and each `…_id` of the event, in
+//! camelCase). It runs before the first attempt; the result is kept, so every attempt sends the
+//! same body. The event's own `data` stays as the platform wrote it: the app's subgraph answers
+//! part of the query, so nothing it shaped may pass for a platform fact (`envelope`).
 
 use sea_orm::EntityTrait;
 use serde_json::{Map, Value};
@@ -12,9 +13,10 @@ use super::delivery::Deliverer;
 use super::entity::delivery;
 use crate::entity::installation;
 
-/// Whether `body` carries a query's result already.
+/// Whether `body` carries a query's result already (`event_data`: shaped before `shaped`).
 pub fn is_shaped(body: &str) -> bool {
-    serde_json::from_str::<Value>(body).is_ok_and(|b| b.get("event_data").is_some())
+    serde_json::from_str::<Value>(body)
+        .is_ok_and(|b| b.get("shaped").is_some() || b.get("event_data").is_some())
 }
 
 /// `organization_id` → `organizationId`.
@@ -49,7 +51,7 @@ fn variables(body: &Value) -> Map<String, Value> {
     variables
 }
 
-/// The body with `data` replaced by the query's result (and its errors, if any).
+/// The body with the query's result (and its errors, if any) as `shaped`.
 pub async fn shape(
     deliverer: &Deliverer,
     claimed: &delivery::Model,
@@ -91,12 +93,7 @@ pub async fn shape(
     if answer["data"].is_null() {
         return Err(format!("the router answered no data: {}", answer["errors"]));
     }
-    let event_data = body["data"].take();
-    body["event_data"] = event_data;
-    body["data"] = answer["data"].clone();
-    if let Some(errors) = answer.get("errors") {
-        body["errors"] = errors.clone();
-    }
+    body["shaped"] = super::envelope::shaped_answer(&answer);
     Ok(body.to_string())
 }
 
