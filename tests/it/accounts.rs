@@ -831,3 +831,177 @@ async fn links_and_invitations_do_not_outlive_what_made_them() {
     assert_eq!(code(&body), "FORBIDDEN", "{body}");
     stack.stop().await;
 }
+
+/// `logIn` for `email` through a trusted proxy that says the client is `client`.
+async fn log_in_behind_proxy(
+    stack: &TestStack,
+    client: &str,
+    email: &str,
+    password: &str,
+    known_device: Option<&str>,
+) -> Value {
+    let body = json!({
+        "query": "mutation($i: LogInInput!) { logIn(input: $i) { accessToken knownDeviceToken } }",
+        "variables": { "i": { "email": email, "password": password, "knownDeviceToken": known_device } },
+    });
+    reqwest::Client::new()
+        .post(stack.stack.graphql_url())
+        .header("x-forwarded-for", client)
+        .json(&body)
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+/// Fails today's main: 60 wrong passwords from 60 addresses were all checked (the account's own
+/// limit only slowed them by a second), and IPv6 clients were counted by whole address.
+#[tokio::test]
+async fn password_guessing_from_many_addresses_stops_at_the_accounts_limit_not_its_owner() {
+    let stack = TestStack::start_configured(|config, _| {
+        config.router.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    stack.sign_up("ada@acme.test", "Ada").await;
+    // Ada signed in on her laptop before the attack: it is a known device.
+    let laptop = log_in_behind_proxy(&stack, "198.51.100.7", "ada@acme.test", PASSWORD, None).await;
+    let laptop = laptop["data"]["logIn"]["knownDeviceToken"]
+        .as_str()
+        .expect("a known-device token")
+        .to_owned();
+
+    // 60 guesses, each from its own address: the account's limit (50 in 15 minutes) is all
+    // that is checked; the rest are refused before the password is looked at.
+    let mut refused = 0;
+    for i in 0..60 {
+        let body = log_in_behind_proxy(
+            &stack,
+            &format!("203.0.113.{i}"),
+            "ada@acme.test",
+            &format!("guess number {i}"),
+            None,
+        )
+        .await;
+        match code(&body) {
+            "UNAUTHENTICATED" => assert_eq!(refused, 0, "checked after a refusal: {body}"),
+            "RATE_LIMITED" => {
+                refused += 1;
+                assert!(
+                    body["errors"][0]["message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("from everywhere"),
+                    "{body}"
+                );
+                assert!(
+                    body["errors"][0]["extensions"]["retryAfterSeconds"].as_u64() > Some(0),
+                    "{body}"
+                );
+            }
+            _ => panic!("{body}"),
+        }
+    }
+    assert_eq!(refused, 10, "50 checked, 10 refused");
+    // Even her right password, from a device the account never saw, is not checked now.
+    let body = log_in_behind_proxy(&stack, "192.0.2.1", "ada@acme.test", PASSWORD, None).await;
+    assert_eq!(code(&body), "RATE_LIMITED", "{body}");
+    // Her laptop signs in, from anywhere.
+    let body = log_in_behind_proxy(
+        &stack,
+        "192.0.2.99",
+        "ada@acme.test",
+        PASSWORD,
+        Some(&laptop),
+    )
+    .await;
+    assert!(body["data"]["logIn"]["accessToken"].is_string(), "{body}");
+    // Another account's device token is no key to hers.
+    stack.sign_up("eve@evil.test", "Eve").await;
+    let eves = log_in_behind_proxy(&stack, "192.0.2.50", "eve@evil.test", PASSWORD, None).await;
+    let eves = eves["data"]["logIn"]["knownDeviceToken"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let body =
+        log_in_behind_proxy(&stack, "192.0.2.51", "ada@acme.test", PASSWORD, Some(&eves)).await;
+    assert_eq!(code(&body), "RATE_LIMITED", "{body}");
+
+    // On a new phone, the reset letter gets her in: the page that sets the new password makes
+    // that browser a known device.
+    stack
+        .post(
+            "mutation { requestPasswordReset(email: \"ada@acme.test\") }",
+            json!({}),
+        )
+        .await;
+    let token = stack.mailed_token("ada@acme.test", "reset-password").await;
+    let page = stack
+        .stack
+        .graphql_url()
+        .replace("/graphql", "/account/reset-password");
+    let answer = reqwest::Client::new()
+        .post(page)
+        .form(&[
+            ("token", token.as_str()),
+            ("password", "a new passphrase 7"),
+        ])
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(answer.status(), 200);
+    let phone = answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("nexus_device="))
+        .and_then(|c| c.split(';').next())
+        .expect("the reset page sets the known-device cookie")
+        .to_owned();
+    let body = log_in_behind_proxy(
+        &stack,
+        "192.0.2.100",
+        "ada@acme.test",
+        "a new passphrase 7",
+        Some(&phone),
+    )
+    .await;
+    assert!(body["data"]["logIn"]["accessToken"].is_string(), "{body}");
+
+    // IPv6 clients count per /64: five failures from one /64, any addresses in it, stop it.
+    stack.sign_up("bob@acme.test", "Bob").await;
+    for i in 0..5 {
+        let body = log_in_behind_proxy(
+            &stack,
+            &format!("2001:db8:7:7::{i:x}"),
+            "bob@acme.test",
+            "not his password",
+            None,
+        )
+        .await;
+        assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");
+    }
+    let body = log_in_behind_proxy(
+        &stack,
+        "2001:db8:7:7:ffff::1",
+        "bob@acme.test",
+        "not his password",
+        None,
+    )
+    .await;
+    assert_eq!(code(&body), "RATE_LIMITED", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("from your address"),
+        "{body}"
+    );
+    // The next /64 is another client.
+    let body =
+        log_in_behind_proxy(&stack, "2001:db8:7:8::1", "bob@acme.test", PASSWORD, None).await;
+    assert!(body["data"]["logIn"]["accessToken"].is_string(), "{body}");
+    stack.stop().await;
+}

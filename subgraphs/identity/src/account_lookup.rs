@@ -18,7 +18,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::accounts::session::{Device, role_name};
-use crate::accounts::{AuthConfig, sign_in};
+use crate::accounts::{AuthConfig, known_device, sign_in};
 use crate::entity::{membership, organization, user};
 
 pub use nexus_kit::accounts::{ACCOUNT_PATH, AUTHENTICATE_PATH};
@@ -78,6 +78,7 @@ pub(crate) async fn check(
         record_signed_in(db, entry("user.signed_in"), user.id, true).await;
         let mut account = describe(db, user).await?;
         account.two_factor = true;
+        account.known_device = known_device::issue(&config.keys, account.id);
         return Ok(account);
     }
     let device = Device {
@@ -87,7 +88,9 @@ pub(crate) async fn check(
     let found =
         sign_in::password_step(db, config, &input, &device, entry("user.sign_in_failed")).await?;
     record_signed_in(db, entry("user.signed_in"), found.id, false).await;
-    describe(db, found).await
+    let mut account = describe(db, found).await?;
+    account.known_device = known_device::issue(&config.keys, account.id);
+    Ok(account)
 }
 
 /// `user.signed_in` on the OAuth sign-in page (the browser session it starts is the apps
@@ -163,5 +166,6 @@ async fn describe(db: &DatabaseConnection, found: user::Model) -> Result<Account
         email_verified: found.email_verified_at.is_some(),
         memberships,
         two_factor: false,
+        known_device: None,
     })
 }

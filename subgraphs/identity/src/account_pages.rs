@@ -89,6 +89,7 @@ pub async fn verify(
         address: nexus_kit::server::client_address(&headers),
         challenge: None,
         code: None,
+        known_device: nexus_kit::accounts::known_device_from_headers(&headers),
     };
     let account = match sign_in::password_holder(&db, &config, &credentials, None).await {
         Ok(account) => account,
@@ -133,9 +134,10 @@ pub async fn reset_form(Query(q): Query<WithToken>) -> Response {
     reset_page(StatusCode::OK, &q.token, None)
 }
 
-/// `POST /account/reset-password`
+/// `POST /account/reset-password`. The browser that followed the letter is known to the account
+/// from then on: it may sign in while the account's password is being guessed from everywhere.
 pub async fn reset(
-    State(db): State<DatabaseConnection>,
+    State((db, config)): State<(DatabaseConnection, AuthConfig)>,
     headers: axum::http::HeaderMap,
     Form(form): Form<NewPassword>,
 ) -> Response {
@@ -164,11 +166,27 @@ pub async fn reset(
         Err(e) => Err(e),
     };
     match outcome {
-        Ok(_) => page(
-            StatusCode::OK,
-            "Password changed",
-            "<h1>Password changed</h1><p>Sign in with your new password. Every other device was signed out.</p>",
-        ),
+        Ok(user) => {
+            let mut changed = page(
+                StatusCode::OK,
+                "Password changed",
+                "<h1>Password changed</h1><p>Sign in with your new password. Every other device was signed out.</p>",
+            );
+            let secure = config.keys.issuer().starts_with("https://");
+            if let Some(cookie) = crate::accounts::known_device::issue(&config.keys, user.id)
+                .and_then(|token| {
+                    axum::http::HeaderValue::from_str(&crate::accounts::known_device::cookie(
+                        &token, secure,
+                    ))
+                    .ok()
+                })
+            {
+                changed
+                    .headers_mut()
+                    .append(axum::http::header::SET_COOKIE, cookie);
+            }
+            changed
+        }
         Err(e) if Code::of(&e) == Code::BadUserInput => error(
             StatusCode::BAD_REQUEST,
             "This link did not work",
@@ -227,9 +245,13 @@ pub async fn invitation(
 pub fn routes(db: DatabaseConnection, config: AuthConfig) -> axum::Router {
     use axum::routing::{get, post};
     axum::Router::new()
-        .route(VERIFY_PATH, post(verify).with_state((db.clone(), config)))
+        .route(
+            VERIFY_PATH,
+            post(verify).with_state((db.clone(), config.clone())),
+        )
         .route(VERIFY_PATH, get(verify_form))
-        .route(RESET_PATH, get(reset_form).post(reset))
+        .route(RESET_PATH, get(reset_form))
+        .route(RESET_PATH, post(reset).with_state((db.clone(), config)))
         .route(INVITATION_PATH, get(invitation))
         .with_state(db)
 }

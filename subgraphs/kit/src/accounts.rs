@@ -27,6 +27,10 @@ pub struct Credentials {
     pub challenge: Option<String>,
     #[serde(default)]
     pub code: Option<String>,
+    /// The token of a device that signed in to the account before: it may still try when the
+    /// account's limit of failures from everywhere is spent.
+    #[serde(default)]
+    pub known_device: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -40,6 +44,39 @@ pub struct Account {
     /// This sign-in proved a second factor.
     #[serde(default)]
     pub two_factor: bool,
+    /// After a sign-in: the token that makes this device known to the account (kept in the
+    /// browser's `nexus_device` cookie).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_device: Option<String>,
+}
+
+/// The cookie browsers keep their known-device token in (`__Host-` named over https).
+const KNOWN_DEVICE_COOKIE: &str = "nexus_device";
+/// How long a browser keeps it: as long as the token lives.
+const KNOWN_DEVICE_SECONDS: i64 = 90 * 24 * 60 * 60;
+
+/// The `Set-Cookie` value keeping a known-device `token` in a browser (`secure` over https).
+pub fn known_device_cookie(token: &str, secure: bool) -> String {
+    let (prefix, secure) = if secure {
+        ("__Host-", "; Secure")
+    } else {
+        ("", "")
+    };
+    format!(
+        "{prefix}{KNOWN_DEVICE_COOKIE}={token}; Path=/; Max-Age={KNOWN_DEVICE_SECONDS}; HttpOnly; SameSite=Lax{secure}"
+    )
+}
+
+/// The known-device token a request's cookies carry, if any.
+pub fn known_device_from_headers(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| name.trim_start_matches("__Host-") == KNOWN_DEVICE_COOKIE)
+        .map(|(_, value)| value.to_owned())
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

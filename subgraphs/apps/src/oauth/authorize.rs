@@ -632,6 +632,7 @@ pub async fn log_in(
         address: nexus_kit::server::client_address(&headers),
         challenge: form.get("challenge").map(str::to_owned),
         code: form.get("code").map(str::to_owned),
+        known_device: nexus_kit::accounts::known_device_from_headers(&headers),
     };
     match server.accounts.authenticate(&credentials).await {
         Ok(account) => {
@@ -640,6 +641,16 @@ pub async fn log_in(
             match signed_in.set_cookie(&server.keys) {
                 Ok(cookie) => {
                     response.headers_mut().insert(header::SET_COOKIE, cookie);
+                    // This browser is now known to the account (identity's login limits).
+                    let secure = server.keys.issuer().starts_with("https://");
+                    if let Some(device) = account.known_device.as_deref().and_then(|token| {
+                        HeaderValue::from_str(&nexus_kit::accounts::known_device_cookie(
+                            token, secure,
+                        ))
+                        .ok()
+                    }) {
+                        response.headers_mut().append(header::SET_COOKIE, device);
+                    }
                     response
                 }
                 Err(e) => internal_page("cannot sign a browser session", e),

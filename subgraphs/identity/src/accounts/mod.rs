@@ -1,9 +1,10 @@
 //! Accounts: passwords, sessions (access + rotating refresh tokens), login rate limits, API keys,
 //! addresses proven and passwords reset by mail (`email`), the steps of a sign-in (`sign_in`),
-//! two-factor sign-in (`two_factor`).
+//! two-factor sign-in (`two_factor`), devices that signed in before (`known_device`).
 
 pub mod api_keys;
 pub mod email;
+pub mod known_device;
 pub mod password;
 pub mod rate_limit;
 pub mod session;

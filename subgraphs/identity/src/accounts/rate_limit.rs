@@ -4,22 +4,21 @@
 //!   accounts;
 //! - per (email, address): failures count (`per_email_and_address`): a flood of wrong passwords
 //!   from one address stops that address, not the account's owner elsewhere;
-//! - per email, from anywhere: failures count (`per_email`); once spent, attempts for that email
-//!   are answered only after `SLOWDOWN`: a distributed guesser is slowed, the real user is not
-//!   locked out;
+//! - per account (email), from anywhere: failures count (`per_email`); once spent, the password
+//!   is no longer checked for that email (`RATE_LIMITED`) — except from a device that signed in
+//!   to the account before (`known_device`), or after a reset through the mail: guessers spread
+//!   over many addresses are stopped, the owner is not locked out;
+//!
+//! Addresses are counted as they are for IPv4 and per /64 for IPv6 (one subscriber's network:
+//! it holds more addresses than anyone could try from).
 //! - sign-ups per address (`sign_ups`);
 //! - second-factor codes per account, from anywhere (`second_factors`): whoever knows the
 //!   password gets a few guesses at the code, not a million;
 //! - letters per address mailed to (`letters`), password resets per asking address and per
 //!   email (`resets_per_address`, `resets_per_email`).
 
-use std::time::Duration;
-
 use nexus_kit::error::Error;
 use nexus_kit::rate_limit::{Bucket, RateLimits, key, take_one};
-
-/// How long an attempt for an email that has failed too often, from anywhere, waits.
-pub const SLOWDOWN: Duration = Duration::from_secs(1);
 
 pub struct LoginLimiter {
     limits: RateLimits,
@@ -52,8 +51,15 @@ impl LoginLimiter {
     }
 
     /// Counts a login attempt before its password is checked; `RATE_LIMITED` (with
-    /// `retryAfterSeconds`) when this address may not try now.
-    pub async fn attempt(&self, email: &str, address: &str) -> Result<(), Error> {
+    /// `retryAfterSeconds`) when this address may not try now, or when the account has had too
+    /// many failures from everywhere and this device never signed in to it (`known_device`).
+    pub async fn attempt(
+        &self,
+        email: &str,
+        address: &str,
+        known_device: bool,
+    ) -> Result<(), Error> {
+        let address = &counted_address(address);
         take_one(
             &self.limits,
             "login:address",
@@ -70,18 +76,22 @@ impl LoginLimiter {
             "too many failed logins for this email from your address",
         )
         .await?;
-        let everywhere = self
-            .limits
-            .take(&key("login:email", &[email]), 1, self.per_email)
-            .await;
-        if !everywhere.allowed {
-            tokio::time::sleep(SLOWDOWN).await;
+        if known_device {
+            return Ok(());
         }
-        Ok(())
+        take_one(
+            &self.limits,
+            "login:email",
+            &[email],
+            self.per_email,
+            "too many failed sign-ins for this account from everywhere: sign in from a device you signed in with before, or reset your password by mail",
+        )
+        .await
     }
 
     /// A successful login takes back what its attempt counted as a failure.
-    pub async fn succeeded(&self, email: &str, address: &str) {
+    pub async fn succeeded(&self, email: &str, address: &str, known_device: bool) {
+        let address = &counted_address(address);
         self.limits
             .give_back(
                 &key("login:email+address", &[email, address]),
@@ -89,9 +99,11 @@ impl LoginLimiter {
                 self.per_email_and_address,
             )
             .await;
-        self.limits
-            .give_back(&key("login:email", &[email]), 1, self.per_email)
-            .await;
+        if !known_device {
+            self.limits
+                .give_back(&key("login:email", &[email]), 1, self.per_email)
+                .await;
+        }
     }
 
     /// A letter to `email` (verification); `RATE_LIMITED` after a few an hour.
@@ -112,7 +124,7 @@ impl LoginLimiter {
         take_one(
             &self.limits,
             "reset:address",
-            &[address],
+            &[&counted_address(address)],
             self.resets_per_address,
             "too many password resets asked from your address",
         )
@@ -154,11 +166,36 @@ impl LoginLimiter {
         take_one(
             &self.limits,
             "sign_up:address",
-            &[address],
+            &[&counted_address(address)],
             self.sign_ups,
             "too many sign-ups from your address",
         )
         .await
+    }
+}
+
+/// The address as it is counted: IPv4 as it is, IPv6 by its /64 (an IPv4 address mapped into
+/// IPv6 as the IPv4 one); anything else (`unknown`) as it is.
+pub fn counted_address(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let segments = v6.segments();
+                let prefix = std::net::Ipv6Addr::new(
+                    segments[0],
+                    segments[1],
+                    segments[2],
+                    segments[3],
+                    0,
+                    0,
+                    0,
+                    0,
+                );
+                format!("{prefix}/64")
+            }
+        },
+        _ => address.to_owned(),
     }
 }
 
@@ -174,18 +211,33 @@ mod tests {
     async fn a_flood_from_one_address_stops_that_address_only() {
         let limiter = LoginLimiter::new(RateLimits::in_memory());
         for _ in 0..5 {
-            assert!(limiter.attempt("ada@x.test", "6.6.6.6").await.is_ok());
+            assert!(
+                limiter
+                    .attempt("ada@x.test", "6.6.6.6", false)
+                    .await
+                    .is_ok()
+            );
         }
         assert!(
-            message(limiter.attempt("ada@x.test", "6.6.6.6").await)
+            message(limiter.attempt("ada@x.test", "6.6.6.6", false).await)
                 .starts_with("too many failed logins for this email from your address")
         );
         // The owner, elsewhere, is not stopped; a success takes its attempt back.
-        assert!(limiter.attempt("ada@x.test", "1.2.3.4").await.is_ok());
-        limiter.succeeded("ada@x.test", "1.2.3.4").await;
+        assert!(
+            limiter
+                .attempt("ada@x.test", "1.2.3.4", false)
+                .await
+                .is_ok()
+        );
+        limiter.succeeded("ada@x.test", "1.2.3.4", false).await;
         for _ in 0..5 {
-            assert!(limiter.attempt("ada@x.test", "1.2.3.4").await.is_ok());
-            limiter.succeeded("ada@x.test", "1.2.3.4").await;
+            assert!(
+                limiter
+                    .attempt("ada@x.test", "1.2.3.4", false)
+                    .await
+                    .is_ok()
+            );
+            limiter.succeeded("ada@x.test", "1.2.3.4", false).await;
         }
     }
 
@@ -198,14 +250,47 @@ mod tests {
         for i in 0..3 {
             assert!(
                 limiter
-                    .attempt(&format!("u{i}@x.test"), "6.6.6.6")
+                    .attempt(&format!("u{i}@x.test"), "6.6.6.6", false)
                     .await
                     .is_ok()
             );
         }
         assert!(
-            message(limiter.attempt("u9@x.test", "6.6.6.6").await)
+            message(limiter.attempt("u9@x.test", "6.6.6.6", false).await)
                 .starts_with("too many login attempts from your address")
         );
+    }
+
+    #[tokio::test]
+    async fn guesses_from_everywhere_stop_at_the_accounts_limit_but_not_its_known_devices() {
+        let limiter = LoginLimiter {
+            per_email: Bucket::new(3, 60),
+            ..LoginLimiter::new(RateLimits::in_memory())
+        };
+        for i in 0..3 {
+            let address = format!("10.0.0.{i}");
+            assert!(limiter.attempt("ada@x.test", &address, false).await.is_ok());
+        }
+        assert!(
+            message(limiter.attempt("ada@x.test", "10.0.0.9", false).await)
+                .starts_with("too many failed sign-ins for this account from everywhere")
+        );
+        assert!(limiter.attempt("ada@x.test", "1.2.3.4", true).await.is_ok());
+    }
+
+    #[test]
+    fn ipv6_addresses_count_per_64() {
+        assert_eq!(counted_address("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            counted_address("2001:db8:1:2:ffff:1:2:3"),
+            counted_address("2001:db8:1:2::9")
+        );
+        assert_ne!(
+            counted_address("2001:db8:1:3::1"),
+            counted_address("2001:db8:1:2::1")
+        );
+        assert_eq!(counted_address("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(counted_address("192.0.2.7"), "192.0.2.7");
+        assert_eq!(counted_address("unknown"), "unknown");
     }
 }

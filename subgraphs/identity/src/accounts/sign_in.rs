@@ -24,8 +24,14 @@ pub async fn password_holder(
     failure: Option<Entry>,
 ) -> Result<user::Model> {
     let email = credentials.email.trim().to_lowercase();
-    config.limiter.attempt(&email, &credentials.address).await?;
     let found = service::find_user_by_email(db, &email).await?;
+    let known_device = found.as_ref().is_some_and(|user| {
+        super::known_device::is_known(&config.keys, credentials.known_device.as_deref(), user.id)
+    });
+    config
+        .limiter
+        .attempt(&email, &credentials.address, known_device)
+        .await?;
     let stored = found.as_ref().and_then(|u| u.password_hash.clone());
     let wrong = || Code::Unauthenticated.error("wrong email or password");
     if !password::verify(credentials.password.clone(), stored).await? {
@@ -35,7 +41,10 @@ pub async fn password_holder(
         }
         return Err(wrong());
     }
-    config.limiter.succeeded(&email, &credentials.address).await;
+    config
+        .limiter
+        .succeeded(&email, &credentials.address, known_device)
+        .await;
     found.ok_or_else(wrong)
 }
 

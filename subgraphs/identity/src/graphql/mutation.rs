@@ -31,6 +31,9 @@ pub struct SignUpInput {
 pub struct LogInInput {
     pub email: String,
     pub password: String,
+    /// `knownDeviceToken` from an earlier sign-in of this account on this device: it may still
+    /// sign in while the account is under attack (its failures from everywhere past the limit).
+    pub known_device_token: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -114,6 +117,9 @@ pub struct AuthPayload {
     pub user: User,
     /// The organization the access token acts in.
     pub organization: Option<Organization>,
+    /// After a sign-in (`logIn`, `verifySecondFactor`): keep it on this device and send it with
+    /// the next `logIn` (90 days).
+    pub known_device_token: Option<String>,
 }
 
 #[derive(SimpleObject)]
@@ -138,6 +144,7 @@ pub(super) async fn payload(db: &DatabaseConnection, session: Session) -> Result
         expires_at: session.expires_at,
         user: User(session.user),
         organization,
+        known_device_token: None,
     })
 }
 
@@ -161,11 +168,12 @@ pub(super) async fn confirm_password(
     let address = ctx
         .data_opt::<ClientAddress>()
         .map_or("unknown", |a| a.0.as_str());
-    config.limiter.attempt(&user.email, address).await?;
+    // Signed in already: the account's own session counts as a known device.
+    config.limiter.attempt(&user.email, address, true).await?;
     if !password::verify(password, user.password_hash.clone()).await? {
         return Err(Code::Unauthenticated.error("wrong password"));
     }
-    config.limiter.succeeded(&user.email, address).await;
+    config.limiter.succeeded(&user.email, address, true).await;
     Ok(user)
 }
 
@@ -205,7 +213,9 @@ pub(super) async fn start_session(
     }
     nexus_kit::audit::record(&txn, entry).await?;
     txn.commit().await.map_err(internal)?;
-    payload(db, issued).await
+    let mut signed_in = payload(db, issued).await?;
+    signed_in.known_device_token = crate::accounts::known_device::issue(&config.keys, user_id);
+    Ok(signed_in)
 }
 
 /// The device and address a new session is signed in from.
@@ -265,6 +275,7 @@ impl AccountMutation {
                 .to_owned(),
             challenge: None,
             code: None,
+            known_device: input.known_device_token,
         };
         let failure = Entry::by(ctx, "user.sign_in_failed");
         let user = sign_in::password_step(db, config, &credentials, device(ctx), failure).await?;
