@@ -17,6 +17,7 @@ mod m20261201_000011_identity_mail;
 mod m20261201_000012_sessions;
 mod m20261201_000013_two_factor;
 mod m20261201_000014_audit_log;
+mod m20261204_000015_session_epochs;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_sessions::Migration),
             Box::new(m20261201_000013_two_factor::Migration),
             Box::new(m20261201_000014_audit_log::Migration),
+            Box::new(m20261204_000015_session_epochs::Migration),
         ]
     }
 }

@@ -10,6 +10,9 @@ pub enum Audience {
     Granted(&'static str),
     /// The app the event is about.
     TheApp,
+    /// No app: the platform's own services act on it (an app can neither subscribe to it nor
+    /// receive it).
+    Platform,
 }
 
 pub struct EventType {
@@ -26,7 +29,7 @@ const fn event(name: &'static str, audience: Audience, description: &'static str
     }
 }
 
-use Audience::{Granted, TheApp};
+use Audience::{Granted, Platform, TheApp};
 
 pub const CATALOG: &[EventType] = &[
     event(
@@ -133,7 +136,15 @@ pub const CATALOG: &[EventType] = &[
         TheApp,
         "the app's endpoint was disabled (410 Gone, or days of failures); sent once it is enabled again",
     ),
+    event(
+        USER_SESSIONS_ENDED,
+        Platform,
+        "every session of an account ended (its password was reset or changed, or two-factor sign-in turned on): the apps service revokes the OAuth grants signed in before",
+    ),
 ];
+
+/// identity's word to the apps service that an account's sessions before `session_epoch` ended.
+pub const USER_SESSIONS_ENDED: &str = "user.sessions_ended";
 
 /// Sent to every app with an endpoint, subscribed or not (never listed in a manifest): the
 /// platform's own messages about the endpoint.
@@ -145,7 +156,7 @@ pub const ENDPOINT_DISABLED: &str = "webhook_endpoint.disabled";
 
 /// An event a manifest may list.
 pub fn subscribable(name: &str) -> bool {
-    find(name).is_some() && !ALWAYS_SENT.contains(&name)
+    find(name).is_some_and(|e| e.audience != Platform) && !ALWAYS_SENT.contains(&name)
 }
 
 pub fn find(name: &str) -> Option<&'static EventType> {

@@ -1353,3 +1353,185 @@ async fn the_sign_in_page_asks_for_the_second_factor_and_the_apps_tokens_carry_i
     assert_eq!(data["data"]["user"]["email"], "alice@acme.test", "{data}");
     w.stack.stop().await;
 }
+
+/// Fails today's main: a reset or a change of password ended identity's sessions only — the
+/// OAuth browser session (12 hours) kept signing in, and the grants with their 30-day refresh
+/// tokens kept working.
+#[tokio::test]
+async fn a_password_reset_or_change_signs_the_browser_out_and_ends_the_apps_grants() {
+    let w = world().await;
+    let mut browser = Browser::new(&w.stack);
+    let scope = "openid offline_access users:read";
+    // Alice signs in on the OAuth page, consents, and the app gets a refresh token.
+    let (verifier, challenge) = pkce();
+    let path = authorize_path(&w.app_id, &usual(&challenge, scope));
+    let login = browser.get(&path).await;
+    assert!(login.body.contains("Sign in to Nexus"), "{}", login.body);
+    let signed_in = browser.log_in(&login, "alice@acme.test", PASSWORD).await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    let consent = browser.get(&path).await;
+    let approved = browser.approve(&consent, &w.acme, &[]).await;
+    let code = approved.param("code").expect("a code");
+    let (status, tokens) = w.redeem(&code, &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    let refresh = |token: String| {
+        let w = &w;
+        async move {
+            w.token(
+                "/oauth/token",
+                &[("grant_type", "refresh_token"), ("refresh_token", &token)],
+            )
+            .await
+        }
+    };
+    let (status, rotated) =
+        refresh(tokens["refresh_token"].as_str().unwrap_or_default().into()).await;
+    assert_eq!(status, 200, "{rotated}");
+    let held = rotated["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // The consent is remembered: the same browser gets a code at once.
+    let (_, challenge) = pkce();
+    let again = browser
+        .get(&authorize_path(&w.app_id, &usual(&challenge, scope)))
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+
+    // Someone resets Alice's password through her mail.
+    w.stack
+        .post(
+            "mutation { requestPasswordReset(email: \"alice@acme.test\") }",
+            json!({}),
+        )
+        .await;
+    let token = w
+        .stack
+        .mailed_token("alice@acme.test", "reset-password")
+        .await;
+    let reset = w
+        .stack
+        .data(
+            "mutation($t: String!) { resetPassword(input: {token: $t, newPassword: \"a new passphrase 7\"}) }",
+            json!({ "t": token }),
+        )
+        .await;
+    assert_eq!(reset["resetPassword"], true, "{reset}");
+
+    // The browser is signed out: the sign-in page, not a code.
+    let (_, challenge) = pkce();
+    let signed_out = browser
+        .get(&authorize_path(&w.app_id, &usual(&challenge, scope)))
+        .await;
+    assert_eq!(
+        signed_out.status,
+        StatusCode::OK,
+        "{:?}",
+        signed_out.headers
+    );
+    assert!(
+        signed_out.body.contains("Sign in to Nexus"),
+        "{}",
+        signed_out.body
+    );
+    // The grant signed in before is revoked (within the fan-out's second or so): its refresh
+    // token is refused.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut held = held;
+    loop {
+        let (status, body) = refresh(held.clone()).await;
+        if status == 400 {
+            assert_eq!(body["error"], "invalid_grant", "{body}");
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+        held = body["refresh_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the grant outlived the reset"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Signing in again with the new password makes a new grant, which lives on.
+    let (verifier, challenge) = pkce();
+    let path = authorize_path(&w.app_id, &usual(&challenge, scope));
+    let login = browser.get(&path).await;
+    let signed_in = browser
+        .log_in(&login, "alice@acme.test", "a new passphrase 7")
+        .await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    let coded = browser.get(&path).await;
+    let code = coded
+        .param("code")
+        .expect("a code (the consent is remembered)");
+    let (status, tokens) = w.redeem(&code, &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    let fresh = tokens["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    // A change of password (from an API session) ends it the same way; that session stays.
+    let alice = w
+        .stack
+        .data(
+            "mutation { logIn(input: {email: \"alice@acme.test\", password: \"a new passphrase 7\"}) { accessToken } }",
+            json!({}),
+        )
+        .await["logIn"]["accessToken"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let changed = w
+        .stack
+        .gql_as(
+            &alice,
+            "mutation { changePassword(input: {currentPassword: \"a new passphrase 7\", newPassword: \"another passphrase 8\"}) }",
+            json!({}),
+        )
+        .await;
+    assert!(changed["errors"].is_null(), "{changed}");
+    let (_, challenge) = pkce();
+    let signed_out = browser
+        .get(&authorize_path(&w.app_id, &usual(&challenge, scope)))
+        .await;
+    assert!(
+        signed_out.body.contains("Sign in to Nexus"),
+        "{}",
+        signed_out.body
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut held = fresh;
+    loop {
+        let (status, body) = refresh(held.clone()).await;
+        if status == 400 {
+            break;
+        }
+        held = body["refresh_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the grant outlived the change"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let me = w.stack.data_as(&alice, "{ me { email } }", json!({})).await;
+    assert_eq!(me["me"]["email"], "alice@acme.test");
+    w.stack.stop().await;
+}

@@ -535,3 +535,66 @@ async fn an_off_the_shelf_authenticator_reads_the_enrolment_and_signs_in() {
     );
     stack.stop().await;
 }
+
+/// Fails today's main: a second factor enrolled on an account whose address was never proven
+/// (an intruder who signed up with someone else's address) survived the owner's reset, locking
+/// the owner out behind the intruder's authenticator.
+#[tokio::test]
+async fn a_reset_of_an_account_never_verified_removes_the_second_factor_enrolled_before() {
+    let stack = TestStack::start().await;
+    let reset_to = |email: &'static str, password: &'static str| {
+        let stack = &stack;
+        async move {
+            stack
+                .post(
+                    "mutation($e: String!) { requestPasswordReset(email: $e) }",
+                    json!({ "e": email }),
+                )
+                .await;
+            let token = stack.mailed_token(email, "reset-password").await;
+            let reset = stack
+                .data(
+                    "mutation($t: String!, $p: String!) { resetPassword(input: {token: $t, newPassword: $p}) }",
+                    json!({ "t": token, "p": password }),
+                )
+                .await;
+            assert_eq!(reset["resetPassword"], true, "{reset}");
+        }
+    };
+    let log_in = |email: &'static str, password: &'static str| {
+        let stack = &stack;
+        async move {
+            stack
+                .gql(
+                    LOG_IN,
+                    json!({ "i": { "email": email, "password": password } }),
+                )
+                .await
+        }
+    };
+    // The intruder signs up with the victim's address (never proven) and enrols an authenticator.
+    let intruder = stack.sign_up("victim@acme.test", "Not the victim").await;
+    turn_on_two_factor(&stack, &intruder).await;
+    // The owner of the address resets the password: the intruder's second factor goes with it.
+    reset_to("victim@acme.test", "the owners passphrase 1").await;
+    let body = log_in("victim@acme.test", "the owners passphrase 1").await;
+    assert!(
+        body["data"]["logIn"]["accessToken"].is_string(),
+        "signed in without the intruder's code: {body}"
+    );
+
+    // An account whose address was proven keeps its second factor through a reset.
+    let owner = stack.sign_up("kept@acme.test", "Kept").await;
+    let user = nexus_identity::service::find_user_by_email(&stack.stack.db, "kept@acme.test")
+        .await
+        .expect("lookup")
+        .expect("signed up");
+    nexus_identity::service::mark_email_verified(&stack.stack.db, user.id)
+        .await
+        .expect("verified");
+    turn_on_two_factor(&stack, &owner).await;
+    reset_to("kept@acme.test", "a new passphrase 2").await;
+    let body = log_in("kept@acme.test", "a new passphrase 2").await;
+    assert_eq!(error_codes(&body), ["SECOND_FACTOR_REQUIRED"], "{body}");
+    stack.stop().await;
+}

@@ -166,6 +166,7 @@ async fn describe(db: &DatabaseConnection, found: user::Model) -> Result<Account
         email_verified: found.email_verified_at.is_some(),
         memberships,
         two_factor: false,
+        session_epoch: found.session_epoch,
         known_device: None,
     })
 }

@@ -84,6 +84,7 @@ pub async fn create_user(
         password_hash: Set(password_hash),
         is_platform_admin: Set(false),
         email_verified_at: Set(None),
+        session_epoch: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -716,6 +717,7 @@ pub async fn set_password(
         .await
         .map_err(internal)?;
     crate::accounts::session::revoke_all_but(&txn, user_id, keep).await?;
+    crate::accounts::session::end_elsewhere(&txn, user_id).await?;
     nexus_kit::audit::record(&txn, audit.target("user", user_id)).await?;
     txn.commit().await.map_err(internal)
 }

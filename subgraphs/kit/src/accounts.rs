@@ -44,6 +44,10 @@ pub struct Account {
     /// This sign-in proved a second factor.
     #[serde(default)]
     pub two_factor: bool,
+    /// Goes up whenever every session of the account ends (password reset or change,
+    /// two-factor sign-in turned on): a browser session signed in at an older one is over.
+    #[serde(default)]
+    pub session_epoch: i64,
     /// After a sign-in: the token that makes this device known to the account (kept in the
     /// browser's `nexus_device` cookie).
     #[serde(default, skip_serializing_if = "Option::is_none")]

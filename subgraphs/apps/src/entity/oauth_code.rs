@@ -17,6 +17,8 @@ pub struct Model {
     pub auth_time: DateTimeUtc,
     /// The sign-in behind it proved a second factor (its tokens carry `amr`).
     pub two_factor: bool,
+    /// The account's session epoch when the user signed in for it.
+    pub session_epoch: i64,
     pub expires_at: DateTimeUtc,
     pub used_at: Option<DateTimeUtc>,
     /// The grant its redemption created: revoked if the code is presented again.

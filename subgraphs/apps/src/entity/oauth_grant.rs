@@ -14,6 +14,8 @@ pub struct Model {
     pub auth_time: DateTimeUtc,
     /// The sign-in behind it proved a second factor (its tokens carry `amr`).
     pub two_factor: bool,
+    /// The account's session epoch when the user signed in for it: revoked when it ends.
+    pub session_epoch: i64,
     pub created_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
 }

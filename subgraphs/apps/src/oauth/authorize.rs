@@ -400,6 +400,11 @@ async fn decide(
 ) -> Response {
     let issuer = server.keys.issuer();
     let account = match server.accounts.account(user).await {
+        // The account's sessions ended since this browser signed in (a password reset or
+        // change): sign in again.
+        Ok(Some(account)) if account.session_epoch != sign_in.epoch => {
+            return login_page(server, request, None, StatusCode::OK, "", None, None);
+        }
         Ok(Some(account)) => account,
         // The account is gone: sign in again.
         Ok(None) => return login_page(server, request, None, StatusCode::OK, "", None, None),
@@ -565,6 +570,7 @@ async fn issue_code(
             nonce: request.nonce.as_deref(),
             auth_time: DateTime::from_timestamp(sign_in.at, 0).unwrap_or_else(Utc::now),
             two_factor: sign_in.two_factor,
+            session_epoch: sign_in.epoch,
         },
     )
     .await;
@@ -636,7 +642,12 @@ pub async fn log_in(
     };
     match server.accounts.authenticate(&credentials).await {
         Ok(account) => {
-            let signed_in = BrowserSession::signed_in(&server.keys, account.id, account.two_factor);
+            let signed_in = BrowserSession::signed_in(
+                &server.keys,
+                account.id,
+                account.two_factor,
+                account.session_epoch,
+            );
             let mut response = see_other(&format!("{AUTHORIZE_PATH}?{}", request.query));
             match signed_in.set_cookie(&server.keys) {
                 Ok(cookie) => {
@@ -738,8 +749,9 @@ pub async fn consent(
         return refuse("Choose the organization to authorize the app for.").await;
     };
     let account = match server.accounts.account(user).await {
-        Ok(Some(account)) => account,
-        Ok(None) => return csrf_refused(),
+        Ok(Some(account)) if account.session_epoch == sign_in.epoch => account,
+        // Gone, or its sessions ended since this browser signed in.
+        Ok(_) => return csrf_refused(),
         Err(e) => return internal_page("cannot read the account", e.message),
     };
     let Some(membership) = account

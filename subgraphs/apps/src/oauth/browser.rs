@@ -28,6 +28,10 @@ pub struct BrowserSession {
     /// The sign-in proved a second factor.
     #[serde(default)]
     pub two_factor: bool,
+    /// The account's session epoch at sign-in: once it has gone up (a password reset or change),
+    /// this session is over, whatever its expiry says.
+    #[serde(default)]
+    pub epoch: i64,
     pub csrf: String,
 }
 
@@ -36,6 +40,8 @@ pub struct BrowserSession {
 pub struct SignIn {
     pub at: i64,
     pub two_factor: bool,
+    /// The account's session epoch then.
+    pub epoch: i64,
 }
 
 impl BrowserSession {
@@ -43,9 +49,10 @@ impl BrowserSession {
         Self::new(keys, String::new(), None)
     }
 
-    pub fn signed_in(keys: &KeyStore, user: Uuid, two_factor: bool) -> BrowserSession {
+    pub fn signed_in(keys: &KeyStore, user: Uuid, two_factor: bool, epoch: i64) -> BrowserSession {
         BrowserSession {
             two_factor,
+            epoch,
             ..Self::new(keys, user.to_string(), Some(Utc::now().timestamp()))
         }
     }
@@ -55,6 +62,7 @@ impl BrowserSession {
         Some(SignIn {
             at: self.auth_time?,
             two_factor: self.two_factor,
+            epoch: self.epoch,
         })
     }
 
@@ -68,6 +76,7 @@ impl BrowserSession {
             exp: now + SESSION_SECONDS,
             auth_time,
             two_factor: false,
+            epoch: 0,
             csrf: super::random_secret(),
         }
     }

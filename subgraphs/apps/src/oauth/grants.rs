@@ -127,6 +127,7 @@ pub struct NewCode<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: DateTime<Utc>,
     pub two_factor: bool,
+    pub session_epoch: i64,
 }
 
 /// A new authorization code; returned once, stored hashed.
@@ -142,6 +143,7 @@ pub async fn create_code(db: &DatabaseConnection, new: NewCode<'_>) -> Result<St
         nonce: Set(new.nonce.map(str::to_owned)),
         auth_time: Set(new.auth_time),
         two_factor: Set(new.two_factor),
+        session_epoch: Set(new.session_epoch),
         expires_at: Set(now + CODE_TTL),
         used_at: Set(None),
         grant_id: Set(None),
@@ -251,6 +253,7 @@ pub async fn redeem_code(db: &DatabaseConnection, r: Redemption<'_>) -> Result<I
         scopes: Set(serde_json::json!(scopes)),
         auth_time: Set(code.auth_time),
         two_factor: Set(code.two_factor),
+        session_epoch: Set(code.session_epoch),
         created_at: Set(now),
         revoked_at: Set(None),
     }
@@ -460,6 +463,51 @@ pub async fn revoke_for_installation(db: &impl ConnectionTrait, installation: Uu
     )
     .await
     .map(|_| ())
+}
+
+/// The user's sessions before `epoch` ended (`user.sessions_ended`: a password reset or change):
+/// the grants and the unredeemed codes made from a sign-in before it are revoked — an intruder's
+/// among them. The consents stay (nothing an app may do changes); signing in again makes new
+/// grants. Returns the grants revoked.
+pub async fn revoke_signed_in_before(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    epoch: i64,
+) -> Result<Vec<Uuid>> {
+    let of_user = || {
+        sea_orm::sea_query::Query::select()
+            .column(oauth_authorization::Column::Id)
+            .from(oauth_authorization::Entity)
+            .and_where(oauth_authorization::Column::UserId.eq(user))
+            .to_owned()
+    };
+    let live: Vec<Uuid> = oauth_grant::Entity::find()
+        .select_only()
+        .column(oauth_grant::Column::Id)
+        .filter(oauth_grant::Column::AuthorizationId.in_subquery(of_user()))
+        .filter(oauth_grant::Column::SessionEpoch.lt(epoch))
+        .filter(oauth_grant::Column::RevokedAt.is_null())
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(internal)?;
+    let now = Utc::now();
+    oauth_grant::Entity::update_many()
+        .col_expr(oauth_grant::Column::RevokedAt, Expr::value(now))
+        .filter(oauth_grant::Column::Id.is_in(live.clone()))
+        .filter(oauth_grant::Column::RevokedAt.is_null())
+        .exec(db)
+        .await
+        .map_err(internal)?;
+    oauth_code::Entity::update_many()
+        .col_expr(oauth_code::Column::ExpiresAt, Expr::value(now))
+        .filter(oauth_code::Column::AuthorizationId.in_subquery(of_user()))
+        .filter(oauth_code::Column::SessionEpoch.lt(epoch))
+        .filter(oauth_code::Column::UsedAt.is_null())
+        .exec(db)
+        .await
+        .map_err(internal)?;
+    Ok(live)
 }
 
 /// Revokes the user's authorizations of the app (in one organization, or all); how many.

@@ -52,6 +52,24 @@ pub async fn run(db: &DatabaseConnection, batch: u64) -> Result<usize, DbErr> {
             );
         }
     }
+    // An account's sessions ended (identity's word): the OAuth grants signed in before go too.
+    let mut revoked = Vec::new();
+    for ended in taken
+        .iter()
+        .filter(|e| e.event_type == events::USER_SESSIONS_ENDED)
+    {
+        let user = ended.data["user_id"]
+            .as_str()
+            .and_then(|u| Uuid::parse_str(u).ok());
+        if let (Some(user), Some(epoch)) = (user, ended.data["session_epoch"].as_i64()) {
+            let grants = crate::oauth::grants::revoke_signed_in_before(&txn, user, epoch)
+                .await
+                .map_err(|e| DbErr::Custom(e.message))?;
+            if !grants.is_empty() {
+                revoked.push((user, grants));
+            }
+        }
+    }
     let now = Utc::now();
     outbox::Entity::update_many()
         .col_expr(outbox::Column::DispatchedAt, Expr::value(now))
@@ -59,6 +77,12 @@ pub async fn run(db: &DatabaseConnection, batch: u64) -> Result<usize, DbErr> {
         .exec(&txn)
         .await?;
     // Last: appending holds the audit chain's lock until commit.
+    for (user, grants) in revoked {
+        let entry = Entry::new("oauth.grants_revoked", crate::service_actor(), None)
+            .target("user", user)
+            .details(json!({ "grants": grants, "reason": "every session of the account ended" }));
+        audit::append(&txn, entry).await?;
+    }
     for installation in ended {
         let entry = Entry::new("installation.removed", crate::service_actor(), None)
             .in_organization(installation.organization_id)
@@ -181,6 +205,7 @@ async fn plan<'e, C: ConnectionTrait>(
                 });
                 planned.push((event, Recipient { app, installation }));
             }
+            Audience::Platform => {}
             Audience::Granted(scope) => {
                 let Some(org) = event.organization_id else {
                     continue;

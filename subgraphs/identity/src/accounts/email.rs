@@ -159,6 +159,12 @@ pub async fn reset_password(
         return Err(invalid());
     }
     let now = Utc::now();
+    // A second factor enrolled before the address was ever proven may be an intruder's (who
+    // signed up with someone else's address): the owner, proving it now, removes it.
+    let never_verified = found.email_verified_at.is_none();
+    if never_verified {
+        super::two_factor::remove(&txn, found.id).await?;
+    }
     let mut changed: user::ActiveModel = found.into();
     changed.password_hash = Set(Some(password_hash));
     // The letter reached the account's address: that proves it too.
@@ -167,8 +173,12 @@ pub async fn reset_password(
     let changed = changed.update(&txn).await.map_err(internal)?;
     forget_pending(&txn, changed.id).await?;
     super::session::revoke_all_but(&txn, changed.id, None).await?;
+    super::session::end_elsewhere(&txn, changed.id).await?;
     // Whoever holds the letter's link acts as the account.
     let mut audit = audit.target("user", changed.id);
+    if never_verified {
+        audit = audit.details(serde_json::json!({ "second_factor_removed": true }));
+    }
     audit.actor = nexus_kit::audit::Actor::user(changed.id);
     nexus_kit::audit::record(&txn, audit).await?;
     txn.commit().await.map_err(internal)?;

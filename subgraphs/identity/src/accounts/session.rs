@@ -327,6 +327,36 @@ pub async fn revoke(
     Ok(ended.rows_affected > 0)
 }
 
+/// Ends what the account signed in to outside identity: the session epoch goes up, so the OAuth
+/// pages' browser sessions signed in before stop working, and `user.sessions_ended` tells the
+/// apps service to revoke the OAuth grants made from them. Returns the new epoch.
+pub async fn end_elsewhere(db: &impl ConnectionTrait, user_id: Uuid) -> Result<i64> {
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::SessionEpoch,
+            Expr::col(user::Column::SessionEpoch).add(1),
+        )
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await
+        .map_err(internal)?;
+    let epoch = user::Entity::find_by_id(user_id)
+        .one(db)
+        .await
+        .map_err(internal)?
+        .map_or(0, |u| u.session_epoch);
+    nexus_kit::outbox::emit(
+        db,
+        crate::NAME,
+        nexus_kit::outbox::Event::new(
+            nexus_kit::events::USER_SESSIONS_ENDED,
+            serde_json::json!({ "user_id": user_id, "session_epoch": epoch }),
+        ),
+    )
+    .await?;
+    Ok(epoch)
+}
+
 /// Ends every session of the user but `keep` (the one changing the password).
 pub async fn revoke_all_but(
     db: &impl ConnectionTrait,

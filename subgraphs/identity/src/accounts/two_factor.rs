@@ -242,6 +242,7 @@ pub async fn confirm(
         .map_err(internal)?;
     let codes = replace_recovery_codes(&txn, user_id).await?;
     super::session::revoke_all_but(&txn, user_id, this_session).await?;
+    super::session::end_elsewhere(&txn, user_id).await?;
     nexus_kit::audit::record(&txn, audit).await?;
     txn.commit().await.map_err(internal)?;
     Ok(codes)
@@ -293,18 +294,29 @@ pub async fn disable(
     audit: nexus_kit::audit::Entry,
 ) -> Result<()> {
     let txn = begin_with_code(db, limiter, user_id, code).await?;
+    remove(&txn, user_id).await?;
+    nexus_kit::audit::record(&txn, audit).await?;
+    txn.commit().await.map_err(internal)
+}
+
+/// The account's second factor, its recovery codes and its open challenges are gone.
+pub async fn remove(db: &impl sea_orm::ConnectionTrait, user_id: Uuid) -> Result<()> {
     two_factor::Entity::delete_many()
         .filter(two_factor::Column::UserId.eq(user_id))
-        .exec(&txn)
+        .exec(db)
         .await
         .map_err(internal)?;
     recovery_code::Entity::delete_many()
         .filter(recovery_code::Column::UserId.eq(user_id))
-        .exec(&txn)
+        .exec(db)
         .await
         .map_err(internal)?;
-    nexus_kit::audit::record(&txn, audit).await?;
-    txn.commit().await.map_err(internal)
+    challenge::Entity::delete_many()
+        .filter(challenge::Column::UserId.eq(user_id))
+        .exec(db)
+        .await
+        .map_err(internal)?;
+    Ok(())
 }
 
 /// New recovery codes (the old ones die) once `code` proves the second factor.

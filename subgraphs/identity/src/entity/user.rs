@@ -13,6 +13,9 @@ pub struct Model {
     pub is_platform_admin: bool,
     /// When the user proved they receive mail at `email` (`None`: not yet).
     pub email_verified_at: Option<DateTimeUtc>,
+    /// Goes up when every session of the account ends (password reset or change, two-factor
+    /// turned on): browser sessions and OAuth grants from an older epoch stop working.
+    pub session_epoch: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
