@@ -64,6 +64,13 @@ pub struct MailConfig {
     /// Where letters go without SMTP. Default: `mail` in `data_dir`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub folder: Option<PathBuf>,
+    /// Invitations one organization may send in any 24 hours (then `RATE_LIMITED`).
+    pub invitations_per_organization_per_day: u64,
+    /// Invitations one person may send in any 24 hours, all their organizations together.
+    pub invitations_per_inviter_per_day: u64,
+    /// Letters (verification, a new address, password reset) one account may be sent in any 24
+    /// hours.
+    pub letters_per_account_per_day: u64,
 }
 
 impl Default for MailConfig {
@@ -72,6 +79,9 @@ impl Default for MailConfig {
             smtp_url: None,
             from: "Nexus <no-reply@nexus.localhost>".to_owned(),
             folder: None,
+            invitations_per_organization_per_day: 50,
+            invitations_per_inviter_per_day: 50,
+            letters_per_account_per_day: 10,
         }
     }
 }
@@ -312,6 +322,9 @@ const ENV_KEYS: &[&str] = &[
     "mail.smtp_url",
     "mail.from",
     "mail.folder",
+    "mail.invitations_per_organization_per_day",
+    "mail.invitations_per_inviter_per_day",
+    "mail.letters_per_account_per_day",
 ];
 
 impl Config {
@@ -391,6 +404,18 @@ impl Config {
                 self.webhooks.disable_after_hours,
             ),
             ("webhooks.retention_days", self.webhooks.retention_days),
+            (
+                "mail.invitations_per_organization_per_day",
+                self.mail.invitations_per_organization_per_day,
+            ),
+            (
+                "mail.invitations_per_inviter_per_day",
+                self.mail.invitations_per_inviter_per_day,
+            ),
+            (
+                "mail.letters_per_account_per_day",
+                self.mail.letters_per_account_per_day,
+            ),
         ] {
             if value == 0 {
                 bail!("invalid configuration: {name} must be at least 1");
@@ -467,12 +492,18 @@ impl Config {
             .folder
             .clone()
             .unwrap_or_else(|| self.data_dir.join("mail"));
-        nexus_identity::mail::Mailer::new(
+        let mut mailer = nexus_identity::mail::Mailer::new(
             self.mail.smtp_url.as_deref(),
             folder,
             &self.mail.from,
             &self.issuer(),
-        )
+        )?;
+        mailer.limits = nexus_identity::mail::MailLimits {
+            invitations_per_organization: self.mail.invitations_per_organization_per_day,
+            invitations_per_inviter: self.mail.invitations_per_inviter_per_day,
+            letters_per_account: self.mail.letters_per_account_per_day,
+        };
+        Ok(mailer)
     }
 
     pub fn keys_file(&self) -> PathBuf {

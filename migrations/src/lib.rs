@@ -18,6 +18,7 @@ mod m20261201_000012_sessions;
 mod m20261201_000013_two_factor;
 mod m20261201_000014_audit_log;
 mod m20261204_000015_session_epochs;
+mod m20261204_000016_mail_limits;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_two_factor::Migration),
             Box::new(m20261201_000014_audit_log::Migration),
             Box::new(m20261204_000015_session_epochs::Migration),
+            Box::new(m20261204_000016_mail_limits::Migration),
         ]
     }
 }

@@ -152,7 +152,7 @@ async fn an_invitation_is_accepted_only_by_the_proven_owner_of_its_address() {
         .find(|l| l.token("invitation").is_some())
         .expect("an invitation letter");
     assert!(
-        letter.raw.contains("Subject: Join Acme on Nexus"),
+        letter.raw.contains("Subject: Join \"Acme\" on Nexus"),
         "{}",
         letter.raw
     );
@@ -1003,5 +1003,114 @@ async fn password_guessing_from_many_addresses_stops_at_the_accounts_limit_not_i
     let body =
         log_in_behind_proxy(&stack, "2001:db8:7:8::1", "bob@acme.test", PASSWORD, None).await;
     assert!(body["data"]["logIn"]["accessToken"].is_string(), "{body}");
+    stack.stop().await;
+}
+
+/// Fails today's main: one new account with its own organization had the platform send as many
+/// invitations as it liked (limited per recipient address only), with its own words and links
+/// in the subject and body.
+#[tokio::test]
+async fn mail_is_limited_per_organization_inviter_and_account_and_names_carry_no_links() {
+    let stack = TestStack::start_configured(|config, _| {
+        config.mail.invitations_per_organization_per_day = 5;
+        config.mail.invitations_per_inviter_per_day = 8;
+        config.mail.letters_per_account_per_day = 3;
+    })
+    .await;
+    let (eve, acme) = stack.owner_of("eve@evil.test", "Acme", "acme").await;
+    let renamed = stack
+        .gql_as(
+            &eve.access,
+            "mutation($id: ID!) { updateOrganization(id: $id, input: {name: \"Prize at https://evil.example/win\"}) { name } }",
+            json!({ "id": acme }),
+        )
+        .await;
+    assert!(renamed["errors"].is_null(), "{renamed}");
+    let profile = stack
+        .gql_as(
+            &eve.access,
+            "mutation { updateProfile(input: {name: \"Eve at evil.example\"}) { name } }",
+            json!({}),
+        )
+        .await;
+    assert!(profile["errors"].is_null(), "{profile}");
+    let invite = |organization: String, to: String| {
+        let (stack, eve) = (&stack, &eve);
+        async move {
+            stack
+                .gql_as(
+                    &eve.access,
+                    "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id } }",
+                    json!({ "i": { "organizationId": organization, "email": to, "role": "MEMBER" } }),
+                )
+                .await
+        }
+    };
+    for i in 0..5 {
+        let body = invite(acme.clone(), format!("victim{i}@x.test")).await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    let body = invite(acme.clone(), "victim5@x.test".into()).await;
+    assert_eq!(code(&body), "RATE_LIMITED", "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("this organization sent 5 invitations in the last day"),
+        "{body}"
+    );
+    let retry = body["errors"][0]["extensions"]["retryAfterSeconds"]
+        .as_u64()
+        .unwrap_or_default();
+    assert!((1..=86_400).contains(&retry), "{body}");
+    // Another organization of hers: her own limit, all organizations together.
+    let beta = stack.create_organization(&eve, "Beta", "beta").await;
+    for i in 0..3 {
+        let body = invite(beta.clone(), format!("other{i}@x.test")).await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    let body = invite(beta.clone(), "other3@x.test".into()).await;
+    assert_eq!(code(&body), "RATE_LIMITED", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("you sent 8 invitations in the last day"),
+        "{body}"
+    );
+    assert!(stack.letters_to("other3@x.test").is_empty());
+
+    // What the letters say of her: plain names, no link a mail client would follow.
+    let letter = &stack.letters_to("victim0@x.test")[0].raw;
+    assert!(!letter.contains("evil.example"), "{letter}");
+    assert!(!letter.contains("https://evil"), "{letter}");
+    assert!(letter.contains("evil[.]example"), "{letter}");
+    assert!(letter.contains("/account/invitation?token="), "{letter}");
+
+    // Names with line breaks or invisible characters are refused where they are chosen.
+    let body = stack
+        .gql(
+            "mutation { signUp(input: {email: \"mallory@evil.test\", password: \"a long passphrase 1\", name: \"Mallory\\nclick here\"}) { accessToken } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+
+    // Her own account: the sign-up letter and two more, then no more today.
+    for _ in 0..2 {
+        let body = stack
+            .gql_as(&eve.access, "mutation { resendVerification }", json!({}))
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    let body = stack
+        .gql_as(&eve.access, "mutation { resendVerification }", json!({}))
+        .await;
+    assert_eq!(code(&body), "RATE_LIMITED", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("letters in the last day"),
+        "{body}"
+    );
     stack.stop().await;
 }

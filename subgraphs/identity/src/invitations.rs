@@ -8,7 +8,7 @@ use nexus_kit::error::{Code, Result, internal, not_found};
 use nexus_kit::id::new_id;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
     TransactionTrait,
 };
 use uuid::Uuid;
@@ -24,9 +24,13 @@ use crate::service::{
 pub const INVITATION_TTL: Duration = Duration::days(7);
 
 /// A new invitation and its token (to be mailed; stored hashed). Earlier pending invitations of
-/// the same address to the organization are revoked.
+/// the same address to the organization are revoked. `RATE_LIMITED` past `limits`' invitations a
+/// day per organization and per inviter (counted in the database, one inviter and organization
+/// at a time, so every replica and restart counts the same).
+#[allow(clippy::too_many_arguments)]
 pub async fn invite(
     db: &DatabaseConnection,
+    limits: &crate::mail::MailLimits,
     actor: Uuid,
     organization_id: Uuid,
     email: &str,
@@ -46,6 +50,43 @@ pub async fn invite(
     let token = random_secret();
     let now = Utc::now();
     let txn = db.begin().await.map_err(internal)?;
+    crate::service::lock_user(&txn, actor).await?;
+    crate::service::lock_organization(&txn, organization_id).await?;
+    let since = now - crate::mail::LIMIT_WINDOW;
+    for (column, value, per_day, who) in [
+        (
+            invitation::Column::OrganizationId,
+            organization_id,
+            limits.invitations_per_organization,
+            "this organization",
+        ),
+        (
+            invitation::Column::InvitedBy,
+            actor,
+            limits.invitations_per_inviter,
+            "you",
+        ),
+    ] {
+        let sent: Vec<chrono::DateTime<Utc>> = invitation::Entity::find()
+            .select_only()
+            .column(invitation::Column::CreatedAt)
+            .filter(column.eq(value))
+            .filter(invitation::Column::CreatedAt.gt(since))
+            .into_tuple()
+            .all(&txn)
+            .await
+            .map_err(internal)?;
+        if sent.len() as u64 >= per_day {
+            let oldest = sent.iter().min().copied().unwrap_or(now);
+            let retry = (oldest + crate::mail::LIMIT_WINDOW - now)
+                .to_std()
+                .unwrap_or_default();
+            return Err(nexus_kit::rate_limit::rate_limited(
+                &format!("{who} sent {per_day} invitations in the last day"),
+                retry,
+            ));
+        }
+    }
     invitation::Entity::update_many()
         .col_expr(invitation::Column::RevokedAt, Expr::value(now))
         .filter(invitation::Column::OrganizationId.eq(organization_id))

@@ -23,6 +23,8 @@ enum Transport {
 /// How identity sends mail.
 #[derive(Clone)]
 pub struct Mailer {
+    /// How many letters a day an organization, an inviter and an account may cause.
+    pub limits: MailLimits,
     transport: Transport,
     from: Mailbox,
     /// The platform's public URL: links in letters start here.
@@ -30,6 +32,67 @@ pub struct Mailer {
     /// Whether written letters' links go to the log: only on a loopback platform (development);
     /// elsewhere a log reader would hold everyone's reset links.
     log_links: bool,
+}
+
+/// Letters a day (any rolling 24 hours) that one organization, one inviter and one account may
+/// cause: far above what a real organization sends, far below what a relay would want.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MailLimits {
+    pub invitations_per_organization: u64,
+    pub invitations_per_inviter: u64,
+    /// Verification letters (sign-up, resends, a new address) and reset letters of one account.
+    pub letters_per_account: u64,
+}
+
+impl Default for MailLimits {
+    fn default() -> Self {
+        MailLimits {
+            invitations_per_organization: 50,
+            invitations_per_inviter: 50,
+            letters_per_account: 10,
+        }
+    }
+}
+
+/// How long the mail limits count back.
+pub const LIMIT_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+
+/// A name someone chose (an organization's, an inviter's, an account's) as a letter may carry
+/// it: plain text on one line, at most 64 characters, and nothing a mail client would turn into
+/// a link (`evil.example` reads `evil[.]example`, `https://` reads `https[:]//`, `@` reads
+/// `[at]`) — so nobody sends their own words and links from the platform's address.
+pub fn plain_name(name: &str) -> String {
+    let visible: String = name
+        .chars()
+        .map(|c| if invisible(c) { ' ' } else { c })
+        .collect();
+    let words: Vec<&str> = visible.split_whitespace().collect();
+    let one_line = words.join(" ");
+    let mut cut: String = one_line.chars().take(64).collect();
+    if one_line.chars().count() > 64 {
+        cut.push('…');
+    }
+    let chars: Vec<char> = cut.chars().collect();
+    let mut plain = String::with_capacity(cut.len());
+    for (i, &c) in chars.iter().enumerate() {
+        let between = |f: fn(char) -> bool| {
+            i > 0 && i + 1 < chars.len() && f(chars[i - 1]) && f(chars[i + 1])
+        };
+        match c {
+            '.' if between(char::is_alphanumeric) => plain.push_str("[.]"),
+            ':' if chars.get(i + 1) == Some(&'/') => plain.push_str("[:]"),
+            '@' => plain.push_str("[at]"),
+            _ => plain.push(c),
+        }
+    }
+    plain
+}
+
+/// A control character, or one that changes how text around it reads without showing itself
+/// (zero-width, bidirectional overrides).
+pub fn invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// A letter's words.
@@ -69,6 +132,7 @@ impl Mailer {
         let log_links = url::Url::parse(public_url)
             .is_ok_and(|u| matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")));
         Ok(Mailer {
+            limits: MailLimits::default(),
             transport,
             from,
             public_url: public_url.trim_end_matches('/').to_owned(),
@@ -149,7 +213,7 @@ impl Mailer {
     pub fn verification(&self, name: &str, token: &str) -> Letter {
         letter(
             "Confirm your email address for Nexus",
-            &format!("Hello {name},"),
+            &format!("Hello {},", plain_name(name)),
             "Confirm that this is your address to finish setting up your Nexus account (or to switch your account to it). The link works once, for 24 hours.",
             format!("{}/account/verify-email?token={token}", self.public_url),
             token,
@@ -160,7 +224,7 @@ impl Mailer {
     pub fn password_reset(&self, name: &str, token: &str) -> Letter {
         letter(
             "Reset your Nexus password",
-            &format!("Hello {name},"),
+            &format!("Hello {},", plain_name(name)),
             "Someone (hopefully you) asked to reset the password of your Nexus account. Choose a new one with this link; it works once, for 1 hour, and signs you out everywhere.",
             format!("{}/account/reset-password?token={token}", self.public_url),
             token,
@@ -169,6 +233,8 @@ impl Mailer {
     }
 
     pub fn invitation(&self, organization: &str, inviter: &str, role: &str, token: &str) -> Letter {
+        let organization = format!("\"{}\"", plain_name(organization));
+        let inviter = plain_name(inviter);
         letter(
             &format!("Join {organization} on Nexus"),
             "Hello,",
@@ -179,5 +245,28 @@ impl Mailer {
             token,
             "If you did not expect this, ignore this letter.",
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_in_letters_carry_no_links_and_no_second_line() {
+        assert_eq!(plain_name("Acme"), "Acme");
+        assert_eq!(
+            plain_name("Prize at https://evil.example/win"),
+            "Prize at https[:]//evil[.]example/win"
+        );
+        assert_eq!(
+            plain_name("Eve\nclick www.evil.test"),
+            "Eve click www[.]evil[.]test"
+        );
+        assert_eq!(plain_name("mail me@evil.test"), "mail me[at]evil[.]test");
+        assert_eq!(plain_name("right\u{202E}to left"), "right to left");
+        assert_eq!(plain_name("Version 2. Done"), "Version 2. Done");
+        let long = "x".repeat(100);
+        assert_eq!(plain_name(&long).chars().count(), 65);
     }
 }

@@ -59,6 +59,12 @@ fn validate_name(name: &str, what: &str) -> Result<String> {
             "{what} name must be 1 to 200 characters"
         )));
     }
+    // Names go into letters, pages and apps' payloads: one line, shown as written.
+    if name.chars().any(crate::mail::invisible) {
+        return Err(bad_input(format!(
+            "{what} name may not contain control characters, line breaks or invisible characters"
+        )));
+    }
     Ok(name.to_owned())
 }
 
@@ -539,7 +545,10 @@ async fn ensure_an_owner_remains(db: &impl ConnectionTrait, organization_id: Uui
 /// memberships take turns, so two owners demoting or removing each other at once cannot both
 /// pass the last-owner check. (A write, not `SELECT … FOR UPDATE`, so that SQLite takes its
 /// write lock here too, waiting its turn instead of failing later.)
-async fn lock_organization(txn: &DatabaseTransaction, organization_id: Uuid) -> Result<()> {
+pub(crate) async fn lock_organization(
+    txn: &DatabaseTransaction,
+    organization_id: Uuid,
+) -> Result<()> {
     let locked = organization::Entity::update_many()
         .col_expr(
             organization::Column::UpdatedAt,

@@ -8,7 +8,7 @@ use nexus_kit::error::{Code, Result, internal, on_conflict};
 use nexus_kit::id::new_id;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
     TransactionTrait,
 };
 use uuid::Uuid;
@@ -21,11 +21,14 @@ pub const VERIFY_TTL: Duration = Duration::hours(24);
 pub const RESET_TTL: Duration = Duration::hours(1);
 
 /// A new token for `purpose`, mailed to `email`; earlier unused ones of the same purpose die.
+/// `RATE_LIMITED` once the account has been sent `per_day` letters (of any purpose) in the last
+/// 24 hours: an account is no way to mail the world.
 pub async fn issue(
     db: &DatabaseConnection,
     user_id: Uuid,
     purpose: Purpose,
     email: &str,
+    per_day: u64,
 ) -> Result<String> {
     let token = random_secret();
     let now = Utc::now();
@@ -34,6 +37,28 @@ pub async fn issue(
         Purpose::ResetPassword => RESET_TTL,
     };
     let txn = db.begin().await.map_err(internal)?;
+    // The account's row first: its letters are counted one request at a time.
+    crate::service::lock_user(&txn, user_id).await?;
+    let since = now - crate::mail::LIMIT_WINDOW;
+    let sent: Vec<chrono::DateTime<Utc>> = email_token::Entity::find()
+        .select_only()
+        .column(email_token::Column::CreatedAt)
+        .filter(email_token::Column::UserId.eq(user_id))
+        .filter(email_token::Column::CreatedAt.gt(since))
+        .into_tuple()
+        .all(&txn)
+        .await
+        .map_err(internal)?;
+    if sent.len() as u64 >= per_day {
+        let oldest = sent.iter().min().copied().unwrap_or(now);
+        let retry = (oldest + crate::mail::LIMIT_WINDOW - now)
+            .to_std()
+            .unwrap_or_default();
+        return Err(nexus_kit::rate_limit::rate_limited(
+            &format!("this account was sent {per_day} letters in the last day"),
+            retry,
+        ));
+    }
     email_token::Entity::update_many()
         .col_expr(email_token::Column::UsedAt, Expr::value(now))
         .filter(email_token::Column::UserId.eq(user_id))

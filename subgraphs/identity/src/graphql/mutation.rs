@@ -234,19 +234,29 @@ impl AccountMutation {
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let config = ctx.data_unchecked::<AuthConfig>();
+        let mailer = ctx.data_unchecked::<Mailer>();
         let email = service::normalize_email(&input.email)?;
         password::check_policy(&input.password, &email)?;
         let address = ctx
             .data_opt::<ClientAddress>()
             .map_or("unknown", |a| a.0.as_str());
         config.limiter.sign_up(address).await?;
+        // A sign-up mails its address: that mailbox is not flooded either.
+        config.limiter.mail(&email).await?;
         let hash = password::hash(input.password).await?;
         let user = service::create_user(db, &email, &input.name, None, Some(hash)).await?;
         // The account exists now: a letter that cannot be prepared is logged, and
         // `resendVerification` sends another.
-        match email::issue(db, user.id, Purpose::VerifyEmail, &user.email).await {
+        match email::issue(
+            db,
+            user.id,
+            Purpose::VerifyEmail,
+            &user.email,
+            mailer.limits.letters_per_account,
+        )
+        .await
+        {
             Ok(token) => {
-                let mailer = ctx.data_unchecked::<Mailer>();
                 mailer
                     .send(&user.email, mailer.verification(&user.name, &token))
                     .await;
@@ -444,6 +454,7 @@ impl AccountMutation {
             .await?;
         let (invited, token) = invitations::invite(
             db,
+            &mailer.limits,
             actor,
             organization_id,
             &input.email,
@@ -518,7 +529,14 @@ impl AccountMutation {
             return Err(Code::Conflict.error("your email address is verified already"));
         }
         config.limiter.mail(&user.email).await?;
-        let token = email::issue(db, user.id, Purpose::VerifyEmail, &user.email).await?;
+        let token = email::issue(
+            db,
+            user.id,
+            Purpose::VerifyEmail,
+            &user.email,
+            mailer.limits.letters_per_account,
+        )
+        .await?;
         mailer
             .send(&user.email, mailer.verification(&user.name, &token))
             .await;
@@ -540,7 +558,14 @@ impl AccountMutation {
             );
         }
         config.limiter.mail(&new_email).await?;
-        let token = email::issue(db, user.id, Purpose::VerifyEmail, &new_email).await?;
+        let token = email::issue(
+            db,
+            user.id,
+            Purpose::VerifyEmail,
+            &new_email,
+            mailer.limits.letters_per_account,
+        )
+        .await?;
         mailer
             .send(&new_email, mailer.verification(&user.name, &token))
             .await;
@@ -587,6 +612,7 @@ impl AccountMutation {
             .map_or("unknown", |a| a.0.as_str());
         let email = email.trim().to_lowercase();
         config.limiter.reset(&email, address).await?;
+        let per_day = mailer.limits.letters_per_account;
         // Everything past the limits happens in the background: the answer must not wait on the
         // database or the mail server, or its timing would say that the account exists.
         let db = db.clone();
@@ -594,7 +620,7 @@ impl AccountMutation {
             let Ok(Some(user)) = service::find_user_by_email(&db, &email).await else {
                 return;
             };
-            match email::issue(&db, user.id, Purpose::ResetPassword, &user.email).await {
+            match email::issue(&db, user.id, Purpose::ResetPassword, &user.email, per_day).await {
                 Ok(token) => {
                     mailer
                         .send(&user.email, mailer.password_reset(&user.name, &token))
