@@ -76,16 +76,11 @@ pub async fn invite(
             .all(&txn)
             .await
             .map_err(internal)?;
-        if sent.len() as u64 >= per_day {
-            let oldest = sent.iter().min().copied().unwrap_or(now);
-            let retry = (oldest + crate::mail::LIMIT_WINDOW - now)
-                .to_std()
-                .unwrap_or_default();
-            return Err(nexus_kit::rate_limit::rate_limited(
-                &format!("{who} sent {per_day} invitations in the last day"),
-                retry,
-            ));
-        }
+        crate::mail::within_daily_limit(
+            &sent,
+            per_day,
+            &format!("{who} sent {per_day} invitations in the last day"),
+        )?;
     }
     invitation::Entity::update_many()
         .col_expr(invitation::Column::RevokedAt, Expr::value(now))

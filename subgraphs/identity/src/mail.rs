@@ -57,6 +57,22 @@ impl Default for MailLimits {
 /// How long the mail limits count back.
 pub const LIMIT_WINDOW: chrono::Duration = chrono::Duration::hours(24);
 
+/// `RATE_LIMITED` (`what`, retry when the oldest falls out of the window) once `sent` — the
+/// times of the letters counted in the last `LIMIT_WINDOW` — holds `per_day` of them.
+pub fn within_daily_limit(
+    sent: &[chrono::DateTime<chrono::Utc>],
+    per_day: u64,
+    what: &str,
+) -> nexus_kit::Result<()> {
+    if (sent.len() as u64) < per_day {
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    let oldest = sent.iter().min().copied().unwrap_or(now);
+    let retry = (oldest + LIMIT_WINDOW - now).to_std().unwrap_or_default();
+    Err(nexus_kit::rate_limit::rate_limited(what, retry))
+}
+
 /// A name someone chose (an organization's, an inviter's, an account's) as a letter may carry
 /// it: plain text on one line, at most 64 characters, and nothing a mail client would turn into
 /// a link (`evil.example` reads `evil[.]example`, `https://` reads `https[:]//`, `@` reads

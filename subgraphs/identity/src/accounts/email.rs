@@ -49,16 +49,11 @@ pub async fn issue(
         .all(&txn)
         .await
         .map_err(internal)?;
-    if sent.len() as u64 >= per_day {
-        let oldest = sent.iter().min().copied().unwrap_or(now);
-        let retry = (oldest + crate::mail::LIMIT_WINDOW - now)
-            .to_std()
-            .unwrap_or_default();
-        return Err(nexus_kit::rate_limit::rate_limited(
-            &format!("this account was sent {per_day} letters in the last day"),
-            retry,
-        ));
-    }
+    crate::mail::within_daily_limit(
+        &sent,
+        per_day,
+        &format!("this account was sent {per_day} letters in the last day"),
+    )?;
     email_token::Entity::update_many()
         .col_expr(email_token::Column::UsedAt, Expr::value(now))
         .filter(email_token::Column::UserId.eq(user_id))
