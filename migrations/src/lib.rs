@@ -19,6 +19,7 @@ mod m20261201_000013_two_factor;
 mod m20261201_000014_audit_log;
 mod m20261204_000015_session_epochs;
 mod m20261204_000016_mail_limits;
+mod m20261204_000017_webhook_replays;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_audit_log::Migration),
             Box::new(m20261204_000015_session_epochs::Migration),
             Box::new(m20261204_000016_mail_limits::Migration),
+            Box::new(m20261204_000017_webhook_replays::Migration),
         ]
     }
 }

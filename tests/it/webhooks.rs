@@ -1100,3 +1100,129 @@ async fn a_delivery_speaks_only_for_the_platform_and_only_to_its_recipient() {
     assert_eq!(handled, json!([]));
     stack.stop().await;
 }
+
+/// Fails today's main: a replay reset the app's failed deliveries of every organization — one
+/// that had uninstalled the app since included — read every organization's events of the
+/// platform under the write lock, could be asked for by a draft app and as often as wished.
+#[tokio::test]
+async fn a_replay_reaches_only_organizations_that_still_have_the_app_and_is_limited() {
+    let stack = TestStack::start_configured(|config, _| {
+        config.webhooks.retry_schedule_seconds = vec![1];
+    })
+    .await;
+    let developer = stack.sign_up("dev@apps.test", "Dev").await;
+    let admin = stack.platform_admin("admin@nexus.test").await;
+    let receiver = Receiver::start().await;
+    let app = FakeApp::analytics().await;
+    let (app_id, _) = publish_with_webhooks(
+        &stack,
+        &developer,
+        &admin,
+        &app,
+        &receiver,
+        json!(["member.added"]),
+    )
+    .await;
+    let dev = developer.access.as_str();
+    let replay = || async {
+        stack
+            .gql_as(
+                dev,
+                "mutation($app: ID!, $since: DateTime!) { replayWebhooks(appId: $app, since: $since) }",
+                json!({ "app": app_id, "since": (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339() }),
+            )
+            .await
+    };
+    // acme and beta install the app; a member joins each while the endpoint fails.
+    let mut installations = Vec::new();
+    let mut owners = Vec::new();
+    for (email, name, slug) in [
+        ("ada@acme.test", "Acme", "acme"),
+        ("bea@beta.test", "Beta", "beta"),
+    ] {
+        let (owner, organization) = stack.owner_of(email, name, slug).await;
+        let data = stack
+            .data_as(
+                &owner.access,
+                "mutation($app: ID!) { installApp(appId: $app, scopes: [\"users:read\", \"organizations:read\"]) { id } }",
+                json!({ "app": app_id }),
+            )
+            .await;
+        installations.push(
+            data["installApp"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        owners.push((owner, organization));
+    }
+    receiver.answer_next(&[500, 500, 500, 500]);
+    for (i, (owner, organization)) in owners.iter().enumerate() {
+        let email = format!("member{i}@x.test");
+        stack.sign_up(&email, "Member").await;
+        stack
+            .add_member(owner, organization, &email, "MEMBER")
+            .await;
+    }
+    let failed = format!(
+        "{{ app(id: \"{app_id}\") {{ webhookDeliveries(first: 10, status: FAILED) {{ edges {{ node {{ id }} }} }} }} }}"
+    );
+    // (Two attempts each, a second apart; "within 20 s" only bounds a failing test.)
+    stack
+        .eventually(dev, &failed, Duration::from_secs(20), |body| {
+            body["data"]["app"]["webhookDeliveries"]["edges"]
+                .as_array()
+                .is_some_and(|e| e.len() == 2)
+        })
+        .await;
+    // beta uninstalls the app; the endpoint works again.
+    let uninstalled = stack
+        .gql_as(
+            &owners[1].0.access,
+            "mutation($id: ID!) { uninstallApp(installationId: $id) { id } }",
+            json!({ "id": installations[1] }),
+        )
+        .await;
+    assert!(uninstalled["errors"].is_null(), "{uninstalled}");
+    let before = receiver.received().len();
+
+    let body = replay().await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(body["data"]["replayWebhooks"], 1, "acme's only: {body}");
+    let received = receiver.wait_for(before + 1, Duration::from_secs(10)).await;
+    let replayed: Vec<Value> = received[before..].iter().map(|r| r.json()).collect();
+    assert_eq!(replayed.len(), 1, "{replayed:?}");
+    assert_eq!(replayed[0]["organization_id"], owners[0].1.as_str());
+
+    // Once a minute per app.
+    let body = replay().await;
+    assert_eq!(error_codes(&body), ["RATE_LIMITED"], "{body}");
+    assert!(
+        body["errors"][0]["extensions"]["retryAfterSeconds"]
+            .as_u64()
+            .is_some_and(|s| (1..=60).contains(&s)),
+        "{body}"
+    );
+
+    // A draft app (a version in review, nothing live) has nothing to replay.
+    let draft = FakeApp::extending_user("drafty").await;
+    let mut manifest = manifest("drafty", &draft.url(), &["users:read"]);
+    manifest["webhooks"] = json!({ "endpoint": receiver.url(), "events": ["app.installed"] });
+    let submitted = stack
+        .data_as(
+            dev,
+            "mutation($m: JSON!) { submitAppVersion(manifest: $m) { appVersion { app { id } } } }",
+            json!({ "m": manifest }),
+        )
+        .await;
+    let draft_id = submitted["submitAppVersion"]["appVersion"]["app"]["id"].clone();
+    let body = stack
+        .gql_as(
+            dev,
+            "mutation($app: ID!) { replayWebhooks(appId: $app, since: \"2026-01-01T00:00:00Z\") }",
+            json!({ "app": draft_id }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["CONFLICT"], "{body}");
+    stack.stop().await;
+}

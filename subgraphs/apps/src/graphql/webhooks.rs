@@ -19,6 +19,9 @@ use crate::entity::app;
 use crate::webhooks::entity::{attempt, delivery, endpoint};
 use crate::webhooks::{endpoints, operations};
 
+/// How often an app may replay its webhooks.
+const REPLAY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The app's developer or a platform admin may manage its webhooks.
 pub async fn require_manager(ctx: &Context<'_>, app_id: Uuid) -> Result<app::Model> {
     let caller = caller(ctx);
@@ -225,7 +228,9 @@ impl WebhookMutation {
     }
 
     /// Every event of `[since, until)` to the app again: failed deliveries are retried, events it
-    /// missed while its endpoint was disabled are sent. Returns how many are on their way.
+    /// missed while its endpoint was disabled are sent — only from organizations where it is
+    /// installed now. One replay per app per minute, at most 10,000 events. Returns how many are
+    /// on their way.
     async fn replay_webhooks(
         &self,
         ctx: &Context<'_>,
@@ -240,16 +245,38 @@ impl WebhookMutation {
         if since >= until {
             return Err(bad_input("`since` must be before `until`"));
         }
+        // Only an app with a live version sending webhooks has anything to replay.
+        let live = crate::webhooks::subscriptions::live(db, [app_id])
+            .await
+            .map_err(internal)?;
+        if !live.contains_key(&app_id) {
+            return Err(Code::Conflict.error(
+                "the app has no live (approved) version with a webhook endpoint: nothing to replay",
+            ));
+        }
         let endpoint = endpoints::ensure(db, app_id).await.map_err(internal)?;
         if endpoint.disabled_at.is_some() {
             return Err(Code::Conflict.error(
                 "the endpoint is disabled: enable it (enableWebhookEndpoint) before replaying",
             ));
         }
-        let count = operations::replay(db, app_id, since, until)
+        if let Err(wait) = operations::claim_replay(db, app_id, REPLAY_INTERVAL)
             .await
-            .map_err(internal)?;
-        Ok(i32::try_from(count).unwrap_or(i32::MAX))
+            .map_err(internal)?
+        {
+            return Err(nexus_kit::rate_limit::rate_limited(
+                "one replay per app per minute",
+                wait,
+            ));
+        }
+        match operations::replay(db, app_id, since, until).await {
+            Ok(count) => Ok(i32::try_from(count).unwrap_or(i32::MAX)),
+            Err(operations::ReplayRefused::TooMany) => Err(bad_input(format!(
+                "more than {} events in that window: replay a shorter one",
+                operations::MAX_REPLAYED_EVENTS
+            ))),
+            Err(operations::ReplayRefused::Db(e)) => Err(internal(e)),
+        }
     }
 
     /// A `webhook.test` event to the app's endpoint.

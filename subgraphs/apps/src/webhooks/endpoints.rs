@@ -26,6 +26,7 @@ pub async fn ensure<C: ConnectionTrait>(conn: &C, app: Uuid) -> Result<endpoint:
         disabled_at: Set(None),
         disabled_reason: Set(None),
         created_at: Set(Utc::now()),
+        replayed_at: Set(None),
     })
     .on_conflict(
         OnConflict::column(endpoint::Column::AppId)

@@ -19,6 +19,8 @@ pub mod endpoint {
         pub disabled_at: Option<DateTimeUtc>,
         pub disabled_reason: Option<String>,
         pub created_at: DateTimeUtc,
+        /// The app's last replay (`replayWebhooks`): one per app per interval.
+        pub replayed_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -94,25 +94,32 @@ pub async fn run(db: &DatabaseConnection, batch: u64) -> Result<usize, DbErr> {
     Ok(taken.len())
 }
 
-/// One delivery per (event, app that may hear it) — to `only` that app, if given. An event that
-/// already reached an app is not delivered to it again.
+/// One delivery per (event, app that may hear it) — to `only` that app, if given (a replay: only
+/// that app's installations and subscription are read, and an organization's events go to it
+/// only where it is installed now). An event that already reached an app is not delivered to it
+/// again.
 pub async fn create_deliveries<C: ConnectionTrait>(
     conn: &C,
     events: &[outbox::Model],
     only: Option<Uuid>,
 ) -> Result<usize, DbErr> {
-    let mut planned = plan(conn, events).await?;
-    if let Some(app) = only {
-        planned.retain(|(_, recipient)| recipient.app == app);
-    }
+    let mut planned = plan(conn, events, only).await?;
     // Replays ask again for events that reached some apps already.
-    let delivered: BTreeSet<(Uuid, Uuid)> = delivery::Entity::find()
-        .filter(delivery::Column::EventId.is_in(events.iter().map(|e| e.id)))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|d| (d.event_id, d.app_id))
-        .collect();
+    let mut delivered: BTreeSet<(Uuid, Uuid)> = BTreeSet::new();
+    for chunk in events.chunks(IN_LIST_CHUNK) {
+        let mut query = delivery::Entity::find()
+            .filter(delivery::Column::EventId.is_in(chunk.iter().map(|e| e.id)));
+        if let Some(app) = only {
+            query = query.filter(delivery::Column::AppId.eq(app));
+        }
+        delivered.extend(
+            query
+                .all(conn)
+                .await?
+                .into_iter()
+                .map(|d| (d.event_id, d.app_id)),
+        );
+    }
     planned.retain(|(event, recipient)| !delivered.contains(&(event.id, recipient.app)));
     let sequences = allocate_sequences(conn, &planned).await?;
     let now = Utc::now();
@@ -169,20 +176,37 @@ struct Recipient {
     installation: Option<Uuid>,
 }
 
-/// Each event with the apps it goes to.
+/// Ids per `IN (…)` list: far below SQLite's and PostgreSQL's limits on bound values.
+const IN_LIST_CHUNK: usize = 500;
+
+/// Each event with the apps it goes to (`only` that app, if given, installed there now).
 async fn plan<'e, C: ConnectionTrait>(
     conn: &C,
     taken: &'e [outbox::Model],
+    only: Option<Uuid>,
 ) -> Result<Vec<(&'e outbox::Model, Recipient)>, DbErr> {
-    let organizations: BTreeSet<Uuid> = taken.iter().filter_map(|e| e.organization_id).collect();
-    let installations = installation::Entity::find()
-        .filter(installation::Column::OrganizationId.is_in(organizations))
-        .all(conn)
-        .await?;
+    let organizations: Vec<Uuid> = taken
+        .iter()
+        .filter_map(|e| e.organization_id)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut installations = Vec::new();
+    for chunk in organizations.chunks(IN_LIST_CHUNK) {
+        let mut query = installation::Entity::find()
+            .filter(installation::Column::OrganizationId.is_in(chunk.iter().copied()));
+        if let Some(app) = only {
+            query = query.filter(installation::Column::AppId.eq(app));
+        }
+        installations.extend(query.all(conn).await?);
+    }
     let mut apps: BTreeSet<Uuid> = taken.iter().filter_map(|e| e.app_id).collect();
     apps.extend(installations.iter().map(|i| i.app_id));
+    if let Some(app) = only {
+        apps.retain(|a| *a == app);
+    }
     let subscribed = subscriptions(conn, &apps).await?;
-    let history = History::load(conn, taken).await?;
+    let history = History::load(conn, &organizations, taken, only).await?;
 
     let mut planned = Vec::new();
     for event in taken {
@@ -193,7 +217,10 @@ async fn plan<'e, C: ConnectionTrait>(
         let wants = |app: Uuid| subscribed.get(&app).is_some_and(|s| s.wants(kind.name));
         match kind.audience {
             Audience::TheApp => {
-                let Some(app) = event.app_id.filter(|app| wants(*app)) else {
+                let Some(app) = event
+                    .app_id
+                    .filter(|app| wants(*app) && only.is_none_or(|only| only == *app))
+                else {
                     continue;
                 };
                 let installation = event.organization_id.and_then(|org| {
@@ -214,6 +241,8 @@ async fn plan<'e, C: ConnectionTrait>(
                     i.organization_id == org
                         && wants(i.app_id)
                         && history.granted_at(i, event.created_at, scope)
+                        // A replay sends nothing to an organization that uninstalled the app.
+                        && (only.is_none() || i.status == InstallationStatus::Active)
                 }) {
                     planned.push((
                         event,
@@ -252,23 +281,32 @@ const INSTALLATION_EVENTS: [&str; 5] = [
 ];
 
 impl History {
-    async fn load<C: ConnectionTrait>(conn: &C, taken: &[outbox::Model]) -> Result<History, DbErr> {
-        let organizations: BTreeSet<Uuid> =
-            taken.iter().filter_map(|e| e.organization_id).collect();
+    /// The installation events of `organizations` up to the newest of `taken` (`only` that app's).
+    async fn load<C: ConnectionTrait>(
+        conn: &C,
+        organizations: &[Uuid],
+        taken: &[outbox::Model],
+        only: Option<Uuid>,
+    ) -> Result<History, DbErr> {
         let latest = taken
             .iter()
             .map(|e| e.created_at)
             .max()
             .unwrap_or_else(Utc::now);
+        let mut events = Vec::new();
+        for chunk in organizations.chunks(IN_LIST_CHUNK) {
+            let mut query = outbox::Entity::find()
+                .filter(outbox::Column::OrganizationId.is_in(chunk.iter().copied()))
+                .filter(outbox::Column::EventType.is_in(INSTALLATION_EVENTS))
+                .filter(outbox::Column::CreatedAt.lte(latest));
+            if let Some(app) = only {
+                query = query.filter(outbox::Column::AppId.eq(app));
+            }
+            events.extend(query.all(conn).await?);
+        }
+        events.sort_by_key(|e| e.created_at);
         let mut by_installation: BTreeMap<Uuid, Vec<_>> = BTreeMap::new();
-        for event in outbox::Entity::find()
-            .filter(outbox::Column::OrganizationId.is_in(organizations))
-            .filter(outbox::Column::EventType.is_in(INSTALLATION_EVENTS))
-            .filter(outbox::Column::CreatedAt.lte(latest))
-            .order_by_asc(outbox::Column::CreatedAt)
-            .all(conn)
-            .await?
-        {
+        for event in events {
             let Some(id) = event.data["installation_id"]
                 .as_str()
                 .and_then(|s| Uuid::parse_str(s).ok())
