@@ -107,23 +107,21 @@ pub async fn replay(
     }
     missed.sort_by_key(|e| e.created_at);
     let txn = super::begin_writing(db).await?;
-    let mut reset = 0;
-    let about = Condition::any().add(delivery::Column::OrganizationId.is_null());
-    for chunk in organizations.chunks(500) {
-        let about = about
-            .clone()
-            .add(delivery::Column::OrganizationId.is_in(chunk.iter().copied()));
-        reset += due_again()
-            .filter(delivery::Column::AppId.eq(app))
-            .filter(delivery::Column::Status.eq(delivery::Status::Failed))
-            .filter(delivery::Column::CreatedAt.gte(since))
-            .filter(delivery::Column::CreatedAt.lt(until))
-            .filter(about)
-            .exec(&txn)
-            .await?
-            .rows_affected;
+    // The app's failed deliveries due again: those about no organization, or about one where it
+    // is installed now.
+    let mut abouts: Vec<Condition> = organizations
+        .chunks(500)
+        .map(|chunk| {
+            Condition::any()
+                .add(delivery::Column::OrganizationId.is_null())
+                .add(delivery::Column::OrganizationId.is_in(chunk.iter().copied()))
+        })
+        .collect();
+    if abouts.is_empty() {
+        abouts.push(Condition::any().add(delivery::Column::OrganizationId.is_null()));
     }
-    if organizations.is_empty() {
+    let mut reset = 0;
+    for about in abouts {
         reset += due_again()
             .filter(delivery::Column::AppId.eq(app))
             .filter(delivery::Column::Status.eq(delivery::Status::Failed))
