@@ -48,8 +48,10 @@ impl FetchPolicy {
 pub enum OutboundError {
     #[error("`{0}` is not an http(s) URL with a host")]
     BadUrl(String),
+    /// (`ip` is for the operator's logs: what a name resolved to is never told to whoever named
+    /// it, or they would learn the platform's internal addresses.)
     #[error(
-        "{host} resolves to {ip}, a private or loopback address, which this platform does not call"
+        "{host} resolves to an address this platform does not call (loopback, private or otherwise not public)"
     )]
     AddressRefused { host: String, ip: IpAddr },
     #[error("{0} did not answer in time")]
@@ -62,7 +64,7 @@ pub enum OutboundError {
 
 /// The resolver's refusal, found again in reqwest's error chain.
 #[derive(Debug, thiserror::Error)]
-#[error("{host} resolves to {ip}, a private or loopback address")]
+#[error("{host} resolves to an address this platform does not call")]
 struct Refused {
     host: String,
     ip: IpAddr,
@@ -272,6 +274,17 @@ mod tests {
             matches!(&err, OutboundError::AddressRefused { host, .. } if host == "localhost"),
             "{err:?}"
         );
+        // The message names the host, never what it resolved to.
+        let message = err.to_string();
+        assert!(
+            message.starts_with("localhost resolves to an address this platform does not call"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("127.0.0.1") && !message.contains("::1"),
+            "{message}"
+        );
+
         let bad = outbound.request(Method::GET, "ftp://example.com/");
         assert!(matches!(bad, Err(OutboundError::BadUrl(_))), "{bad:?}");
     }

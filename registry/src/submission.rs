@@ -73,6 +73,27 @@ pub async fn check(
         sdl,
         errors,
     };
+    // Deliveries carry organizations' data and signatures: in the open only in development (a
+    // platform that calls private addresses, `nexus dev`).
+    if let Some(webhooks) = &manifest.webhooks
+        && !context.fetch.allow_private
+        && !webhooks.endpoint.starts_with("https://")
+    {
+        return Err(rejected(
+            None,
+            vec![SubmissionError {
+                code: "MANIFEST_URL".into(),
+                message: format!(
+                    "`{}`: a webhook endpoint must be an https URL on this platform",
+                    webhooks.endpoint
+                ),
+                path: Some("/webhooks/endpoint".into()),
+                subgraph: None,
+                type_name: None,
+                field: None,
+            }],
+        ));
+    }
     let sdl = match fetch(&manifest.graphql.subgraph_url, context.fetch).await {
         Ok(sdl) => sdl,
         Err(e) => {

@@ -214,3 +214,51 @@ async fn a_bad_manifest_lists_every_problem_with_its_path() {
         ]
     );
 }
+
+/// Fails today's main: outside development a plain-http webhook endpoint was accepted, and a
+/// refusal named the private address the app's host resolved to.
+#[tokio::test]
+async fn outside_development_webhooks_need_https_and_refusals_never_name_the_address() {
+    let core = core();
+    let policy = FetchPolicy {
+        timeout: Duration::from_secs(1),
+        max_bytes: 64 * 1024,
+        allow_private: false,
+    };
+    let context = SubmissionContext {
+        core: &core,
+        published: &[],
+        scope_catalog: &["users:read", "organizations:read"],
+        fetch: &policy,
+        limits: &Limits::default(),
+    };
+    let app = serving_sdl("type Query { analyticsTop: Int }").await;
+    let mut document = manifest(&format!("http://localhost:{}/graphql", app.port()));
+    document["webhooks"] =
+        json!({ "endpoint": "http://hooks.example.com/nexus", "events": ["app.installed"] });
+    let Err(rejected) = check(&document, &context).await else {
+        panic!("accepted a plain-http webhook endpoint");
+    };
+    let endpoint = rejected
+        .errors
+        .iter()
+        .find(|e| e.path.as_deref() == Some("/webhooks/endpoint"))
+        .unwrap_or_else(|| panic!("{:?}", rejected.errors));
+    assert_eq!(endpoint.code, "MANIFEST_URL");
+    assert!(endpoint.message.contains("https"), "{}", endpoint.message);
+
+    document["webhooks"]["endpoint"] = json!("https://hooks.example.com/nexus");
+    let Err(rejected) = check(&document, &context).await else {
+        panic!("accepted a subgraph on loopback");
+    };
+    let refused = &rejected.errors[0];
+    assert_eq!(
+        refused.path.as_deref(),
+        Some("/graphql/subgraph_url"),
+        "{refused:?}"
+    );
+    assert!(refused.message.contains("localhost"), "{}", refused.message);
+    for address in ["127.0.0.1", "::1"] {
+        assert!(!refused.message.contains(address), "{}", refused.message);
+    }
+}
