@@ -350,6 +350,7 @@ async fn own_organizations(
             owner,
             "Bench",
             &format!("{prefix}-{i}"),
+            None,
         )
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;

@@ -362,3 +362,85 @@ async fn concurrent_actions_append_one_unbroken_chain() {
     log.assert_whole().await;
     stack.stop().await;
 }
+
+/// Fails today's main: creating and renaming an organization and switching an account to a new
+/// address left no entry.
+#[tokio::test]
+async fn organizations_and_address_changes_are_recorded() {
+    let stack = TestStack::start().await;
+    let log = AuditLog::open(&stack).await;
+    let ada = stack.sign_up("ada@acme.test", "Ada").await;
+    let mark = log.mark().await;
+    let acme = stack.create_organization(&ada, "Acme", "acme").await;
+    let ada = stack.switch(&ada, &acme).await;
+    stack
+        .data_as(
+            &ada.access,
+            "mutation($id: ID!) { updateOrganization(id: $id, input: {name: \"Acme Corp\"}) { name } }",
+            json!({ "id": acme }),
+        )
+        .await;
+    // Renaming it to what it is already changes nothing, and records nothing.
+    stack
+        .data_as(
+            &ada.access,
+            "mutation($id: ID!) { updateOrganization(id: $id, input: {name: \"Acme Corp\"}) { name } }",
+            json!({ "id": acme }),
+        )
+        .await;
+    stack
+        .data_as(
+            &ada.access,
+            "mutation { changeEmail(input: {newEmail: \"ada@new.test\", password: \"correct horse 42\"}) }",
+            json!({}),
+        )
+        .await;
+    let token = stack.mailed_token("ada@new.test", "verify-email").await;
+    stack
+        .data_as(
+            &ada.access,
+            "mutation($t: String!) { verifyEmail(token: $t) { email } }",
+            json!({ "t": token }),
+        )
+        .await;
+    let appended: Vec<_> = log
+        .since(mark)
+        .await
+        .into_iter()
+        .filter(|e| e.action != "user.signed_in" && e.action != "session.issued")
+        .collect();
+    assert_eq!(
+        actions(&appended),
+        [
+            "organization.created",
+            "organization.updated",
+            "user.email_changed"
+        ],
+        "{appended:?}"
+    );
+    let user = Some(ada.user_id.as_str());
+    assert_entry(
+        &appended[0],
+        "organization.created",
+        ("user", user),
+        Some(&acme),
+        Some(("organization", &acme)),
+    );
+    assert_eq!(
+        details(&appended[0]),
+        json!({ "name": "Acme", "slug": "acme" })
+    );
+    assert_eq!(details(&appended[1])["name"], "Acme Corp");
+    assert_entry(
+        &appended[2],
+        "user.email_changed",
+        ("user", user),
+        None,
+        Some(("user", &ada.user_id)),
+    );
+    assert_eq!(
+        details(&appended[2]),
+        json!({ "from": "ada@acme.test", "to": "ada@new.test" })
+    );
+    stack.stop().await;
+}

@@ -600,8 +600,24 @@ async fn oauth_consents_and_their_revocation_are_audited() {
         "{location}"
     );
     let appended = ours(log.since(mark).await);
-    assert_eq!(actions(&appended), ["installation.created"]);
+    assert_eq!(
+        actions(&appended),
+        ["installation.created", "oauth.consent_granted"]
+    );
     let installation = appended[0].target_id.clone().unwrap_or_default();
+    assert_eq!(appended[1].actor_id.as_deref(), ada);
+    assert_eq!(
+        appended[1]
+            .organization_id
+            .map(|o| o.to_string())
+            .as_deref(),
+        Some(w.acme.as_str())
+    );
+    assert_eq!(appended[1].address.as_deref(), LOOPBACK);
+    assert_eq!(
+        details(&appended[1]),
+        json!({ "app_id": w.app_id, "scopes": ["openid", "users:read"] })
+    );
     assert_entry(
         &appended[0],
         "installation.created",
@@ -625,7 +641,10 @@ async fn oauth_consents_and_their_revocation_are_audited() {
         .await;
     assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
     let appended = ours(log.since(mark).await);
-    assert_eq!(actions(&appended), ["installation.scopes_changed"]);
+    assert_eq!(
+        actions(&appended),
+        ["installation.scopes_changed", "oauth.consent_granted"]
+    );
     assert_entry(
         &appended[0],
         "installation.scopes_changed",
@@ -638,6 +657,26 @@ async fn oauth_consents_and_their_revocation_are_audited() {
         details(&appended[0])["after"],
         json!(["organizations:read", "users:read"])
     );
+
+    // A member of Acme consents for themself (the installation stays as it is): on the record
+    // too, by them.
+    stack
+        .add_member(&w.ada, &w.acme, "bob@acme.test", "MEMBER")
+        .await;
+    let page = bobs
+        .consent_page(&w.app_id, "openid users:read", "bob@acme.test")
+        .await;
+    let mark = log.mark().await;
+    let approved = bobs.approve(&page, &w.acme, &[]).await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let appended = ours(log.since(mark).await);
+    assert_eq!(actions(&appended), ["oauth.consent_granted"]);
+    let bob = nexus_identity::service::find_user_by_email(&stack.stack.db, "bob@acme.test")
+        .await
+        .ok()
+        .flatten()
+        .map(|u| u.id.to_string());
+    assert_eq!(appended[0].actor_id, bob);
 
     // Ada takes her authorization back, once.
     let listed = stack

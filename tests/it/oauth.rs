@@ -1005,9 +1005,25 @@ async fn an_app_trades_a_context_token_for_a_users_access_token() {
         .and_then(|c| c.authorization.clone())
         .and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned))
         .expect("the app got a context token");
-    // The app's own context token: an access token acting for Alice in Acme, within users:read.
+    // The app's own context token: an access token acting for Alice in Acme, within users:read
+    // — on the record, by the app, about Alice.
+    let log = crate::common::AuditLog::open(stack).await;
+    let mark = log.mark().await;
     let (status, token) = w.exchange(&w.app_id, &w.secret, &context, None).await;
     assert_eq!(status, 200, "{token}");
+    let appended = log.since(mark).await;
+    assert_eq!(crate::common::actions(&appended), ["oauth.token_exchanged"]);
+    crate::common::assert_entry(
+        &appended[0],
+        "oauth.token_exchanged",
+        ("app", Some(&w.app_id)),
+        Some(&w.acme),
+        Some(("user", &w.alice.user_id)),
+    );
+    assert_eq!(
+        crate::common::details(&appended[0])["scopes"],
+        json!(["users:read"])
+    );
     assert_eq!(
         token["issued_token_type"],
         "urn:ietf:params:oauth:token-type:access_token"

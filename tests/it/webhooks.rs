@@ -1226,3 +1226,50 @@ async fn a_replay_reaches_only_organizations_that_still_have_the_app_and_is_limi
     assert_eq!(error_codes(&body), ["CONFLICT"], "{body}");
     stack.stop().await;
 }
+
+/// Fails today's main: rotating a webhook secret, enabling an endpoint and replaying left no
+/// entry.
+#[tokio::test]
+async fn a_developers_changes_to_their_endpoint_are_audited() {
+    let w = world_on(TestStack::start().await, json!(["app.installed"])).await;
+    let log = AuditLog::open(&w.stack).await;
+    let dev = w.developer.access.as_str();
+    let mark = log.mark().await;
+    for (query, variables) in [
+        (
+            "mutation($app: ID!) { rotateWebhookSecret(appId: $app) }",
+            json!({ "app": w.app_id }),
+        ),
+        (
+            "mutation($app: ID!) { enableWebhookEndpoint(appId: $app) { enabled } }",
+            json!({ "app": w.app_id }),
+        ),
+        (
+            "mutation($app: ID!) { replayWebhooks(appId: $app, since: \"2026-01-01T00:00:00Z\") }",
+            json!({ "app": w.app_id }),
+        ),
+    ] {
+        let body = w.stack.gql_as(dev, query, variables).await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    let appended = log.since(mark).await;
+    assert_eq!(
+        actions(&appended),
+        [
+            "webhook_endpoint.secret_rotated",
+            "webhook_endpoint.enabled",
+            "webhooks.replayed"
+        ]
+    );
+    for entry in &appended {
+        assert_entry(
+            entry,
+            &entry.action,
+            ("user", Some(&w.developer.user_id)),
+            None,
+            Some(("app", &w.app_id)),
+        );
+    }
+    assert_eq!(details(&appended[2])["due"], 0);
+    w.stack.stop().await;
+}

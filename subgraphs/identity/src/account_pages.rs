@@ -95,7 +95,12 @@ pub async fn verify(
         Ok(account) => account,
         Err(e) => return verify_page(StatusCode::UNAUTHORIZED, &form.token, Some(&e.message)),
     };
-    match email::verify(&db, account.id, &form.token).await {
+    let audit = nexus_kit::audit::Entry::new(
+        "user.email_changed",
+        nexus_kit::audit::Actor::user(account.id),
+        Some(nexus_kit::server::client_address(&headers)),
+    );
+    match email::verify(&db, account.id, &form.token, audit).await {
         Ok(user) => page(
             StatusCode::OK,
             "Address confirmed",

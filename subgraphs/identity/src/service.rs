@@ -148,11 +148,13 @@ pub struct OrganizationChanges {
 
 /// Renames an organization or changes its slug (owners and admins). `organization.updated` is
 /// recorded when something changed.
+/// `audit`: `organization.updated`, by whom (recorded only when something changes).
 pub async fn update_organization(
     db: &DatabaseConnection,
     actor: Uuid,
     organization_id: Uuid,
     changes: OrganizationChanges,
+    audit: Entry,
 ) -> Result<organization::Model> {
     let name = changes
         .name
@@ -194,6 +196,11 @@ pub async fn update_organization(
         events::organization("organization.updated", &updated),
     )
     .await?;
+    let entry = audit
+        .in_organization(updated.id)
+        .target("organization", updated.id)
+        .details(serde_json::json!({ "name": updated.name, "slug": updated.slug }));
+    nexus_kit::audit::record(&txn, entry).await?;
     txn.commit().await.map_err(internal)?;
     Ok(updated)
 }
@@ -477,15 +484,25 @@ pub async fn find_user_by_email(
 }
 
 /// A new organization whose creator is its owner, in one transaction.
+/// A new organization owned by `owner`; `audit` (`organization.created`, by whom) is recorded
+/// with it (none for the platform's own fixtures).
 pub async fn create_owned_organization(
     db: &DatabaseConnection,
     owner: Uuid,
     name: &str,
     slug: &str,
+    audit: Option<Entry>,
 ) -> Result<organization::Model> {
     let txn = db.begin().await.map_err(internal)?;
     let organization = create_organization(&txn, name, slug).await?;
     add_membership(&txn, organization.id, owner, Role::Owner).await?;
+    if let Some(audit) = audit {
+        let entry = audit
+            .in_organization(organization.id)
+            .target("organization", organization.id)
+            .details(serde_json::json!({ "name": organization.name, "slug": organization.slug }));
+        nexus_kit::audit::record(&txn, entry).await?;
+    }
     txn.commit().await.map_err(internal)?;
     Ok(organization)
 }

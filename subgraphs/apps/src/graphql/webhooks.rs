@@ -8,6 +8,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use nexus_kit::Result;
+use nexus_kit::audit::Entry;
 use nexus_kit::auth::caller;
 use nexus_kit::error::{Code, bad_input, internal, not_found};
 use nexus_kit::id::{parse_id, to_id};
@@ -269,7 +270,8 @@ impl WebhookMutation {
                 wait,
             ));
         }
-        match operations::replay(db, app_id, since, until).await {
+        let audit = Entry::by(ctx, "webhooks.replayed").target("app", app_id);
+        match operations::replay(db, app_id, since, until, audit).await {
             Ok(count) => Ok(i32::try_from(count).unwrap_or(i32::MAX)),
             Err(operations::ReplayRefused::TooMany) => Err(bad_input(format!(
                 "more than {} events in that window: replay a shorter one",
@@ -304,7 +306,12 @@ impl WebhookMutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let app_id = parse_id(&app_id, "app")?;
         require_manager(ctx, app_id).await?;
-        endpoints::rotate(db, app_id).await.map_err(internal)
+        let txn = crate::webhooks::begin_writing(db).await.map_err(internal)?;
+        let secret = endpoints::rotate(&txn, app_id).await.map_err(internal)?;
+        let entry = Entry::by(ctx, "webhook_endpoint.secret_rotated").target("app", app_id);
+        nexus_kit::audit::record(&txn, entry).await?;
+        txn.commit().await.map_err(internal)?;
+        Ok(secret)
     }
 
     /// Enables a disabled endpoint: its pending deliveries resume.
@@ -316,9 +323,11 @@ impl WebhookMutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let app_id = parse_id(&app_id, "app")?;
         require_manager(ctx, app_id).await?;
-        endpoints::enable(db, app_id)
-            .await
-            .map(WebhookEndpoint::from)
-            .map_err(internal)
+        let txn = crate::webhooks::begin_writing(db).await.map_err(internal)?;
+        let enabled = endpoints::enable(&txn, app_id).await.map_err(internal)?;
+        let entry = Entry::by(ctx, "webhook_endpoint.enabled").target("app", app_id);
+        nexus_kit::audit::record(&txn, entry).await?;
+        txn.commit().await.map_err(internal)?;
+        Ok(WebhookEndpoint::from(enabled))
     }
 }

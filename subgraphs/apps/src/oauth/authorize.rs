@@ -436,6 +436,7 @@ async fn decide(
                     && request.scopes.iter().all(|s| r.scopes().contains(s))
             }) && request.installation_scopes().all(|s| granted.contains(s));
             if covered {
+                // (A standing consent that covers the request records nothing: no address.)
                 return issue_code(
                     server,
                     request,
@@ -444,6 +445,7 @@ async fn decide(
                     installation.id,
                     &request.scopes,
                     sign_in,
+                    None,
                 )
                 .await;
             }
@@ -537,6 +539,8 @@ async fn decide(
     )
 }
 
+/// `address`: the browser's, when it is known here (for the audit log).
+#[allow(clippy::too_many_arguments)]
 async fn issue_code(
     server: &OAuthServer,
     request: &AuthorizationRequest,
@@ -545,6 +549,7 @@ async fn issue_code(
     installation: Uuid,
     scopes: &[String],
     sign_in: SignIn,
+    address: Option<String>,
 ) -> Response {
     let issuer = server.keys.issuer();
     let authorization = match grants::authorize(
@@ -554,6 +559,7 @@ async fn issue_code(
         organization,
         installation,
         scopes,
+        Entry::new("oauth.consent_granted", Actor::user(user), address),
     )
     .await
     {
@@ -856,6 +862,7 @@ pub async fn consent(
         installation.id,
         &scopes,
         sign_in,
+        address,
     )
     .await
 }

@@ -45,6 +45,8 @@ fn db_error(e: sea_orm::DbErr) -> Refused {
 
 /// Records (or renews) the user's consent; returns it. A consent given after one was revoked is
 /// a new authorization: nothing the revoked one led to (grants, codes not yet redeemed) comes back.
+/// `audit` (`oauth.consent_granted`, by the user) is recorded when the consent is new or asks
+/// for a scope the standing one did not cover — an owner's, an admin's or a member's alike.
 pub async fn authorize(
     db: &DatabaseConnection,
     user: Uuid,
@@ -52,6 +54,7 @@ pub async fn authorize(
     organization: Uuid,
     installation: Uuid,
     scopes: &[String],
+    audit: Entry,
 ) -> Result<oauth_authorization::Model> {
     let now = Utc::now();
     let txn = db.begin().await.map_err(internal)?;
@@ -62,6 +65,13 @@ pub async fn authorize(
         .one(&txn)
         .await
         .map_err(internal)?;
+    let widened = match &existing {
+        Some(live) if live.revoked_at.is_none() => {
+            let standing = live.scopes();
+            scopes.iter().any(|s| !standing.contains(s))
+        }
+        _ => true,
+    };
     let recorded = match existing {
         Some(live) if live.revoked_at.is_none() => {
             let mut renewed: oauth_authorization::ActiveModel = live.into();
@@ -98,6 +108,13 @@ pub async fn authorize(
             })?
         }
     };
+    if widened {
+        let entry = audit
+            .in_organization(organization)
+            .target("oauth_authorization", recorded.id)
+            .details(json!({ "app_id": app, "scopes": scopes }));
+        nexus_kit::audit::record(&txn, entry).await?;
+    }
     txn.commit().await.map_err(internal)?;
     Ok(recorded)
 }

@@ -356,16 +356,38 @@ async fn exchange(
             two_factor: context.two_factor(),
         },
     ) {
-        Ok(token) => answer(
-            StatusCode::OK,
-            serde_json::json!({
-                "access_token": token,
-                "issued_token_type": ACCESS_TOKEN_TYPE,
-                "token_type": "Bearer",
-                "expires_in": ttl.as_secs(),
-                "scope": scopes.join(" "),
-            }),
-        ),
+        Ok(token) => {
+            // An app now acts for the user outside the call it was given: on the record.
+            let entry = nexus_kit::audit::Entry::new(
+                "oauth.token_exchanged",
+                nexus_kit::audit::Actor::app(app_id),
+                None,
+            )
+            .in_organization(organization)
+            .target("user", user)
+            .details(serde_json::json!({
+                "installation_id": installation.id,
+                "scopes": scopes,
+                "grant_id": grant,
+            }));
+            if let Err(e) = nexus_kit::audit::append(&server.db, entry).await {
+                return server_error("cannot record the exchange", e);
+            }
+            exchanged(token, ttl, &scopes)
+        }
         Err(e) => server_error("cannot sign a token", e),
     }
+}
+
+fn exchanged(token: String, ttl: std::time::Duration, scopes: &[String]) -> Response {
+    answer(
+        StatusCode::OK,
+        serde_json::json!({
+            "access_token": token,
+            "issued_token_type": ACCESS_TOKEN_TYPE,
+            "token_type": "Bearer",
+            "expires_in": ttl.as_secs(),
+            "scope": scopes.join(" "),
+        }),
+    )
 }

@@ -66,6 +66,7 @@ pub async fn replay(
     app: Uuid,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
+    audit: nexus_kit::audit::Entry,
 ) -> Result<u64, ReplayRefused> {
     let organizations: Vec<Uuid> = installation::Entity::find()
         .filter(installation::Column::AppId.eq(app))
@@ -133,8 +134,11 @@ pub async fn replay(
             .rows_affected;
     }
     let created = fanout::create_deliveries(&txn, &missed, Some(app)).await?;
+    let due = reset + created as u64;
+    let entry = audit.details(json!({ "since": since, "until": until, "due": due }));
+    nexus_kit::audit::append(&txn, entry).await?;
     txn.commit().await?;
-    Ok(reset + created as u64)
+    Ok(due)
 }
 
 /// Claims the app's turn to replay: at most one replay per `interval` per app, whichever

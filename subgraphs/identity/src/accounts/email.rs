@@ -134,7 +134,14 @@ pub async fn reset_target(db: &DatabaseConnection, token: &str) -> Result<user::
 /// who clicks a link meant to prove someone else's account — made with their address — proves
 /// nothing for it); if it is not the account's address yet, the account switches to it (unless
 /// someone else has taken it meanwhile) and other pending links die.
-pub async fn verify(db: &DatabaseConnection, user_id: Uuid, token: &str) -> Result<user::Model> {
+/// `audit`: `user.email_changed`, by whom — recorded when the proof switches the account to a new
+/// address (proving the address it has changes nothing worth recording).
+pub async fn verify(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    token: &str,
+    audit: nexus_kit::audit::Entry,
+) -> Result<user::Model> {
     let txn = db.begin().await.map_err(internal)?;
     let taken = take(&txn, token, Purpose::VerifyEmail).await?;
     if taken.user_id != user_id {
@@ -148,6 +155,7 @@ pub async fn verify(db: &DatabaseConnection, user_id: Uuid, token: &str) -> Resu
         .ok_or_else(invalid)?;
     let email = taken.email.clone();
     let switching = found.email != email;
+    let previous = found.email.clone();
     let mut verified: user::ActiveModel = found.into();
     verified.email = Set(email.clone());
     verified.email_verified_at = Set(Some(Utc::now()));
@@ -158,6 +166,10 @@ pub async fn verify(db: &DatabaseConnection, user_id: Uuid, token: &str) -> Resu
         .map_err(|e| on_conflict(e, || format!("`{email}` belongs to another account now")))?;
     if switching {
         forget_pending(&txn, verified.id).await?;
+        let entry = audit
+            .target("user", verified.id)
+            .details(serde_json::json!({ "from": previous, "to": verified.email }));
+        nexus_kit::audit::record(&txn, entry).await?;
     }
     txn.commit().await.map_err(internal)?;
     Ok(verified)

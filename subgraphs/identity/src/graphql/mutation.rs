@@ -359,7 +359,8 @@ impl AccountMutation {
     ) -> Result<Organization> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let owner = caller(ctx).require_user()?;
-        service::create_owned_organization(db, owner, &input.name, &input.slug)
+        let audit = Entry::by(ctx, "organization.created");
+        service::create_owned_organization(db, owner, &input.name, &input.slug, Some(audit))
             .await
             .map(Organization)
     }
@@ -380,7 +381,8 @@ impl AccountMutation {
             name: input.name,
             slug: input.slug,
         };
-        service::update_organization(db, actor, organization_id, changes)
+        let audit = Entry::by(ctx, "organization.updated");
+        service::update_organization(db, actor, organization_id, changes, audit)
             .await
             .map(Organization)
     }
@@ -511,7 +513,9 @@ impl AccountMutation {
     async fn verify_email(&self, ctx: &Context<'_>, token: String) -> Result<User> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let user = caller(ctx).require_user()?;
-        email::verify(db, user, &token).await.map(User)
+        email::verify(db, user, &token, Entry::by(ctx, "user.email_changed"))
+            .await
+            .map(User)
     }
 
     /// Sends the verification letter again (a new link; earlier ones stop working).
