@@ -525,3 +525,86 @@ async fn a_token_verifies_with_pyjwt_against_the_jwks() {
     assert!(!output.status.success());
     stack.stop().await;
 }
+
+/// Fails today's main: every made-up `X-Api-Key` cost a call to identity and a query there,
+/// however many one address sent.
+#[tokio::test]
+async fn made_up_api_keys_are_refused_without_asking_identity_past_a_few() {
+    let stack = TestStack::start_configured(|config, _| {
+        // Long enough that the real key's exchange stays cached through the test.
+        config.caches.api_key_seconds = 60;
+    })
+    .await;
+    let ada = stack.sign_up("ada@example.com", "Ada").await;
+    let org = stack.create_organization(&ada, "Acme", "acme").await;
+    let created = stack
+        .data_as(
+            &ada.access,
+            "mutation($o: ID!) { createApiKey(input: {organizationId: $o, name: \"deploy\", scopes: [\"organizations:read\"]}) { secret } }",
+            json!({ "o": org }),
+        )
+        .await;
+    let secret = created["createApiKey"]["secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let from = |address: &str| {
+        reqwest::Client::builder()
+            .local_address(address.parse::<std::net::IpAddr>().expect("address"))
+            .build()
+            .expect("client")
+    };
+    let call = |client: reqwest::Client, key: String| {
+        let url = stack.stack.graphql_url();
+        async move {
+            let response = client
+                .post(url)
+                .header("x-api-key", key)
+                .json(&json!({ "query": "{ __typename }" }))
+                .send()
+                .await
+                .expect("router answers");
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let attacker = from("127.0.0.3");
+    // The real key, used from the same address before the flood.
+    let (status, body) = call(attacker.clone(), secret.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    // Not even shaped like a key: refused at once.
+    let (status, body) = call(attacker.clone(), "garbage".into()).await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (401, vec!["UNAUTHENTICATED".to_owned()]),
+        "{body}"
+    );
+    let made_up = || {
+        format!(
+            "nxk_{}",
+            URL_SAFE_NO_PAD
+                .encode(uuid::Uuid::new_v4().as_bytes().repeat(2))
+                .chars()
+                .take(43)
+                .collect::<String>()
+        )
+    };
+    for _ in 0..nexus_router::plugins::auth::MAX_BAD_API_KEYS {
+        let (status, body) = call(attacker.clone(), made_up()).await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let (status, body) = call(attacker.clone(), made_up()).await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (429, vec!["RATE_LIMITED".to_owned()]),
+        "{body}"
+    );
+    // The real key, exchanged already, still works from there; other addresses are not stopped.
+    let (status, body) = call(attacker.clone(), secret.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(from("127.0.0.4"), made_up()).await;
+    assert_eq!(status, 401, "{body}");
+    stack.stop().await;
+}

@@ -102,6 +102,24 @@ struct Shared {
     verified: moka::future::Cache<String, Claims>,
     /// identity's answers about memberships (none without a lookup URL).
     memberships: Option<Memberships>,
+    /// Client address → API keys refused in the last minute: past `MAX_BAD_API_KEYS`, keys
+    /// from that address are not asked of identity at all (each costs a call and a query).
+    bad_api_keys: moka::future::Cache<String, Arc<std::sync::atomic::AtomicU32>>,
+}
+
+/// Refused API keys one client address may present in a minute before its keys are no longer
+/// checked (`RATE_LIMITED`); a key exchanged already (cached) still works.
+pub const MAX_BAD_API_KEYS: u32 = 20;
+
+/// Whether `key` has the shape of a Nexus API key (`nxk_` and 43 URL-safe characters): anything
+/// else is refused without asking identity.
+fn looks_like_an_api_key(key: &str) -> bool {
+    key.strip_prefix("nxk_").is_some_and(|rest| {
+        rest.len() == 43
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 pub struct Auth {
@@ -159,6 +177,10 @@ impl Plugin for Auth {
                     .time_to_live(Duration::from_secs(config.verified_token_cache_seconds))
                     .build(),
                 memberships,
+                bad_api_keys: moka::future::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_live(Duration::from_secs(60))
+                    .build(),
             }),
             listen: listen.into(),
             issuer: config.issuer,
@@ -312,9 +334,33 @@ async fn authenticate(
         }
     } else if let Some(value) = headers.get("x-api-key") {
         let key = value.to_str().unwrap_or_default().trim().to_owned();
+        if !looks_like_an_api_key(&key) {
+            return refuse(request, "the API key is invalid, expired or revoked");
+        }
+        let address = headers
+            .get(CLIENT_ADDRESS_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("unknown")
+            .to_owned();
+        let refused_here = shared
+            .bad_api_keys
+            .get_with(address.clone(), async { Arc::default() })
+            .await;
+        let spent = refused_here.load(std::sync::atomic::Ordering::Relaxed) >= MAX_BAD_API_KEYS;
+        if spent && !shared.api_keys.contains_key(&key) {
+            return refuse_with(
+                request,
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                "too many invalid API keys from your address; try again in a minute",
+            );
+        }
         match exchange(shared, key).await {
             Ok((token, claims)) => (token, claims, None),
-            Err(message) => return refuse(request, &message),
+            Err(message) => {
+                refused_here.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return refuse(request, &message);
+            }
         }
     } else {
         return ControlFlow::Continue(request);
