@@ -113,6 +113,9 @@ pub struct RouterConfig {
     /// How long a request waits for the router while it restarts (browsers' requests and
     /// `/oauth/token` take the router's own loopback port).
     pub restart_wait_seconds: u64,
+    /// Requests one client address may make to the OAuth endpoints and the account pages
+    /// (`/oauth/*`, `/account/*`, which GraphQL's budgets do not cover) per minute; then 429.
+    pub oauth_requests_per_minute: u64,
 }
 
 /// A core subgraph: where it listens, and where the others reach it.
@@ -252,6 +255,7 @@ impl Default for RouterConfig {
             header_read_timeout_seconds: 10,
             body_read_timeout_seconds: 30,
             restart_wait_seconds: 10,
+            oauth_requests_per_minute: 600,
         }
     }
 }
@@ -297,6 +301,7 @@ const ENV_KEYS: &[&str] = &[
     "router.header_read_timeout_seconds",
     "router.body_read_timeout_seconds",
     "router.restart_wait_seconds",
+    "router.oauth_requests_per_minute",
     "identity.listen",
     "identity.url",
     "apps.listen",
@@ -387,6 +392,10 @@ impl Config {
             (
                 "router.body_read_timeout_seconds",
                 self.router.body_read_timeout_seconds,
+            ),
+            (
+                "router.oauth_requests_per_minute",
+                self.router.oauth_requests_per_minute,
             ),
             (
                 "apps.health_interval_seconds",
@@ -623,6 +632,7 @@ impl Config {
             header_read_timeout: Duration::from_secs(self.router.header_read_timeout_seconds),
             body_read_timeout: Duration::from_secs(self.router.body_read_timeout_seconds),
             restart_wait: Duration::from_secs(self.router.restart_wait_seconds),
+            passthrough_per_minute: self.router.oauth_requests_per_minute,
         }
     }
 

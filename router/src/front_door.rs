@@ -36,6 +36,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
 use hyper_util::server::graceful::GracefulConnection;
 use nexus_protocol::client_address::{CLIENT_ADDRESS_HEADER, TrustedProxies};
+use nexus_protocol::rate_limit::{self, Bucket, RateLimits};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::sync::{oneshot, watch};
@@ -63,6 +64,10 @@ struct Upstream {
     /// Bodies larger than this are refused (413).
     max_body: usize,
     restart_wait: Duration,
+    /// The buckets the passthrough budget is kept in (shared with `nexus.rate_limit`'s store:
+    /// Redis, fleet-wide, when configured).
+    rate_limits: RateLimits,
+    passthrough_budget: Bucket,
 }
 
 pub struct FrontDoor {
@@ -84,6 +89,9 @@ pub struct PortLimits {
     /// How long a request waits for apollo-router's own port while it restarts (browsers' and
     /// passthrough requests take that port).
     pub restart_wait: Duration,
+    /// Requests per minute one client address may send to the paths served by another service
+    /// (the OAuth endpoints, the account pages): GraphQL's budgets do not cover them.
+    pub passthrough_per_minute: u64,
 }
 
 impl Default for PortLimits {
@@ -93,6 +101,7 @@ impl Default for PortLimits {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             restart_wait: Duration::from_secs(10),
+            passthrough_per_minute: 600,
         }
     }
 }
@@ -106,6 +115,7 @@ impl FrontDoor {
         trusted_proxies: TrustedProxies,
         limits: PortLimits,
         max_body: usize,
+        rate_limits: RateLimits,
     ) -> anyhow::Result<FrontDoor> {
         let passthrough = passthrough
             .into_iter()
@@ -124,6 +134,11 @@ impl FrontDoor {
             body_read_timeout: limits.body_read_timeout,
             max_body,
             restart_wait: limits.restart_wait,
+            rate_limits,
+            passthrough_budget: Bucket {
+                capacity: limits.passthrough_per_minute.max(1),
+                per_seconds: 60,
+            },
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(listener, upstream, limits, stopped));
@@ -354,6 +369,30 @@ async fn forward(upstream: Upstream, peer: SocketAddr, request: Request) -> Resp
         .filter_map(|v| v.to_str().ok())
         .collect();
     let client = upstream.trusted_proxies.client(peer.ip(), &chain);
+    if passthrough.is_some() {
+        let verdict = upstream
+            .rate_limits
+            .take(
+                &rate_limit::key("passthrough:address", &[&client.to_string()]),
+                1,
+                upstream.passthrough_budget,
+            )
+            .await;
+        if !verdict.allowed {
+            let seconds = verdict.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            let mut refused = (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many requests from your address; try again in {seconds} seconds"),
+            )
+                .into_response();
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                refused
+                    .headers_mut()
+                    .insert(http::header::RETRY_AFTER, value);
+            }
+            return refused;
+        }
+    }
     let forwarded = if chain.is_empty() {
         peer.ip().to_string()
     } else {

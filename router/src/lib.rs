@@ -298,6 +298,7 @@ pub async fn start_on(
         options.trusted_proxies,
         options.port_limits,
         max_body,
+        options.rate_limits.clone(),
     )?;
     started.follow(schemas.clone());
     Ok(RunningRouter {

@@ -377,3 +377,72 @@ fn body_halves() -> (String, String) {
     let (a, b) = body.split_at(body.len() / 2);
     (format!("{head}{a}"), b.to_owned())
 }
+
+/// Fails today's main: the OAuth endpoints and the account pages, which GraphQL's budgets do not
+/// cover, took any number of requests from one address.
+#[tokio::test]
+async fn the_oauth_endpoints_and_account_pages_have_a_budget_per_address() {
+    let stack = TestStack::start_configured(|config, _| {
+        config.router.oauth_requests_per_minute = 5;
+    })
+    .await;
+    let from = |address: &str| {
+        reqwest::Client::builder()
+            .local_address(address.parse::<std::net::IpAddr>().expect("address"))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    };
+    let base = stack.stack.keys.issuer().to_owned();
+    let greedy = from("127.0.0.5");
+    let paths = [
+        "/oauth/authorize?client_id=nobody",
+        "/account/reset-password?token=x",
+        "/oauth/authorize?client_id=nobody",
+        "/.well-known/openid-configuration",
+        "/oauth/authorize?client_id=nobody",
+        "/account/verify-email?token=x",
+        "/oauth/authorize?client_id=nobody",
+    ];
+    let mut statuses = Vec::new();
+    for path in paths {
+        let answer = greedy
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("answered");
+        statuses.push((
+            path,
+            answer.status().as_u16(),
+            answer.headers().get("retry-after").cloned(),
+        ));
+    }
+    // Five passthrough requests pass (the well-known document is not one of them); the sixth is
+    // refused with when to retry.
+    for (path, status, _) in &statuses[..6] {
+        assert_ne!(*status, 429, "{path}");
+    }
+    let (_, status, retry_after) = &statuses[6];
+    assert_eq!(*status, 429);
+    let retry: u64 = retry_after
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default();
+    assert!((1..=60).contains(&retry), "{retry_after:?}");
+    // Another address is not stopped, nor is GraphQL from this one.
+    let other = from("127.0.0.6")
+        .get(format!("{base}/oauth/authorize?client_id=nobody"))
+        .send()
+        .await
+        .expect("answered");
+    assert_ne!(other.status().as_u16(), 429);
+    let graphql = greedy
+        .post(stack.stack.graphql_url())
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(graphql.status().as_u16(), 200);
+    stack.stop().await;
+}
