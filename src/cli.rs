@@ -34,6 +34,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub keys_file: Option<PathBuf>,
 
+    /// The key file for secrets kept encrypted at rest. Default: `secret-keys.json` beside the
+    /// signing-key file.
+    #[arg(long, global = true)]
+    pub secrets_file: Option<PathBuf>,
+
     /// The tokens' issuer (`iss`) and OIDC issuer. Default: the router's URL.
     #[arg(long, global = true)]
     pub issuer: Option<String>,
@@ -84,6 +89,12 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Keys of secrets kept encrypted at rest: `nexus secrets rotate` adds one that encrypts
+    /// from then on; `nexus secrets reencrypt` moves every stored secret to it.
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsAction,
+    },
     /// App developers: `nexus app submit manifest.json`.
     App {
         #[command(subcommand)]
@@ -132,6 +143,16 @@ pub enum ConfigAction {
 pub enum KeysAction {
     /// Retire the active signing key and add a new one (creates the key file if missing).
     Rotate,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretsAction {
+    /// Add a key that encrypts from now on (creates the key file if missing); older keys still
+    /// decrypt. Restart the services, then run `reencrypt`.
+    Rotate,
+    /// Encrypt every stored secret with the newest key (and those stored before encryption);
+    /// afterwards older keys can be deleted from the file.
+    Reencrypt,
 }
 
 #[derive(Subcommand, Debug)]
@@ -189,6 +210,9 @@ impl Cli {
         }
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();
+        }
+        if let Some(file) = &self.secrets_file {
+            config.secrets_file = Some(file.clone());
         }
         if let Some(file) = &self.keys_file {
             config.keys_file = Some(file.clone());

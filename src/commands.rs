@@ -3,13 +3,15 @@
 use std::path::Path;
 
 use anyhow::{Context, anyhow};
+use nexus_kit::secret_box::SecretBox;
 use nexus_kit::token::KeyStore;
 use nexus_migrations::{Migrator, MigratorTrait};
 use nexus_registry::supergraph_config::SupergraphConfig;
 use nexus_router::SupergraphSource;
 
 use crate::cli::{
-    AdminAction, AppAction, AuditAction, Cli, Command, ConfigAction, KeysAction, Service,
+    AdminAction, AppAction, AuditAction, Cli, Command, ConfigAction, KeysAction, SecretsAction,
+    Service,
 };
 use crate::config::Config;
 use std::sync::Arc;
@@ -76,7 +78,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys {
             action: KeysAction::Rotate,
         } => {
-            let path = cli.config()?.keys_file();
+            let config = cli.config()?;
+            let path = config.keys_file();
             if path.exists() {
                 let kid = nexus_kit::token::rotate(&path)?;
                 println!("rotated: new signing key `{kid}` in {}", path.display());
@@ -84,6 +87,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 KeyStore::open_or_create(&path, "")?;
                 println!("created {}", path.display());
             }
+            // The first time, the key for secrets at rest comes along (`nexus secrets rotate`
+            // rotates it on its own schedule).
+            let secrets = config.secrets_file();
+            if !secrets.exists() {
+                SecretBox::open_or_create(&secrets)?;
+                println!("created {}", secrets.display());
+            }
+            Ok(())
+        }
+        Command::Secrets {
+            action: SecretsAction::Rotate,
+        } => {
+            let path = cli.config()?.secrets_file();
+            let kid = nexus_kit::secret_box::rotate(&path)?;
+            println!(
+                "new key `{kid}` in {}: restart the services, then run `nexus secrets reencrypt`",
+                path.display()
+            );
+            Ok(())
+        }
+        Command::Secrets {
+            action: SecretsAction::Reencrypt,
+        } => {
+            let config = cli.config()?;
+            let (db, _) = stack::connect_and_migrate(&config.database_url()?).await?;
+            let secrets = open_secrets(&config.secrets_file())?;
+            let identity = nexus_identity::accounts::two_factor::reencrypt(&db, &secrets)
+                .await
+                .map_err(|e| anyhow!("{}", e.message))?;
+            let apps = nexus_apps::webhooks::endpoints::reencrypt(&db, &secrets).await?;
+            println!(
+                "re-encrypted {identity} two-factor secrets and {apps} webhook secrets with the newest key"
+            );
             Ok(())
         }
         Command::App {
@@ -113,12 +149,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit {
             action: AuditAction::Verify,
         } => {
-            let (db, _) = stack::connect_and_migrate(&cli.config()?.database_url()?).await?;
+            let config = cli.config()?;
+            let (db, _) = stack::connect_and_migrate(&config.database_url()?).await?;
+            let keys = open_keys(&config.keys_file(), &config.issuer())?;
             // What was appended a moment ago is chained first, so the check covers it too.
-            nexus_kit::audit::seal(&db)
+            nexus_kit::audit::seal(&db, &keys)
                 .await
                 .context("sealing the audit log")?;
-            let verification = nexus_kit::audit::verify(&db)
+            let verification = nexus_kit::audit::verify(&db, &keys)
                 .await
                 .context("reading the audit log")?;
             match verification.first_broken {
@@ -127,8 +165,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         1 => "1 entry".to_owned(),
                         n => format!("{n} entries"),
                     };
+                    let signed = verification
+                        .signed
+                        .map(|(kid, at)| format!(", signed by key {kid} at {}", at.to_rfc3339()))
+                        .unwrap_or_default();
                     println!(
-                        "the audit log is intact: {entries}, newest hash {}",
+                        "the audit log is intact: {entries}, newest hash {}{signed}",
                         verification.head_hash
                     );
                     Ok(())
@@ -167,6 +209,16 @@ async fn dev(config: &Config, with_seed: bool) -> anyhow::Result<()> {
     shutdown_signal().await;
     println!("shutting down");
     stack.shutdown().await
+}
+
+/// The key for secrets at rest a `serve`d service needs, with the command that creates it.
+fn open_secrets(secrets_file: &Path) -> anyhow::Result<Arc<SecretBox>> {
+    SecretBox::open(secrets_file).with_context(|| {
+        format!(
+            "no usable key for secrets at rest (create it with `nexus secrets rotate --secrets-file {}`)",
+            secrets_file.display()
+        )
+    })
 }
 
 /// The signing keys a `serve`d service needs, with the command that creates them if missing.
@@ -231,13 +283,24 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
         core_subgraphs::served_sdl(config),
         config.allow_private_apps,
     );
-    let services = Services::from_config(config, db.clone(), keys.clone(), registry.clone())?;
+    let services = Services::from_config(
+        config,
+        db.clone(),
+        keys.clone(),
+        open_secrets(&config.secrets_file())?,
+        registry.clone(),
+    )?;
     let mut webhooks = None;
     let mut jobs = Vec::new();
     // Identity runs with every platform: its process seals the audit log every service appends to.
     if service == Service::Identity {
+        jobs.push(nexus_identity::accounts::retention::spawn(
+            db.clone(),
+            config.retention(),
+        ));
         jobs.push(nexus_kit::audit::spawn_sealer(
             db.clone(),
+            keys.clone(),
             nexus_kit::audit::SEAL_INTERVAL,
         ));
     }
@@ -253,9 +316,14 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
             webhooks = Some(nexus_apps::webhooks::spawn(
                 worker_db,
                 keys.clone(),
+                services.secrets.clone(),
                 config.webhook_settings(),
             )?);
         }
+        jobs.push(nexus_apps::oauth::retention::spawn(
+            db.clone(),
+            config.retention(),
+        ));
         // The registry's feed needs a head: the first start records the core-only version.
         nexus_apps::registry::versions::startup_supergraph(&db, &registry).await?;
         jobs.extend(nexus_apps::spawn_jobs(

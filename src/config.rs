@@ -26,6 +26,10 @@ pub struct Config {
     /// The Ed25519 signing-key file. Default: `signing-keys.json` in `data_dir`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keys_file: Option<PathBuf>,
+    /// The key file for secrets kept encrypted at rest (TOTP seeds, webhook signing secrets).
+    /// Default: `secret-keys.json` beside `keys_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secrets_file: Option<PathBuf>,
     /// The tokens' `iss`, and the OIDC issuer. Default: the router's URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
@@ -48,6 +52,28 @@ pub struct Config {
     pub caches: CachesConfig,
     pub webhooks: WebhooksConfig,
     pub mail: MailConfig,
+    pub retention: RetentionConfig,
+}
+
+/// Finished sign-in material (used or expired OAuth codes, refresh tokens, second-factor
+/// challenges, mailed tokens): how long it is kept, and how often each service deletes what is
+/// older. (Webhook deliveries have their own: `[webhooks] retention_days`.)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// At least 1 (mail limits count a day of letters from these rows).
+    pub days: u64,
+    pub interval_seconds: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        let retention = nexus_kit::retention::Retention::default();
+        RetentionConfig {
+            days: retention.keep.as_secs() / 86_400,
+            interval_seconds: retention.interval.as_secs(),
+        }
+    }
 }
 
 /// Mail to people (verification, password reset, invitations), sent by identity.
@@ -227,6 +253,7 @@ impl Default for Config {
             data_dir: PathBuf::from(".nexus"),
             database_url: None,
             keys_file: None,
+            secrets_file: None,
             issuer: None,
             allow_private_apps: false,
             redis_url: None,
@@ -240,6 +267,7 @@ impl Default for Config {
             caches: CachesConfig::default(),
             webhooks: WebhooksConfig::default(),
             mail: MailConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -288,6 +316,7 @@ const ENV_KEYS: &[&str] = &[
     "data_dir",
     "database_url",
     "keys_file",
+    "secrets_file",
     "issuer",
     "allow_private_apps",
     "redis_url",
@@ -330,6 +359,8 @@ const ENV_KEYS: &[&str] = &[
     "mail.invitations_per_organization_per_day",
     "mail.invitations_per_inviter_per_day",
     "mail.letters_per_account_per_day",
+    "retention.days",
+    "retention.interval_seconds",
 ];
 
 impl Config {
@@ -521,6 +552,12 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("signing-keys.json"))
     }
 
+    pub fn secrets_file(&self) -> PathBuf {
+        self.secrets_file
+            .clone()
+            .unwrap_or_else(|| self.keys_file().with_file_name("secret-keys.json"))
+    }
+
     /// The router's base URL as the services reach it: as configured, else its listen address.
     pub fn router_url(&self) -> String {
         self.router
@@ -571,6 +608,14 @@ impl Config {
             verified_tokens: Duration::from_secs(self.caches.verified_token_seconds),
             installations: Duration::from_secs(self.caches.installation_seconds),
             memberships: Duration::from_secs(self.caches.membership_seconds),
+        }
+    }
+
+    /// How long finished sign-in material is kept, and how often it is pruned.
+    pub fn retention(&self) -> nexus_kit::retention::Retention {
+        nexus_kit::retention::Retention {
+            keep: Duration::from_secs(self.retention.days.max(1) * 86_400),
+            interval: Duration::from_secs(self.retention.interval_seconds.max(1)),
         }
     }
 

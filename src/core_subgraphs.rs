@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 
+use nexus_kit::secret_box::SecretBox;
 use nexus_kit::token::KeyStore;
 use nexus_registry::sdl_fetch::FetchPolicy;
 use nexus_registry::{Registry, SubgraphSdl};
@@ -29,6 +30,8 @@ pub struct Services {
     pub membership_ttl: Duration,
     /// How identity sends mail.
     pub mailer: nexus_identity::mail::Mailer,
+    /// The key for secrets at rest (authenticator seeds, webhook signing secrets).
+    pub secrets: Arc<SecretBox>,
 }
 
 impl Services {
@@ -38,11 +41,13 @@ impl Services {
         config: &Config,
         db: DatabaseConnection,
         keys: Arc<KeyStore>,
+        secrets: Arc<SecretBox>,
         registry: Arc<Registry>,
     ) -> anyhow::Result<Services> {
         Ok(Services {
             db,
             keys,
+            secrets,
             registry,
             identity_url: format!("{}/graphql", config.identity.url),
             apps_url: format!("{}/graphql", config.apps.url),
@@ -88,6 +93,7 @@ pub const CORE_SUBGRAPHS: [CoreSubgraph; 3] = [
                 s.access_ttl,
                 s.rate_limits.clone(),
                 s.mailer.clone(),
+                s.secrets.clone(),
             )
         },
         default_port: 4001,
@@ -106,6 +112,7 @@ pub const CORE_SUBGRAPHS: [CoreSubgraph; 3] = [
                     access_token_ttl: s.access_ttl,
                     identity_url: s.identity_url.clone(),
                     membership_ttl: s.membership_ttl,
+                    secrets: s.secrets.clone(),
                 },
             )
         },

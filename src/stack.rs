@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use nexus_kit::db::{self, StatementCounter};
+use nexus_kit::secret_box::SecretBox;
 use nexus_kit::token::KeyStore;
 use nexus_migrations::{Migrator, MigratorTrait};
 use nexus_registry::Registry;
@@ -110,6 +111,7 @@ impl Stack {
             .map_err(|e| anyhow!("cannot listen on {requested}: {e}"))?;
         config.router.listen = public.local_addr()?;
         let keys = KeyStore::open_or_create(&config.keys_file(), &config.issuer())?;
+        let secrets = SecretBox::open_or_create(&config.secrets_file())?;
         // Bind every subgraph first: the registry needs their URLs to compose. A router on port
         // 0 puts them on free ports too.
         let mut listeners = Vec::new();
@@ -126,7 +128,13 @@ impl Stack {
             core_subgraphs::served_sdl(&config),
             config.allow_private_apps,
         );
-        let services = Services::from_config(&config, db.clone(), keys.clone(), registry.clone())?;
+        let services = Services::from_config(
+            &config,
+            db.clone(),
+            keys.clone(),
+            secrets.clone(),
+            registry.clone(),
+        )?;
         let mut subgraphs = Vec::new();
         for (core, listener) in listeners {
             let addr = listener.local_addr()?;
@@ -160,7 +168,16 @@ impl Stack {
         );
         jobs.push(nexus_kit::audit::spawn_sealer(
             uncounted(&db),
+            keys.clone(),
             nexus_kit::audit::SEAL_INTERVAL,
+        ));
+        jobs.push(nexus_identity::accounts::retention::spawn(
+            uncounted(&db),
+            config.retention(),
+        ));
+        jobs.push(nexus_apps::oauth::retention::spawn(
+            uncounted(&db),
+            config.retention(),
         ));
         jobs.push(nexus_licensing::expiry::spawn(
             uncounted(&db),
@@ -174,6 +191,7 @@ impl Stack {
                 Some(nexus_apps::webhooks::spawn(
                     worker_db,
                     keys.clone(),
+                    secrets.clone(),
                     config.webhook_settings(),
                 )?)
             }

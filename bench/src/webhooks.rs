@@ -140,7 +140,15 @@ async fn workers(
     for _ in 0..count {
         // Each its own connections, as separate processes would have.
         let (db, _) = nexus::stack::connect(url).await?;
-        started.push(nexus_apps::webhooks::spawn(db, keys.clone(), settings())?);
+        let secrets = nexus_kit::secret_box::SecretBox::open_or_create(
+            &keys.path().with_file_name("secret-keys.json"),
+        )?;
+        started.push(nexus_apps::webhooks::spawn(
+            db,
+            keys.clone(),
+            secrets,
+            settings(),
+        )?);
     }
     Ok(started)
 }

@@ -20,6 +20,7 @@ mod m20261201_000014_audit_log;
 mod m20261204_000015_session_epochs;
 mod m20261204_000016_mail_limits;
 mod m20261204_000017_webhook_replays;
+mod m20261207_000018_audit_signatures;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000015_session_epochs::Migration),
             Box::new(m20261204_000016_mail_limits::Migration),
             Box::new(m20261204_000017_webhook_replays::Migration),
+            Box::new(m20261207_000018_audit_signatures::Migration),
         ]
     }
 }

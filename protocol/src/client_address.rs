@@ -4,7 +4,9 @@
 //! written by the client and are never believed.
 //!
 //! The router's front door resolves it once and hands it on in `CLIENT_ADDRESS_HEADER`, which it
-//! always overwrites (a client cannot set it); core subgraphs read it from there.
+//! always overwrites (a client cannot set it); core subgraphs read it from there. The value is
+//! sealed with a MAC under the deployment's key (`seal`): whoever reaches a subgraph's port
+//! directly cannot choose the address that subgraph rate-limits and audits by (`open`).
 
 use std::net::IpAddr;
 
@@ -12,6 +14,29 @@ use ipnet::IpNet;
 
 /// The header the router sets to the resolved client address.
 pub const CLIENT_ADDRESS_HEADER: &str = "nexus-client-address";
+
+/// `address` as the front door hands it on: `{address} {mac}`.
+pub fn seal(keys: &crate::token::KeyStore, address: &str) -> anyhow::Result<String> {
+    Ok(format!("{address} {}", keys.mac(&sealed_message(address))?))
+}
+
+/// The address in a `seal`ed value, if its MAC is good; `None` for anything else (a value a
+/// client or another host wrote, or none at all).
+pub fn open(keys: &crate::token::KeyStore, value: &str) -> Option<String> {
+    let (address, tag) = value.trim().split_once(' ')?;
+    keys.mac_matches(&sealed_message(address), tag)
+        .then(|| address.to_owned())
+}
+
+/// The address in a value the front door wrote, for the router's own plugins (the front door
+/// replaced whatever the client sent, so there is nothing to check).
+pub fn address_part(value: &str) -> &str {
+    value.trim().split(' ').next().unwrap_or_default()
+}
+
+fn sealed_message(address: &str) -> Vec<u8> {
+    format!("nexus-client-address\0{address}").into_bytes()
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct TrustedProxies(Vec<IpNet>);
@@ -76,6 +101,25 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")
+    }
+
+    #[test]
+    fn a_sealed_address_opens_only_with_its_mac() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = crate::token::KeyStore::open_or_create(&dir.path().join("keys.json"), "nexus")
+            .expect("keys");
+        let sealed = seal(&keys, "203.0.113.9").expect("seal");
+        assert_eq!(address_part(&sealed), "203.0.113.9");
+        assert_eq!(open(&keys, &sealed).as_deref(), Some("203.0.113.9"));
+        let (_, tag) = sealed.split_once(' ').expect("tag");
+        assert_eq!(open(&keys, &format!("198.51.100.1 {tag}")), None);
+        assert_eq!(open(&keys, "203.0.113.9"), None);
+        assert_eq!(open(&keys, "203.0.113.9 nope.nope"), None);
+        let other = tempfile::tempdir().expect("tempdir");
+        let stranger =
+            crate::token::KeyStore::open_or_create(&other.path().join("keys.json"), "nexus")
+                .expect("keys");
+        assert_eq!(open(&stranger, &sealed), None);
     }
 
     #[test]

@@ -145,6 +145,9 @@ struct LoadedKey {
     encoding: EncodingKey,
     decoding: DecodingKey,
     public_x: String,
+    /// For MACs between Nexus's own processes (`KeyStore::mac`), derived from the seed so that
+    /// it rotates with the signing key and never signs anything by itself.
+    mac_key: [u8; 32],
     retired_at: Option<DateTime<Utc>>,
 }
 
@@ -241,11 +244,65 @@ impl KeyStore {
         Ok(f(key))
     }
 
+    /// The id of the key new signatures are made with.
+    pub fn current_key_id(&self) -> anyhow::Result<String> {
+        self.with_newest_key(|key| key.kid.clone())
+    }
+
     /// A bare Ed25519 signature of `message` with the newest key (webhooks' `v1a`, verified
     /// against the JWKS); returns the key id and the 64-byte signature.
     pub fn sign_bytes(&self, message: &[u8]) -> anyhow::Result<(String, [u8; 64])> {
         use ed25519_dalek::Signer;
         self.with_newest_key(|key| (key.kid.clone(), key.signing.sign(message).to_bytes()))
+    }
+
+    /// Whether `signature` is `kid`'s Ed25519 signature of `message`: `Some(false)` for a bad
+    /// one, `None` when this store no longer knows `kid` (forgotten after rotation).
+    pub fn verify_bytes(&self, kid: &str, message: &[u8], signature: &[u8]) -> Option<bool> {
+        use ed25519_dalek::Verifier;
+        if !self.knows(kid) {
+            self.reload_now();
+        }
+        let loaded = self.loaded.read().ok()?;
+        let key = loaded.keys.iter().find(|k| k.kid == kid)?;
+        let Ok(signature) = ed25519_dalek::Signature::from_slice(signature) else {
+            return Some(false);
+        };
+        Some(
+            key.signing
+                .verifying_key()
+                .verify(message, &signature)
+                .is_ok(),
+        )
+    }
+
+    /// A MAC of `message` with the newest key, as `{kid}.{base64url}`: for values one Nexus
+    /// process hands another through a channel that others could write to as well (the client
+    /// address the public port resolved, say). Only holders of the key file can make one.
+    pub fn mac(&self, message: &[u8]) -> anyhow::Result<String> {
+        self.with_newest_key(|key| format!("{}.{}", key.kid, mac_with(&key.mac_key, message)))
+    }
+
+    /// Whether `tag` is a `mac` of `message` under any key this store knows (so values made
+    /// just before a rotation still check).
+    pub fn mac_matches(&self, message: &[u8], tag: &str) -> bool {
+        let Some((kid, mac)) = tag.split_once('.') else {
+            return false;
+        };
+        self.reload_if_changed();
+        let Ok(loaded) = self.loaded.read() else {
+            return false;
+        };
+        loaded
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .is_some_and(|key| {
+                crate::webhook_signature::constant_time_eq(
+                    mac_with(&key.mac_key, message).as_bytes(),
+                    mac.as_bytes(),
+                )
+            })
     }
 
     /// Verifies signature (EdDSA only, by `kid`), expiry, issuer and audience.
@@ -413,8 +470,12 @@ fn read_key_file(path: &Path) -> anyhow::Result<KeyFile> {
 }
 
 fn write_key_file(path: &Path, file: &KeyFile) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(file)?;
-    // Write then rename, so a reader never sees half a file.
+    write_private_file(path, &serde_json::to_string_pretty(file)?)
+}
+
+/// Writes a file of keys, readable by its owner only: to a temporary file renamed into place,
+/// so a reader never sees half a file.
+pub fn write_private_file(path: &Path, text: &str) -> anyhow::Result<()> {
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
     restrict_permissions(&tmp);
@@ -429,6 +490,23 @@ fn restrict_permissions(path: &Path) {
 
 #[cfg(not(unix))]
 fn restrict_permissions(_: &Path) {}
+
+fn derive_mac_key(seed: &[u8; 32]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"nexus-mac-key\0");
+    hasher.update(seed);
+    hasher.finalize().into()
+}
+
+fn mac_with(key: &[u8; 32], message: &[u8]) -> String {
+    use hmac::Mac;
+    // HMAC takes keys of any length: this cannot fail.
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(message);
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
 
 fn load(path: &Path) -> anyhow::Result<Loaded> {
     let file = read_key_file(path)?;
@@ -460,6 +538,7 @@ fn load(path: &Path) -> anyhow::Result<Loaded> {
             decoding: DecodingKey::from_ed_components(&public_x)
                 .map_err(|e| anyhow!("key `{}`: {e}", stored.kid))?,
             public_x,
+            mac_key: derive_mac_key(&seed),
             retired_at: stored.retired_at,
         });
     }

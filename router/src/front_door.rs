@@ -35,8 +35,9 @@ use hyper_util::rt::TokioExecutor;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
 use hyper_util::server::graceful::GracefulConnection;
-use nexus_protocol::client_address::{CLIENT_ADDRESS_HEADER, TrustedProxies};
+use nexus_protocol::client_address::{self, CLIENT_ADDRESS_HEADER, TrustedProxies};
 use nexus_protocol::rate_limit::{self, Bucket, RateLimits};
+use nexus_protocol::token::KeyStore;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::sync::{oneshot, watch};
@@ -60,6 +61,8 @@ struct Upstream {
     passthrough: std::collections::BTreeMap<String, Uri>,
     client: Client<HttpConnector, Full<Bytes>>,
     trusted_proxies: TrustedProxies,
+    /// Seals the resolved client address, so that subgraphs can tell it came from here.
+    keys: Arc<KeyStore>,
     body_read_timeout: Duration,
     /// Bodies larger than this are refused (413).
     max_body: usize,
@@ -118,6 +121,7 @@ impl FrontDoor {
         limits: PortLimits,
         max_body: usize,
         rate_limits: RateLimits,
+        keys: Arc<KeyStore>,
     ) -> anyhow::Result<FrontDoor> {
         let passthrough = passthrough
             .into_iter()
@@ -133,6 +137,7 @@ impl FrontDoor {
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build(connector),
             trusted_proxies,
+            keys,
             body_read_timeout: limits.body_read_timeout,
             max_body,
             restart_wait: limits.restart_wait,
@@ -403,9 +408,16 @@ async fn forward(upstream: Upstream, peer: SocketAddr, request: Request) -> Resp
     if let Ok(value) = HeaderValue::from_str(&forwarded) {
         headers.insert(HeaderName::from_static("x-forwarded-for"), value);
     }
-    // Always ours: whatever a client sent under this name is replaced.
-    if let Ok(value) = HeaderValue::from_str(&client.to_string()) {
-        headers.insert(HeaderName::from_static(CLIENT_ADDRESS_HEADER), value);
+    // Always ours: whatever a client sent under this name is replaced (or removed, if the
+    // keys cannot seal it: then subgraphs see "unknown").
+    headers.remove(CLIENT_ADDRESS_HEADER);
+    match client_address::seal(&upstream.keys, &client.to_string()) {
+        Ok(sealed) => {
+            if let Ok(value) = HeaderValue::from_str(&sealed) {
+                headers.insert(HeaderName::from_static(CLIENT_ADDRESS_HEADER), value);
+            }
+        }
+        Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot seal the client address"),
     }
     // Browsers (an `Origin`, or a CORS preflight) go through apollo-router's own port, whose
     // CORS layer (`cors` in router.yaml) answers preflights and labels answers.

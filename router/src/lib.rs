@@ -299,6 +299,7 @@ pub async fn start_on(
         options.port_limits,
         max_body,
         options.rate_limits.clone(),
+        nexus_protocol::token::KeyStore::open(&options.auth.keys_file, &options.auth.issuer)?,
     )?;
     started.follow(schemas.clone());
     Ok(RunningRouter {

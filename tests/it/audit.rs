@@ -240,7 +240,11 @@ async fn tampering_with_the_table_is_reported_at_the_first_broken_entry() {
     assert!(entries.len() >= 4, "{:?}", actions(&entries));
     log.assert_whole().await;
     let last = entries.last().and_then(|e| e.seq).unwrap_or(0);
-    let verify = || async { nexus_kit::audit::verify(&log.db).await.expect("verify") };
+    let verify = || async {
+        nexus_kit::audit::verify(&log.db, &log.keys)
+            .await
+            .expect("verify")
+    };
 
     // A changed row: its own hash no longer matches.
     let target = last - 2;
@@ -296,7 +300,9 @@ async fn tampering_with_the_table_is_reported_at_the_first_broken_entry() {
         .execute_unprepared(&format!("DELETE FROM audit_log WHERE seq = {newest}"))
         .await
         .expect("delete newest");
-    let found = nexus_kit::audit::verify(&log2.db).await.expect("verify");
+    let found = nexus_kit::audit::verify(&log2.db, &log2.keys)
+        .await
+        .expect("verify");
     assert_eq!(
         found.first_broken.clone().map(|(seq, _)| seq),
         Some(newest),
@@ -328,12 +334,13 @@ async fn concurrent_actions_append_one_unbroken_chain() {
     let sealers: Vec<_> = (0..3)
         .map(|_| {
             let db = log.db.clone();
+            let keys = log.keys.clone();
             tokio::spawn(async move {
                 let mut seen = Vec::new();
                 for _ in 0..10 {
-                    nexus_kit::audit::seal(&db).await.expect("seal");
+                    nexus_kit::audit::seal(&db, &keys).await.expect("seal");
                     seen.push(
-                        nexus_kit::audit::verify(&db)
+                        nexus_kit::audit::verify(&db, &keys)
                             .await
                             .expect("verify")
                             .first_broken,
@@ -442,5 +449,208 @@ async fn organizations_and_address_changes_are_recorded() {
         details(&appended[2]),
         json!({ "from": "ada@acme.test", "to": "ada@new.test" })
     );
+    stack.stop().await;
+}
+
+/// A subgraph believes `nexus-client-address` only as the public port sealed it: someone who
+/// reaches identity's port directly cannot choose the address it rate-limits and audits by, and
+/// a value the client sent to the public port is replaced.
+#[tokio::test]
+async fn a_client_address_is_believed_only_when_the_public_port_sealed_it() {
+    let stack = TestStack::start().await;
+    let log = AuditLog::open(&stack).await;
+    stack.sign_up("ada@acme.test", "Ada").await;
+    let mark = log.mark().await;
+    let wrong = json!({
+        "query": "mutation { logIn(input: { email: \"ada@acme.test\", password: \"nope nope 12\" }) { accessToken } }"
+    });
+    let identity = stack
+        .stack
+        .subgraph_url("identity")
+        .expect("identity's URL");
+    // Straight to identity, with an address of the caller's choosing, bare and "sealed".
+    for forged in ["6.6.6.6", "6.6.6.6 k1.AAAA"] {
+        let response = stack
+            .client
+            .post(&identity)
+            .header("nexus-client-address", forged)
+            .json(&wrong)
+            .send()
+            .await
+            .expect("identity answers");
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+    }
+    // Through the public port, with the same header: replaced by the peer's address.
+    let through = stack
+        .client
+        .post(stack.stack.graphql_url())
+        .header("nexus-client-address", "6.6.6.6")
+        .json(&wrong)
+        .send()
+        .await
+        .expect("the router answers");
+    let body: serde_json::Value = through.json().await.expect("json");
+    assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+
+    let failures: Vec<_> = log
+        .since(mark)
+        .await
+        .into_iter()
+        .filter(|e| e.action == "user.sign_in_failed")
+        .collect();
+    let addresses: Vec<_> = failures.iter().map(|e| e.address.as_deref()).collect();
+    assert_eq!(addresses, [None, None, Some("127.0.0.1")]);
+    stack.stop().await;
+}
+
+/// Someone who can write to the database but does not hold the key file rewrites the chain: an
+/// entry's id, or an entry's content with every hash after it (the head's too) recomputed. Fails
+/// on the previous main, where the rewritten chain verified and the id was not hashed.
+#[tokio::test]
+async fn a_chain_rewritten_without_the_platforms_key_does_not_verify() {
+    use nexus_kit::audit::{entry_hash, signed_message};
+    use sea_orm::{
+        ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
+        TransactionTrait,
+    };
+
+    let stack = TestStack::start().await;
+    let log = AuditLog::open(&stack).await;
+    let (owner, acme) = stack.owner_of("owner@acme.test", "Acme", "acme").await;
+    for name in ["one", "two", "three"] {
+        stack
+            .data_as(
+                &owner.access,
+                "mutation($o: ID!, $n: String!) { createApiKey(input: { organizationId: $o, name: $n }) { secret } }",
+                json!({ "o": acme, "n": name }),
+            )
+            .await;
+    }
+    let entries = log.entries().await;
+    log.assert_whole().await;
+    let last = entries.last().and_then(|e| e.seq).unwrap_or(0);
+    let target = entries[entries.len() - 3].clone();
+    let at = target.seq.unwrap_or(0);
+
+    // The id is part of what is hashed.
+    let txn = log.db.begin().await.expect("begin");
+    nexus_kit::audit::entity::Entity::update_many()
+        .col_expr(
+            nexus_kit::audit::entity::Column::Id,
+            sea_orm::sea_query::Expr::value(uuid::Uuid::now_v7()),
+        )
+        .filter(nexus_kit::audit::entity::Column::Seq.eq(at))
+        .exec(&txn)
+        .await
+        .expect("change the id");
+    let found = nexus_kit::audit::verify(&txn, &log.keys)
+        .await
+        .expect("verify");
+    assert_eq!(
+        found.first_broken,
+        Some((
+            at,
+            "its content does not match its hash (the entry was changed)".into()
+        ))
+    );
+    txn.rollback().await.expect("rollback");
+
+    // A rewrite: the entry changed, every hash after it recomputed, the head moved along.
+    let txn = log.db.begin().await.expect("begin");
+    let mut previous = target.prev_hash.clone().unwrap_or_default();
+    for entry in entries.iter().filter(|e| e.seq >= Some(at)) {
+        let mut forged = entry.clone();
+        if entry.seq == Some(at) {
+            forged.address = Some("10.9.9.9".into());
+        }
+        let hash = entry_hash(&forged, entry.seq.unwrap_or(0), &previous);
+        let mut row = forged.clone().into_active_model();
+        row.address = Set(forged.address.clone());
+        row.prev_hash = Set(Some(previous.clone()));
+        row.hash = Set(Some(hash.clone()));
+        row.update(&txn).await.expect("rewrite an entry");
+        previous = hash;
+    }
+    txn.execute_unprepared(&format!(
+        "UPDATE audit_chain_head SET hash = '{previous}' WHERE id = 1"
+    ))
+    .await
+    .expect("move the head");
+    let found = nexus_kit::audit::verify(&txn, &log.keys)
+        .await
+        .expect("verify");
+    assert_eq!(
+        found.first_broken,
+        Some((last, "the chain's head signature does not match (the chain or its head was rewritten without the platform's key)".into())),
+        "{found:?}"
+    );
+    // Signed with a key of the forger's own: not one of the platform's.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let forger =
+        nexus_kit::token::KeyStore::open_or_create(&elsewhere.path().join("keys.json"), "forger")
+            .expect("a key of the forger's own");
+    let head = nexus_kit::audit::head::Entity::find_by_id(1)
+        .one(&txn)
+        .await
+        .expect("read the head")
+        .expect("the head");
+    let (kid, signature) = forger
+        .sign_bytes(&signed_message(
+            head.seq,
+            &head.hash,
+            head.signed_at.expect("signed"),
+        ))
+        .expect("sign");
+    txn.execute_unprepared(&format!(
+        "UPDATE audit_chain_head SET key_id = '{kid}', signature = '{}' WHERE id = 1",
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, signature)
+    ))
+    .await
+    .expect("sign the head");
+    let found = nexus_kit::audit::verify(&txn, &log.keys)
+        .await
+        .expect("verify");
+    assert_eq!(
+        found.first_broken.map(|(_, why)| why),
+        Some(format!(
+            "the chain's head is signed by key `{kid}`, which this platform does not know"
+        ))
+    );
+    // Committed, the platform stops extending it rather than vouch for it.
+    txn.commit().await.expect("commit the forgery");
+    let refused = nexus_kit::audit::seal(&log.db, &log.keys).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("not sealing the audit log")),
+        "{refused:?}"
+    );
+
+    // The signature removed instead: the platform signs the head again, but says so in an
+    // entry that stays in the chain.
+    let stack2 = TestStack::start().await;
+    let log2 = AuditLog::open(&stack2).await;
+    stack2.sign_up("ada@acme.test", "Ada").await;
+    let before = log2.mark().await;
+    let txn = log2.db.begin().await.expect("begin");
+    txn.execute_unprepared(
+        "UPDATE audit_chain_head SET signature = NULL, key_id = NULL, signed_at = NULL WHERE id = 1",
+    )
+    .await
+    .expect("unsign");
+    let found = nexus_kit::audit::verify(&txn, &log2.keys)
+        .await
+        .expect("verify");
+    assert_eq!(
+        found.first_broken.map(|(_, why)| why),
+        Some("the chain's head is not signed (it was rewritten, or never sealed by a platform that signs)".into())
+    );
+    txn.commit().await.expect("commit");
+    let noted = log2.of("audit.head_signed").await;
+    assert_eq!(noted.len(), 1, "{:?}", actions(&log2.entries().await));
+    assert_eq!(details(&noted[0])["unsigned_seq"], before);
+    log2.assert_whole().await;
+    stack2.stop().await;
     stack.stop().await;
 }

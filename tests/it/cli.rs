@@ -335,7 +335,12 @@ fn admin_grant_makes_a_platform_administrator() {
         "ada@acme.test is now a platform administrator (from their next login)"
     );
 
-    // The grant is in the audit log, whose chain `nexus audit verify` checks…
+    // The grant is in the audit log, whose chain `nexus audit verify` checks (and signs: with
+    // the platform's key, which `keys rotate` makes the first time)…
+    let output = run(nexus()
+        .args(["keys", "rotate", "--data-dir"])
+        .arg(dir.path()));
+    assert!(output.status.success());
     let output = run(nexus()
         .args(["audit", "verify", "--data-dir"])
         .arg(dir.path()));

@@ -26,7 +26,7 @@ use apollo_router::{Endpoint, ListenAddr, register_plugin};
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use multimap::MultiMap;
-use nexus_protocol::client_address::CLIENT_ADDRESS_HEADER;
+use nexus_protocol::client_address::{self, CLIENT_ADDRESS_HEADER};
 use nexus_protocol::token::{
     CORE_AUDIENCE, Claims, KeyStore, LEEWAY_SECONDS, TokenError, TokenType,
 };
@@ -340,6 +340,7 @@ async fn authenticate(
         let address = headers
             .get(CLIENT_ADDRESS_HEADER)
             .and_then(|v| v.to_str().ok())
+            .map(client_address::address_part)
             .unwrap_or("unknown")
             .to_owned();
         let refused_here = shared

@@ -19,7 +19,7 @@ use apollo_router::plugin::{Plugin, PluginInit};
 use apollo_router::register_plugin;
 use apollo_router::services::supergraph;
 use http::{HeaderValue, StatusCode};
-use nexus_protocol::client_address::CLIENT_ADDRESS_HEADER;
+use nexus_protocol::client_address::{self, CLIENT_ADDRESS_HEADER};
 use nexus_protocol::rate_limit::{Bucket, RateLimits, Verdict, key};
 use nexus_protocol::token::TokenType;
 use schemars::JsonSchema;
@@ -167,6 +167,7 @@ fn principal(config: &RateLimitConfig, request: &supergraph::Request) -> (String
                 .headers()
                 .get(CLIENT_ADDRESS_HEADER)
                 .and_then(|v| v.to_str().ok())
+                .map(client_address::address_part)
                 .unwrap_or("unknown");
             (
                 "anonymous".into(),

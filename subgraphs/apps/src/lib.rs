@@ -40,6 +40,7 @@ pub fn schema(
     db: DatabaseConnection,
     registry: Arc<Registry>,
     licensing: CoreClient,
+    secrets: Arc<nexus_kit::secret_box::SecretBox>,
 ) -> AppsSchema {
     nexus_kit::limits::bounded(Schema::build(
         RootQuery::default(),
@@ -54,6 +55,7 @@ pub fn schema(
     .data(db)
     .data(registry)
     .data(licensing)
+    .data(secrets)
     .finish()
 }
 
@@ -99,6 +101,8 @@ pub struct HttpSettings {
     pub identity_url: String,
     /// How long a membership answer from identity is trusted.
     pub membership_ttl: std::time::Duration,
+    /// The key for secrets at rest (webhook signing secrets).
+    pub secrets: Arc<nexus_kit::secret_box::SecretBox>,
 }
 
 pub fn http_router(
@@ -110,7 +114,12 @@ pub fn http_router(
 ) -> axum::Router {
     let token_state = (db.clone(), keys.clone());
     let feed_state = (db.clone(), registry.clone(), keys.clone());
-    let schema = schema(db.clone(), registry, licensing.clone());
+    let schema = schema(
+        db.clone(),
+        registry,
+        licensing.clone(),
+        settings.secrets.clone(),
+    );
     let authority = Arc::new(nexus_kit::authority::Memberships::new(
         NAME,
         &settings.identity_url,

@@ -69,7 +69,7 @@ pub(crate) async fn check(
     if let (Some(challenge), Some(code)) = (&input.challenge, &input.code) {
         let (user, _, _) = crate::accounts::two_factor::complete(
             db,
-            &config.limiter,
+            config,
             challenge,
             code,
             entry("user.sign_in_failed"),

@@ -86,7 +86,7 @@ pub async fn verify(
     let credentials = Credentials {
         email: form.email,
         password: form.password,
-        address: nexus_kit::server::client_address(&headers),
+        address: nexus_kit::server::client_address(&headers, &config.keys),
         challenge: None,
         code: None,
         known_device: nexus_kit::accounts::known_device_from_headers(&headers),
@@ -98,7 +98,7 @@ pub async fn verify(
     let audit = nexus_kit::audit::Entry::new(
         "user.email_changed",
         nexus_kit::audit::Actor::user(account.id),
-        Some(nexus_kit::server::client_address(&headers)),
+        Some(nexus_kit::server::client_address(&headers, &config.keys)),
     );
     match email::verify(&db, account.id, &form.token, audit).await {
         Ok(user) => page(
@@ -164,7 +164,7 @@ pub async fn reset(
             let audit = nexus_kit::audit::Entry::new(
                 "user.password_reset",
                 nexus_kit::audit::Actor::anonymous(),
-                Some(nexus_kit::server::client_address(&headers)),
+                Some(nexus_kit::server::client_address(&headers, &config.keys)),
             );
             email::reset_password(&db, &form.token, hash, audit).await
         }

@@ -53,17 +53,19 @@ pub fn sdl() -> String {
 }
 
 /// `access_ttl`: how long a user's access token lives; `limits`: the rate-limit buckets;
-/// `mailer`: how letters (verification, reset, invitations) are sent.
+/// `mailer`: how letters (verification, reset, invitations) are sent; `secrets`: the key for
+/// secrets at rest.
 pub fn http_router(
     db: DatabaseConnection,
     keys: Arc<KeyStore>,
     access_ttl: std::time::Duration,
     limits: nexus_kit::rate_limit::RateLimits,
     mailer: mail::Mailer,
+    secrets: Arc<nexus_kit::secret_box::SecretBox>,
 ) -> axum::Router {
     let config = AuthConfig {
         access_ttl,
-        ..AuthConfig::new(keys.clone(), limits)
+        ..AuthConfig::new(keys.clone(), limits, secrets)
     };
     let schema = schema(db.clone(), config.clone(), mailer);
     let (db_for_lookup, keys_for_lookup) = (db.clone(), keys.clone());

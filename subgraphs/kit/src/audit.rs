@@ -8,7 +8,9 @@
 //! position, the hash of the entry before it and its own hash, and one head row holds the newest.
 //! A sealed row changed, removed or inserted by hand breaks the chain where it happened, and
 //! [`verify`] names the first broken entry. (An entry is open to undetected change for the
-//! second before it is sealed.)
+//! second before it is sealed.) Each seal signs the head (position, hash, time) with the
+//! platform's key, so a chain rewritten from the start by someone who can write to the database,
+//! but does not hold the key file, does not verify either.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -22,8 +24,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use crate::auth::Caller;
-use crate::token::TokenType;
+use crate::token::{KeyStore, TokenType};
 
 pub mod entity {
     use sea_orm::entity::prelude::*;
@@ -52,6 +57,8 @@ pub mod entity {
         /// Set when sealed.
         pub prev_hash: Option<String>,
         pub hash: Option<String>,
+        /// What the hash covers: 1 (entries appended before the id was hashed), 2 (the id too).
+        pub format: i16,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -71,6 +78,10 @@ pub mod head {
         pub id: i32,
         pub seq: i64,
         pub hash: String,
+        /// The platform key's Ed25519 signature of `signed_message` (base64url), by `key_id`.
+        pub signed_at: Option<DateTimeUtc>,
+        pub key_id: Option<String>,
+        pub signature: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -208,9 +219,13 @@ impl Entry {
     }
 }
 
-/// The hash of an entry's content, its position `seq` and the hash of the entry before it.
-fn entry_hash(entry: &entity::Model, seq: i64, prev_hash: &str) -> String {
-    let content = json!([
+/// What new entries' hashes cover (`entity::Model::format`).
+const FORMAT: i16 = 2;
+
+/// The hash of an entry's content (its id included, from format 2 on), its position `seq` and
+/// the hash of the entry before it.
+pub fn entry_hash(entry: &entity::Model, seq: i64, prev_hash: &str) -> String {
+    let mut content = json!([
         seq,
         timestamp(entry.occurred_at),
         entry.action,
@@ -223,6 +238,11 @@ fn entry_hash(entry: &entity::Model, seq: i64, prev_hash: &str) -> String {
         entry.details,
         prev_hash,
     ]);
+    if entry.format >= 2
+        && let Some(fields) = content.as_array_mut()
+    {
+        fields.splice(0..0, [json!(entry.format), json!(entry.id)]);
+    }
     hex::encode(Sha256::digest(content.to_string().as_bytes()))
 }
 
@@ -257,15 +277,39 @@ pub async fn append<C: ConnectionTrait>(conn: &C, entry: Entry) -> Result<Uuid, 
         details: Set(entry.details.to_string()),
         prev_hash: Set(None),
         hash: Set(None),
+        format: Set(FORMAT),
     })
     .exec_without_returning(conn)
     .await?;
     Ok(id)
 }
 
-/// Seals every entry not sealed yet, oldest first, into the chain; how many. Sealers take turns
-/// on the head row, so any number of them may run.
-pub async fn seal(db: &DatabaseConnection) -> Result<u64, DbErr> {
+/// What the head's signature covers (public: an auditor checks it with the JWKS).
+pub fn signed_message(seq: i64, hash: &str, signed_at: DateTime<Utc>) -> Vec<u8> {
+    format!("nexus-audit-head\0{seq}\0{hash}\0{}", timestamp(signed_at)).into_bytes()
+}
+
+/// The head's new columns: `seq` and `hash` signed now with the newest key.
+fn signed_head(keys: &KeyStore, seq: i64, hash: &str) -> Result<head::ActiveModel, DbErr> {
+    let now = Utc::now();
+    let signed_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+    let (kid, signature) = keys
+        .sign_bytes(&signed_message(seq, hash, signed_at))
+        .map_err(|e| DbErr::Custom(format!("cannot sign the audit chain's head: {e:#}")))?;
+    Ok(head::ActiveModel {
+        id: Set(1),
+        seq: Set(seq),
+        hash: Set(hash.to_owned()),
+        signed_at: Set(Some(signed_at)),
+        key_id: Set(Some(kid)),
+        signature: Set(Some(URL_SAFE_NO_PAD.encode(signature))),
+    })
+}
+
+/// Seals every entry not sealed yet, oldest first, into the chain, and signs the new head with
+/// `keys`' newest key (an unchanged head too, when its signature is missing or by an older key);
+/// how many. Sealers take turns on the head row, so any number of them may run.
+pub async fn seal(db: &DatabaseConnection, keys: &KeyStore) -> Result<u64, DbErr> {
     const BATCH: u64 = 500;
     let mut sealed = 0;
     loop {
@@ -280,6 +324,30 @@ pub async fn seal(db: &DatabaseConnection) -> Result<u64, DbErr> {
             .one(&txn)
             .await?
             .ok_or_else(|| DbErr::RecordNotFound("the audit chain's head row is missing".into()))?;
+        // Never extend (and so vouch for) a head the platform did not sign.
+        let signed_by = match head_signature(&current, keys) {
+            Ok((kid, _)) => Some(kid),
+            Err(_) if current.signature.is_none() => {
+                // Unsigned: a chain from before heads were signed, or one whose signature was
+                // removed. Signed from here on, with an entry saying so that stays in the chain.
+                if current.seq > 0 {
+                    append(
+                        &txn,
+                        Entry::new("audit.head_signed", Actor::operator(), None).details(json!({
+                            "unsigned_seq": current.seq,
+                            "unsigned_hash": current.hash,
+                        })),
+                    )
+                    .await?;
+                }
+                None
+            }
+            Err(why) => {
+                return Err(DbErr::Custom(format!(
+                    "not sealing the audit log: {why}; see `nexus audit verify`"
+                )));
+            }
+        };
         let open = entity::Entity::find()
             .filter(entity::Column::Seq.is_null())
             .order_by_asc(entity::Column::OccurredAt)
@@ -301,11 +369,8 @@ pub async fn seal(db: &DatabaseConnection) -> Result<u64, DbErr> {
                 .await?;
             hash = own;
         }
-        if found > 0 {
-            head::Entity::update_many()
-                .col_expr(head::Column::Seq, Expr::value(seq))
-                .col_expr(head::Column::Hash, Expr::value(hash))
-                .filter(head::Column::Id.eq(1))
+        if found > 0 || signed_by != keys.current_key_id().ok() {
+            head::Entity::update(signed_head(keys, seq, &hash)?)
                 .exec(&txn)
                 .await?;
         }
@@ -320,6 +385,7 @@ pub async fn seal(db: &DatabaseConnection) -> Result<u64, DbErr> {
 /// Seals every `interval` (one task per platform is enough; more take turns).
 pub fn spawn_sealer(
     db: DatabaseConnection,
+    keys: std::sync::Arc<KeyStore>,
     interval: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -327,7 +393,7 @@ pub fn spawn_sealer(
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            if let Err(e) = seal(&db).await {
+            if let Err(e) = seal(&db, &keys).await {
                 tracing::error!(error = %e, "sealing the audit log failed; retrying");
             }
         }
@@ -355,18 +421,23 @@ pub struct Verification {
     pub head_hash: String,
     /// The first entry that does not fit, and why; `None` when the chain is whole.
     pub first_broken: Option<(i64, String)>,
+    /// Which key signed the head, and when: the newest time the chain is vouched for (a chain
+    /// cut back to an older head still verifies, but says it was signed back then).
+    pub signed: Option<(String, DateTime<Utc>)>,
 }
 
 /// Reads the whole chain in order, checking every entry's hash, its link to the one before, that
-/// no position is missing, and that the head row names the last entry. The head is read first
-/// and the chain up to it: entries appended meanwhile (a live platform) are left for next time.
-pub async fn verify<C: ConnectionTrait>(conn: &C) -> Result<Verification, DbErr> {
+/// no position is missing, that the head row names the last entry, and that the head is signed
+/// by one of `keys`. The head is read first and the chain up to it: entries appended meanwhile
+/// (a live platform) are left for next time.
+pub async fn verify<C: ConnectionTrait>(conn: &C, keys: &KeyStore) -> Result<Verification, DbErr> {
     const BATCH: u64 = 1000;
     let Some(head) = head::Entity::find_by_id(1).one(conn).await? else {
         return Ok(Verification {
             checked: 0,
             head_hash: String::new(),
             first_broken: Some((1, "the chain's head row is missing".into())),
+            signed: None,
         });
     };
     let mut previous_hash = GENESIS.to_owned();
@@ -376,6 +447,7 @@ pub async fn verify<C: ConnectionTrait>(conn: &C) -> Result<Verification, DbErr>
         checked,
         head_hash,
         first_broken: Some((seq, why)),
+        signed: None,
     };
     loop {
         let rows = entity::Entity::find()
@@ -423,11 +495,17 @@ pub async fn verify<C: ConnectionTrait>(conn: &C) -> Result<Verification, DbErr>
     }
     let last = expected_seq - 1;
     match head {
-        head if head.seq == last && head.hash == previous_hash => Ok(Verification {
-            checked,
-            head_hash: previous_hash,
-            first_broken: None,
-        }),
+        head if head.seq == last && head.hash == previous_hash => {
+            match head_signature(&head, keys) {
+                Ok(signed) => Ok(Verification {
+                    checked,
+                    head_hash: previous_hash,
+                    first_broken: None,
+                    signed: Some(signed),
+                }),
+                Err(why) => Ok(broken(last.max(1), why, checked, previous_hash)),
+            }
+        }
         head if head.seq > last => Ok(broken(
             last + 1,
             format!(
@@ -443,5 +521,22 @@ pub async fn verify<C: ConnectionTrait>(conn: &C) -> Result<Verification, DbErr>
             checked,
             previous_hash,
         )),
+    }
+}
+
+/// Who signed `head`, and when; or why its signature does not hold.
+fn head_signature(head: &head::Model, keys: &KeyStore) -> Result<(String, DateTime<Utc>), String> {
+    let (Some(signed_at), Some(kid), Some(signature)) = (
+        head.signed_at,
+        head.key_id.as_ref(),
+        head.signature.as_ref(),
+    ) else {
+        return Err("the chain's head is not signed (it was rewritten, or never sealed by a platform that signs)".into());
+    };
+    let signature = URL_SAFE_NO_PAD.decode(signature).unwrap_or_default();
+    match keys.verify_bytes(kid, &signed_message(head.seq, &head.hash, signed_at), &signature) {
+        Some(true) => Ok((kid.clone(), signed_at)),
+        Some(false) => Err("the chain's head signature does not match (the chain or its head was rewritten without the platform's key)".into()),
+        None => Err(format!("the chain's head is signed by key `{kid}`, which this platform does not know")),
     }
 }

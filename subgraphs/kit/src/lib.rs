@@ -16,7 +16,9 @@ pub mod loader;
 pub mod outbox;
 pub mod page;
 pub mod rate_limit;
+pub mod retention;
 pub mod scopes;
+pub mod secret_box;
 pub mod secrets;
 pub mod server;
 

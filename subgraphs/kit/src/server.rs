@@ -26,6 +26,8 @@ pub struct RequestScope<'a> {
     pub caller: &'a Caller,
     /// Closes this request's DataLoader batches (see `idle`).
     pub gate: &'a Arc<IdleGate>,
+    /// The client's address (`client_address`).
+    pub address: &'a str,
 }
 
 impl RequestScope<'_> {
@@ -33,7 +35,7 @@ impl RequestScope<'_> {
     /// peer, or what a trusted proxy says), or "unknown" for a call that did not come through
     /// the router.
     pub fn client_address(&self) -> String {
-        client_address(self.headers)
+        self.address.to_owned()
     }
 
     /// The client's `User-Agent` as the router passed it on (at most 256 characters), if any.
@@ -46,13 +48,14 @@ impl RequestScope<'_> {
     }
 }
 
-/// The client's address the router (or the public port) resolved into `headers`, or "unknown"
-/// for a call that did not come through it.
-pub fn client_address(headers: &HeaderMap) -> String {
+/// The client's address the router (or the public port) resolved and sealed into `headers`, or
+/// "unknown" for a call that did not come through it: a value anyone else wrote (someone who
+/// reaches this port directly, say) is not believed.
+pub fn client_address(headers: &HeaderMap, keys: &KeyStore) -> String {
     headers
         .get(nexus_protocol::client_address::CLIENT_ADDRESS_HEADER)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_owned())
+        .and_then(|v| nexus_protocol::client_address::open(keys, v))
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
@@ -132,13 +135,15 @@ async fn graphql<E: Executor>(
         _ => caller,
     };
     let gate = Arc::new(IdleGate::default());
+    let address = client_address(&headers, &served.keys);
     let scope = RequestScope {
         headers: &headers,
         caller: &caller,
         gate: &gate,
+        address: &address,
     };
     let request = (served.prepare)(request.into_inner(), scope)
-        .data(crate::audit::Origin(client_address(&headers)))
+        .data(crate::audit::Origin(address.clone()))
         .data(caller.clone());
     GraphQLResponse::from(track_idle(gate.clone(), served.executor.execute(request)).await)
         .into_response()

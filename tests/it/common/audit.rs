@@ -10,6 +10,8 @@ pub use audit_log::Model as AuditEntry;
 
 pub struct AuditLog {
     pub db: DatabaseConnection,
+    /// The platform's signing keys (the sealer signs the chain's head with them).
+    pub keys: std::sync::Arc<nexus_kit::token::KeyStore>,
 }
 
 impl AuditLog {
@@ -18,6 +20,7 @@ impl AuditLog {
             db: sea_orm::Database::connect(stack.db.url())
                 .await
                 .expect("connect to the test database"),
+            keys: stack.stack.keys.clone(),
         }
     }
 
@@ -29,7 +32,7 @@ impl AuditLog {
     /// The entries appended after position `seq`, oldest first (sealed first: what an action
     /// appended a moment ago is chained here rather than by the platform's next round).
     pub async fn since(&self, seq: i64) -> Vec<AuditEntry> {
-        nexus_kit::audit::seal(&self.db)
+        nexus_kit::audit::seal(&self.db, &self.keys)
             .await
             .expect("seal the audit log");
         audit_log::Entity::find()
@@ -79,10 +82,10 @@ impl AuditLog {
 
     /// Asserts the chain is whole (every hash and link, and the head).
     pub async fn assert_whole(&self) {
-        nexus_kit::audit::seal(&self.db)
+        nexus_kit::audit::seal(&self.db, &self.keys)
             .await
             .expect("seal the audit log");
-        let verified = nexus_kit::audit::verify(&self.db)
+        let verified = nexus_kit::audit::verify(&self.db, &self.keys)
             .await
             .expect("verify the audit log");
         assert_eq!(verified.first_broken, None, "{verified:?}");

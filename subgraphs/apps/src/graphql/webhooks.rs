@@ -20,6 +20,11 @@ use crate::entity::app;
 use crate::webhooks::entity::{attempt, delivery, endpoint};
 use crate::webhooks::{endpoints, operations};
 
+/// The key the endpoints' secrets are sealed with (`crate::schema` puts it in).
+fn secrets<'a>(ctx: &Context<'a>) -> &'a nexus_kit::secret_box::SecretBox {
+    ctx.data_unchecked::<std::sync::Arc<nexus_kit::secret_box::SecretBox>>()
+}
+
 /// How often an app may replay its webhooks.
 const REPLAY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -255,7 +260,9 @@ impl WebhookMutation {
                 "the app has no live (approved) version with a webhook endpoint: nothing to replay",
             ));
         }
-        let endpoint = endpoints::ensure(db, app_id).await.map_err(internal)?;
+        let endpoint = endpoints::ensure(db, secrets(ctx), app_id)
+            .await
+            .map_err(internal)?;
         if endpoint.disabled_at.is_some() {
             return Err(Code::Conflict.error(
                 "the endpoint is disabled: enable it (enableWebhookEndpoint) before replaying",
@@ -307,7 +314,9 @@ impl WebhookMutation {
         let app_id = parse_id(&app_id, "app")?;
         require_manager(ctx, app_id).await?;
         let txn = crate::webhooks::begin_writing(db).await.map_err(internal)?;
-        let secret = endpoints::rotate(&txn, app_id).await.map_err(internal)?;
+        let secret = endpoints::rotate(&txn, secrets(ctx), app_id)
+            .await
+            .map_err(internal)?;
         let entry = Entry::by(ctx, "webhook_endpoint.secret_rotated").target("app", app_id);
         nexus_kit::audit::record(&txn, entry).await?;
         txn.commit().await.map_err(internal)?;
@@ -324,7 +333,9 @@ impl WebhookMutation {
         let app_id = parse_id(&app_id, "app")?;
         require_manager(ctx, app_id).await?;
         let txn = crate::webhooks::begin_writing(db).await.map_err(internal)?;
-        let enabled = endpoints::enable(&txn, app_id).await.map_err(internal)?;
+        let enabled = endpoints::enable(&txn, secrets(ctx), app_id)
+            .await
+            .map_err(internal)?;
         let entry = Entry::by(ctx, "webhook_endpoint.enabled").target("app", app_id);
         nexus_kit::audit::record(&txn, entry).await?;
         txn.commit().await.map_err(internal)?;

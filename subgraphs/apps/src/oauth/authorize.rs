@@ -641,7 +641,7 @@ pub async fn log_in(
         email: email.to_owned(),
         password: form.get("password").unwrap_or_default().to_owned(),
         // identity's login limits count the browser's address.
-        address: nexus_kit::server::client_address(&headers),
+        address: nexus_kit::server::client_address(&headers, &server.keys),
         challenge: form.get("challenge").map(str::to_owned),
         code: form.get("code").map(str::to_owned),
         known_device: nexus_kit::accounts::known_device_from_headers(&headers),
@@ -795,7 +795,7 @@ pub async fn consent(
         Ok(existing) => existing,
         Err(e) => return internal_page("cannot read installations", e.message),
     };
-    let address = Some(nexus_kit::server::client_address(&headers));
+    let address = Some(nexus_kit::server::client_address(&headers, &server.keys));
     let audit = |action| Entry::new(action, Actor::user(user), address.clone());
     let installation = match existing {
         None if !membership.may_install() => {

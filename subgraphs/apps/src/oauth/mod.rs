@@ -19,6 +19,7 @@ pub mod client;
 pub mod client_credentials;
 pub mod grants;
 pub mod pages;
+pub mod retention;
 pub mod revocation;
 pub mod token_endpoint;
 pub mod token_request;

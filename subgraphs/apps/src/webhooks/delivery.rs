@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{SubsecRound, Utc};
+use nexus_kit::secret_box::SecretBox;
 use nexus_kit::token::KeyStore;
 use nexus_protocol::outbound::{Outbound, OutboundError};
 use nexus_protocol::webhook_signature;
@@ -45,6 +46,8 @@ pub struct Deliverer {
     /// For payload queries, to the router (ours: not under the apps' address policy).
     pub router: reqwest::Client,
     pub keys: Arc<KeyStore>,
+    /// Opens the endpoints' signing secrets.
+    pub secrets: Arc<SecretBox>,
     pub client: Outbound,
     pub settings: Settings,
     /// Per app: its deliveries this worker has claimed and not finished.
@@ -75,6 +78,7 @@ impl Deliverer {
     pub fn new(
         db: DatabaseConnection,
         keys: Arc<KeyStore>,
+        secrets: Arc<SecretBox>,
         client: Outbound,
         settings: Settings,
     ) -> Deliverer {
@@ -86,6 +90,7 @@ impl Deliverer {
                 .build()
                 .unwrap_or_default(),
             keys,
+            secrets,
             client,
             settings,
             busy: Mutex::new(HashMap::new()),
@@ -247,7 +252,7 @@ async fn target(deliverer: &Deliverer, app: Uuid) -> Result<Target, DbErr> {
                 .unwrap_or_default();
             Ok(Target {
                 subscriptions: super::subscriptions::live(db, [app]).await?.remove(&app),
-                endpoint: super::endpoints::ensure(db, app).await?,
+                endpoint: super::endpoints::ensure(db, &deliverer.secrets, app).await?,
                 recipient: Recipient {
                     app_id: app,
                     namespace,
@@ -382,16 +387,14 @@ fn signatures(
     timestamp: i64,
     body: &str,
 ) -> anyhow::Result<String> {
+    let (current, previous) = super::endpoints::signing_secrets(&deliverer.secrets, endpoint)?;
     let mut parts = vec![
-        webhook_signature::hmac_signature(&endpoint.secret, id, timestamp, body)
+        webhook_signature::hmac_signature(&current, id, timestamp, body)
             .map_err(anyhow::Error::msg)?,
     ];
-    if let (Some(previous), Some(until)) =
-        (&endpoint.previous_secret, endpoint.previous_secret_until)
-        && until > Utc::now()
-    {
+    if let Some(previous) = previous {
         parts.push(
-            webhook_signature::hmac_signature(previous, id, timestamp, body)
+            webhook_signature::hmac_signature(&previous, id, timestamp, body)
                 .map_err(anyhow::Error::msg)?,
         );
     }

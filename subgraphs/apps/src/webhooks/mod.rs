@@ -136,6 +136,7 @@ pub(crate) async fn begin_writing(
 pub fn spawn(
     db: DatabaseConnection,
     keys: Arc<KeyStore>,
+    secrets: Arc<nexus_kit::secret_box::SecretBox>,
     settings: Settings,
 ) -> anyhow::Result<Worker> {
     let client = Outbound::new(FetchPolicy {
@@ -143,7 +144,7 @@ pub fn spawn(
         max_bytes: 64 * 1024,
         allow_private: settings.allow_private,
     })?;
-    let deliverer = Arc::new(Deliverer::new(db, keys, client, settings));
+    let deliverer = Arc::new(Deliverer::new(db, keys, secrets, client, settings));
     let (stop, stopping) = tokio::sync::watch::channel(false);
     Ok(Worker {
         task: tokio::spawn(run(deliverer.clone(), stopping)),

@@ -7,6 +7,7 @@ pub mod email;
 pub mod known_device;
 pub mod password;
 pub mod rate_limit;
+pub mod retention;
 pub mod session;
 pub mod sign_in;
 pub mod two_factor;
@@ -25,13 +26,21 @@ pub struct AuthConfig {
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub limiter: Arc<LoginLimiter>,
+    /// Seals the secrets identity must read back (authenticator seeds).
+    pub secrets: Arc<nexus_kit::secret_box::SecretBox>,
 }
 
 impl AuthConfig {
-    /// `limits`: the rate-limit buckets logins and sign-ups count in.
-    pub fn new(keys: Arc<KeyStore>, limits: nexus_kit::rate_limit::RateLimits) -> Self {
+    /// `limits`: the rate-limit buckets logins and sign-ups count in; `secrets`: the key
+    /// for secrets at rest.
+    pub fn new(
+        keys: Arc<KeyStore>,
+        limits: nexus_kit::rate_limit::RateLimits,
+        secrets: Arc<nexus_kit::secret_box::SecretBox>,
+    ) -> Self {
         AuthConfig {
             keys,
+            secrets,
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 60 * 60),
             limiter: Arc::new(LoginLimiter::new(limits)),

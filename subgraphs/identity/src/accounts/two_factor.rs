@@ -10,6 +10,7 @@
 use chrono::{DateTime, Utc};
 use nexus_kit::error::{Code, Result, internal};
 use nexus_kit::id::new_id;
+use nexus_kit::secret_box::SecretBox;
 use nexus_kit::secrets::{random_secret, sha256_hex};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -35,6 +36,37 @@ pub struct Enrollment {
     pub secret: String,
     /// `otpauth://totp/…`, for a QR code.
     pub uri: String,
+}
+
+/// What a stored secret is sealed for: its account's row.
+fn context(user_id: Uuid) -> String {
+    format!("two_factor:{user_id}")
+}
+
+/// `nexus secrets reencrypt`: every stored secret sealed with `secrets`' newest key (those
+/// from before encryption too); how many were sealed again. Each row changes only if it still
+/// holds what was read, so a concurrent enrolment is never overwritten.
+pub async fn reencrypt(db: &DatabaseConnection, secrets: &SecretBox) -> Result<u64> {
+    let mut changed = 0;
+    for factor in two_factor::Entity::find().all(db).await.map_err(internal)? {
+        if secrets.is_current(&factor.secret) {
+            continue;
+        }
+        let context = context(factor.user_id);
+        let sealed = secrets
+            .open_sealed(&factor.secret, &context)
+            .and_then(|plain| secrets.seal(&plain, &context))
+            .map_err(|e| Code::Internal.error(format!("user {}: {e:#}", factor.user_id)))?;
+        changed += two_factor::Entity::update_many()
+            .col_expr(two_factor::Column::Secret, Expr::value(sealed))
+            .filter(two_factor::Column::UserId.eq(factor.user_id))
+            .filter(two_factor::Column::Secret.eq(factor.secret))
+            .exec(db)
+            .await
+            .map_err(internal)?
+            .rows_affected;
+    }
+    Ok(changed)
 }
 
 fn totp(secret: &str, issuer: &str, account: &str) -> Result<Totp> {
@@ -69,6 +101,7 @@ pub async fn enabled(
 /// the authenticator app. `CONFLICT` when two-factor sign-in is already on.
 pub async fn enroll(
     db: &DatabaseConnection,
+    secrets: &SecretBox,
     user: &user::Model,
     issuer: &str,
 ) -> Result<Enrollment> {
@@ -91,7 +124,9 @@ pub async fn enroll(
         .map_err(internal)?;
     two_factor::ActiveModel {
         user_id: Set(user.id),
-        secret: Set(secret.clone()),
+        secret: Set(secrets
+            .seal(&secret, &context(user.id))
+            .map_err(|e| Code::Internal.error(format!("{e:#}")))?),
         confirmed_at: Set(None),
         last_step: Set(0),
         created_at: Set(Utc::now()),
@@ -107,6 +142,7 @@ pub async fn enroll(
 /// so the same code (or an older one) is refused from then on, also to a concurrent caller.
 async fn take_totp(
     db: &impl ConnectionTrait,
+    secrets: &SecretBox,
     factor: &two_factor::Model,
     code: &str,
 ) -> Result<bool> {
@@ -114,7 +150,12 @@ async fn take_totp(
     if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
         return Ok(false);
     }
-    let generator = totp(&factor.secret, "Nexus", "account")?;
+    let secret = secrets
+        .open_sealed(&factor.secret, &context(factor.user_id))
+        .map_err(|e| {
+            Code::Internal.error(format!("a stored two-factor secret is unreadable: {e}"))
+        })?;
+    let generator = totp(&secret, "Nexus", "account")?;
     let now = Utc::now().timestamp().max(0) as u64 / STEP_SECONDS;
     let matched = (now.saturating_sub(SKEW_STEPS)..=now + SKEW_STEPS)
         .filter(|step| *step as i64 > factor.last_step)
@@ -165,11 +206,16 @@ pub enum Proof {
 
 /// Checks `code` (an authenticator code or a recovery code) for an account with two-factor
 /// sign-in on, using it up. `None`: wrong, already used, or two-factor sign-in is off.
-pub async fn prove(db: &impl ConnectionTrait, user_id: Uuid, code: &str) -> Result<Option<Proof>> {
+pub async fn prove(
+    db: &impl ConnectionTrait,
+    secrets: &SecretBox,
+    user_id: Uuid,
+    code: &str,
+) -> Result<Option<Proof>> {
     let Some(factor) = enabled(db, user_id).await? else {
         return Ok(None);
     };
-    if take_totp(db, &factor, code).await? {
+    if take_totp(db, secrets, &factor, code).await? {
         return Ok(Some(Proof::Authenticator));
     }
     if take_recovery_code(db, user_id, code).await? {
@@ -212,6 +258,7 @@ async fn replace_recovery_codes(db: &impl ConnectionTrait, user_id: Uuid) -> Res
 /// Every other session of the account ends: they were signed in without the second factor.
 pub async fn confirm(
     db: &DatabaseConnection,
+    secrets: &SecretBox,
     user_id: Uuid,
     code: &str,
     this_session: Option<Uuid>,
@@ -229,7 +276,7 @@ pub async fn confirm(
     if factor.confirmed_at.is_some() {
         return Err(Code::Conflict.error("two-factor sign-in is already on"));
     }
-    if !take_totp(&txn, &factor, code).await? {
+    if !take_totp(&txn, secrets, &factor, code).await? {
         return Err(Code::BadUserInput.error(
             "that code does not match the authenticator's secret (or was already used); check the device's clock and try the next code",
         ));
@@ -252,14 +299,14 @@ pub async fn confirm(
 /// against the account's limit (`LoginLimiter::second_factor`), whoever sends them.
 pub async fn require_code(
     db: &impl ConnectionTrait,
-    limiter: &super::rate_limit::LoginLimiter,
+    config: &super::AuthConfig,
     user_id: Uuid,
     code: &str,
 ) -> Result<Proof> {
-    limiter.second_factor(user_id).await?;
-    match prove(db, user_id, code).await? {
+    config.limiter.second_factor(user_id).await?;
+    match prove(db, &config.secrets, user_id, code).await? {
         Some(proof) => {
-            limiter.second_factor_succeeded(user_id).await;
+            config.limiter.second_factor_succeeded(user_id).await;
             Ok(proof)
         }
         None => Err(Code::Unauthenticated.error(
@@ -272,7 +319,7 @@ pub async fn require_code(
 /// be on). A wrong code still counts: the limiter is not in the transaction that rolls back.
 async fn begin_with_code(
     db: &DatabaseConnection,
-    limiter: &super::rate_limit::LoginLimiter,
+    config: &super::AuthConfig,
     user_id: Uuid,
     code: &str,
 ) -> Result<sea_orm::DatabaseTransaction> {
@@ -281,19 +328,19 @@ async fn begin_with_code(
     if enabled(&txn, user_id).await?.is_none() {
         return Err(Code::BadUserInput.error("two-factor sign-in is not on"));
     }
-    require_code(&txn, limiter, user_id, code).await?;
+    require_code(&txn, config, user_id, code).await?;
     Ok(txn)
 }
 
 /// Turns two-factor sign-in off once `code` proves it (authenticator or recovery code).
 pub async fn disable(
     db: &DatabaseConnection,
-    limiter: &super::rate_limit::LoginLimiter,
+    config: &super::AuthConfig,
     user_id: Uuid,
     code: &str,
     audit: nexus_kit::audit::Entry,
 ) -> Result<()> {
-    let txn = begin_with_code(db, limiter, user_id, code).await?;
+    let txn = begin_with_code(db, config, user_id, code).await?;
     remove(&txn, user_id).await?;
     nexus_kit::audit::record(&txn, audit).await?;
     txn.commit().await.map_err(internal)
@@ -322,12 +369,12 @@ pub async fn remove(db: &impl sea_orm::ConnectionTrait, user_id: Uuid) -> Result
 /// New recovery codes (the old ones die) once `code` proves the second factor.
 pub async fn regenerate_recovery_codes(
     db: &DatabaseConnection,
-    limiter: &super::rate_limit::LoginLimiter,
+    config: &super::AuthConfig,
     user_id: Uuid,
     code: &str,
     audit: nexus_kit::audit::Entry,
 ) -> Result<Vec<String>> {
-    let txn = begin_with_code(db, limiter, user_id, code).await?;
+    let txn = begin_with_code(db, config, user_id, code).await?;
     let codes = replace_recovery_codes(&txn, user_id).await?;
     nexus_kit::audit::record(&txn, audit).await?;
     txn.commit().await.map_err(internal)?;
@@ -410,7 +457,7 @@ fn dead_challenge() -> nexus_kit::Error {
 /// (or is dead) records nothing, so made-up ones cannot fill the log.
 pub async fn complete(
     db: &DatabaseConnection,
-    limiter: &super::rate_limit::LoginLimiter,
+    config: &super::AuthConfig,
     token: &str,
     code: &str,
     failure: nexus_kit::audit::Entry,
@@ -424,7 +471,7 @@ pub async fn complete(
             c.used_at.is_none() && c.expires_at > Utc::now() && c.failures < CHALLENGE_FAILURES
         })
         .ok_or_else(dead_challenge)?;
-    let proof = match require_code(db, limiter, found.user_id, code).await {
+    let proof = match require_code(db, config, found.user_id, code).await {
         Ok(proof) => proof,
         Err(e) => {
             challenge::Entity::update_many()

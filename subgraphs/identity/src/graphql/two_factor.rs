@@ -45,9 +45,10 @@ impl TwoFactorMutation {
         password: String,
     ) -> Result<TwoFactorEnrollment> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
+        let config = ctx.data_unchecked::<AuthConfig>();
         let user_id = caller(ctx).require_user()?;
         let user = confirm_password(ctx, user_id, password).await?;
-        let enrollment = two_factor::enroll(db, &user, "Nexus").await?;
+        let enrollment = two_factor::enroll(db, &config.secrets, &user, "Nexus").await?;
         Ok(TwoFactorEnrollment {
             secret: enrollment.secret,
             otpauth_uri: enrollment.uri,
@@ -59,11 +60,12 @@ impl TwoFactorMutation {
     /// codes, shown this once: store them somewhere safe.
     async fn confirm_two_factor(&self, ctx: &Context<'_>, code: String) -> Result<Vec<String>> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
+        let config = ctx.data_unchecked::<AuthConfig>();
         let principal = caller(ctx).require()?;
         let user_id = caller(ctx).require_user()?;
         let this_session = principal.claims.session();
         let audit = Entry::by(ctx, "user.two_factor_enabled").target("user", user_id);
-        two_factor::confirm(db, user_id, &code, this_session, audit).await
+        two_factor::confirm(db, &config.secrets, user_id, &code, this_session, audit).await
     }
 
     /// Turns two-factor sign-in off; a current code (or a recovery code) confirms it.
@@ -72,7 +74,7 @@ impl TwoFactorMutation {
         let config = ctx.data_unchecked::<AuthConfig>();
         let user_id = caller(ctx).require_user()?;
         let audit = Entry::by(ctx, "user.two_factor_disabled").target("user", user_id);
-        two_factor::disable(db, &config.limiter, user_id, &code, audit).await?;
+        two_factor::disable(db, config, user_id, &code, audit).await?;
         Ok(true)
     }
 
@@ -86,7 +88,7 @@ impl TwoFactorMutation {
         let config = ctx.data_unchecked::<AuthConfig>();
         let user_id = caller(ctx).require_user()?;
         let audit = Entry::by(ctx, "user.recovery_codes_regenerated").target("user", user_id);
-        two_factor::regenerate_recovery_codes(db, &config.limiter, user_id, &code, audit).await
+        two_factor::regenerate_recovery_codes(db, config, user_id, &code, audit).await
     }
 
     /// Completes a sign-in that answered `SECOND_FACTOR_REQUIRED`. The challenge works once, for
@@ -100,8 +102,7 @@ impl TwoFactorMutation {
         let config = ctx.data_unchecked::<AuthConfig>();
         let failure = Entry::by(ctx, "user.sign_in_failed");
         let (user, device, proof) =
-            two_factor::complete(db, &config.limiter, &input.challenge, &input.code, failure)
-                .await?;
+            two_factor::complete(db, config, &input.challenge, &input.code, failure).await?;
         let method = match proof {
             two_factor::Proof::Authenticator => "authenticator",
             two_factor::Proof::RecoveryCode => "recovery_code",
