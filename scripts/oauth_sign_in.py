@@ -4,6 +4,10 @@ in and clicks Approve on the consent page.
 
     python3 scripts/oauth_sign_in.py ISSUER CLIENT_ID CLIENT_SECRET EMAIL PASSWORD [SCREENSHOT.png]
 
+CLIENT_SECRET `-` makes it a public client (RFC 8252: a native app holds no secret; it
+authenticates with `none`, names itself by client_id, and relies on PKCE and rotating refresh
+tokens, whose reuse it checks ends the sign-in).
+
 Reads the endpoints from the discovery document; the redirect URI is a loopback listener on a
 port the system picks (RFC 8252 §7.3). Checks the id_token against the JWKS (signature, iss,
 aud, exp, nonce, at_hash), reads userinfo, refreshes (rotation), revokes, and prints what it
@@ -29,6 +33,9 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 issuer, client_id, client_secret, email, password = sys.argv[1:6]
+public = client_secret == "-"
+if public:
+    client_secret = None
 screenshot = sys.argv[6] if len(sys.argv) > 6 else None
 
 # The app's callback: records the URL the browser is sent back to.
@@ -62,7 +69,7 @@ client = OAuth2Session(
     scope=scope,
     redirect_uri=redirect_uri,
     code_challenge_method="S256",
-    token_endpoint_auth_method="client_secret_basic",
+    token_endpoint_auth_method="none" if public else "client_secret_basic",
 )
 code_verifier = generate_token(48)
 nonce = generate_token(20)
@@ -132,14 +139,39 @@ first_refresh = token["refresh_token"]
 refreshed = client.refresh_token(meta["token_endpoint"], refresh_token=first_refresh)
 assert refreshed["refresh_token"] != first_refresh, "refresh tokens rotate"
 
+# What proves the client at the token endpoint from here on.
+proof = {"data": {"client_id": client_id}} if public else {"auth": (client_id, client_secret)}
+if public:
+    # A stolen, already used refresh token presented again ends the whole sign-in (RFC 9700).
+    reused = requests.post(
+        meta["token_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": first_refresh, **proof["data"]},
+        timeout=10,
+    )
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant", reused.text
+    newest = requests.post(
+        meta["token_endpoint"],
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refreshed["refresh_token"],
+            **proof["data"],
+        },
+        timeout=10,
+    )
+    assert newest.status_code == 400 and newest.json()["error"] == "invalid_grant", newest.text
+
 revoked = client.revoke_token(
     meta["revocation_endpoint"], token=refreshed["refresh_token"], token_type_hint="refresh_token"
 )
 assert revoked.status_code == 200, revoked.text
 after = requests.post(
     meta["token_endpoint"],
-    data={"grant_type": "refresh_token", "refresh_token": refreshed["refresh_token"]},
-    auth=(client_id, client_secret),
+    data={
+        "grant_type": "refresh_token",
+        "refresh_token": refreshed["refresh_token"],
+        **proof.get("data", {}),
+    },
+    auth=proof.get("auth"),
     timeout=10,
 )
 assert after.status_code == 400 and after.json()["error"] == "invalid_grant", after.text
@@ -154,6 +186,7 @@ print(
             "scope": token["scope"],
             "userinfo": info,
             "access_token": refreshed["access_token"],
+            "public": public,
         }
     )
 )

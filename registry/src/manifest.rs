@@ -83,6 +83,36 @@ pub struct OAuth {
     /// (`127.0.0.1`, `[::1]`, `localhost`; RFC 8252 for apps on the user's own machine); no
     /// fragment, no user or password; 1 to 10 of them.
     pub redirect_uris: Vec<String>,
+    /// How the app proves itself at the token endpoint when it redeems a sign-in
+    /// (`authorization_code`, `refresh_token`, revocation). `client_secret_basic` (the default)
+    /// or `client_secret_post`: a server that keeps the client secret. `none`: a public client
+    /// (RFC 8252: a native app on the user's device, or one in a browser) that holds no secret
+    /// and names itself with `client_id` alone; its codes are bound by PKCE (always required) and
+    /// its refresh tokens rotate, a reused one revoking the sign-in. Installation tokens
+    /// (`client_credentials`) and token exchange always need the secret.
+    #[serde(default, skip_serializing_if = "TokenEndpointAuthMethod::is_default")]
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+}
+
+/// RFC 7591's names for how a client authenticates at the token endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    #[default]
+    ClientSecretBasic,
+    ClientSecretPost,
+    None,
+}
+
+impl TokenEndpointAuthMethod {
+    fn is_default(&self) -> bool {
+        *self == TokenEndpointAuthMethod::default()
+    }
+
+    /// A public client: no secret.
+    pub fn is_public(&self) -> bool {
+        *self == TokenEndpointAuthMethod::None
+    }
 }
 
 /// Redirect URIs an app may register at most.
@@ -559,6 +589,31 @@ mod tests {
         doc["oauth"]["redirect_uris"] = json!([]);
         let problems = validate(&doc, CATALOG).expect_err("invalid");
         assert_eq!(problems[0].path, "/oauth/redirect_uris", "{problems:?}");
+    }
+
+    #[test]
+    fn a_client_authenticates_with_a_secret_or_is_public() {
+        let manifest = validate(&good(), CATALOG).expect("valid");
+        let oauth = manifest.oauth.expect("oauth");
+        assert!(
+            !oauth.token_endpoint_auth_method.is_public(),
+            "a secret by default"
+        );
+        let mut doc = good();
+        doc["oauth"]["token_endpoint_auth_method"] = json!("none");
+        let oauth = validate(&doc, CATALOG)
+            .expect("valid")
+            .oauth
+            .expect("oauth");
+        assert!(oauth.token_endpoint_auth_method.is_public());
+        doc["oauth"]["token_endpoint_auth_method"] = json!("private_key_jwt");
+        let problems = validate(&doc, CATALOG).expect_err("not a method Nexus speaks");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains("private_key_jwt")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -56,13 +56,18 @@ struct OAuthWorld {
 }
 
 async fn world() -> OAuthWorld {
+    world_with(json!({ "redirect_uris": [CALLBACK, "https://app.example.com/cb"] })).await
+}
+
+/// `world` with the app's manifest saying `oauth` instead.
+async fn world_with(oauth: Value) -> OAuthWorld {
     let stack = TestStack::start().await;
     let admin = stack.platform_admin("admin@nexus.test").await;
     let developer = stack.sign_up("dev@apps.test", "Dana Developer").await;
     let app = crate::common::FakeApp::analytics().await;
     let mut manifest = manifest("analytics", &app.url(), &["users:read"]);
     manifest["scopes"]["optional"] = json!(["organizations:read"]);
-    manifest["oauth"] = json!({ "redirect_uris": [CALLBACK, "https://app.example.com/cb"] });
+    manifest["oauth"] = oauth;
     let (app_id, _) = stack.publish_app(&developer, &admin, &manifest).await;
     let secret = rotate_secret(&stack, &developer, &app_id).await;
     let (alice, acme) = stack.owner_of("alice@acme.test", "Acme", "acme").await;
@@ -928,6 +933,31 @@ fn claims_of(jwt: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// `scripts/oauth_sign_in.py` as Alice, for the world's app with `secret` (`-`: a public
+/// client); what the app learnt.
+async fn sign_in_with_authlib(w: &OAuthWorld, secret: &str) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/oauth_sign_in.py");
+    let mut command = tokio::process::Command::new("python3");
+    command
+        .arg(script)
+        .arg(w.stack.stack.keys.issuer())
+        .arg(&w.app_id)
+        .arg(secret)
+        .arg("alice@acme.test")
+        .arg(PASSWORD);
+    if let Ok(screenshot) = std::env::var("NEXUS_CONSENT_SCREENSHOT") {
+        command.arg(screenshot);
+    }
+    let output = command.output().await.expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&stdout).expect("json")
+}
+
 /// The whole flow as a person and an app live it: Python's authlib is the app (discovery, PKCE,
 /// nonce, code exchange, id_token checked against the JWKS, userinfo, refresh, revoke) and a
 /// real headless Chromium is the person, who logs in and approves.
@@ -941,26 +971,7 @@ async fn a_person_signs_in_with_a_real_browser_and_an_off_the_shelf_client() {
     }
     let w = world().await;
     let stack = &w.stack;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/oauth_sign_in.py");
-    let mut command = tokio::process::Command::new("python3");
-    command
-        .arg(script)
-        .arg(stack.stack.keys.issuer())
-        .arg(&w.app_id)
-        .arg(&w.secret)
-        .arg("alice@acme.test")
-        .arg(PASSWORD);
-    if let Ok(screenshot) = std::env::var("NEXUS_CONSENT_SCREENSHOT") {
-        command.arg(screenshot);
-    }
-    let output = command.output().await.expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let learnt: Value = serde_json::from_str(&stdout).expect("json");
+    let learnt = sign_in_with_authlib(&w, &w.secret).await;
     assert_eq!(learnt["sub"], w.alice.user_id.as_str(), "{learnt}");
     assert_eq!(learnt["org"], w.acme.as_str());
     assert_eq!(learnt["email"], "alice@acme.test");
@@ -1549,5 +1560,230 @@ async fn a_password_reset_or_change_signs_the_browser_out_and_ends_the_apps_gran
     }
     let me = w.stack.data_as(&alice, "{ me { email } }", json!({})).await;
     assert_eq!(me["me"]["email"], "alice@acme.test");
+    w.stack.stop().await;
+}
+
+/// A form to an OAuth endpoint from a client that names itself and holds no secret.
+async fn as_public_client(w: &OAuthWorld, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    let mut form = form.to_vec();
+    form.push(("client_id", &w.app_id));
+    let response = w
+        .stack
+        .client
+        .post(format!("{}{path}", w.stack.stack.keys.issuer()))
+        .form(&form)
+        .send()
+        .await
+        .expect("the OAuth endpoint answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// RFC 8252 / RFC 9700: an app whose manifest says `token_endpoint_auth_method: none` redeems
+/// sign-ins with its `client_id` alone — PKCE binds the code, refresh tokens rotate and a reused
+/// one ends the sign-in — and nothing else; consent is asked again for a loopback redirect (any
+/// program on the device could be listening there). A confidential app still needs its secret.
+/// Fails on the previous main, where a client without a secret was malformed.
+#[tokio::test]
+async fn a_public_client_redeems_sign_ins_without_a_secret_and_nothing_else() {
+    // A confidential app naming itself without its secret: not authenticated.
+    let confidential = world().await;
+    let (status, body) = as_public_client(
+        &confidential,
+        "/oauth/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
+    confidential.stack.stop().await;
+
+    let w = world_with(json!({
+        "redirect_uris": [CALLBACK],
+        "token_endpoint_auth_method": "none",
+    }))
+    .await;
+    let mut browser = Browser::new(&w.stack);
+    let (_, challenge) = pkce();
+    let login = browser
+        .get(&authorize_path(
+            &w.app_id,
+            &usual(&challenge, "openid offline_access users:read"),
+        ))
+        .await;
+    let signed_in = browser.log_in(&login, "alice@acme.test", PASSWORD).await;
+    let consent = browser.follow(&signed_in).await;
+    let approved = browser.approve(&consent, &w.acme, &[]).await;
+    let code = approved.param("code").expect("code");
+    let redeem = |verifier: String| {
+        let code = code.clone();
+        let w = &w;
+        async move {
+            as_public_client(
+                w,
+                "/oauth/token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", CALLBACK),
+                    ("code_verifier", &verifier),
+                ],
+            )
+            .await
+        }
+    };
+    // The verifier is what proves a public client: without it the code is worth nothing (and a
+    // code presented wrongly is spent).
+    refused(redeem(pkce().0).await, "invalid_grant");
+    let (verifier, challenge) = pkce();
+    let login = browser
+        .get(&authorize_path(
+            &w.app_id,
+            &usual(&challenge, "openid offline_access users:read"),
+        ))
+        .await;
+    // Standing consent, but a loopback redirect: asked again, not answered with a code.
+    assert!(
+        login.body.contains("wants to access your Nexus account"),
+        "{}",
+        login.body
+    );
+    let approved = browser.approve(&login, &w.acme, &[]).await;
+    let code = approved.param("code").expect("code");
+    let (status, tokens) = as_public_client(
+        &w,
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let first = tokens["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned();
+    assert_eq!(
+        claims_of(tokens["id_token"].as_str().unwrap_or_default())["aud"],
+        w.app_id.as_str()
+    );
+
+    // Refresh tokens rotate; presenting a used one ends the sign-in, the newest token with it.
+    let (status, refreshed) = as_public_client(
+        &w,
+        "/oauth/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &first)],
+    )
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    let second = refreshed["refresh_token"]
+        .as_str()
+        .expect("rotated")
+        .to_owned();
+    assert_ne!(first, second);
+    refused(
+        as_public_client(
+            &w,
+            "/oauth/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", &first)],
+        )
+        .await,
+        "invalid_grant",
+    );
+    refused(
+        as_public_client(
+            &w,
+            "/oauth/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", &second)],
+        )
+        .await,
+        "invalid_grant",
+    );
+
+    // Nothing that needs the app's secret.
+    let (status, body) = as_public_client(
+        &w,
+        "/oauth/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("installation_id", &w.acme),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client")),
+        "{body}"
+    );
+    let (status, body) = as_public_client(
+        &w,
+        "/oauth/token",
+        &[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", "x"),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client")),
+        "{body}"
+    );
+    let (status, body) = as_public_client(&w, "/oauth/introspect", &[("token", &second)]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
+    // It may revoke its own sign-ins.
+    let (status, _) = as_public_client(&w, "/oauth/revoke", &[("token", &second)]).await;
+    assert_eq!(status, 200);
+    // Discovery says so.
+    let meta: Value = w
+        .stack
+        .client
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            w.stack.stack.keys.issuer()
+        ))
+        .send()
+        .await
+        .expect("discovery")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        meta["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post", "none"])
+    );
+    w.stack.stop().await;
+}
+
+/// A native app as the person meets it: authlib as a public client (no secret, PKCE) and a
+/// real headless Chromium, through sign-in, consent, the code, refresh and revocation.
+#[tokio::test]
+async fn a_native_app_signs_in_as_a_public_client_with_a_real_browser() {
+    if std::env::var("NEXUS_TEST_BROWSER").as_deref() != Ok("1") {
+        println!("skipped: set NEXUS_TEST_BROWSER=1 (see the test above)");
+        return;
+    }
+    let w = world_with(json!({
+        "redirect_uris": [CALLBACK],
+        "token_endpoint_auth_method": "none",
+    }))
+    .await;
+    let learnt = sign_in_with_authlib(&w, "-").await;
+    assert_eq!(learnt["sub"], w.alice.user_id.as_str(), "{learnt}");
+    assert_eq!(learnt["public"], true, "{learnt}");
     w.stack.stop().await;
 }

@@ -414,7 +414,11 @@ async fn decide(
         Ok(c) => c,
         Err(e) => return internal_page("cannot read installations", e.message),
     };
-    if !request.prompt.consent && problem.is_none() {
+    // RFC 8252 §8.6: any program on the device can listen on a loopback port and name a public
+    // client, so a public client sent back to loopback is asked every time; one sent to its own
+    // https origin may skip a consent it already has.
+    let impersonable = request.client.public && !request.redirect_uri.starts_with("https://");
+    if !request.prompt.consent && !impersonable && problem.is_none() {
         for candidate in &candidates {
             let Some(installation) = &candidate.installation else {
                 continue;

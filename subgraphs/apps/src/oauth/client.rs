@@ -88,6 +88,9 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     pub required_scopes: BTreeSet<String>,
     pub optional_scopes: BTreeSet<String>,
+    /// A public client (`oauth.token_endpoint_auth_method: none`): it redeems sign-ins with its
+    /// `client_id` alone.
+    pub public: bool,
 }
 
 impl Client {
@@ -123,6 +126,7 @@ impl Client {
         };
         Ok(Some(Client {
             redirect_uris: strings(&live.manifest["oauth"]["redirect_uris"]),
+            public: live.manifest["oauth"]["token_endpoint_auth_method"] == "none",
             required_scopes: strings(&live.manifest["scopes"]["required"])
                 .into_iter()
                 .collect(),

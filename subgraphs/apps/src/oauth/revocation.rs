@@ -22,6 +22,7 @@ async fn client_and_token(
     server: &OAuthServer,
     headers: &HeaderMap,
     body: &[u8],
+    public_allowed: bool,
 ) -> Result<(Uuid, String), Response> {
     let request = match TokenRequest::parse_client_request(headers, body) {
         Ok(request) => request,
@@ -34,6 +35,15 @@ async fn client_and_token(
         }
     };
     let client = authenticated_client(server, &request).await?;
+    // A public client may revoke its own sign-ins (RFC 7009 §5), not read tokens' contents.
+    if client.public && !public_allowed {
+        return Err(oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "introspection needs the client secret",
+        ));
+    }
+    let client = client.app_id;
     match request.params.get("token") {
         Some(token) => Ok((client, token.clone())),
         None => Err(oauth_error(
@@ -60,7 +70,7 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (client, token) = match client_and_token(&server, &headers, &body).await {
+    let (client, token) = match client_and_token(&server, &headers, &body, true).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
@@ -84,7 +94,7 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (client, token) = match client_and_token(&server, &headers, &body).await {
+    let (client, token) = match client_and_token(&server, &headers, &body, false).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };

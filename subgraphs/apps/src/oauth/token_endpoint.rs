@@ -27,11 +27,30 @@ use crate::entity::installation::{self, InstallationStatus};
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 
-/// The client, authenticated and published: its id; or the answer that says why not.
+/// Who is asking: a published app, proven by its secret or, for a public client, named.
+#[derive(Clone, Copy, Debug)]
+pub struct Authenticated {
+    pub app_id: Uuid,
+    /// Named by `client_id` alone (its manifest says `token_endpoint_auth_method: none`).
+    pub public: bool,
+}
+
+/// The client, authenticated and published; or the answer that says why not. A client that
+/// names itself without a secret is one only if its live manifest makes it a public client.
 pub async fn authenticated_client(
     server: &OAuthServer,
     request: &TokenRequest,
-) -> Result<Uuid, Response> {
+) -> Result<Authenticated, Response> {
+    if let Some(client_id) = &request.public_client {
+        return match client::Client::find(&server.db, client_id).await {
+            Ok(Some(found)) if found.public => Ok(Authenticated {
+                app_id: found.app.id,
+                public: true,
+            }),
+            Ok(_) => Err(invalid_client(false)),
+            Err(e) => Err(server_error("cannot check a client", e.message)),
+        };
+    }
     let Some((client_id, secret)) = &request.client else {
         return Err(invalid_client(request.basic));
     };
@@ -42,7 +61,10 @@ pub async fn authenticated_client(
     };
     // Credentials follow the app: a suspended (or unpublished) app gets no new token.
     match app::Entity::find_by_id(app_id).one(&server.db).await {
-        Ok(Some(app)) if app.status == AppStatus::Published => Ok(app_id),
+        Ok(Some(app)) if app.status == AppStatus::Published => Ok(Authenticated {
+            app_id,
+            public: false,
+        }),
         Ok(Some(app)) if app.status == AppStatus::Suspended => Err(oauth_error(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
@@ -65,10 +87,21 @@ pub async fn token(State(server): State<OAuthServer>, headers: HeaderMap, body: 
         }
     };
     // The client is authenticated before anything about the grant is said.
-    let app_id = match authenticated_client(&server, &request).await {
-        Ok(app_id) => app_id,
+    let client = match authenticated_client(&server, &request).await {
+        Ok(client) => client,
         Err(answer) => return answer,
     };
+    let app_id = client.app_id;
+    // RFC 9700 §2.5: a client without a secret redeems sign-ins (bound to it by PKCE and by
+    // rotating refresh tokens), and nothing that only the app's server should hold.
+    if client.public && ![AUTHORIZATION_CODE, REFRESH_TOKEN].contains(&request.grant_type.as_str())
+    {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "a public client (no secret) redeems sign-ins only: authorization_code and refresh_token; installation tokens and token exchange need the client secret",
+        );
+    }
     let params = &request.params;
     let param = |name: &str| params.get(name).map(String::as_str);
     match request.grant_type.as_str() {

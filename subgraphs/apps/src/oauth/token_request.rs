@@ -2,7 +2,8 @@
 //! (`application/x-www-form-urlencoded`; a JSON object is accepted too, as Nexus took before),
 //! each at most once, an empty one as if absent; the client authenticated with HTTP Basic
 //! (`client_secret_basic`, id and secret form-encoded before base64, §2.3.1) or with
-//! `client_id` and `client_secret` in the body (`client_secret_post`) — one way, not both.
+//! `client_id` and `client_secret` in the body (`client_secret_post`) — one way, not both — or,
+//! for a public client (`none`), `client_id` alone in the body.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,9 @@ pub struct TokenRequest {
     pub grant_type: String,
     /// The client's id and secret, however they came.
     pub client: Option<(String, String)>,
+    /// A client that named itself without a secret (`client_id` alone): a public client, if its
+    /// manifest says so.
+    pub public_client: Option<String>,
     /// Whether the client used HTTP Basic (its failures answer with `WWW-Authenticate`).
     pub basic: bool,
     /// The other parameters.
@@ -45,6 +49,7 @@ impl TokenRequest {
         let mut params = parameters(headers, body)?;
         let basic = basic_credentials(headers)?;
         let (id, secret) = (params.remove("client_id"), params.remove("client_secret"));
+        let mut public_client = None;
         let (client, basic) = match (basic, id, secret) {
             (Some(_), _, Some(_)) => {
                 return Err(Malformed(
@@ -60,7 +65,11 @@ impl TokenRequest {
             (Some(basic), _, None) => (Some(basic), true),
             (None, Some(id), Some(secret)) => (Some((id, secret)), false),
             (None, None, None) => (None, false),
-            (None, _, _) => {
+            (None, Some(id), None) => {
+                public_client = Some(id);
+                (None, false)
+            }
+            (None, None, Some(_)) => {
                 return Err(Malformed(
                     "send client_id with client_secret, or authenticate with HTTP Basic".into(),
                 ));
@@ -70,6 +79,7 @@ impl TokenRequest {
         Ok(TokenRequest {
             grant_type,
             client,
+            public_client,
             basic,
             params,
         })
@@ -188,6 +198,12 @@ mod tests {
         assert_eq!(posted.client, Some(("a".into(), "b".into())));
         assert!(!posted.basic);
         assert!(posted.params.is_empty(), "an empty parameter is absent");
+        let public = TokenRequest::parse(&form(), b"grant_type=authorization_code&client_id=a")
+            .expect("a public client names itself");
+        assert_eq!(
+            (public.client, public.public_client.as_deref()),
+            (None, Some("a"))
+        );
     }
 
     #[test]
@@ -206,7 +222,7 @@ mod tests {
             ),
             (
                 form(),
-                b"grant_type=x&client_id=a",
+                b"grant_type=x&client_secret=a",
                 "client_id with client_secret",
             ),
             (
