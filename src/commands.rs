@@ -136,7 +136,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 AdminAction::Revoke { email } => (email, false, false),
             };
             let (db, _) = stack::connect_and_migrate(&cli.config()?.database_url()?).await?;
-            let user = nexus_identity::service::set_platform_admin(&db, email, grant, force)
+            let user = nexus_identity::users::set_platform_admin(&db, email, grant, force)
                 .await
                 .map_err(|e| anyhow!("{}", e.message))?;
             println!(

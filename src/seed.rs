@@ -16,7 +16,7 @@ pub const DEMO_PASSWORD: &str = "nexus-demo-2026";
 /// Loads the demo data unless organization `acme` already exists.
 pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
     let e = |err: async_graphql::Error| anyhow!("seeding demo data: {}", err.message);
-    if nexus_identity::service::find_organization_by_slug(db, "acme")
+    if nexus_identity::organizations::find_organization_by_slug(db, "acme")
         .await
         .map_err(e)?
         .is_some()
@@ -24,7 +24,9 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
         tracing::info!("demo data already present");
         return Ok(());
     }
-    use nexus_identity::service::{add_membership, create_organization, create_user};
+    use nexus_identity::memberships::add_membership;
+    use nexus_identity::organizations::create_organization;
+    use nexus_identity::users::create_user;
     // One hash for every demo user: hashing is deliberately slow.
     let hash = nexus_identity::accounts::password::hash(DEMO_PASSWORD.to_owned())
         .await
@@ -34,7 +36,7 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
         let hash = hash.clone();
         async move {
             let created = create_user(db, email, name, None, Some(hash)).await?;
-            nexus_identity::service::mark_email_verified(db, created.id).await?;
+            nexus_identity::users::mark_email_verified(db, created.id).await?;
             Ok::<_, nexus_kit::Error>(created)
         }
     };
@@ -49,7 +51,7 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
     user("admin@nexus.test", "Platform Admin")
         .await
         .map_err(e)?;
-    nexus_identity::service::set_platform_admin(db, "admin@nexus.test", true, false)
+    nexus_identity::users::set_platform_admin(db, "admin@nexus.test", true, false)
         .await
         .map_err(e)?;
 
@@ -170,7 +172,9 @@ pub async fn populate(
     apps: &[uuid::Uuid],
 ) -> anyhow::Result<()> {
     let e = |err: async_graphql::Error| anyhow!("populating: {}", err.message);
-    use nexus_identity::service::{add_membership, create_organization, create_user};
+    use nexus_identity::memberships::add_membership;
+    use nexus_identity::organizations::create_organization;
+    use nexus_identity::users::create_user;
     for i in from..from + organizations {
         let org = create_organization(db, "Org", &format!("org-{i}"))
             .await
@@ -215,7 +219,7 @@ pub async fn published_apps(
     namespaces: &[&str],
 ) -> anyhow::Result<Vec<uuid::Uuid>> {
     let e = |err: async_graphql::Error| anyhow!("creating apps: {}", err.message);
-    let developer = nexus_identity::service::create_user(db, "dev@apps.test", "Dev", None, None)
+    let developer = nexus_identity::users::create_user(db, "dev@apps.test", "Dev", None, None)
         .await
         .map_err(e)?;
     let mut ids = Vec::new();

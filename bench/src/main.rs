@@ -345,7 +345,7 @@ async fn own_organizations(
 ) -> anyhow::Result<Vec<String>> {
     let mut organizations = Vec::new();
     for i in 0..clients {
-        let organization = nexus_identity::service::create_owned_organization(
+        let organization = nexus_identity::organizations::create_owned_organization(
             &stack.db,
             owner,
             "Bench",
@@ -490,7 +490,7 @@ async fn main() -> anyhow::Result<()> {
     let stack = Stack::start(config.clone()).await?;
     // A platform admin's token: the query reads every organization.
     let admin =
-        nexus_identity::service::create_user(&stack.db, "admin@bench.test", "Admin", None, None)
+        nexus_identity::users::create_user(&stack.db, "admin@bench.test", "Admin", None, None)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let token = access_token(&stack, admin.id, true)?;

@@ -814,11 +814,11 @@ async fn links_and_invitations_do_not_outlive_what_made_them() {
             json!({ "m": membership }),
         )
         .await;
-    let user = nexus_identity::service::find_user_by_email(&stack.stack.db, "second@acme.test")
+    let user = nexus_identity::users::find_user_by_email(&stack.stack.db, "second@acme.test")
         .await
         .expect("lookup")
         .expect("user");
-    nexus_identity::service::mark_email_verified(&stack.stack.db, user.id)
+    nexus_identity::users::mark_email_verified(&stack.stack.db, user.id)
         .await
         .expect("verified");
     let body = stack

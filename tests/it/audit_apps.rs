@@ -671,7 +671,7 @@ async fn oauth_consents_and_their_revocation_are_audited() {
     assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
     let appended = ours(log.since(mark).await);
     assert_eq!(actions(&appended), ["oauth.consent_granted"]);
-    let bob = nexus_identity::service::find_user_by_email(&stack.stack.db, "bob@acme.test")
+    let bob = nexus_identity::users::find_user_by_email(&stack.stack.db, "bob@acme.test")
         .await
         .ok()
         .flatten()

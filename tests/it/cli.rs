@@ -307,7 +307,7 @@ fn admin_grant_makes_a_platform_administrator() {
     runtime.block_on(async {
         let url = format!("sqlite://{}", dir.path().join("nexus.db").display());
         let (db, _) = nexus::stack::connect(&url).await.expect("db");
-        nexus_identity::service::create_user(&db, "ada@acme.test", "Ada", None, None)
+        nexus_identity::users::create_user(&db, "ada@acme.test", "Ada", None, None)
             .await
             .expect("user");
         db.close().await.expect("close");

@@ -585,11 +585,11 @@ async fn a_reset_of_an_account_never_verified_removes_the_second_factor_enrolled
 
     // An account whose address was proven keeps its second factor through a reset.
     let owner = stack.sign_up("kept@acme.test", "Kept").await;
-    let user = nexus_identity::service::find_user_by_email(&stack.stack.db, "kept@acme.test")
+    let user = nexus_identity::users::find_user_by_email(&stack.stack.db, "kept@acme.test")
         .await
         .expect("lookup")
         .expect("signed up");
-    nexus_identity::service::mark_email_verified(&stack.stack.db, user.id)
+    nexus_identity::users::mark_email_verified(&stack.stack.db, user.id)
         .await
         .expect("verified");
     turn_on_two_factor(&stack, &owner).await;

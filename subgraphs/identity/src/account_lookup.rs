@@ -17,8 +17,9 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::accounts::session::{Device, role_name};
-use crate::accounts::{AuthConfig, known_device, sign_in};
+use crate::accounts::session::Device;
+use crate::accounts::{AuthConfig, known_device, sign_in, sign_in_log};
+use crate::entity::membership::role_name;
 use crate::entity::{membership, organization, user};
 
 pub use nexus_kit::accounts::{ACCOUNT_PATH, AUTHENTICATE_PATH};
@@ -96,7 +97,7 @@ pub(crate) async fn check(
 /// `user.signed_in` on the OAuth sign-in page (the browser session it starts is the apps
 /// service's, so there is no transaction of identity's to share).
 async fn record_signed_in(db: &DatabaseConnection, entry: Entry, user: Uuid, second_factor: bool) {
-    let entry = sign_in::signed_in(entry, user)
+    let entry = sign_in_log::signed_in(entry, user)
         .details(serde_json::json!({ "via": "oauth", "second_factor": second_factor }));
     if let Err(e) = nexus_kit::audit::append(db, entry).await {
         tracing::error!(error = %e, "cannot record a sign-in");

@@ -240,7 +240,7 @@ pub async fn invitation(
             organization = escape(&organization),
             inviter = escape(&inviter),
             email = escape(&pending.email),
-            role = crate::accounts::session::role_name(pending.role),
+            role = crate::entity::membership::role_name(pending.role),
             token = escape(q.token.trim()),
             expires = pending.expires_at.format("%Y-%m-%d %H:%M UTC"),
         ),

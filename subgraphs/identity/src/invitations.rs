@@ -17,9 +17,12 @@ use crate::accounts::session::{random_secret, sha256_hex};
 use crate::entity::invitation;
 use crate::entity::membership::{self, Role};
 use crate::entity::{organization, user};
-use crate::service::{
-    add_membership, find_user_by_email, may_grant, membership_of, normalize_email, require_admin,
-};
+use crate::memberships::add_membership;
+use crate::memberships::may_grant;
+use crate::memberships::membership_of;
+use crate::memberships::require_admin;
+use crate::users::find_user_by_email;
+use crate::users::normalize_email;
 
 pub const INVITATION_TTL: Duration = Duration::days(7);
 
@@ -50,8 +53,8 @@ pub async fn invite(
     let token = random_secret();
     let now = Utc::now();
     let txn = db.begin().await.map_err(internal)?;
-    crate::service::lock_user(&txn, actor).await?;
-    crate::service::lock_organization(&txn, organization_id).await?;
+    crate::users::lock_user(&txn, actor).await?;
+    crate::memberships::lock_organization(&txn, organization_id).await?;
     let since = now - crate::mail::LIMIT_WINDOW;
     for (column, value, per_day, who) in [
         (
@@ -157,7 +160,7 @@ fn about(
         .target("invitation", invitation.id)
         .details(serde_json::json!({
             "email": invitation.email,
-            "role": crate::accounts::session::role_name(invitation.role),
+            "role": crate::entity::membership::role_name(invitation.role),
         }))
 }
 

@@ -9,8 +9,10 @@ pub mod graphql;
 pub mod invitations;
 pub mod mail;
 pub mod membership_lookup;
-pub mod service;
+pub mod memberships;
+pub mod organizations;
 pub mod tenancy;
+pub mod users;
 
 use std::sync::Arc;
 

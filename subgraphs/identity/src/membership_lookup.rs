@@ -16,9 +16,9 @@ use uuid::Uuid;
 use nexus_kit::authority::{MEMBERSHIP_LOOKUP_PATH, MembershipAnswer};
 use nexus_kit::token::KeyStore;
 
-use crate::accounts::session::role_name;
+use crate::entity::membership::role_name;
 use crate::entity::organization;
-use crate::service::membership_of;
+use crate::memberships::membership_of;
 
 pub const PATH: &str = MEMBERSHIP_LOOKUP_PATH;
 

@@ -77,7 +77,7 @@ impl Tenancy {
                         ) else {
                             return Ok(View::default());
                         };
-                        crate::service::membership_of(&self.db, org, user_id)
+                        crate::memberships::membership_of(&self.db, org, user_id)
                             .await?
                             .map(|_| (org, Role::Member))
                             .into_iter()
@@ -97,7 +97,7 @@ impl Tenancy {
                 };
                 // Organizations requiring a second factor are not this session's to act in
                 // unless it was signed in with one.
-                let closed = crate::service::closed_to(
+                let closed = crate::memberships::closed_to(
                     &self.db,
                     memberships.iter().map(|m| m.0).collect(),
                     principal.claims.two_factor(),

@@ -107,11 +107,11 @@ impl TestStack {
             .await;
         assert!(invited["errors"].is_null(), "{invited}");
         let token = self.mailed_token(email, "invitation").await;
-        let user = nexus_identity::service::find_user_by_email(&self.stack.db, email)
+        let user = nexus_identity::users::find_user_by_email(&self.stack.db, email)
             .await
             .expect("lookup")
             .expect("the invitee has signed up");
-        nexus_identity::service::mark_email_verified(&self.stack.db, user.id)
+        nexus_identity::users::mark_email_verified(&self.stack.db, user.id)
             .await
             .expect("verified");
         let invitee = self.log_in(email).await;

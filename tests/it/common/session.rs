@@ -104,7 +104,7 @@ impl TestStack {
     /// A signed-up user made platform admin (as `nexus admin grant` does), logged in again.
     pub async fn platform_admin(&self, email: &str) -> Session {
         self.sign_up(email, "Platform Admin").await;
-        nexus_identity::service::set_platform_admin(&self.stack.db, email, true, true)
+        nexus_identity::users::set_platform_admin(&self.stack.db, email, true, true)
             .await
             .expect("grant admin");
         self.log_in(email).await

@@ -38,7 +38,7 @@ pub async fn issue(
     };
     let txn = db.begin().await.map_err(internal)?;
     // The account's row first: its letters are counted one request at a time.
-    crate::service::lock_user(&txn, user_id).await?;
+    crate::users::lock_user(&txn, user_id).await?;
     let since = now - crate::mail::LIMIT_WINDOW;
     let sent: Vec<chrono::DateTime<Utc>> = email_token::Entity::find()
         .select_only()
@@ -186,7 +186,7 @@ pub async fn reset_password(
 ) -> Result<user::Model> {
     let txn = db.begin().await.map_err(internal)?;
     let taken = take(&txn, token, Purpose::ResetPassword).await?;
-    let found = crate::service::lock_user(&txn, taken.user_id).await?;
+    let found = crate::users::lock_user(&txn, taken.user_id).await?;
     if found.email != taken.email {
         return Err(invalid());
     }

@@ -3,13 +3,16 @@
 //! two-factor sign-in (`two_factor`), devices that signed in before (`known_device`).
 
 pub mod api_keys;
+pub mod deletion;
 pub mod email;
 pub mod known_device;
 pub mod password;
+pub mod password_change;
 pub mod rate_limit;
 pub mod retention;
 pub mod session;
 pub mod sign_in;
+pub mod sign_in_log;
 pub mod two_factor;
 
 use std::sync::Arc;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::AuthConfig;
 use crate::entity::{membership, organization, refresh_token, user};
-use crate::service::closed_to;
+use crate::memberships::closed_to;
 
 /// Where a session was signed in: the device (`User-Agent`) and the client's address.
 #[derive(Clone, Debug, Default)]
@@ -113,7 +113,7 @@ pub async fn issue(
         config.access_ttl,
     );
     claims.org = organization_id.map(|o| o.to_string());
-    claims.role = role.map(|r| role_name(r).to_owned());
+    claims.role = role.map(|r| membership::role_name(r).to_owned());
     claims.adm = user.is_platform_admin;
     claims.sid = Some(family.to_string());
     claims.set_sign_in(two_factor);
@@ -150,14 +150,6 @@ pub async fn issue(
     })
 }
 
-pub fn role_name(role: membership::Role) -> &'static str {
-    match role {
-        membership::Role::Owner => "owner",
-        membership::Role::Admin => "admin",
-        membership::Role::Member => "member",
-    }
-}
-
 /// Trades a refresh token for a new session; the old token dies. Reuse revokes the family, and
 /// is recorded as `reuse` says (`session.revoked`).
 pub async fn refresh(
@@ -180,7 +172,7 @@ pub async fn refresh(
     let txn = db.begin().await.map_err(internal)?;
     // The user's row first: a password change, reset or session revocation running now finishes
     // before this refresh, or waits for it — never misses the token it issues.
-    crate::service::lock_user(&txn, stored.user_id).await?;
+    crate::users::lock_user(&txn, stored.user_id).await?;
     // Only one caller can flip `used_at`; a second presentation of the same token finds it set.
     let claimed = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
@@ -311,7 +303,7 @@ pub async fn revoke(
     audit: nexus_kit::audit::Entry,
 ) -> Result<bool> {
     let txn = db.begin().await.map_err(internal)?;
-    crate::service::lock_user(&txn, user_id).await?;
+    crate::users::lock_user(&txn, user_id).await?;
     let ended = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(refresh_token::Column::UserId.eq(user_id))

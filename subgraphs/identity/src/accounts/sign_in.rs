@@ -3,15 +3,15 @@
 //! challenge that a code completes (`two_factor::complete`).
 
 use nexus_kit::accounts::Credentials;
-use nexus_kit::audit::{Actor, Entry};
+use nexus_kit::audit::Entry;
 use nexus_kit::error::{Code, Result};
 use sea_orm::DatabaseConnection;
-use uuid::Uuid;
 
 use super::session::Device;
+use super::sign_in_log::record_failure;
 use super::{AuthConfig, password, two_factor};
 use crate::entity::user;
-use crate::service;
+use crate::users;
 
 /// The account whose password `credentials` give: limits first, and the same error, after the
 /// same work, for an unknown email and a wrong password. A wrong one is recorded as `failure`
@@ -24,7 +24,7 @@ pub async fn password_holder(
     failure: Option<Entry>,
 ) -> Result<user::Model> {
     let email = credentials.email.trim().to_lowercase();
-    let found = service::find_user_by_email(db, &email).await?;
+    let found = users::find_user_by_email(db, &email).await?;
     let known_device = found.as_ref().is_some_and(|user| {
         super::known_device::is_known(&config.keys, credentials.known_device.as_deref(), user.id)
     });
@@ -63,29 +63,4 @@ pub async fn password_step(
         return Err(two_factor::second_factor_required(challenge));
     }
     Ok(user)
-}
-
-/// Records `user.sign_in_failed` (`entry`), about `user` when the account exists. Logged when it
-/// cannot be written: the failed sign-in is answered all the same.
-pub async fn record_failure(
-    db: &DatabaseConnection,
-    entry: Entry,
-    user: Option<Uuid>,
-    reason: &'static str,
-) {
-    let mut entry = entry.details(serde_json::json!({ "reason": reason }));
-    entry.action = "user.sign_in_failed";
-    if let Some(user) = user {
-        entry = entry.target("user", user);
-    }
-    if let Err(e) = nexus_kit::audit::append(db, entry).await {
-        tracing::error!(error = %e, "cannot record a failed sign-in");
-    }
-}
-
-/// `user.signed_in` (`entry`): by the user, about them.
-pub fn signed_in(entry: Entry, user: Uuid) -> Entry {
-    let mut entry = entry.target("user", user);
-    entry.actor = Actor::user(user);
-    entry
 }

@@ -115,7 +115,7 @@ pub async fn enroll(
         .to_url()
         .map_err(|e| Code::Internal.error(format!("cannot write the otpauth URI: {e}")))?;
     let txn = db.begin().await.map_err(internal)?;
-    crate::service::lock_user(&txn, user.id).await?;
+    crate::users::lock_user(&txn, user.id).await?;
     two_factor::Entity::delete_many()
         .filter(two_factor::Column::UserId.eq(user.id))
         .filter(two_factor::Column::ConfirmedAt.is_null())
@@ -265,7 +265,7 @@ pub async fn confirm(
     audit: nexus_kit::audit::Entry,
 ) -> Result<Vec<String>> {
     let txn = db.begin().await.map_err(internal)?;
-    crate::service::lock_user(&txn, user_id).await?;
+    crate::users::lock_user(&txn, user_id).await?;
     let factor = two_factor::Entity::find_by_id(user_id)
         .one(&txn)
         .await
@@ -324,7 +324,7 @@ async fn begin_with_code(
     code: &str,
 ) -> Result<sea_orm::DatabaseTransaction> {
     let txn = db.begin().await.map_err(internal)?;
-    crate::service::lock_user(&txn, user_id).await?;
+    crate::users::lock_user(&txn, user_id).await?;
     if enabled(&txn, user_id).await?.is_none() {
         return Err(Code::BadUserInput.error("two-factor sign-in is not on"));
     }
@@ -483,8 +483,13 @@ pub async fn complete(
                 .exec(db)
                 .await
                 .map_err(internal)?;
-            super::sign_in::record_failure(db, failure, Some(found.user_id), "wrong second factor")
-                .await;
+            super::sign_in_log::record_failure(
+                db,
+                failure,
+                Some(found.user_id),
+                "wrong second factor",
+            )
+            .await;
             return Err(e);
         }
     };

@@ -55,3 +55,12 @@ impl ChildRelation for ByUser {
         model.user_id
     }
 }
+
+/// The role as tokens, audit details and the internal lookups name it.
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Owner => "owner",
+        Role::Admin => "admin",
+        Role::Member => "member",
+    }
+}

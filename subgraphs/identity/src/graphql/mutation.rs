@@ -10,14 +10,14 @@ use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
 
 use super::types::{ApiKey, Invitation, Membership, Organization, User};
 use crate::accounts::session::{self, Session};
-use crate::accounts::{AuthConfig, api_keys, email, password, sign_in};
+use crate::accounts::{AuthConfig, api_keys, email, password, sign_in, sign_in_log};
 use crate::entity::email_token::Purpose;
 use crate::entity::membership::Role;
 use crate::entity::{organization, user};
 use crate::invitations;
 use crate::mail::Mailer;
-use crate::service;
 use crate::tenancy::tenancy;
+use crate::{memberships, organizations, users};
 
 #[derive(InputObject)]
 pub struct SignUpInput {
@@ -204,9 +204,9 @@ pub(super) async fn start_session(
     let txn = db.begin().await.map_err(internal)?;
     let user_id = user.id;
     // A write first: on SQLite the transaction waits its turn here instead of failing later.
-    crate::service::lock_user(&txn, user_id).await?;
+    crate::users::lock_user(&txn, user_id).await?;
     let issued = session::issue(&txn, config, user, None, None, device, two_factor).await?;
-    let mut entry = sign_in::signed_in(Entry::by(ctx, "user.signed_in"), user_id)
+    let mut entry = sign_in_log::signed_in(Entry::by(ctx, "user.signed_in"), user_id)
         .in_organization_opt(issued.organization_id);
     if let Some(details) = details {
         entry = entry.details(details);
@@ -235,7 +235,7 @@ impl AccountMutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let config = ctx.data_unchecked::<AuthConfig>();
         let mailer = ctx.data_unchecked::<Mailer>();
-        let email = service::normalize_email(&input.email)?;
+        let email = users::normalize_email(&input.email)?;
         password::check_policy(&input.password, &email)?;
         let address = ctx
             .data_opt::<ClientAddress>()
@@ -244,7 +244,7 @@ impl AccountMutation {
         // A sign-up mails its address: that mailbox is not flooded either.
         config.limiter.mail(&email).await?;
         let hash = password::hash(input.password).await?;
-        let user = service::create_user(db, &email, &input.name, None, Some(hash)).await?;
+        let user = users::create_user(db, &email, &input.name, None, Some(hash)).await?;
         // The account exists now: a letter that cannot be prepared is logged, and
         // `resendVerification` sends another.
         match email::issue(
@@ -360,7 +360,7 @@ impl AccountMutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let owner = caller(ctx).require_user()?;
         let audit = Entry::by(ctx, "organization.created");
-        service::create_owned_organization(db, owner, &input.name, &input.slug, Some(audit))
+        organizations::create_owned_organization(db, owner, &input.name, &input.slug, Some(audit))
             .await
             .map(Organization)
     }
@@ -377,12 +377,12 @@ impl AccountMutation {
         let actor = caller(ctx).require_user()?;
         let organization_id = parse_id(&id, "organization")?;
         tenancy(ctx).require_allowed_in(organization_id).await?;
-        let changes = service::OrganizationChanges {
+        let changes = organizations::OrganizationChanges {
             name: input.name,
             slug: input.slug,
         };
         let audit = Entry::by(ctx, "organization.updated");
-        service::update_organization(db, actor, organization_id, changes, audit)
+        organizations::update_organization(db, actor, organization_id, changes, audit)
             .await
             .map(Organization)
     }
@@ -401,7 +401,7 @@ impl AccountMutation {
         let organization_id = parse_id(&id, "organization")?;
         tenancy(ctx).require_allowed_in(organization_id).await?;
         let audit = Entry::by(ctx, "organization.deleted");
-        service::delete_organization(db, actor, organization_id, &confirm_slug, audit)
+        organizations::delete_organization(db, actor, organization_id, &confirm_slug, audit)
             .await
             .map(Organization)
     }
@@ -413,7 +413,8 @@ impl AccountMutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let user_id = caller(ctx).require_user()?;
         confirm_password(ctx, user_id, password).await?;
-        service::delete_account(db, user_id, Entry::by(ctx, "user.deleted")).await?;
+        crate::accounts::deletion::delete_account(db, user_id, Entry::by(ctx, "user.deleted"))
+            .await?;
         Ok(true)
     }
 
@@ -427,11 +428,11 @@ impl AccountMutation {
             MaybeUndefined::Null => Some(None),
             MaybeUndefined::Value(url) => Some(Some(url)),
         };
-        let changes = service::ProfileChanges {
+        let changes = users::ProfileChanges {
             name: input.name,
             avatar_url,
         };
-        service::update_profile(db, user, changes).await.map(User)
+        users::update_profile(db, user, changes).await.map(User)
     }
 
     /// Invites an address to an organization (owners and admins; only owners invite owners). A
@@ -452,7 +453,7 @@ impl AccountMutation {
         // Letters carry an organization's name: nobody may flood an address with them.
         config
             .limiter
-            .mail(&service::normalize_email(&input.email)?)
+            .mail(&users::normalize_email(&input.email)?)
             .await?;
         let (invited, token) = invitations::invite(
             db,
@@ -465,7 +466,7 @@ impl AccountMutation {
         )
         .await?;
         let (organization, inviter) = invitations::letter_names(db, &invited).await?;
-        let role = session::role_name(invited.role);
+        let role = crate::entity::membership::role_name(invited.role);
         mailer
             .send(
                 &invited.email,
@@ -554,9 +555,9 @@ impl AccountMutation {
         let config = ctx.data_unchecked::<AuthConfig>();
         let mailer = ctx.data_unchecked::<Mailer>();
         let user_id = caller(ctx).require_user()?;
-        let new_email = service::normalize_email(&input.new_email)?;
+        let new_email = users::normalize_email(&input.new_email)?;
         let user = confirm_password(ctx, user_id, input.password).await?;
-        if service::find_user_by_email(db, &new_email).await?.is_some() {
+        if users::find_user_by_email(db, &new_email).await?.is_some() {
             return Err(
                 Code::Conflict.error(format!("`{new_email}` belongs to an account already"))
             );
@@ -587,7 +588,8 @@ impl AccountMutation {
         let hash = password::hash(input.new_password).await?;
         let this_session = principal.claims.session();
         let audit = Entry::by(ctx, "user.password_changed");
-        service::set_password(db, user_id, hash, this_session, audit).await?;
+        crate::accounts::password_change::set_password(db, user_id, hash, this_session, audit)
+            .await?;
         Ok(true)
     }
 
@@ -621,7 +623,7 @@ impl AccountMutation {
         // database or the mail server, or its timing would say that the account exists.
         let db = db.clone();
         tokio::spawn(async move {
-            let Ok(Some(user)) = service::find_user_by_email(&db, &email).await else {
+            let Ok(Some(user)) = users::find_user_by_email(&db, &email).await else {
                 return;
             };
             match email::issue(&db, user.id, Purpose::ResetPassword, &user.email, per_day).await {
@@ -665,7 +667,7 @@ impl AccountMutation {
         let membership_id = parse_id(&input.membership_id, "membership")?;
         allowed_for_membership(ctx, membership_id).await?;
         let audit = Entry::by(ctx, "member.role_changed");
-        service::change_member_role(db, actor, membership_id, input.role, audit)
+        memberships::change_member_role(db, actor, membership_id, input.role, audit)
             .await
             .map(Membership)
     }
@@ -677,7 +679,7 @@ impl AccountMutation {
         let membership_id = parse_id(&membership_id, "membership")?;
         allowed_for_membership(ctx, membership_id).await?;
         let audit = Entry::by(ctx, "member.removed");
-        service::remove_member(db, actor, membership_id, audit).await?;
+        memberships::remove_member(db, actor, membership_id, audit).await?;
         Ok(true)
     }
 
@@ -687,7 +689,7 @@ impl AccountMutation {
         let actor = caller(ctx).require_user()?;
         let organization_id = parse_id(&organization_id, "organization")?;
         let audit = Entry::by(ctx, "member.left");
-        service::leave_organization(db, actor, organization_id, audit).await?;
+        memberships::leave_organization(db, actor, organization_id, audit).await?;
         Ok(true)
     }
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::types::{Membership, Organization, User};
 use crate::accounts::session;
 use crate::entity::{membership, organization, user};
-use crate::service;
+use crate::organizations;
 use crate::tenancy::{VisibleUsers, require_signed_in, tenancy};
 
 pub struct Query;
@@ -115,7 +115,7 @@ impl Query {
             }
             (None, Some(slug)) => {
                 let db = ctx.data_unchecked::<DatabaseConnection>();
-                service::find_organization_by_slug(db, &slug).await?
+                organizations::find_organization_by_slug(db, &slug).await?
             }
             _ => return Err(bad_input("give exactly one of `id` and `slug`")),
         };

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::mutation::{AuthPayload, confirm_password};
 use super::types::Organization;
 use crate::accounts::{AuthConfig, two_factor};
-use crate::service;
+use crate::organizations;
 
 #[derive(InputObject)]
 pub struct VerifySecondFactorInput {
@@ -136,7 +136,7 @@ impl TwoFactorMutation {
             .in_organization(organization_id)
             .target("organization", organization_id)
             .details(json!({ "required": required }));
-        service::set_two_factor_requirement(db, actor, organization_id, required, audit)
+        organizations::set_two_factor_requirement(db, actor, organization_id, required, audit)
             .await
             .map(Organization)
     }
