@@ -1,16 +1,31 @@
 //! Identity's part of the supergraph.
 
+mod account;
+mod api_keys;
 mod audit;
-mod mutation;
+mod invitations;
+mod members;
+mod organizations;
+mod profile;
 mod query;
+mod sessions;
 mod two_factor;
 mod types;
 
 use async_graphql::MergedObject;
 
-pub use mutation::ClientAddress;
 pub use query::Query;
+pub use sessions::ClientAddress;
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(mutation::AccountMutation, two_factor::TwoFactorMutation);
+pub struct Mutation(
+    sessions::SessionMutation,
+    organizations::OrganizationMutation,
+    profile::ProfileMutation,
+    invitations::InvitationMutation,
+    account::AccountMutation,
+    members::MemberMutation,
+    api_keys::ApiKeyMutation,
+    two_factor::TwoFactorMutation,
+);
 pub use types::{ApiKey, Membership, Organization, User};

@@ -10,7 +10,7 @@ use nexus_kit::id::parse_id;
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 
-use super::mutation::{AuthPayload, confirm_password};
+use super::sessions::{AuthPayload, confirm_password};
 use super::types::Organization;
 use crate::accounts::{AuthConfig, two_factor};
 use crate::organizations;
@@ -108,7 +108,7 @@ impl TwoFactorMutation {
             two_factor::Proof::RecoveryCode => "recovery_code",
         };
         let details = json!({ "second_factor": method });
-        super::mutation::start_session(ctx, user, &device, true, Some(details)).await
+        super::sessions::start_session(ctx, user, &device, true, Some(details)).await
     }
 
     /// Requires (or stops requiring) two-factor sign-in of the organization's members (owners
