@@ -205,8 +205,9 @@ async fn dev(config: &Config, with_seed: bool) -> anyhow::Result<()> {
     if with_seed {
         seed::load(&stack.db).await?;
     }
+    let interrupted = shutdown_signal();
     println!("Nexus is running: {}", stack.graphql_url());
-    shutdown_signal().await;
+    interrupted.await;
     println!("shutting down");
     stack.shutdown().await
 }
@@ -263,8 +264,9 @@ async fn serve_router(config: &Config, supergraph: Option<&Path>) -> anyhow::Res
     if supergraph.is_none() {
         println!("router following the registry at {}", config.apps.url);
     }
+    let interrupted = shutdown_signal();
     println!("router listening: {}", router.graphql_url());
-    shutdown_signal().await;
+    interrupted.await;
     router.shutdown().await
 }
 
@@ -334,9 +336,10 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
             config.license_sync_interval(),
         ));
     }
+    let interrupted = shutdown_signal();
     println!("{name} subgraph listening: http://{addr}/graphql");
     let shutdown = async move {
-        shutdown_signal().await;
+        interrupted.await;
         // Routers long-polling the supergraph feed are answered now, not after their wait.
         registry.close();
     };
@@ -381,11 +384,25 @@ fn export_schema(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        // No signal handler available: run until killed.
-        std::future::pending::<()>().await;
+/// Ctrl-C (SIGINT), listened for from the moment this is called: call it before saying a
+/// command is ready, so that a signal sent the moment it says so is not missed (its default
+/// action would end the process without shutting down).
+fn shutdown_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut interrupt) = signal(SignalKind::interrupt()) {
+            return Box::pin(async move {
+                interrupt.recv().await;
+            });
+        }
     }
+    Box::pin(async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No signal handler available: run until killed.
+            std::future::pending::<()>().await;
+        }
+    })
 }
 
 /// The app manifest's JSON Schema, as committed at `schema/manifest.schema.json`.
