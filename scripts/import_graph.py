@@ -217,7 +217,8 @@ def analyse(root, crate):
     long_fns.sort(key=lambda x: (-x['lines'], x['file'], x['line']))
     long_files.sort(key=lambda x: -x['lines'])
     return {'crate': crate, 'src': src.relative_to(root).as_posix(), 'files': len(files),
-            'edges': len(edges), 'cycles': cycles, 'upward_imports': upward,
+            'edges': len(edges), 'edge_list': [[a, b, sorted(i)] for (a, b), i in sorted(edges.items())],
+            'cycles': cycles, 'upward_imports': upward,
             'long_functions': long_fns, 'long_files': long_files}
 
 

@@ -504,7 +504,7 @@ async fn main() -> anyhow::Result<()> {
         Suite::Queries => query_scenarios(&stack, &token)?,
         Suite::Licenses => license_scenarios(&stack, &token, apps[0]).await?,
         Suite::Port => {
-            let head = nexus_apps::registry::versions::head(&stack.db)
+            let head = nexus_apps::registry::live_set::head(&stack.db)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?
                 .context("a supergraph")?;

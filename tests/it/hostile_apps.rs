@@ -629,7 +629,7 @@ async fn an_app_name_that_now_resolves_to_loopback_is_never_called() {
 #[tokio::test]
 async fn the_router_refuses_a_supergraph_nexus_never_composes() {
     let stack = TestStack::start().await;
-    let head = nexus_apps::registry::versions::head(&stack.stack.db)
+    let head = nexus_apps::registry::live_set::head(&stack.stack.db)
         .await
         .ok()
         .flatten()

@@ -47,3 +47,17 @@ pub async fn connect(url: &str) -> Result<(DatabaseConnection, StatementCounter)
     });
     Ok((db, counter))
 }
+
+/// Begins a transaction that will write, holding SQLite's write lock from its start: one that
+/// reads first and writes later fails (`SQLITE_BUSY_SNAPSHOT`) when another connection wrote in
+/// between, where waiting would have done. (PostgreSQL needs nothing of the sort.) The no-op
+/// write is to the audit chain's head, a table every platform has.
+pub async fn begin_writing(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        txn.execute_unprepared("UPDATE audit_chain_head SET seq = seq WHERE 0 = 1")
+            .await?;
+    }
+    Ok(txn)
+}

@@ -11,7 +11,8 @@ use async_graphql::MergedObject;
 
 pub use mutation::Mutation;
 pub use query::Query;
-pub use versions::{AppVersion, SupergraphVersion, VersionMutation, VersionQuery};
+pub use types::AppVersion;
+pub use versions::{SupergraphVersion, VersionMutation, VersionQuery};
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]

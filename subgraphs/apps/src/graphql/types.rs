@@ -7,10 +7,11 @@ use nexus_kit::error::{Code, internal};
 use nexus_kit::id::to_id;
 use nexus_kit::loader::{load, load_children};
 use nexus_kit::page::PageArgs;
+use nexus_registry::submission::SubmissionError;
 use uuid::Uuid;
 
 use crate::entity::app::{self, AppStatus, PricingModel};
-use crate::entity::app_version;
+use crate::entity::app_version::{self, AppVersionStatus};
 use crate::entity::installation::{self, InstallationStatus};
 
 /// identity's `User`, referenced by id (identity resolves it).
@@ -129,16 +130,14 @@ impl App {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Option<Connection<String, super::versions::AppVersion>>> {
+    ) -> Result<Option<Connection<String, AppVersion>>> {
         let caller = caller(ctx);
         if !caller.is_platform_admin() && caller.user_id() != Some(self.0.developer_id) {
             return Err(Code::Forbidden.error("an app's versions are visible to its developer"));
         }
         let args = PageArgs::parse(first, after)?;
         let page = load_children::<app_version::ByApp>(ctx, self.0.id, args).await?;
-        Ok(Some(
-            page.into_connection(|v| v.id, super::versions::AppVersion),
-        ))
+        Ok(Some(page.into_connection(|v| v.id, AppVersion)))
     }
 
     /// The webhook endpoint's state; null until the app has had an event (the app's developer
@@ -265,4 +264,77 @@ pub fn app_visible(ctx: &Context<'_>, app: &app::Model) -> bool {
         || caller.is_platform_admin()
         || caller.is_service()
         || caller.user_id() == Some(app.developer_id)
+}
+
+/// One problem with a submission: which rule (`code`), where, and what to do.
+#[derive(SimpleObject, Clone)]
+pub struct SubmissionProblem {
+    pub code: String,
+    pub message: String,
+    /// JSON pointer into the manifest, for manifest problems.
+    pub path: Option<String>,
+    pub subgraph: Option<String>,
+    #[graphql(name = "type")]
+    pub type_name: Option<String>,
+    pub field: Option<String>,
+}
+
+impl From<SubmissionError> for SubmissionProblem {
+    fn from(e: SubmissionError) -> Self {
+        SubmissionProblem {
+            code: e.code,
+            message: e.message,
+            path: e.path,
+            subgraph: e.subgraph,
+            type_name: e.type_name,
+            field: e.field,
+        }
+    }
+}
+
+pub struct AppVersion(pub app_version::Model);
+
+#[Object]
+impl AppVersion {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn version(&self) -> &str {
+        &self.0.version
+    }
+
+    async fn status(&self) -> AppVersionStatus {
+        self.0.status
+    }
+
+    async fn subgraph_url(&self) -> &str {
+        &self.0.subgraph_url
+    }
+
+    /// Why the automatic checks rejected it (empty when they passed).
+    async fn errors(&self) -> Vec<SubmissionProblem> {
+        serde_json::from_value::<Vec<SubmissionError>>(self.0.errors.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(SubmissionProblem::from)
+            .collect()
+    }
+
+    /// The reviewer's reason, for versions rejected in review.
+    async fn review_reason(&self) -> Option<&str> {
+        self.0.review_reason.as_deref()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn reviewed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.reviewed_at
+    }
+
+    async fn app(&self, ctx: &Context<'_>) -> Result<Option<App>> {
+        Ok(load::<app::Entity>(ctx, self.0.app_id).await?.map(App))
+    }
 }

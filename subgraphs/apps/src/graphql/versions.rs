@@ -13,88 +13,15 @@ use nexus_kit::id::{parse_id, to_id};
 use nexus_kit::loader::load;
 use nexus_kit::page::{PageArgs, fetch_page};
 use nexus_registry::Registry;
-use nexus_registry::submission::SubmissionError;
 use sea_orm::{DatabaseConnection, EntityTrait};
 
-use super::types::App;
+use super::types::{App, AppVersion, SubmissionProblem};
 use crate::entity::app;
-use crate::entity::app_version::{self, AppVersionStatus};
+use crate::entity::app_version;
 use crate::entity::supergraph_version;
+use crate::registry::live_set::ComposedSubgraph;
 use crate::registry::publisher::Publisher;
-use crate::registry::versions::{self, ComposedSubgraph};
-
-/// One problem with a submission: which rule (`code`), where, and what to do.
-#[derive(SimpleObject, Clone)]
-pub struct SubmissionProblem {
-    pub code: String,
-    pub message: String,
-    /// JSON pointer into the manifest, for manifest problems.
-    pub path: Option<String>,
-    pub subgraph: Option<String>,
-    #[graphql(name = "type")]
-    pub type_name: Option<String>,
-    pub field: Option<String>,
-}
-
-impl From<SubmissionError> for SubmissionProblem {
-    fn from(e: SubmissionError) -> Self {
-        SubmissionProblem {
-            code: e.code,
-            message: e.message,
-            path: e.path,
-            subgraph: e.subgraph,
-            type_name: e.type_name,
-            field: e.field,
-        }
-    }
-}
-
-pub struct AppVersion(pub app_version::Model);
-
-#[Object]
-impl AppVersion {
-    async fn id(&self) -> ID {
-        to_id(self.0.id)
-    }
-
-    async fn version(&self) -> &str {
-        &self.0.version
-    }
-
-    async fn status(&self) -> AppVersionStatus {
-        self.0.status
-    }
-
-    async fn subgraph_url(&self) -> &str {
-        &self.0.subgraph_url
-    }
-
-    /// Why the automatic checks rejected it (empty when they passed).
-    async fn errors(&self) -> Vec<SubmissionProblem> {
-        serde_json::from_value::<Vec<SubmissionError>>(self.0.errors.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .map(SubmissionProblem::from)
-            .collect()
-    }
-
-    /// The reviewer's reason, for versions rejected in review.
-    async fn review_reason(&self) -> Option<&str> {
-        self.0.review_reason.as_deref()
-    }
-
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
-    }
-
-    async fn reviewed_at(&self) -> Option<DateTime<Utc>> {
-        self.0.reviewed_at
-    }
-
-    async fn app(&self, ctx: &Context<'_>) -> Result<Option<App>> {
-        Ok(load::<app::Entity>(ctx, self.0.app_id).await?.map(App))
-    }
-}
+use crate::registry::versions;
 
 #[derive(SimpleObject)]
 pub struct SupergraphSubgraph {

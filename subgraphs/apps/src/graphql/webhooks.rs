@@ -313,7 +313,7 @@ impl WebhookMutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let app_id = parse_id(&app_id, "app")?;
         require_manager(ctx, app_id).await?;
-        let txn = crate::webhooks::begin_writing(db).await.map_err(internal)?;
+        let txn = nexus_kit::db::begin_writing(db).await.map_err(internal)?;
         let secret = endpoints::rotate(&txn, secrets(ctx), app_id)
             .await
             .map_err(internal)?;
@@ -332,7 +332,7 @@ impl WebhookMutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let app_id = parse_id(&app_id, "app")?;
         require_manager(ctx, app_id).await?;
-        let txn = crate::webhooks::begin_writing(db).await.map_err(internal)?;
+        let txn = nexus_kit::db::begin_writing(db).await.map_err(internal)?;
         let enabled = endpoints::enable(&txn, secrets(ctx), app_id)
             .await
             .map_err(internal)?;

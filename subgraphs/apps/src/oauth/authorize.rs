@@ -22,11 +22,11 @@ use nexus_kit::audit::{Actor, Entry};
 use nexus_protocol::oauth::{AUTHORIZE_PATH, USER_SCOPES, is_user_scope};
 use uuid::Uuid;
 
-use super::OAuthServer;
 use super::browser::{BrowserSession, SignIn};
 use super::client::Client;
 use super::grants::{self, NewCode, valid_pkce_string};
 use super::pages::{self, ConsentPage, LoginPage, OrganizationChoice, ScopeLine};
+use super::server::OAuthServer;
 use crate::entity::installation;
 
 /// The longest redirect URI a request may name (codes store it).

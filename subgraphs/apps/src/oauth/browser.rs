@@ -77,7 +77,7 @@ impl BrowserSession {
             auth_time,
             two_factor: false,
             epoch: 0,
-            csrf: super::random_secret(),
+            csrf: nexus_kit::secrets::random_secret(),
         }
     }
 

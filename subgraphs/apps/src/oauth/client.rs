@@ -10,15 +10,15 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait};
 use uuid::Uuid;
 
-use super::sha256_hex;
 use crate::entity::app::{self, AppStatus};
 use crate::entity::app_credential;
 use crate::entity::app_version::{self, AppVersionStatus};
+use nexus_kit::secrets::sha256_hex;
 
 /// A new client secret for the app (the old one stops working); returned once. `audit`
 /// (`app.client_secret_rotated`, by whom) says `app.client_secret_created` for the first one.
 pub async fn rotate_secret(db: &DatabaseConnection, app_id: Uuid, audit: Entry) -> Result<String> {
-    let secret = format!("nxs_{}", super::random_secret());
+    let secret = format!("nxs_{}", nexus_kit::secrets::random_secret());
     let (hash, now) = (sha256_hex(&secret), Utc::now());
     let txn = db.begin().await.map_err(internal)?;
     // Whether there was a secret, told by the write itself: no read a racing rotation outdates.

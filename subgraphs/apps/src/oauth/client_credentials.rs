@@ -12,7 +12,7 @@ use nexus_kit::token::{KeyStore, TokenType, new_claims};
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 
-use super::{OAuthServer, answer, oauth_error, server_error};
+use super::server::{OAuthServer, answer, oauth_error, server_error};
 use crate::entity::installation::{self, InstallationStatus};
 
 /// The default lifetime of an installation token (`[tokens] installation_ttl_seconds`).

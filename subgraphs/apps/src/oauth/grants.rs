@@ -16,9 +16,9 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{random_secret, sha256_hex};
 use crate::entity::installation::{self, InstallationStatus};
 use crate::entity::{oauth_authorization, oauth_code, oauth_grant, oauth_refresh_token};
+use nexus_kit::secrets::{random_secret, sha256_hex};
 
 /// How long an authorization code may wait to be redeemed.
 pub const CODE_TTL: Duration = Duration::seconds(60);
@@ -544,7 +544,7 @@ pub async fn revoke_for_user(
         which = which.add(oauth_authorization::Column::OrganizationId.eq(organization));
     }
     // Reads, then writes: SQLite's write lock first.
-    let txn = crate::webhooks::begin_writing(db).await.map_err(internal)?;
+    let txn = nexus_kit::db::begin_writing(db).await.map_err(internal)?;
     let live = oauth_authorization::Entity::find()
         .filter(which)
         .all(&txn)

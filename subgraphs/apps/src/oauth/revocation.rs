@@ -12,9 +12,9 @@ use nexus_kit::token::{CORE_AUDIENCE, Claims, TokenType};
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 
+use super::server::{OAuthServer, answer, oauth_error, server_error};
 use super::token_endpoint::authenticated_client;
 use super::token_request::{Malformed, TokenRequest};
-use super::{OAuthServer, answer, oauth_error, server_error};
 use crate::entity::installation::{self, InstallationStatus};
 
 /// The request's client and `token`, or the answer that refuses it.

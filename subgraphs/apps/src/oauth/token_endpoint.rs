@@ -17,10 +17,11 @@ use nexus_protocol::oauth::{
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 
+use super::client;
 use super::grants::{self, Issued, Redemption, Refused};
+use super::server::{OAuthServer, answer, invalid_client, oauth_error, server_error};
 use super::token_request::{Malformed, TokenRequest};
 use super::tokens::{self, Delegation, IdToken};
-use super::{OAuthServer, answer, client, invalid_client, oauth_error, server_error};
 use crate::entity::app::{self, AppStatus};
 use crate::entity::installation::{self, InstallationStatus};
 

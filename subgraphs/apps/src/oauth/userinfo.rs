@@ -10,7 +10,7 @@ use nexus_kit::token::{CORE_AUDIENCE, Claims, TokenType};
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 
-use super::{OAuthServer, answer, server_error};
+use super::server::{OAuthServer, answer, server_error};
 use crate::entity::installation::{self, InstallationStatus};
 
 fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response {

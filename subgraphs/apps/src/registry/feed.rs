@@ -18,8 +18,6 @@ use nexus_kit::auth::Caller;
 use nexus_kit::token::KeyStore;
 use nexus_registry::Registry;
 
-use crate::registry::versions;
-
 pub const FEED_PATH: &str = "/supergraph";
 /// The longest a request may wait for a change.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -59,7 +57,7 @@ pub async fn head(
     let mut published = registry.subscribe();
     let mut closing = registry.closing();
     loop {
-        let head = match versions::head(&db).await {
+        let head = match crate::registry::live_set::head(&db).await {
             Ok(Some(head)) => head,
             Ok(None) => {
                 return (

@@ -10,7 +10,7 @@ use nexus_registry::registry::AppHealth;
 use reqwest::Method;
 use sea_orm::DatabaseConnection;
 
-use crate::registry::versions::live_apps;
+use crate::registry::live_set::live_apps;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 

@@ -4,7 +4,9 @@
 //! follow (`feed`: `GET /supergraph`), and health checks of the live apps (`health`). The pure
 //! checks (manifest, extension policy, composition) are the `nexus-registry` crate's.
 
+pub mod changes;
 pub mod feed;
 pub mod health;
+pub mod live_set;
 pub mod publisher;
 pub mod versions;

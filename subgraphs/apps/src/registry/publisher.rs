@@ -21,7 +21,8 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::versions::{self, Change, Changed, LiveSet};
+use super::changes::{self, Change, Changed};
+use super::live_set::{self, LiveSet};
 use crate::entity::supergraph_version;
 
 type Answer = Result<(Changed, supergraph_version::Model)>;
@@ -34,7 +35,7 @@ struct Request {
 }
 
 /// The queue of changes waiting for their turn, in one process (other processes wait on the
-/// database: see [`versions::take_publishing_lock`]).
+/// database: see [`live_set::take_publishing_lock`]).
 pub struct Publisher {
     db: DatabaseConnection,
     registry: Arc<Registry>,
@@ -133,15 +134,15 @@ impl Publisher {
     ) -> std::result::Result<Vec<Answer>, Unpublished> {
         let failed = Unpublished::Failed;
         let txn = self.db.begin().await.map_err(internal).map_err(failed)?;
-        versions::take_publishing_lock(&txn).await.map_err(failed)?;
-        let mut live: LiveSet = versions::live_set(&txn).await.map_err(failed)?;
+        live_set::take_publishing_lock(&txn).await.map_err(failed)?;
+        let mut live: LiveSet = live_set::live_set(&txn).await.map_err(failed)?;
         let mut outcomes: Vec<Result<Changed>> = Vec::with_capacity(changes.len());
         let mut reasons = Vec::new();
         let mut entries = Vec::new();
         let mut created_by = None;
         for queued in changes {
             let savepoint = txn.begin().await.map_err(internal).map_err(failed)?;
-            let applied = versions::apply(
+            let applied = changes::apply(
                 &savepoint,
                 queued.admin,
                 queued.change,
@@ -178,10 +179,10 @@ impl Publisher {
                 })
                 .collect());
         };
-        let (supergraph, listed) = versions::compose_live(&self.registry, live)
+        let (supergraph, listed) = live_set::compose_live(&self.registry, live)
             .await
             .map_err(Unpublished::DoesNotCompose)?;
-        let head = versions::record_head(&txn, &supergraph, listed, created_by, reasons.join("; "))
+        let head = live_set::record_head(&txn, &supergraph, listed, created_by, reasons.join("; "))
             .await
             .map_err(failed)?;
         let head_actor = entries
@@ -191,7 +192,7 @@ impl Publisher {
             audit::record(&txn, entry).await.map_err(failed)?;
         }
         if let Some((actor, address)) = head_actor {
-            audit::record(&txn, versions::published(actor, address, &head))
+            audit::record(&txn, live_set::published(actor, address, &head))
                 .await
                 .map_err(failed)?;
         }

@@ -27,10 +27,10 @@ use sea_orm::{
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use super::Settings;
 use super::entity::{delivery, endpoint};
 use super::envelope::{self, Recipient};
 use super::recorder::{Outcome, Recorder};
+use super::settings::Settings;
 use super::subscriptions::Subscriptions;
 
 /// Deliveries one worker has in flight at most.
@@ -200,7 +200,7 @@ pub async fn claim(deliverer: &Deliverer, limit: u64) -> Result<Vec<delivery::Mo
         return Ok(Vec::new());
     }
     // Locked and checked again: another worker may have taken some since.
-    let txn = super::begin_writing(&deliverer.db).await?;
+    let txn = nexus_kit::db::begin_writing(&deliverer.db).await?;
     let due = delivery::Entity::find()
         .filter(delivery::Column::Id.is_in(picked))
         .filter(delivery::Column::Status.eq(delivery::Status::Pending))
@@ -314,7 +314,18 @@ async fn shaped(
     if super::shaping::is_shaped(&claimed.body) {
         return Ok(Ok(()));
     }
-    let body = match super::shaping::shape(deliverer, claimed, query).await {
+    let body = match super::shaping::shape(
+        &super::shaping::PayloadRouter {
+            db: &deliverer.db,
+            keys: &deliverer.keys,
+            client: &deliverer.router,
+            url: deliverer.settings.graphql_url.as_deref(),
+        },
+        claimed,
+        query,
+    )
+    .await
+    {
         Ok(body) => body,
         Err(error) => return Ok(Err(error.to_string())),
     };

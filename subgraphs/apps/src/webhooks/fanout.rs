@@ -27,7 +27,7 @@ use crate::entity::installation::{self, InstallationStatus};
 
 /// Fans out up to `batch` events; returns how many it took.
 pub async fn run(db: &DatabaseConnection, batch: u64) -> Result<usize, DbErr> {
-    let txn = super::begin_writing(db).await?;
+    let txn = nexus_kit::db::begin_writing(db).await?;
     let taken = outbox::Entity::find()
         .filter(outbox::Column::DispatchedAt.is_null())
         .order_by_asc(outbox::Column::CreatedAt)

@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod fanout;
 pub mod operations;
 pub mod recorder;
+pub mod settings;
 pub mod shaping;
 pub mod subscriptions;
 
@@ -23,60 +24,8 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use self::delivery::Deliverer;
 use self::entity::delivery as deliveries;
+pub use self::settings::Settings;
 use nexus_kit::outbox::entity as outbox;
-
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// How often an idle worker looks for new events and due deliveries.
-    pub poll_interval: Duration,
-    /// One attempt's time limit.
-    pub timeout: Duration,
-    /// Waits between attempts; when they run out the delivery has failed.
-    pub schedule: Vec<Duration>,
-    /// The longest `Retry-After` honoured.
-    pub max_retry_after: Duration,
-    /// An endpoint failing every attempt this long is disabled.
-    pub disable_after: Duration,
-    /// Deliveries of one app in flight at once, per worker.
-    pub per_endpoint: usize,
-    /// Events fanned out and deliveries claimed per round.
-    pub batch: u64,
-    /// How long a claimed delivery is a worker's (longer than `timeout`).
-    pub lease: Duration,
-    /// How long finished deliveries (and their attempts) are kept.
-    pub retention: Duration,
-    /// Deliver to loopback and private addresses (development).
-    pub allow_private: bool,
-    /// The router's GraphQL URL, where events' payload queries run as the installation.
-    pub graphql_url: Option<String>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        let minutes = |m: u64| Duration::from_secs(m * 60);
-        Settings {
-            poll_interval: Duration::from_millis(200),
-            timeout: Duration::from_secs(15),
-            schedule: vec![
-                Duration::from_secs(5),
-                minutes(5),
-                minutes(30),
-                minutes(120),
-                minutes(300),
-                minutes(600),
-                minutes(600),
-            ],
-            max_retry_after: minutes(600),
-            disable_after: Duration::from_secs(5 * 24 * 3600),
-            per_endpoint: 16,
-            batch: 64,
-            lease: Duration::from_secs(60),
-            retention: Duration::from_secs(14 * 24 * 3600),
-            allow_private: false,
-            graphql_url: None,
-        }
-    }
-}
 
 /// A running worker. `stop` ends it cleanly; dropping it stops claiming at once (attempts in
 /// flight still finish and are recorded, if the database is still open).
@@ -115,21 +64,6 @@ impl Drop for Worker {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// Begins a transaction that will write, holding SQLite's write lock from its start: one that
-/// reads first and writes later fails (`SQLITE_BUSY_SNAPSHOT`) when another connection wrote in
-/// between, where waiting would have done. (PostgreSQL needs nothing of the sort.)
-pub(crate) async fn begin_writing(
-    db: &DatabaseConnection,
-) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
-    let txn = db.begin().await?;
-    if txn.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        txn.execute_unprepared("UPDATE webhook_sequences SET last = last WHERE 0 = 1")
-            .await?;
-    }
-    Ok(txn)
 }
 
 /// Starts a worker.

@@ -107,7 +107,7 @@ pub async fn replay(
         return Err(ReplayRefused::TooMany);
     }
     missed.sort_by_key(|e| e.created_at);
-    let txn = super::begin_writing(db).await?;
+    let txn = nexus_kit::db::begin_writing(db).await?;
     // The app's failed deliveries due again: those about no organization, or about one where it
     // is installed now.
     let mut abouts: Vec<Condition> = organizations

@@ -21,8 +21,8 @@ use uuid::Uuid;
 
 use nexus_kit::outbox::Event;
 
-use super::Settings;
 use super::entity::{attempt, delivery, endpoint};
+use super::settings::Settings;
 
 /// Attempts written in one transaction at most.
 const GROUP: usize = 512;

@@ -6,10 +6,10 @@
 //! same body. The event's own `data` stays as the platform wrote it: the app's subgraph answers
 //! part of the query, so nothing it shaped may pass for a platform fact (`envelope`).
 
-use sea_orm::EntityTrait;
+use nexus_kit::token::KeyStore;
+use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::{Map, Value};
 
-use super::delivery::Deliverer;
 use super::entity::delivery;
 use crate::entity::installation;
 
@@ -51,34 +51,42 @@ fn variables(body: &Value) -> Map<String, Value> {
     variables
 }
 
+/// Where payload queries run: through the router, as the installation.
+pub struct PayloadRouter<'a> {
+    pub db: &'a DatabaseConnection,
+    /// Sign the installation's token.
+    pub keys: &'a KeyStore,
+    pub client: &'a reqwest::Client,
+    /// The router's GraphQL URL, if one is configured.
+    pub url: Option<&'a str>,
+}
+
 /// The body with the query's result (and its errors, if any) as `shaped`.
 pub async fn shape(
-    deliverer: &Deliverer,
+    router: &PayloadRouter<'_>,
     claimed: &delivery::Model,
     query: &str,
 ) -> Result<String, String> {
-    let url = deliverer
-        .settings
-        .graphql_url
-        .as_deref()
+    let url = router
+        .url
         .ok_or("no router URL is configured for payload queries")?;
     let installation_id = claimed
         .installation_id
         .ok_or("the event concerns no installation")?;
     let installation = installation::Entity::find_by_id(installation_id)
-        .one(&deliverer.db)
+        .one(router.db)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the installation is gone")?;
     let token = crate::oauth::client_credentials::sign(
-        &deliverer.keys,
+        router.keys,
         &installation,
         std::time::Duration::from_secs(60),
     )
     .map_err(|e| e.to_string())?;
     let mut body: Value = serde_json::from_str(&claimed.body).map_err(|e| e.to_string())?;
-    let answer: Value = deliverer
-        .router
+    let answer: Value = router
+        .client
         .post(url)
         .bearer_auth(token)
         .json(&serde_json::json!({ "query": query, "variables": variables(&body) }))
