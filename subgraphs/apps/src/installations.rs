@@ -150,7 +150,7 @@ pub async fn uninstall(
     crate::oauth::grants::revoke_for_installation(&txn, updated.id).await?;
     nexus_kit::outbox::emit(
         &txn,
-        crate::NAME,
+        crate::name::NAME,
         crate::events::installation("app.uninstalled", &updated),
     )
     .await?;
@@ -210,7 +210,7 @@ pub async fn end_in_deleted_organization<C: sea_orm::ConnectionTrait>(
                 .map_err(|e| sea_orm::DbErr::Custom(e.message))?;
             nexus_kit::outbox::record(
                 conn,
-                crate::NAME,
+                crate::name::NAME,
                 crate::events::installation("app.uninstalled", &ended),
             )
             .await?;
@@ -239,7 +239,7 @@ pub async fn update_scopes(
     let updated = active.update(&txn).await.map_err(internal)?;
     nexus_kit::outbox::emit(
         &txn,
-        crate::NAME,
+        crate::name::NAME,
         crate::events::installation("installation.scopes_updated", &updated),
     )
     .await?;

@@ -6,6 +6,7 @@ pub mod graphql;
 pub mod installation_lookup;
 pub mod installations;
 pub mod licensing;
+mod name;
 pub mod oauth;
 pub mod registry;
 pub mod service;
@@ -23,15 +24,7 @@ use nexus_kit::loader;
 use nexus_kit::token::KeyStore;
 use nexus_registry::Registry;
 
-pub const NAME: &str = "apps";
-
-/// The apps service itself, as the actor of what it does on its own (no request asked for it).
-pub(crate) fn service_actor() -> nexus_kit::audit::Actor {
-    nexus_kit::audit::Actor {
-        kind: "service",
-        id: Some(NAME.to_owned()),
-    }
-}
+pub use name::NAME;
 
 pub type AppsSchema = Schema<RootQuery, RootMutation, EmptySubscription>;
 

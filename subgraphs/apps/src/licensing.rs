@@ -189,7 +189,7 @@ pub async fn sync_once(db: &DatabaseConnection, licensing: &CoreClient) -> Resul
                 {
                     nexus_kit::outbox::emit(
                         &txn,
-                        crate::NAME,
+                        crate::name::NAME,
                         crate::events::installation(event_type, &updated),
                     )
                     .await?;

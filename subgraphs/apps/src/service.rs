@@ -170,7 +170,7 @@ pub(crate) async fn insert_installation(
     })?;
     nexus_kit::outbox::emit(
         &txn,
-        crate::NAME,
+        crate::name::NAME,
         crate::events::installation("app.installed", &created),
     )
     .await?;

@@ -10,6 +10,7 @@ pub mod invitations;
 pub mod mail;
 pub mod membership_lookup;
 pub mod memberships;
+mod name;
 pub mod organizations;
 pub mod tenancy;
 pub mod users;
@@ -30,7 +31,7 @@ use nexus_kit::loader;
 use nexus_kit::token::KeyStore;
 use tenancy::{Tenancy, VisibleUsers};
 
-pub const NAME: &str = "identity";
+pub use name::NAME;
 
 /// Where the router exchanges an `X-Api-Key` for a short-lived token.
 pub const API_KEY_EXCHANGE_PATH: &str = "/api-keys/exchange";

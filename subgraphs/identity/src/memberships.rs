@@ -50,7 +50,12 @@ pub async fn add_membership(
             )
         })
     })?;
-    nexus_kit::outbox::emit(db, crate::NAME, events::member("member.added", &added)).await?;
+    nexus_kit::outbox::emit(
+        db,
+        crate::name::NAME,
+        events::member("member.added", &added),
+    )
+    .await?;
     Ok(added)
 }
 
@@ -158,7 +163,7 @@ pub async fn change_member_role(
     ensure_an_owner_remains(&txn, organization_id).await?;
     nexus_kit::outbox::emit(
         &txn,
-        crate::NAME,
+        crate::name::NAME,
         events::member("member.role_changed", &updated),
     )
     .await?;
@@ -226,7 +231,7 @@ async fn delete_membership(
     ensure_an_owner_remains(&txn, organization_id).await?;
     nexus_kit::outbox::emit(
         &txn,
-        crate::NAME,
+        crate::name::NAME,
         events::member("member.removed", &membership),
     )
     .await?;

@@ -60,7 +60,7 @@ pub async fn create_organization(
     })?;
     nexus_kit::outbox::emit(
         db,
-        crate::NAME,
+        crate::name::NAME,
         events::organization("organization.created", &created),
     )
     .await?;
@@ -120,7 +120,7 @@ pub async fn update_organization(
     })?;
     nexus_kit::outbox::emit(
         &txn,
-        crate::NAME,
+        crate::name::NAME,
         events::organization("organization.updated", &updated),
     )
     .await?;
@@ -159,7 +159,7 @@ pub async fn delete_organization(
     }
     nexus_kit::outbox::emit(
         &txn,
-        crate::NAME,
+        crate::name::NAME,
         events::organization("organization.deleted", &organization),
     )
     .await?;

@@ -83,7 +83,7 @@ pub async fn create_user(
     .map_err(|e| on_conflict(e, || format!("a user with email `{email}` already exists")))?;
     nexus_kit::outbox::emit(
         &txn,
-        crate::NAME,
+        crate::name::NAME,
         events::user("user.created", &created, None),
     )
     .await?;
@@ -179,7 +179,7 @@ pub async fn update_profile(
     for membership in organizations {
         nexus_kit::outbox::emit(
             &txn,
-            crate::NAME,
+            crate::name::NAME,
             events::user("user.updated", &updated, Some(membership.organization_id)),
         )
         .await?;

@@ -1,4 +1,4 @@
-//! The events licensing records in its outbox (`nexus_kit::outbox::emit`, with `crate::NAME`) with
+//! The events licensing records in its outbox (`nexus_kit::outbox::emit`, with `crate::name::NAME`) with
 //! the change that causes them; payloads as `docs/webhooks.md` documents them.
 
 use nexus_kit::outbox::Event;

@@ -50,7 +50,7 @@ pub async fn announce_due(db: &DatabaseConnection) -> Result<usize, DbErr> {
         if marked.rows_affected == 1 {
             nexus_kit::outbox::record(
                 &txn,
-                crate::NAME,
+                crate::name::NAME,
                 crate::events::license("license.expired", &expired),
             )
             .await?;

@@ -8,6 +8,7 @@ pub mod events;
 pub mod expiry;
 pub mod graphql;
 pub mod keys;
+mod name;
 pub mod service;
 
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use nexus_kit::loader;
 use nexus_kit::token::KeyStore;
 use service::LicenseForInstallation;
 
-pub const NAME: &str = "licensing";
+pub use name::NAME;
 
 pub type LicensingSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -119,7 +119,7 @@ async fn insert_license(
     })?;
     nexus_kit::outbox::emit(
         &txn,
-        crate::NAME,
+        crate::name::NAME,
         events::license("license.issued", &license),
     )
     .await?;
@@ -275,7 +275,7 @@ pub async fn change(
     }
     nexus_kit::outbox::emit(
         &txn,
-        crate::NAME,
+        crate::name::NAME,
         events::license(change.action(), &current),
     )
     .await?;

@@ -117,7 +117,7 @@ async fn approve_in(
     let approved = approved.update(txn).await.map_err(internal)?;
     nexus_kit::outbox::emit(
         txn,
-        crate::NAME,
+        crate::name::NAME,
         crate::events::version("app_version.approved", &approved),
     )
     .await?;

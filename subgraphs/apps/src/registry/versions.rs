@@ -45,7 +45,7 @@ pub async fn startup_supergraph(
             .insert(&txn)
             .await
             .map_err(recording)?;
-        audit::append(&txn, published(crate::service_actor(), None, &first))
+        audit::append(&txn, published(crate::name::service_actor(), None, &first))
             .await
             .map_err(recording)?;
         txn.commit().await.map_err(recording)?;
@@ -200,7 +200,7 @@ pub async fn reject(
     let rejected = rejected.update(&txn).await.map_err(internal)?;
     nexus_kit::outbox::emit(
         &txn,
-        crate::NAME,
+        crate::name::NAME,
         crate::events::version("app_version.rejected", &rejected),
     )
     .await?;

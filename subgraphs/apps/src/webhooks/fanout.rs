@@ -78,13 +78,13 @@ pub async fn run(db: &DatabaseConnection, batch: u64) -> Result<usize, DbErr> {
         .await?;
     // Last: appending holds the audit chain's lock until commit.
     for (user, grants) in revoked {
-        let entry = Entry::new("oauth.grants_revoked", crate::service_actor(), None)
+        let entry = Entry::new("oauth.grants_revoked", crate::name::service_actor(), None)
             .target("user", user)
             .details(json!({ "grants": grants, "reason": "every session of the account ended" }));
         audit::append(&txn, entry).await?;
     }
     for installation in ended {
-        let entry = Entry::new("installation.removed", crate::service_actor(), None)
+        let entry = Entry::new("installation.removed", crate::name::service_actor(), None)
             .in_organization(installation.organization_id)
             .target("installation", installation.id)
             .details(json!({ "app_id": installation.app_id, "reason": "organization deleted" }));

@@ -185,7 +185,7 @@ pub async fn send_test(
         json!({ "app_id": app, "message": "a test event, sent on request" }),
     )
     .for_app(app);
-    let id = outbox::record(&txn, crate::NAME, event).await?;
+    let id = outbox::record(&txn, crate::name::NAME, event).await?;
     let recorded = outbox_event::Entity::find_by_id(id).all(&txn).await?;
     fanout::create_deliveries(&txn, &recorded, Some(app)).await?;
     outbox_event::Entity::update_many()

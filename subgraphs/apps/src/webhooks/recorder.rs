@@ -316,7 +316,7 @@ async fn disable(txn: &DatabaseTransaction, app: Uuid, reason: String) -> Result
             serde_json::json!({ "app_id": app, "reason": reason, "disabled_at": now }),
         )
         .for_app(app);
-        nexus_kit::outbox::record(txn, crate::NAME, event).await?;
+        nexus_kit::outbox::record(txn, crate::name::NAME, event).await?;
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::AuthConfig;
+use super::config::AuthConfig;
 use super::session::{random_secret, sha256_hex};
 use crate::entity::api_key;
 

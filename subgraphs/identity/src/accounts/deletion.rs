@@ -47,13 +47,13 @@ pub async fn delete_account(db: &DatabaseConnection, user_id: Uuid, audit: Entry
     for membership in &memberships {
         nexus_kit::outbox::emit(
             &txn,
-            crate::NAME,
+            crate::name::NAME,
             events::user("user.deleted", &user, Some(membership.organization_id)),
         )
         .await?;
         nexus_kit::outbox::emit(
             &txn,
-            crate::NAME,
+            crate::name::NAME,
             events::member("member.removed", membership),
         )
         .await?;

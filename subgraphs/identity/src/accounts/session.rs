@@ -12,7 +12,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::AuthConfig;
+use super::config::AuthConfig;
 use crate::entity::{membership, organization, refresh_token, user};
 use crate::memberships::closed_to;
 
@@ -339,7 +339,7 @@ pub async fn end_elsewhere(db: &impl ConnectionTrait, user_id: Uuid) -> Result<i
         .map_or(0, |u| u.session_epoch);
     nexus_kit::outbox::emit(
         db,
-        crate::NAME,
+        crate::name::NAME,
         nexus_kit::outbox::Event::new(
             nexus_kit::events::USER_SESSIONS_ENDED,
             serde_json::json!({ "user_id": user_id, "session_epoch": epoch }),

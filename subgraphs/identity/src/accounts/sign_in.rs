@@ -7,9 +7,10 @@ use nexus_kit::audit::Entry;
 use nexus_kit::error::{Code, Result};
 use sea_orm::DatabaseConnection;
 
+use super::config::AuthConfig;
 use super::session::Device;
 use super::sign_in_log::record_failure;
-use super::{AuthConfig, password, two_factor};
+use super::{password, two_factor};
 use crate::entity::user;
 use crate::users;
 

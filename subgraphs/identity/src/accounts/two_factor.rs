@@ -299,7 +299,7 @@ pub async fn confirm(
 /// against the account's limit (`LoginLimiter::second_factor`), whoever sends them.
 pub async fn require_code(
     db: &impl ConnectionTrait,
-    config: &super::AuthConfig,
+    config: &super::config::AuthConfig,
     user_id: Uuid,
     code: &str,
 ) -> Result<Proof> {
@@ -319,7 +319,7 @@ pub async fn require_code(
 /// be on). A wrong code still counts: the limiter is not in the transaction that rolls back.
 async fn begin_with_code(
     db: &DatabaseConnection,
-    config: &super::AuthConfig,
+    config: &super::config::AuthConfig,
     user_id: Uuid,
     code: &str,
 ) -> Result<sea_orm::DatabaseTransaction> {
@@ -335,7 +335,7 @@ async fn begin_with_code(
 /// Turns two-factor sign-in off once `code` proves it (authenticator or recovery code).
 pub async fn disable(
     db: &DatabaseConnection,
-    config: &super::AuthConfig,
+    config: &super::config::AuthConfig,
     user_id: Uuid,
     code: &str,
     audit: nexus_kit::audit::Entry,
@@ -369,7 +369,7 @@ pub async fn remove(db: &impl sea_orm::ConnectionTrait, user_id: Uuid) -> Result
 /// New recovery codes (the old ones die) once `code` proves the second factor.
 pub async fn regenerate_recovery_codes(
     db: &DatabaseConnection,
-    config: &super::AuthConfig,
+    config: &super::config::AuthConfig,
     user_id: Uuid,
     code: &str,
     audit: nexus_kit::audit::Entry,
@@ -457,7 +457,7 @@ fn dead_challenge() -> nexus_kit::Error {
 /// (or is dead) records nothing, so made-up ones cannot fill the log.
 pub async fn complete(
     db: &DatabaseConnection,
-    config: &super::AuthConfig,
+    config: &super::config::AuthConfig,
     token: &str,
     code: &str,
     failure: nexus_kit::audit::Entry,
