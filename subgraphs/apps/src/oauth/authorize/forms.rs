@@ -1,0 +1,302 @@
+//! The login and consent forms: each posts the original request back (judged again), with the
+//! CSRF token bound to the browser's cookie.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use nexus_kit::Code;
+use nexus_kit::accounts::Credentials;
+use nexus_kit::audit::{Actor, Entry};
+use nexus_protocol::oauth::{AUTHORIZE_PATH, is_user_scope};
+use uuid::Uuid;
+
+use super::answers::{internal_page, see_other};
+use super::decision::{decide, issue_code, login_page};
+use super::request::parse;
+use crate::oauth::browser::BrowserSession;
+use crate::oauth::pages::{self};
+use crate::oauth::server::OAuthServer;
+
+/// A posted form's fields; `scope` may repeat.
+pub(super) struct Form {
+    fields: BTreeMap<String, String>,
+    scopes: Vec<String>,
+}
+
+impl Form {
+    fn parse(body: &[u8]) -> Form {
+        let mut fields = BTreeMap::new();
+        let mut scopes = Vec::new();
+        for (name, value) in url::form_urlencoded::parse(body) {
+            if name == "scope" {
+                scopes.push(value.into_owned());
+            } else {
+                fields.insert(name.into_owned(), value.into_owned());
+            }
+        }
+        Form { fields, scopes }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+}
+
+pub(super) fn csrf_refused() -> Response {
+    pages::error(
+        StatusCode::FORBIDDEN,
+        "This form has expired",
+        "The form was not sent from this sign-in (its security token is missing or stale). Go back to the app and start again.",
+    )
+}
+
+/// `POST /oauth/login`: the login form.
+pub async fn log_in(
+    State(server): State<OAuthServer>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    let Some(session) = BrowserSession::from_request(&headers, &server.keys) else {
+        return csrf_refused();
+    };
+    if !session.csrf_matches(form.get("csrf")) {
+        return csrf_refused();
+    }
+    let request = match parse(&server, form.get("request").unwrap_or_default()).await {
+        Ok(request) => request,
+        Err(answer) => return *answer,
+    };
+    let email = form.get("email").unwrap_or_default();
+    let credentials = Credentials {
+        email: email.to_owned(),
+        password: form.get("password").unwrap_or_default().to_owned(),
+        // identity's login limits count the browser's address.
+        address: nexus_kit::server::client_address(&headers, &server.keys),
+        challenge: form.get("challenge").map(str::to_owned),
+        code: form.get("code").map(str::to_owned),
+        known_device: nexus_kit::accounts::known_device_from_headers(&headers),
+    };
+    match server.accounts.authenticate(&credentials).await {
+        Ok(account) => {
+            let signed_in = BrowserSession::signed_in(
+                &server.keys,
+                account.id,
+                account.two_factor,
+                account.session_epoch,
+            );
+            let mut response = see_other(&format!("{AUTHORIZE_PATH}?{}", request.query));
+            match signed_in.set_cookie(&server.keys) {
+                Ok(cookie) => {
+                    response.headers_mut().insert(header::SET_COOKIE, cookie);
+                    // This browser is now known to the account (identity's login limits).
+                    let secure = server.keys.issuer().starts_with("https://");
+                    if let Some(device) = account.known_device.as_deref().and_then(|token| {
+                        HeaderValue::from_str(&nexus_kit::accounts::known_device_cookie(
+                            token, secure,
+                        ))
+                        .ok()
+                    }) {
+                        response.headers_mut().append(header::SET_COOKIE, device);
+                    }
+                    response
+                }
+                Err(e) => internal_page("cannot sign a browser session", e),
+            }
+        }
+        Err(e) if Code::of(&e) == Code::SecondFactorRequired => {
+            let challenge = nexus_kit::error::extension(&e, "challenge").unwrap_or_default();
+            login_page(
+                &server,
+                &request,
+                Some(session),
+                StatusCode::OK,
+                email,
+                None,
+                Some(&challenge),
+            )
+        }
+        Err(e) => {
+            let status = match Code::of(&e) {
+                Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+                Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            // A wrong code asks for the code again, while its challenge lives.
+            let challenge = credentials
+                .challenge
+                .as_deref()
+                .filter(|_| !e.message.starts_with("this sign-in has expired"));
+            login_page(
+                &server,
+                &request,
+                Some(session),
+                status,
+                email,
+                Some(&e.message),
+                challenge,
+            )
+        }
+    }
+}
+
+/// `POST /oauth/consent`: Approve or Deny.
+pub async fn consent(
+    State(server): State<OAuthServer>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    let Some(session) = BrowserSession::from_request(&headers, &server.keys) else {
+        return csrf_refused();
+    };
+    let (Some(user), Some(sign_in)) = (session.user(), session.sign_in()) else {
+        return csrf_refused();
+    };
+    if !session.csrf_matches(form.get("csrf")) {
+        return csrf_refused();
+    }
+    let request = match parse(&server, form.get("request").unwrap_or_default()).await {
+        Ok(request) => request,
+        Err(answer) => return *answer,
+    };
+    let issuer = server.keys.issuer();
+    if form.get("decision") != Some("approve") {
+        return request.error(issuer, "access_denied", "the user denied the request");
+    }
+    let refuse = |message: &str| {
+        let message = message.to_owned();
+        let (server, request, session) = (&server, &request, &session);
+        async move {
+            decide(
+                server,
+                request,
+                Some(session),
+                user,
+                sign_in,
+                Some(&message),
+            )
+            .await
+        }
+    };
+    let Some(organization) = form
+        .get("organization")
+        .and_then(|o| Uuid::parse_str(o).ok())
+    else {
+        return refuse("Choose the organization to authorize the app for.").await;
+    };
+    let account = match server.accounts.account(user).await {
+        Ok(Some(account)) if account.session_epoch == sign_in.epoch => account,
+        // Gone, or its sessions ended since this browser signed in.
+        Ok(_) => return csrf_refused(),
+        Err(e) => return internal_page("cannot read the account", e.message),
+    };
+    let Some(membership) = account
+        .memberships
+        .iter()
+        .find(|m| m.organization_id == organization)
+    else {
+        return refuse("You are not a member of that organization.").await;
+    };
+    if membership.two_factor_required && !sign_in.two_factor {
+        return refuse(
+            "That organization requires two-factor sign-in: turn it on for your account, then sign in again.",
+        )
+        .await;
+    }
+    // The installation's scopes: the required ones, and the optional ones asked for and kept.
+    let asked: BTreeSet<&String> = request.installation_scopes().collect();
+    let kept: BTreeSet<String> = form.scopes.iter().cloned().collect();
+    let mut approved: BTreeSet<String> = request.client.required_scopes.clone();
+    approved.extend(
+        request
+            .client
+            .optional_scopes
+            .iter()
+            .filter(|s| asked.contains(s) && kept.contains(*s))
+            .cloned(),
+    );
+    let existing = match crate::installations::for_app(
+        &server.db,
+        request.client.app.id,
+        organization,
+    )
+    .await
+    {
+        Ok(existing) => existing,
+        Err(e) => return internal_page("cannot read installations", e.message),
+    };
+    let address = Some(nexus_kit::server::client_address(&headers, &server.keys));
+    let audit = |action| Entry::new(action, Actor::user(user), address.clone());
+    let installation = match existing {
+        None if !membership.may_install() => {
+            return refuse(&format!(
+                "Only an owner or admin of {} can install {}.",
+                membership.organization_name, request.client.app.name
+            ))
+            .await;
+        }
+        None => {
+            match crate::installations::install(
+                &server.db,
+                &server.licensing,
+                request.client.app.id,
+                organization,
+                user,
+                Some(approved.iter().cloned().collect()),
+                audit("installation.created"),
+            )
+            .await
+            {
+                Ok(installed) => installed,
+                Err(e) => return refuse(&e.message).await,
+            }
+        }
+        Some(installed) => {
+            let granted: BTreeSet<String> = installed.scopes().into_iter().collect();
+            if approved.is_subset(&granted) {
+                installed
+            } else if !membership.may_install() {
+                // A member signs in with what the organization granted; only an owner or admin
+                // could grant more (the token's `scope` tells the app what it got).
+                approved.retain(|s| granted.contains(s));
+                installed
+            } else {
+                let wider: Vec<String> = granted.union(&approved).cloned().collect();
+                match crate::installations::update_scopes(
+                    &server.db,
+                    installed.id,
+                    organization,
+                    wider,
+                    audit("installation.scopes_changed"),
+                )
+                .await
+                {
+                    Ok(updated) => updated,
+                    Err(e) => return refuse(&e.message).await,
+                }
+            }
+        }
+    };
+    let granted = installation.scopes();
+    let scopes: Vec<String> = request
+        .scopes
+        .iter()
+        .filter(|s| is_user_scope(s) || (granted.contains(s) && approved.contains(*s)))
+        .cloned()
+        .collect();
+    issue_code(
+        &server,
+        &request,
+        user,
+        organization,
+        installation.id,
+        &scopes,
+        sign_in,
+        address,
+    )
+    .await
+}
