@@ -3,7 +3,7 @@
 use anyhow::anyhow;
 use chrono::{Duration, Utc};
 use nexus_apps::entity::app::{AppStatus, PricingModel};
-use nexus_apps::service::{NewApp, Pricing};
+use nexus_apps::listing::{NewApp, Pricing};
 use nexus_identity::entity::membership::Role;
 use nexus_licensing::entity::license::LicenseKind;
 use nexus_licensing::service::NewLicense;
@@ -74,7 +74,8 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
         .await
         .map_err(e)?;
 
-    use nexus_apps::service::{create_app, create_installation};
+    use nexus_apps::installations::create_installation;
+    use nexus_apps::listing::create_app;
     let analytics = create_app(
         db,
         NewApp {
@@ -189,7 +190,7 @@ pub async fn populate(
             add_membership(db, org.id, user.id, role).await.map_err(e)?;
         }
         for app in apps {
-            nexus_apps::service::create_installation(db, *app, org.id, org.id, vec![])
+            nexus_apps::installations::create_installation(db, *app, org.id, org.id, vec![])
                 .await
                 .map_err(e)?;
             nexus_licensing::service::create_license(
@@ -224,7 +225,7 @@ pub async fn published_apps(
         .map_err(e)?;
     let mut ids = Vec::new();
     for namespace in namespaces {
-        let app = nexus_apps::service::create_app(
+        let app = nexus_apps::listing::create_app(
             db,
             NewApp {
                 namespace: (*namespace).into(),

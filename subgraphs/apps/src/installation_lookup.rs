@@ -94,7 +94,7 @@ async fn by_app(
     namespace: &str,
     organization: Uuid,
 ) -> Result<Option<InstallationView>> {
-    let Some(app) = crate::service::find_app_by_namespace(db, namespace).await? else {
+    let Some(app) = crate::listing::find_app_by_namespace(db, namespace).await? else {
         return Ok(None);
     };
     let found = crate::installations::for_app(db, app.id, organization).await?;

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use chrono::Utc;
 use nexus_kit::audit::Entry;
 use nexus_kit::core_client::CoreClient;
-use nexus_kit::error::{Code, Result, bad_input, internal, not_found};
+use nexus_kit::error::{Code, Result, bad_input, internal, not_found, on_conflict};
+use nexus_kit::id::new_id;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
     TransactionTrait,
@@ -14,6 +15,7 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::entity::app::{self, AppStatus};
 use crate::entity::app_version::{self, AppVersionStatus};
 use crate::entity::installation::{self, InstallationStatus};
 
@@ -99,8 +101,8 @@ pub async fn install(
         .await
         .map_err(internal)?
         .ok_or_else(|| not_found(format!("no app with id `{app_id}`")))?;
-    crate::licensing::check_install(licensing, &app, organization_id).await?;
-    crate::service::insert_installation(
+    crate::license_sync::check_install(licensing, &app, organization_id).await?;
+    insert_installation(
         db,
         app_id,
         organization_id,
@@ -267,4 +269,78 @@ pub async fn for_app(
         .one(db)
         .await
         .map_err(internal)
+}
+
+/// An installation no one asked for through the API (the demo seed, bulk fixtures): no audit entry.
+pub async fn create_installation(
+    db: &DatabaseConnection,
+    app_id: Uuid,
+    organization_id: Uuid,
+    installed_by: Uuid,
+    scopes: Vec<String>,
+) -> Result<installation::Model> {
+    insert_installation(db, app_id, organization_id, installed_by, scopes, None).await
+}
+
+/// Inserts the installation; `audit` (`installation.created`, by whom) is completed here and
+/// appended in the same transaction.
+pub(crate) async fn insert_installation(
+    db: &DatabaseConnection,
+    app_id: Uuid,
+    organization_id: Uuid,
+    installed_by: Uuid,
+    scopes: Vec<String>,
+    audit: Option<Entry>,
+) -> Result<installation::Model> {
+    let app = app::Entity::find_by_id(app_id)
+        .one(db)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no app with id `{app_id}`")))?;
+    if app.status != AppStatus::Published {
+        return Err(nexus_kit::Code::Conflict.error(format!(
+            "app `{}` is not published, so it cannot be installed",
+            app.namespace
+        )));
+    }
+    let mut scopes = scopes;
+    scopes.sort();
+    scopes.dedup();
+    let now = Utc::now();
+    let txn = db.begin().await.map_err(internal)?;
+    let created = installation::ActiveModel {
+        id: Set(new_id()),
+        app_id: Set(app_id),
+        organization_id: Set(organization_id),
+        installed_by: Set(installed_by),
+        status: Set(InstallationStatus::Active),
+        granted_scopes: Set(serde_json::json!(scopes)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        on_conflict(e, || {
+            format!(
+                "app `{}` is already installed in organization `{organization_id}`",
+                app.namespace
+            )
+        })
+    })?;
+    nexus_kit::outbox::emit(
+        &txn,
+        crate::name::NAME,
+        crate::events::installation("app.installed", &created),
+    )
+    .await?;
+    if let Some(audit) = audit {
+        let entry = audit
+            .in_organization(organization_id)
+            .target("installation", created.id)
+            .details(json!({ "app_id": app_id, "scopes": scopes }));
+        nexus_kit::audit::record(&txn, entry).await?;
+    }
+    txn.commit().await.map_err(internal)?;
+    Ok(created)
 }

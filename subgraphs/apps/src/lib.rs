@@ -5,11 +5,12 @@ pub mod events;
 pub mod graphql;
 pub mod installation_lookup;
 pub mod installations;
-pub mod licensing;
+pub mod license_sync;
+pub mod listing;
 mod name;
 pub mod oauth;
 pub mod registry;
-pub mod service;
+
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -63,7 +64,7 @@ pub fn spawn_jobs(
 ) -> Vec<tokio::task::JoinHandle<()>> {
     vec![
         registry::health::spawn_checker(db.clone(), registry, health_interval),
-        licensing::spawn_sync(db, licensing, license_sync_interval),
+        license_sync::spawn_sync(db, licensing, license_sync_interval),
     ]
 }
 

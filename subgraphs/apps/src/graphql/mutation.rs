@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 
 use super::types::{App, Installation};
 use crate::entity::app::{AppStatus, PricingModel};
-use crate::service::{self, NewApp, Pricing};
+use crate::listing::{self, NewApp, Pricing};
 
 #[derive(InputObject)]
 pub struct PricingInput {
@@ -69,7 +69,7 @@ impl Mutation {
             status: input.status,
             pricing,
         };
-        service::create_app(db, new).await.map(App)
+        listing::create_app(db, new).await.map(App)
     }
 
     /// Installs an app in the organization your token acts in (owners and admins), granting

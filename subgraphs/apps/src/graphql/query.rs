@@ -13,7 +13,7 @@ use super::types::{
 };
 use crate::entity::app::{self, AppStatus};
 use crate::entity::installation;
-use crate::service;
+use crate::listing;
 use nexus_kit::auth::caller;
 
 #[derive(InputObject, Default)]
@@ -43,7 +43,7 @@ impl Query {
             }
             (None, Some(namespace)) => {
                 let db = ctx.data_unchecked::<DatabaseConnection>();
-                let app = service::find_app_by_namespace(db, &namespace).await?;
+                let app = listing::find_app_by_namespace(db, &namespace).await?;
                 Ok(visible_app(ctx, app))
             }
             _ => Err(bad_input("give exactly one of `id` and `namespace`")),

@@ -10,20 +10,10 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, Q
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::entity::app::{self, AppStatus, PricingModel};
+use crate::entity::app::{self, AppStatus};
 use crate::entity::app_version::{self, AppVersionStatus};
 use crate::entity::supergraph_version;
 use crate::registry::live_set::{ComposedSubgraph, LiveSet, as_subgraph, find_version};
-
-pub(crate) fn pricing_model(model: nexus_registry::manifest::PricingModel) -> PricingModel {
-    use nexus_registry::manifest::PricingModel as M;
-    match model {
-        M::Free => PricingModel::Free,
-        M::Paid => PricingModel::Paid,
-        M::Subscription => PricingModel::Subscription,
-        M::Trial => PricingModel::Trial,
-    }
-}
 
 /// A change to the live set, as an admin asked for it; applied in the publisher's turn.
 pub(crate) enum Change {
@@ -121,23 +111,7 @@ async fn approve_in(
         crate::events::version("app_version.approved", &approved),
     )
     .await?;
-    if let Some(app) = app::Entity::find_by_id(version.app_id)
-        .one(txn)
-        .await
-        .map_err(internal)?
-    {
-        let mut app: app::ActiveModel = app.into();
-        app.status = Set(AppStatus::Published);
-        app.name = Set(manifest.name.clone());
-        app.description = Set(manifest.description.clone());
-        app.category = Set(manifest.category.trim().to_lowercase());
-        app.pricing_model = Set(pricing_model(manifest.pricing.model));
-        app.price_cents = Set(manifest.pricing.price_cents);
-        app.currency = Set(manifest.pricing.currency.clone());
-        app.trial_days = Set(manifest.pricing.trial_days);
-        app.updated_at = Set(now);
-        app.update(txn).await.map_err(internal)?;
-    }
+    crate::listing::publish(txn, version.app_id, &manifest, now).await?;
     let audit = audit.target("app", approved.app_id).details(json!({
         "app_version_id": approved.id,
         "namespace": manifest.namespace,
@@ -203,10 +177,7 @@ async fn suspend_in(
         .filter(|(_, s)| s.name != found.namespace)
         .collect();
     let reason = format!("suspended {}", found.namespace);
-    let mut active: app::ActiveModel = found.into();
-    active.status = Set(AppStatus::Suspended);
-    active.updated_at = Set(Utc::now());
-    let suspended = active.update(txn).await.map_err(internal)?;
+    let suspended = crate::listing::suspend(txn, found).await?;
     let audit = audit
         .target("app", suspended.id)
         .details(json!({ "namespace": suspended.namespace }));

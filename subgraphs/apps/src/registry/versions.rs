@@ -16,10 +16,10 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::publisher::Publisher;
-use crate::entity::app::{self, AppStatus};
+use crate::entity::app::{self};
 use crate::entity::app_version::{self, AppVersionStatus};
 use crate::entity::supergraph_version;
-use crate::registry::changes::{Change, Changed, pricing_model};
+use crate::registry::changes::{Change, Changed};
 use crate::registry::live_set::{
     compose_with, find_version, head, live_apps, published, supergraph_row,
 };
@@ -87,7 +87,7 @@ pub async fn submit(
             }
         },
     };
-    let existing = crate::service::find_app_by_namespace(db, &manifest.namespace).await?;
+    let existing = crate::listing::find_app_by_namespace(db, &manifest.namespace).await?;
     let app = match existing {
         Some(app) if app.developer_id != developer => {
             return Err(Code::Forbidden.error(format!(
@@ -96,34 +96,7 @@ pub async fn submit(
             )));
         }
         Some(app) => app,
-        None => {
-            let now = Utc::now();
-            app::ActiveModel {
-                id: Set(new_id()),
-                namespace: Set(manifest.namespace.clone()),
-                name: Set(manifest.name.clone()),
-                description: Set(manifest.description.clone()),
-                category: Set(manifest.category.trim().to_lowercase()),
-                developer_id: Set(developer),
-                status: Set(AppStatus::Draft),
-                pricing_model: Set(pricing_model(manifest.pricing.model)),
-                price_cents: Set(manifest.pricing.price_cents),
-                currency: Set(manifest.pricing.currency.clone()),
-                trial_days: Set(manifest.pricing.trial_days),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-            .insert(db)
-            .await
-            .map_err(|e| {
-                nexus_kit::error::on_conflict(e, || {
-                    format!(
-                        "an app with namespace `{}` already exists",
-                        manifest.namespace
-                    )
-                })
-            })?
-        }
+        None => crate::listing::create_draft(db, &manifest, developer).await?,
     };
     let status = if errors.is_empty() {
         AppVersionStatus::InReview

@@ -1,18 +1,18 @@
-//! Apps' writes, shared by the GraphQL mutations and the demo seed; input is validated here.
+//! An app's listing, the `apps` row: its namespace, name, description, category, pricing and
+//! status (draft, published, suspended). This module is its only writer: created directly (the
+//! seed) or by a developer's first submission, its fields taken from each approved manifest,
+//! suspended by an admin. Input is validated here.
 
 use chrono::Utc;
-use nexus_kit::audit::Entry;
-use nexus_kit::error::{Result, bad_input, internal, not_found, on_conflict};
+use nexus_kit::error::{Result, bad_input, internal, on_conflict};
 use nexus_kit::id::new_id;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, Set,
 };
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::entity::app::{self, AppStatus, PricingModel};
-use crate::entity::installation::{self, InstallationStatus};
 
 /// The manifest's namespace rule, as a GraphQL error.
 pub fn validate_namespace(namespace: &str) -> Result<()> {
@@ -111,80 +111,6 @@ pub async fn create_app(db: &DatabaseConnection, new: NewApp) -> Result<app::Mod
     })
 }
 
-/// An installation no one asked for through the API (the demo seed, bulk fixtures): no audit entry.
-pub async fn create_installation(
-    db: &DatabaseConnection,
-    app_id: Uuid,
-    organization_id: Uuid,
-    installed_by: Uuid,
-    scopes: Vec<String>,
-) -> Result<installation::Model> {
-    insert_installation(db, app_id, organization_id, installed_by, scopes, None).await
-}
-
-/// Inserts the installation; `audit` (`installation.created`, by whom) is completed here and
-/// appended in the same transaction.
-pub(crate) async fn insert_installation(
-    db: &DatabaseConnection,
-    app_id: Uuid,
-    organization_id: Uuid,
-    installed_by: Uuid,
-    scopes: Vec<String>,
-    audit: Option<Entry>,
-) -> Result<installation::Model> {
-    let app = app::Entity::find_by_id(app_id)
-        .one(db)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| not_found(format!("no app with id `{app_id}`")))?;
-    if app.status != AppStatus::Published {
-        return Err(nexus_kit::Code::Conflict.error(format!(
-            "app `{}` is not published, so it cannot be installed",
-            app.namespace
-        )));
-    }
-    let mut scopes = scopes;
-    scopes.sort();
-    scopes.dedup();
-    let now = Utc::now();
-    let txn = db.begin().await.map_err(internal)?;
-    let created = installation::ActiveModel {
-        id: Set(new_id()),
-        app_id: Set(app_id),
-        organization_id: Set(organization_id),
-        installed_by: Set(installed_by),
-        status: Set(InstallationStatus::Active),
-        granted_scopes: Set(serde_json::json!(scopes)),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| {
-        on_conflict(e, || {
-            format!(
-                "app `{}` is already installed in organization `{organization_id}`",
-                app.namespace
-            )
-        })
-    })?;
-    nexus_kit::outbox::emit(
-        &txn,
-        crate::name::NAME,
-        crate::events::installation("app.installed", &created),
-    )
-    .await?;
-    if let Some(audit) = audit {
-        let entry = audit
-            .in_organization(organization_id)
-            .target("installation", created.id)
-            .details(json!({ "app_id": app_id, "scopes": scopes }));
-        nexus_kit::audit::record(&txn, entry).await?;
-    }
-    txn.commit().await.map_err(internal)?;
-    Ok(created)
-}
-
 pub async fn find_app_by_namespace(
     db: &DatabaseConnection,
     namespace: &str,
@@ -194,6 +120,88 @@ pub async fn find_app_by_namespace(
         .one(db)
         .await
         .map_err(internal)
+}
+
+/// What an approved manifest says of the listing, as the entity has it.
+fn pricing_model(model: nexus_registry::manifest::PricingModel) -> PricingModel {
+    use nexus_registry::manifest::PricingModel as M;
+    match model {
+        M::Free => PricingModel::Free,
+        M::Paid => PricingModel::Paid,
+        M::Subscription => PricingModel::Subscription,
+        M::Trial => PricingModel::Trial,
+    }
+}
+
+/// A developer's first submission under a namespace: the app, as a draft, listed as its manifest
+/// says.
+pub(crate) async fn create_draft(
+    db: &DatabaseConnection,
+    manifest: &nexus_registry::manifest::Manifest,
+    developer: Uuid,
+) -> Result<app::Model> {
+    let now = Utc::now();
+    app::ActiveModel {
+        id: Set(new_id()),
+        namespace: Set(manifest.namespace.clone()),
+        name: Set(manifest.name.clone()),
+        description: Set(manifest.description.clone()),
+        category: Set(manifest.category.trim().to_lowercase()),
+        developer_id: Set(developer),
+        status: Set(AppStatus::Draft),
+        pricing_model: Set(pricing_model(manifest.pricing.model)),
+        price_cents: Set(manifest.pricing.price_cents),
+        currency: Set(manifest.pricing.currency.clone()),
+        trial_days: Set(manifest.pricing.trial_days),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+    .map_err(|e| {
+        nexus_kit::error::on_conflict(e, || {
+            format!(
+                "an app with namespace `{}` already exists",
+                manifest.namespace
+            )
+        })
+    })
+}
+
+/// An approved manifest is the listing from now on, and the app is published (again, after a
+/// suspension).
+pub(crate) async fn publish(
+    txn: &DatabaseTransaction,
+    app_id: Uuid,
+    manifest: &nexus_registry::manifest::Manifest,
+    now: chrono::DateTime<Utc>,
+) -> Result<()> {
+    if let Some(app) = app::Entity::find_by_id(app_id)
+        .one(txn)
+        .await
+        .map_err(internal)?
+    {
+        let mut app: app::ActiveModel = app.into();
+        app.status = Set(AppStatus::Published);
+        app.name = Set(manifest.name.clone());
+        app.description = Set(manifest.description.clone());
+        app.category = Set(manifest.category.trim().to_lowercase());
+        app.pricing_model = Set(pricing_model(manifest.pricing.model));
+        app.price_cents = Set(manifest.pricing.price_cents);
+        app.currency = Set(manifest.pricing.currency.clone());
+        app.trial_days = Set(manifest.pricing.trial_days);
+        app.updated_at = Set(now);
+        app.update(txn).await.map_err(internal)?;
+    }
+    Ok(())
+}
+
+/// Suspended by an admin: out of the supergraph until a new version is approved.
+pub(crate) async fn suspend(txn: &DatabaseTransaction, found: app::Model) -> Result<app::Model> {
+    let mut active: app::ActiveModel = found.into();
+    active.status = Set(AppStatus::Suspended);
+    active.updated_at = Set(Utc::now());
+    active.update(txn).await.map_err(internal)
 }
 
 #[cfg(test)]
