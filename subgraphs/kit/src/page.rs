@@ -100,6 +100,21 @@ pub async fn fetch_page<E: EntityTrait>(
     Ok(Page::from_overfetch(rows, args))
 }
 
+/// [`fetch_page`] newest first: a log read from its end (ids are UUIDv7, so by creation time).
+pub async fn fetch_page_newest_first<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+    id_column: E::Column,
+    args: &PageArgs,
+) -> Result<Page<E::Model>, DbErr> {
+    let mut select = select.order_by_desc(id_column);
+    if let Some(after) = args.after {
+        select = select.filter(id_column.lt(after));
+    }
+    let rows = select.limit(args.first + 1).all(db).await?;
+    Ok(Page::from_overfetch(rows, args))
+}
+
 /// The same page of children for many parents in ONE statement (a window function per parent),
 /// so a nested list costs one query per level however many parents there are.
 pub async fn fetch_child_pages<E: EntityTrait>(

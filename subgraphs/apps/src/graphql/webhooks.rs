@@ -12,8 +12,8 @@ use nexus_kit::audit::Entry;
 use nexus_kit::auth::caller;
 use nexus_kit::error::{Code, bad_input, internal, not_found};
 use nexus_kit::id::{parse_id, to_id};
-use nexus_kit::page::{Page, PageArgs};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use nexus_kit::page::{PageArgs, fetch_page_newest_first};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use crate::entity::app;
@@ -175,16 +175,9 @@ pub async fn deliveries_of(
     if let Some(event_type) = event_type {
         query = query.filter(delivery::Column::EventType.eq(event_type));
     }
-    if let Some(after) = args.after {
-        query = query.filter(delivery::Column::Id.lt(after));
-    }
-    let rows = query
-        .order_by_desc(delivery::Column::Id)
-        .limit(args.first + 1)
-        .all(db)
+    let page = fetch_page_newest_first(db, query, delivery::Column::Id, &args)
         .await
         .map_err(internal)?;
-    let page = Page::from_overfetch(rows, &args);
     let mut attempts: BTreeMap<Uuid, Vec<attempt::Model>> = BTreeMap::new();
     if !page.items.is_empty() {
         for a in attempt::Entity::find()

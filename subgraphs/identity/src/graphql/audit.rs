@@ -1,7 +1,7 @@
 //! Reading the audit log (`nexus_kit::audit`): an organization's owners and admins read its
 //! entries, platform administrators read everything. Newest first.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Json, Object};
 use chrono::{DateTime, Utc};
 use nexus_kit::Result;
@@ -9,8 +9,8 @@ use nexus_kit::audit::entity as audit_entry;
 use nexus_kit::auth::caller;
 use nexus_kit::error::{Code, bad_input, internal};
 use nexus_kit::id::parse_id;
-use nexus_kit::page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use nexus_kit::page::{PageArgs, fetch_page_newest_first};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::entity::membership::Role;
 use crate::tenancy::tenancy;
@@ -120,26 +120,8 @@ pub async fn audit_log(
             ));
         }
     }
-    let first = match first {
-        None => DEFAULT_PAGE_SIZE,
-        Some(n) if (0..=MAX_PAGE_SIZE as i32).contains(&n) => n as u64,
-        Some(n) => {
-            return Err(bad_input(format!(
-                "`first` must be between 0 and {MAX_PAGE_SIZE}, got {n}"
-            )));
-        }
-    };
-    let after = after
-        .map(|cursor| {
-            uuid::Uuid::parse_str(&cursor).map_err(|_| {
-                bad_input(format!(
-                    "`after` must be a cursor from this list, got `{cursor}`"
-                ))
-            })
-        })
-        .transpose()?;
-    // Newest first by id (UUIDv7: when it was appended).
-    let mut select = audit_entry::Entity::find().order_by_desc(audit_entry::Column::Id);
+    let page = PageArgs::parse(first, after)?;
+    let mut select = audit_entry::Entity::find();
     if let Some(org) = organization {
         select = select.filter(audit_entry::Column::OrganizationId.eq(org));
     }
@@ -155,17 +137,12 @@ pub async fn audit_log(
     if let Some(until) = filter.until {
         select = select.filter(audit_entry::Column::OccurredAt.lt(until));
     }
-    if let Some(after) = after {
-        select = select.filter(audit_entry::Column::Id.lt(after));
-    }
+    // Newest first by id (UUIDv7: when it was appended).
     let db = ctx.data_unchecked::<DatabaseConnection>();
-    let mut rows = select.limit(first + 1).all(db).await.map_err(internal)?;
-    let has_next = rows.len() as u64 > first;
-    rows.truncate(first as usize);
-    let mut connection = Connection::new(after.is_some(), has_next);
-    connection.edges.extend(
-        rows.into_iter()
-            .map(|row| Edge::new(row.id.to_string(), AuditEntry(row))),
-    );
-    Ok(connection)
+    Ok(
+        fetch_page_newest_first(db, select, audit_entry::Column::Id, &page)
+            .await
+            .map_err(internal)?
+            .into_connection(|row| row.id, AuditEntry),
+    )
 }
