@@ -48,26 +48,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     *configured = url.clone();
                 }
             }
-            for configured in [
-                &mut config.identity.url,
-                &mut config.apps.url,
-                &mut config.licensing.url,
-            ] {
-                *configured = configured.trim_end_matches('/').to_owned();
-            }
             config.allow_private_apps |= *allow_private_subgraphs;
-            if let Some(listen) = listen {
-                *match service {
-                    Service::Router => &mut config.router.listen,
-                    Service::Identity => &mut config.identity.listen,
-                    Service::Apps => &mut config.apps.listen,
-                    Service::Licensing => &mut config.licensing.listen,
-                } = *listen;
-            }
-            match service {
-                Service::Router => serve_router(&config, supergraph.as_deref()).await,
-                _ => serve_subgraph(&config, *service).await,
-            }
+            serve(config, *service, *listen, supergraph.as_deref()).await
         }
         Command::Config {
             action: ConfigAction::Print,
@@ -77,51 +59,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys {
             action: KeysAction::Rotate,
-        } => {
-            let config = cli.config()?;
-            let path = config.keys_file();
-            if path.exists() {
-                let kid = nexus_kit::token::rotate(&path)?;
-                println!("rotated: new signing key `{kid}` in {}", path.display());
-            } else {
-                KeyStore::open_or_create(&path, "")?;
-                println!("created {}", path.display());
-            }
-            // The first time, the key for secrets at rest comes along (`nexus secrets rotate`
-            // rotates it on its own schedule).
-            let secrets = config.secrets_file();
-            if !secrets.exists() {
-                SecretBox::open_or_create(&secrets)?;
-                println!("created {}", secrets.display());
-            }
-            Ok(())
-        }
+        } => rotate_keys(&cli.config()?),
         Command::Secrets {
             action: SecretsAction::Rotate,
-        } => {
-            let path = cli.config()?.secrets_file();
-            let kid = nexus_kit::secret_box::rotate(&path)?;
-            println!(
-                "new key `{kid}` in {}: restart the services, then run `nexus secrets reencrypt`",
-                path.display()
-            );
-            Ok(())
-        }
+        } => rotate_secrets(&cli.config()?),
         Command::Secrets {
             action: SecretsAction::Reencrypt,
-        } => {
-            let config = cli.config()?;
-            let (db, _) = stack::connect_and_migrate(&config.database_url()?).await?;
-            let secrets = open_secrets(&config.secrets_file())?;
-            let identity = nexus_identity::accounts::two_factor::reencrypt(&db, &secrets)
-                .await
-                .map_err(|e| anyhow!("{}", e.message))?;
-            let apps = nexus_apps::webhooks::endpoints::reencrypt(&db, &secrets).await?;
-            println!(
-                "re-encrypted {identity} two-factor secrets and {apps} webhook secrets with the newest key"
-            );
-            Ok(())
-        }
+        } => reencrypt_secrets(&cli.config()?).await,
         Command::App {
             action:
                 AppAction::Submit {
@@ -130,57 +74,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     token,
                 },
         } => submit_app(manifest, url, token).await,
-        Command::Admin { action } => {
-            let (email, grant, force) = match action {
-                AdminAction::Grant { email, force } => (email, true, *force),
-                AdminAction::Revoke { email } => (email, false, false),
-            };
-            let (db, _) = stack::connect_and_migrate(&cli.config()?.database_url()?).await?;
-            let user = nexus_identity::users::set_platform_admin(&db, email, grant, force)
-                .await
-                .map_err(|e| anyhow!("{}", e.message))?;
-            println!(
-                "{} is {} a platform administrator (from their next login)",
-                user.email,
-                if grant { "now" } else { "no longer" }
-            );
-            Ok(())
-        }
+        Command::Admin { action } => admin(&cli.config()?, action).await,
         Command::Audit {
             action: AuditAction::Verify,
-        } => {
-            let config = cli.config()?;
-            let (db, _) = stack::connect_and_migrate(&config.database_url()?).await?;
-            let keys = open_keys(&config.keys_file(), &config.issuer())?;
-            // What was appended a moment ago is chained first, so the check covers it too.
-            nexus_kit::audit::seal(&db, &keys)
-                .await
-                .context("sealing the audit log")?;
-            let verification = nexus_kit::audit::verify(&db, &keys)
-                .await
-                .context("reading the audit log")?;
-            match verification.first_broken {
-                None => {
-                    let entries = match verification.checked {
-                        1 => "1 entry".to_owned(),
-                        n => format!("{n} entries"),
-                    };
-                    let signed = verification
-                        .signed
-                        .map(|(kid, at)| format!(", signed by key {kid} at {}", at.to_rfc3339()))
-                        .unwrap_or_default();
-                    println!(
-                        "the audit log is intact: {entries}, newest hash {}{signed}",
-                        verification.head_hash
-                    );
-                    Ok(())
-                }
-                Some((seq, why)) => {
-                    println!("the audit log is broken at entry {seq}: {why}");
-                    std::process::exit(1);
-                }
-            }
-        }
+        } => verify_audit(&cli.config()?).await,
         Command::Migrate => {
             let (db, _) = stack::connect(&cli.config()?.database_url()?).await?;
             Migrator::up(&db, None)
@@ -194,6 +91,132 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             output,
         } => compose(supergraph_config, output).await,
         Command::ExportSchema { dir } => export_schema(dir),
+    }
+}
+
+/// `nexus serve SERVICE`: the peers' URLs without a trailing slash, the one service's listen
+/// address from `--listen`.
+async fn serve(
+    mut config: Config,
+    service: Service,
+    listen: Option<std::net::SocketAddr>,
+    supergraph: Option<&Path>,
+) -> anyhow::Result<()> {
+    for configured in [
+        &mut config.identity.url,
+        &mut config.apps.url,
+        &mut config.licensing.url,
+    ] {
+        *configured = configured.trim_end_matches('/').to_owned();
+    }
+    if let Some(listen) = listen {
+        *match service {
+            Service::Router => &mut config.router.listen,
+            Service::Identity => &mut config.identity.listen,
+            Service::Apps => &mut config.apps.listen,
+            Service::Licensing => &mut config.licensing.listen,
+        } = listen;
+    }
+    match service {
+        Service::Router => serve_router(&config, supergraph).await,
+        _ => serve_subgraph(&config, service).await,
+    }
+}
+
+/// `nexus keys rotate`.
+fn rotate_keys(config: &Config) -> anyhow::Result<()> {
+    let path = config.keys_file();
+    if path.exists() {
+        let kid = nexus_kit::token::rotate(&path)?;
+        println!("rotated: new signing key `{kid}` in {}", path.display());
+    } else {
+        KeyStore::open_or_create(&path, "")?;
+        println!("created {}", path.display());
+    }
+    // The first time, the key for secrets at rest comes along (`nexus secrets rotate`
+    // rotates it on its own schedule).
+    let secrets = config.secrets_file();
+    if !secrets.exists() {
+        SecretBox::open_or_create(&secrets)?;
+        println!("created {}", secrets.display());
+    }
+    Ok(())
+}
+
+/// `nexus secrets rotate`.
+fn rotate_secrets(config: &Config) -> anyhow::Result<()> {
+    let path = config.secrets_file();
+    let kid = nexus_kit::secret_box::rotate(&path)?;
+    println!(
+        "new key `{kid}` in {}: restart the services, then run `nexus secrets reencrypt`",
+        path.display()
+    );
+    Ok(())
+}
+
+/// `nexus secrets reencrypt`.
+async fn reencrypt_secrets(config: &Config) -> anyhow::Result<()> {
+    let (db, _) = stack::connect_and_migrate(&config.database_url()?).await?;
+    let secrets = open_secrets(&config.secrets_file())?;
+    let identity = nexus_identity::accounts::two_factor::reencrypt(&db, &secrets)
+        .await
+        .map_err(|e| anyhow!("{}", e.message))?;
+    let apps = nexus_apps::webhooks::endpoints::reencrypt(&db, &secrets).await?;
+    println!(
+        "re-encrypted {identity} two-factor secrets and {apps} webhook secrets with the newest key"
+    );
+    Ok(())
+}
+
+/// `nexus admin grant|revoke EMAIL`.
+async fn admin(config: &Config, action: &AdminAction) -> anyhow::Result<()> {
+    let (email, grant, force) = match action {
+        AdminAction::Grant { email, force } => (email, true, *force),
+        AdminAction::Revoke { email } => (email, false, false),
+    };
+    let (db, _) = stack::connect_and_migrate(&config.database_url()?).await?;
+    let user = nexus_identity::users::set_platform_admin(&db, email, grant, force)
+        .await
+        .map_err(|e| anyhow!("{}", e.message))?;
+    println!(
+        "{} is {} a platform administrator (from their next login)",
+        user.email,
+        if grant { "now" } else { "no longer" }
+    );
+    Ok(())
+}
+
+/// `nexus audit verify`: exits 1 at the first broken entry.
+async fn verify_audit(config: &Config) -> anyhow::Result<()> {
+    let (db, _) = stack::connect_and_migrate(&config.database_url()?).await?;
+    let keys = open_keys(&config.keys_file(), &config.issuer())?;
+    // What was appended a moment ago is chained first, so the check covers it too.
+    nexus_kit::audit::seal(&db, &keys)
+        .await
+        .context("sealing the audit log")?;
+    let verification = nexus_kit::audit::verify(&db, &keys)
+        .await
+        .context("reading the audit log")?;
+    match verification.first_broken {
+        None => {
+            let entries = match verification.checked {
+                1 => "1 entry".to_owned(),
+                n => format!("{n} entries"),
+            };
+            let signed = verification
+                .signed
+                .map(|(kid, at)| format!(", signed by key {kid} at {}", at.to_rfc3339()))
+                .unwrap_or_default();
+            println!(
+                "the audit log is intact: {entries}, newest hash {}{signed}",
+                verification.head_hash
+            );
+            Ok(())
+        }
+        Some((seq, why)) => {
+            println!("the audit log is broken at entry {seq}: {why}");
+            std::process::exit(1);
+        }
     }
 }
 

@@ -267,6 +267,22 @@ pub fn validate(
         })
     };
 
+    check_fields(&manifest, &mut problem);
+    check_pricing(&manifest.pricing, &mut problem);
+    check_urls(&manifest, &mut problem);
+    check_scopes(&manifest, scope_catalog, &mut problem);
+    check_webhooks(&manifest, &mut problem);
+    check_oauth(&manifest, &mut problem);
+    check_health_check(&manifest, &mut problem);
+    if problems.is_empty() {
+        Ok(manifest)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The listing's own fields: namespace, name, version, category, the author's address.
+fn check_fields(manifest: &Manifest, problem: &mut impl FnMut(&str, &'static str, String)) {
     if let Err(message) = check_namespace(&manifest.namespace) {
         problem("/namespace", "NAMESPACE", message);
     }
@@ -301,7 +317,10 @@ pub fn validate(
             format!("`{}` is not an email address", manifest.author.email),
         );
     }
-    check_pricing(&manifest.pricing, &mut problem);
+}
+
+/// Every URL the manifest names: http(s), absolute.
+fn check_urls(manifest: &Manifest, problem: &mut impl FnMut(&str, &'static str, String)) {
     let urls = [
         ("/author/url", manifest.author.url.as_deref()),
         ("/urls/app", manifest.urls.app.as_deref()),
@@ -320,6 +339,14 @@ pub fn validate(
             problem(path, "URL", message);
         }
     }
+}
+
+/// Scopes from the platform's catalog, each once.
+fn check_scopes(
+    manifest: &Manifest,
+    scope_catalog: &[&str],
+    problem: &mut impl FnMut(&str, &'static str, String),
+) {
     let mut seen = BTreeSet::new();
     for (list, scopes) in [
         ("required", &manifest.scopes.required),
@@ -341,6 +368,10 @@ pub fn validate(
             }
         }
     }
+}
+
+/// The webhook endpoint and the events it subscribes to, each once.
+fn check_webhooks(manifest: &Manifest, problem: &mut impl FnMut(&str, &'static str, String)) {
     if let Some(webhooks) = &manifest.webhooks {
         if let Err(message) = http_url(&webhooks.endpoint) {
             problem("/webhooks/endpoint", "URL", message);
@@ -378,6 +409,10 @@ pub fn validate(
             }
         }
     }
+}
+
+/// The app as an OAuth client: its redirect URIs.
+fn check_oauth(manifest: &Manifest, problem: &mut impl FnMut(&str, &'static str, String)) {
     if let Some(oauth) = &manifest.oauth {
         if oauth.redirect_uris.is_empty() || oauth.redirect_uris.len() > MAX_REDIRECT_URIS {
             problem(
@@ -396,6 +431,10 @@ pub fn validate(
             }
         }
     }
+}
+
+/// The health check: a path on the subgraph's origin.
+fn check_health_check(manifest: &Manifest, problem: &mut impl FnMut(&str, &'static str, String)) {
     if let Some(path) = &manifest.health_check
         && (!path.starts_with('/') || path.contains("://") || path.len() > 256)
     {
@@ -404,11 +443,6 @@ pub fn validate(
             "HEALTH_CHECK",
             format!("`{path}` must be a path on the subgraph's origin, starting with `/`"),
         );
-    }
-    if problems.is_empty() {
-        Ok(manifest)
-    } else {
-        Err(problems)
     }
 }
 
