@@ -246,6 +246,13 @@ pub fn entry_hash(entry: &entity::Model, seq: i64, prev_hash: &str) -> String {
     hex::encode(Sha256::digest(content.to_string().as_bytes()))
 }
 
+/// Now, to the microsecond: what both databases keep, so a time hashed or signed reads back the
+/// same.
+fn now_in_micros() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
 /// Microseconds: what both databases keep.
 fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -257,8 +264,7 @@ pub async fn append<C: ConnectionTrait>(conn: &C, entry: Entry) -> Result<Uuid, 
     if !RECORDING.load(Ordering::Relaxed) {
         return Ok(id);
     }
-    let now = Utc::now();
-    let occurred_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+    let occurred_at = now_in_micros();
     let (target_type, target_id) = match entry.target {
         Some((kind, id)) => (Some(kind.to_owned()), Some(id)),
         None => (None, None),
@@ -291,8 +297,7 @@ pub fn signed_message(seq: i64, hash: &str, signed_at: DateTime<Utc>) -> Vec<u8>
 
 /// The head's new columns: `seq` and `hash` signed now with the newest key.
 fn signed_head(keys: &KeyStore, seq: i64, hash: &str) -> Result<head::ActiveModel, DbErr> {
-    let now = Utc::now();
-    let signed_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+    let signed_at = now_in_micros();
     let (kid, signature) = keys
         .sign_bytes(&signed_message(seq, hash, signed_at))
         .map_err(|e| DbErr::Custom(format!("cannot sign the audit chain's head: {e:#}")))?;

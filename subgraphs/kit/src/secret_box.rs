@@ -138,6 +138,11 @@ impl SecretBox {
         String::from_utf8(plain.to_vec()).map_err(|_| anyhow!("a sealed secret is not text"))
     }
 
+    /// `stored` (sealed with any key, or from before encryption) sealed again with the newest key.
+    pub fn reseal(&self, stored: &str, context: &str) -> anyhow::Result<String> {
+        self.seal(&self.open_sealed(stored, context)?, context)
+    }
+
     /// Whether `stored` is sealed with the newest key (else `nexus secrets reencrypt` reseals it).
     pub fn is_current(&self, stored: &str) -> bool {
         let newest = self

@@ -107,9 +107,7 @@ pub async fn reencrypt(db: &DatabaseConnection, secrets: &SecretBox) -> anyhow::
             continue;
         }
         let context = context(found.app_id);
-        let reseal = |stored: &str| -> anyhow::Result<String> {
-            secrets.seal(&secrets.open_sealed(stored, &context)?, &context)
-        };
+        let reseal = |stored: &str| secrets.reseal(stored, &context);
         let previous = found.previous_secret.as_deref().map(reseal).transpose()?;
         let mut update = endpoint::Entity::update_many()
             .col_expr(

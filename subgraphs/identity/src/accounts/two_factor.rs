@@ -54,8 +54,7 @@ pub async fn reencrypt(db: &DatabaseConnection, secrets: &SecretBox) -> Result<u
         }
         let context = context(factor.user_id);
         let sealed = secrets
-            .open_sealed(&factor.secret, &context)
-            .and_then(|plain| secrets.seal(&plain, &context))
+            .reseal(&factor.secret, &context)
             .map_err(|e| Code::Internal.error(format!("user {}: {e:#}", factor.user_id)))?;
         changed += two_factor::Entity::update_many()
             .col_expr(two_factor::Column::Secret, Expr::value(sealed))

@@ -45,6 +45,20 @@ impl Form {
     }
 }
 
+/// The form, and the browser's session if the form came from it (its CSRF token matches the
+/// session's); `None` answers `csrf_refused`.
+fn from_this_browser(
+    server: &OAuthServer,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<(Form, BrowserSession)> {
+    let form = Form::parse(body);
+    let session = BrowserSession::from_request(headers, &server.keys)?;
+    session
+        .csrf_matches(form.get("csrf"))
+        .then_some((form, session))
+}
+
 pub(super) fn csrf_refused() -> Response {
     pages::error(
         StatusCode::FORBIDDEN,
@@ -59,13 +73,9 @@ pub async fn log_in(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = Form::parse(&body);
-    let Some(session) = BrowserSession::from_request(&headers, &server.keys) else {
+    let Some((form, session)) = from_this_browser(&server, &headers, &body) else {
         return csrf_refused();
     };
-    if !session.csrf_matches(form.get("csrf")) {
-        return csrf_refused();
-    }
     let request = match parse(&server, form.get("request").unwrap_or_default()).await {
         Ok(request) => request,
         Err(answer) => return *answer,
@@ -149,16 +159,12 @@ pub async fn consent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = Form::parse(&body);
-    let Some(session) = BrowserSession::from_request(&headers, &server.keys) else {
+    let Some((form, session)) = from_this_browser(&server, &headers, &body) else {
         return csrf_refused();
     };
     let (Some(user), Some(sign_in)) = (session.user(), session.sign_in()) else {
         return csrf_refused();
     };
-    if !session.csrf_matches(form.get("csrf")) {
-        return csrf_refused();
-    }
     let request = match parse(&server, form.get("request").unwrap_or_default()).await {
         Ok(request) => request,
         Err(answer) => return *answer,
