@@ -276,7 +276,7 @@ async fn serve_router(config: &Config, supergraph: Option<&Path>) -> anyhow::Res
                 format!(
                     "{}{}",
                     config.apps.url,
-                    nexus_apps::registry::feed::FEED_PATH
+                    nexus_protocol::internal::supergraph::PATH
                 ),
                 keys,
             )?,
@@ -315,6 +315,32 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
         open_secrets(&config.secrets_file())?,
         registry.clone(),
     )?;
+    let (jobs, webhooks) =
+        spawn_background_work(config, service, &db, keys, &services, &registry).await?;
+    let interrupted = shutdown_signal();
+    println!("{name} subgraph listening: http://{addr}/graphql");
+    let shutdown = async move {
+        interrupted.await;
+        // Routers long-polling the supergraph feed are answered now, not after their wait.
+        registry.close();
+    };
+    nexus_kit::server::serve(listener, (core.http_router)(&services), shutdown).await?;
+    stop_background_work(jobs, webhooks).await;
+    Ok(())
+}
+
+/// The periodic jobs and the webhook worker that run beside `service`'s subgraph.
+async fn spawn_background_work(
+    config: &Config,
+    service: Service,
+    db: &sea_orm::DatabaseConnection,
+    keys: Arc<KeyStore>,
+    services: &Services,
+    registry: &Arc<nexus_registry::Registry>,
+) -> anyhow::Result<(
+    Vec<tokio::task::JoinHandle<()>>,
+    Option<nexus_apps::webhooks::Worker>,
+)> {
     let mut webhooks = None;
     let mut jobs = Vec::new();
     // Identity runs with every platform: its process seals the audit log every service appends to.
@@ -337,7 +363,7 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
     }
     if service == Service::Apps {
         if config.webhooks.deliver {
-            let worker_db = stack::worker_connection(&db, &config.database_url()?).await?;
+            let worker_db = stack::worker_connection(db, &config.database_url()?).await?;
             webhooks = Some(nexus_apps::webhooks::spawn(
                 worker_db,
                 keys.clone(),
@@ -350,7 +376,7 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
             config.retention(),
         ));
         // The registry's feed needs a head: the first start records the core-only version.
-        nexus_apps::registry::versions::startup_supergraph(&db, &registry).await?;
+        nexus_apps::registry::versions::startup_supergraph(db, registry).await?;
         jobs.extend(nexus_apps::spawn_jobs(
             db.clone(),
             registry.clone(),
@@ -359,14 +385,14 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
             config.license_sync_interval(),
         ));
     }
-    let interrupted = shutdown_signal();
-    println!("{name} subgraph listening: http://{addr}/graphql");
-    let shutdown = async move {
-        interrupted.await;
-        // Routers long-polling the supergraph feed are answered now, not after their wait.
-        registry.close();
-    };
-    nexus_kit::server::serve(listener, (core.http_router)(&services), shutdown).await?;
+    Ok((jobs, webhooks))
+}
+
+/// Stops the periodic jobs, then lets the webhook worker finish.
+async fn stop_background_work(
+    jobs: Vec<tokio::task::JoinHandle<()>>,
+    webhooks: Option<nexus_apps::webhooks::Worker>,
+) {
     for job in jobs {
         job.abort();
         let _ = job.await;
@@ -374,7 +400,6 @@ async fn serve_subgraph(config: &Config, service: Service) -> anyhow::Result<()>
     if let Some(webhooks) = webhooks {
         webhooks.stop().await;
     }
-    Ok(())
 }
 
 async fn compose(config_path: &Path, output: &Path) -> anyhow::Result<()> {

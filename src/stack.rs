@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::core_subgraphs::{self, CORE_SUBGRAPHS, Services};
+use crate::core_subgraphs::{self, CORE_SUBGRAPHS, CoreSubgraph, Services};
 
 /// A stack is built from a `Config`, like every other command; these are what a configuration
 /// file cannot say, for tests.
@@ -57,12 +57,12 @@ pub fn router_options(config: &Config) -> anyhow::Result<RouterOptions> {
             api_key_exchange_url: format!(
                 "{}{}",
                 config.identity.url,
-                nexus_identity::API_KEY_EXCHANGE_PATH
+                nexus_protocol::internal::api_key::EXCHANGE_PATH
             ),
             membership_lookup_url: Some(format!(
                 "{}{}",
                 config.identity.url,
-                nexus_identity::membership_lookup::PATH
+                nexus_protocol::internal::membership::PATH
             )),
             core_subgraphs: CORE_SUBGRAPHS.iter().map(|c| c.name.to_owned()).collect(),
             apps_url: apps_graphql,
@@ -114,16 +114,7 @@ impl Stack {
         let secrets = SecretBox::open_or_create(&config.secrets_file())?;
         // Bind every subgraph first: the registry needs their URLs to compose. A router on port
         // 0 puts them on free ports too.
-        let mut listeners = Vec::new();
-        for core in &CORE_SUBGRAPHS {
-            let addr = match requested.port() {
-                0 => SocketAddr::new(requested.ip(), 0),
-                _ => config.listen_of(core.name),
-            };
-            let listener = nexus_kit::server::bind(addr).await?;
-            config.place(core.name, listener.local_addr()?);
-            listeners.push((core, listener));
-        }
+        let listeners = bind_subgraphs(&mut config, requested).await?;
         let registry = core_subgraphs::registry(
             core_subgraphs::served_sdl(&config),
             config.allow_private_apps,
@@ -135,25 +126,7 @@ impl Stack {
             secrets.clone(),
             registry.clone(),
         )?;
-        let mut subgraphs = Vec::new();
-        for (core, listener) in listeners {
-            let addr = listener.local_addr()?;
-            let (stop, stopped) = oneshot::channel::<()>();
-            let task = tokio::spawn(nexus_kit::server::serve(
-                listener,
-                (core.http_router)(&services),
-                async move {
-                    let _ = stopped.await;
-                },
-            ));
-            tracing::info!(subgraph = core.name, %addr, "subgraph listening");
-            subgraphs.push(RunningSubgraph {
-                name: core.name,
-                addr,
-                stop: Some(stop),
-                task,
-            });
-        }
+        let subgraphs = serve_subgraphs(listeners, &services)?;
         registry.publish(nexus_apps::registry::versions::startup_supergraph(&db, &registry).await?);
         let mut jobs = nexus_apps::spawn_jobs(
             db.clone(),
@@ -166,24 +139,11 @@ impl Stack {
                 .license_sync_interval
                 .unwrap_or_else(|| config.license_sync_interval()),
         );
-        jobs.push(nexus_kit::audit::spawn_sealer(
-            uncounted(&db),
-            keys.clone(),
-            nexus_kit::audit::SEAL_INTERVAL,
-        ));
-        jobs.push(nexus_identity::accounts::retention::spawn(
-            uncounted(&db),
-            config.retention(),
-        ));
-        jobs.push(nexus_apps::oauth::retention::spawn(
-            uncounted(&db),
-            config.retention(),
-        ));
-        jobs.push(nexus_licensing::expiry::spawn(
-            uncounted(&db),
-            options
-                .license_expiry_interval
-                .unwrap_or(nexus_licensing::expiry::INTERVAL),
+        jobs.extend(housekeeping_jobs(
+            &db,
+            &keys,
+            &config,
+            options.license_expiry_interval,
         ));
         let webhooks = match config.webhooks.deliver {
             true => {
@@ -197,18 +157,13 @@ impl Stack {
             }
             false => None,
         };
-        let mut router_options = router_options(&config)?;
-        if let Some(allow) = options.router_allows_private_apps {
-            router_options.auth.allow_private_apps = allow;
-        }
-        let router = nexus_router::start_on(
+        let router = start_router(
             public,
-            router_options,
-            // The router follows the registry's head: every published supergraph is a hot reload.
-            SupergraphSource::InProcess(registry.subscribe()),
+            &config,
+            options.router_allows_private_apps,
+            &registry,
         )
         .await?;
-        tracing::info!(url = %router.graphql_url(), "router listening");
         Ok(Stack {
             db,
             registry,
@@ -268,6 +223,95 @@ impl Stack {
         self.db.close().await.context("closing the database")?;
         Ok(())
     }
+}
+
+/// Binds every core subgraph's listener and writes its address into `config`.
+async fn bind_subgraphs(
+    config: &mut Config,
+    requested: SocketAddr,
+) -> anyhow::Result<Vec<(&'static CoreSubgraph, tokio::net::TcpListener)>> {
+    let mut listeners = Vec::new();
+    for core in &CORE_SUBGRAPHS {
+        let addr = match requested.port() {
+            0 => SocketAddr::new(requested.ip(), 0),
+            _ => config.listen_of(core.name),
+        };
+        let listener = nexus_kit::server::bind(addr).await?;
+        config.place(core.name, listener.local_addr()?);
+        listeners.push((core, listener));
+    }
+    Ok(listeners)
+}
+
+/// Serves each core subgraph on its listener until it is told to stop.
+fn serve_subgraphs(
+    listeners: Vec<(&'static CoreSubgraph, tokio::net::TcpListener)>,
+    services: &Services,
+) -> anyhow::Result<Vec<RunningSubgraph>> {
+    let mut subgraphs = Vec::new();
+    for (core, listener) in listeners {
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(nexus_kit::server::serve(
+            listener,
+            (core.http_router)(services),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        tracing::info!(subgraph = core.name, %addr, "subgraph listening");
+        subgraphs.push(RunningSubgraph {
+            name: core.name,
+            addr,
+            stop: Some(stop),
+            task,
+        });
+    }
+    Ok(subgraphs)
+}
+
+/// The platform's upkeep: audit sealing, retention and license expiry, on uncounted connections.
+fn housekeeping_jobs(
+    db: &DatabaseConnection,
+    keys: &Arc<KeyStore>,
+    config: &Config,
+    license_expiry_interval: Option<std::time::Duration>,
+) -> Vec<JoinHandle<()>> {
+    vec![
+        nexus_kit::audit::spawn_sealer(
+            uncounted(db),
+            keys.clone(),
+            nexus_kit::audit::SEAL_INTERVAL,
+        ),
+        nexus_identity::accounts::retention::spawn(uncounted(db), config.retention()),
+        nexus_apps::oauth::retention::spawn(uncounted(db), config.retention()),
+        nexus_licensing::expiry::spawn(
+            uncounted(db),
+            license_expiry_interval.unwrap_or(nexus_licensing::expiry::INTERVAL),
+        ),
+    ]
+}
+
+/// Starts the router on the public listener, following the registry in this process.
+async fn start_router(
+    public: tokio::net::TcpListener,
+    config: &Config,
+    allows_private_apps: Option<bool>,
+    registry: &Registry,
+) -> anyhow::Result<RunningRouter> {
+    let mut router_options = router_options(config)?;
+    if let Some(allow) = allows_private_apps {
+        router_options.auth.allow_private_apps = allow;
+    }
+    let router = nexus_router::start_on(
+        public,
+        router_options,
+        // The router follows the registry's head: every published supergraph is a hot reload.
+        SupergraphSource::InProcess(registry.subscribe()),
+    )
+    .await?;
+    tracing::info!(url = %router.graphql_url(), "router listening");
+    Ok(router)
 }
 
 pub async fn connect_and_migrate(

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nexus_protocol::installation_view::{InstallationView, LOOKUP_PATH, LookupAnswer};
+use nexus_protocol::internal::installation::{InstallationView, LookupAnswer, LookupQuery, PATH};
 use nexus_protocol::token::KeyStore;
 use uuid::Uuid;
 
@@ -20,7 +20,7 @@ pub struct Directory {
 }
 
 impl Directory {
-    /// `apps_url`: the apps subgraph's URL; the lookup is served at `LOOKUP_PATH` beside it.
+    /// `apps_url`: the apps subgraph's URL; the lookup is served at `PATH` beside it.
     /// Answers are trusted for `ttl` (`caches.installation_seconds`).
     pub fn new(
         keys: Arc<KeyStore>,
@@ -29,7 +29,7 @@ impl Directory {
         ttl: Duration,
     ) -> Result<Self, String> {
         let lookup_url = reqwest::Url::parse(apps_url)
-            .and_then(|url| url.join(LOOKUP_PATH))
+            .and_then(|url| url.join(PATH))
             .map_err(|e| format!("apps_url `{apps_url}`: {e}"))?;
         Ok(Directory {
             keys,
@@ -54,11 +54,8 @@ impl Directory {
     ) -> Result<Option<InstallationView>, String> {
         self.by_app
             .try_get_with((organization, namespace.to_owned()), async {
-                self.fetch(&[
-                    ("namespace", namespace.to_owned()),
-                    ("organization", organization.to_string()),
-                ])
-                .await
+                self.fetch(&LookupQuery::by_app(organization, namespace))
+                    .await
             })
             .await
             .map_err(|e| e.to_string())
@@ -73,15 +70,13 @@ impl Directory {
     ) -> Result<Option<InstallationView>, String> {
         self.by_id
             .try_get_with((id, grant), async {
-                let mut query = vec![("id", id.to_string())];
-                query.extend(grant.map(|g| ("grant", g.to_string())));
-                self.fetch(&query).await
+                self.fetch(&LookupQuery::by_id(id, grant)).await
             })
             .await
             .map_err(|e| e.to_string())
     }
 
-    async fn fetch(&self, query: &[(&str, String)]) -> Result<Option<InstallationView>, String> {
+    async fn fetch(&self, query: &LookupQuery) -> Result<Option<InstallationView>, String> {
         let token = self
             .keys
             .service_token("router")

@@ -4,6 +4,7 @@
 pub mod app_client;
 pub mod front_door;
 pub mod installations;
+pub mod lookups;
 pub mod measure;
 pub mod memberships;
 pub mod pipeline;
@@ -148,10 +149,10 @@ pub fn configuration(
         let mut plugins = serde_yaml::Mapping::new();
         plugins.insert(
             Value::from("nexus.pipeline"),
-            serde_yaml::to_value(serde_json::json!({
-                "router": name,
-                "timeout_ms": timeout.map(|t| t.as_millis() as u64),
-            }))?,
+            serde_yaml::to_value(plugins::pipeline::PipelineConfig {
+                router: Some(name.to_owned()),
+                timeout_ms: timeout.map(|t| t.as_millis() as u64),
+            })?,
         );
         if let Some(others) = yaml["plugins"].as_mapping() {
             plugins.extend(others.clone());
@@ -161,32 +162,9 @@ pub fn configuration(
     let listen_value = Value::String(listen.to_string());
     yaml["supergraph"]["listen"] = listen_value.clone();
     yaml["health_check"]["listen"] = listen_value;
-    let auth_yaml = serde_yaml::to_value(serde_json::json!({
-        "keys_file": auth.keys_file.display().to_string(),
-        "issuer": auth.issuer,
-        "api_key_exchange_url": auth.api_key_exchange_url,
-        "listen": listen.to_string(),
-        "core_subgraphs": auth.core_subgraphs,
-        "apps_url": auth.apps_url,
-        "api_key_cache_seconds": auth.freshness.api_keys.as_secs(),
-        "verified_token_cache_seconds": auth.freshness.verified_tokens.as_secs(),
-        "installation_cache_seconds": auth.freshness.installations.as_secs(),
-        "membership_lookup_url": auth.membership_lookup_url,
-        "membership_cache_seconds": auth.freshness.memberships.as_secs(),
-    }))?;
-    yaml["plugins"]["nexus.auth"] = auth_yaml;
-    let gate_yaml = serde_yaml::to_value(serde_json::json!({
-        "keys_file": auth.keys_file.display().to_string(),
-        "issuer": auth.issuer,
-        "core_subgraphs": auth.core_subgraphs,
-        "apps_url": auth.apps_url,
-        "allow_private_apps": auth.allow_private_apps,
-        "context_token_ttl_seconds": auth.context_token_ttl.as_secs(),
-        "installation_cache_seconds": auth.freshness.installations.as_secs(),
-        "membership_lookup_url": auth.membership_lookup_url,
-        "membership_cache_seconds": auth.freshness.memberships.as_secs(),
-    }))?;
-    yaml["plugins"]["nexus.installation_gate"] = gate_yaml;
+    let (auth_config, gate_config) = plugin_configs(listen, auth);
+    yaml["plugins"]["nexus.auth"] = serde_yaml::to_value(auth_config)?;
+    yaml["plugins"]["nexus.installation_gate"] = serde_yaml::to_value(gate_config)?;
     if !subgraph_urls.is_empty() {
         let mut urls = serde_yaml::Mapping::new();
         for (name, url) in subgraph_urls {
@@ -196,6 +174,39 @@ pub fn configuration(
     }
     let text = serde_yaml::to_string(&yaml).context("cannot write router configuration")?;
     Configuration::from_str(&text).map_err(|e| anyhow!("invalid router configuration: {e}"))
+}
+
+/// What Nexus's own plugins are configured with: the one `LookupsConfig` both share.
+fn plugin_configs(
+    listen: SocketAddr,
+    auth: &AuthOptions,
+) -> (
+    plugins::auth::AuthConfig,
+    plugins::installation_gate::GateConfig,
+) {
+    let lookups = lookups::LookupsConfig {
+        keys_file: auth.keys_file.display().to_string(),
+        issuer: auth.issuer.clone(),
+        apps_url: auth.apps_url.clone(),
+        installation_cache_seconds: auth.freshness.installations.as_secs(),
+        membership_lookup_url: auth.membership_lookup_url.clone(),
+        membership_cache_seconds: auth.freshness.memberships.as_secs(),
+    };
+    let auth_config = plugins::auth::AuthConfig {
+        lookups: lookups.clone(),
+        api_key_exchange_url: auth.api_key_exchange_url.clone(),
+        listen: listen.to_string(),
+        core_subgraphs: auth.core_subgraphs.clone(),
+        api_key_cache_seconds: auth.freshness.api_keys.as_secs(),
+        verified_token_cache_seconds: auth.freshness.verified_tokens.as_secs(),
+    };
+    let gate_config = plugins::installation_gate::GateConfig {
+        lookups,
+        core_subgraphs: auth.core_subgraphs.clone(),
+        allow_private_apps: auth.allow_private_apps,
+        context_token_ttl_seconds: auth.context_token_ttl.as_secs(),
+    };
+    (auth_config, gate_config)
 }
 
 /// `router.yaml` with the operator's `overlay` merged over it.

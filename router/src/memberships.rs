@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nexus_protocol::membership::MembershipAnswer;
+use nexus_protocol::internal::membership::{MembershipAnswer, MembershipQuery};
 use nexus_protocol::token::KeyStore;
 
 pub struct Memberships {
@@ -41,6 +41,10 @@ impl Memberships {
                 tracing::error!(%detail, "membership lookup at identity failed");
                 "cannot check your membership of the organization now; try again shortly".to_owned()
             };
+            let query = match (user.parse(), organization.parse()) {
+                (Ok(user), Ok(organization)) => MembershipQuery { user, organization },
+                _ => return Err(unavailable(format!("not ids: {user}, {organization}"))),
+            };
             let token = self
                 .keys
                 .service_token("router")
@@ -48,7 +52,7 @@ impl Memberships {
             let response = self
                 .http
                 .get(&self.url)
-                .query(&[("user", user), ("organization", organization)])
+                .query(&query)
                 .bearer_auth(token)
                 .send()
                 .await

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use futures::channel::mpsc;
+use nexus_protocol::internal::supergraph::FeedQuery;
 use nexus_protocol::token::KeyStore;
 use tokio::task::JoinHandle;
 
@@ -71,7 +72,9 @@ impl RegistryFeed {
             .client
             .get(&self.url)
             .bearer_auth(token)
-            .query(&[("wait", wait.as_secs())]);
+            .query(&FeedQuery {
+                wait: wait.as_secs(),
+            });
         if let Some(etag) = known {
             request = request.header(reqwest::header::IF_NONE_MATCH, etag);
         }

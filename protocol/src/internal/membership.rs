@@ -3,9 +3,17 @@
 //! what their token said when it was issued.
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 /// identity's lookup, relative to its base URL (`?user=…&organization=…`, service token).
-pub const MEMBERSHIP_LOOKUP_PATH: &str = "/internal/membership";
+pub const PATH: &str = "/internal/membership";
+
+/// The lookup's query: whose membership of which organization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipQuery {
+    pub user: Uuid,
+    pub organization: Uuid,
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MembershipAnswer {

@@ -27,25 +27,22 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use multimap::MultiMap;
 use nexus_protocol::client_address::{self, CLIENT_ADDRESS_HEADER};
-use nexus_protocol::token::{
-    CORE_AUDIENCE, Claims, KeyStore, LEEWAY_SECONDS, TokenError, TokenType,
-};
+use nexus_protocol::token::{CORE_AUDIENCE, Claims, LEEWAY_SECONDS, TokenError, TokenType};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tower::{BoxError, ServiceBuilder, ServiceExt};
 
-use crate::installations::Directory;
-use crate::memberships::Memberships;
+use crate::lookups::{Lookups, LookupsConfig};
 use crate::plugins::request_context::{self, Caller};
-use nexus_protocol::membership::MembershipAnswer;
+use nexus_protocol::internal::api_key::{self, Exchanged, Refused};
+use nexus_protocol::internal::membership::MembershipAnswer;
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
-    /// The signing-key file (see `nexus_protocol::token`).
-    pub keys_file: String,
-    /// The `iss` of every token, also the OIDC issuer.
-    pub issuer: String,
+    /// The keys, the issuer and the lookups at the services, shared with
+    /// `nexus.installation_gate` (the `iss` of every token is also the OIDC issuer).
+    pub lookups: LookupsConfig,
     /// identity's `POST /api-keys/exchange`.
     pub api_key_exchange_url: String,
     /// The router's own listen address, where the well-known endpoints are served.
@@ -53,8 +50,6 @@ pub struct AuthConfig {
     /// Subgraphs of the core: they get the caller's token (apps get a context token from
     /// `nexus.installation_gate` instead).
     pub core_subgraphs: Vec<String>,
-    /// The apps subgraph's URL: installation tokens are checked at its installation lookup.
-    pub apps_url: String,
     /// How long an API-key exchange (or refusal) is trusted.
     #[serde(default = "defaults::api_key_cache_seconds")]
     pub api_key_cache_seconds: u64,
@@ -62,19 +57,9 @@ pub struct AuthConfig {
     /// and its signature needs checking once (its expiry is checked every time).
     #[serde(default = "defaults::verified_token_cache_seconds")]
     pub verified_token_cache_seconds: u64,
-    /// How long an installation token's installation is trusted to be live.
-    #[serde(default = "defaults::installation_cache_seconds")]
-    pub installation_cache_seconds: u64,
-    /// identity's membership lookup: whether the organization a token acts in requires
-    /// two-factor sign-in (unset: nothing is checked here; the subgraphs still check).
-    #[serde(default)]
-    pub membership_lookup_url: Option<String>,
-    /// How long that answer is trusted.
-    #[serde(default = "defaults::membership_cache_seconds")]
-    pub membership_cache_seconds: u64,
 }
 
-pub(crate) mod defaults {
+mod defaults {
     use nexus_protocol::freshness::Freshness;
 
     pub fn api_key_cache_seconds() -> u64 {
@@ -83,25 +68,17 @@ pub(crate) mod defaults {
     pub fn verified_token_cache_seconds() -> u64 {
         Freshness::default().verified_tokens.as_secs()
     }
-    pub fn installation_cache_seconds() -> u64 {
-        Freshness::default().installations.as_secs()
-    }
-    pub fn membership_cache_seconds() -> u64 {
-        Freshness::default().memberships.as_secs()
-    }
 }
 
 struct Shared {
-    keys: Arc<KeyStore>,
-    directory: Arc<Directory>,
+    /// The key store, the installation directory and the membership view, shared with
+    /// `nexus.installation_gate`.
+    lookups: Arc<Lookups>,
     exchange_url: String,
-    http: reqwest::Client,
     /// API key → its exchanged token and that token's verified claims, or why not.
     api_keys: moka::future::Cache<String, Result<(String, Claims), String>>,
     /// Bearer token → its verified claims (valid signature, issuer and audience).
     verified: moka::future::Cache<String, Claims>,
-    /// identity's answers about memberships (none without a lookup URL).
-    memberships: Option<Memberships>,
     /// Client address → API keys refused in the last minute: past `MAX_BAD_API_KEYS`, keys
     /// from that address are not asked of identity at all (each costs a call and a query).
     bad_api_keys: moka::future::Cache<String, Arc<std::sync::atomic::AtomicU32>>,
@@ -135,39 +112,17 @@ impl Plugin for Auth {
 
     async fn new(init: PluginInit<Self::Config>) -> Result<Self, BoxError> {
         let config = init.config;
-        let keys = KeyStore::open(std::path::Path::new(&config.keys_file), &config.issuer)
-            .map_err(|e| format!("nexus.auth: {e:#}"))?;
+        let lookups = Lookups::shared(&config.lookups, &init.supergraph_sdl)
+            .map_err(|e| format!("nexus.auth: {e}"))?;
         let listen: std::net::SocketAddr = config
             .listen
             .parse()
             .map_err(|e| format!("nexus.auth: listen `{}`: {e}", config.listen))?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()?;
-        let directory = Arc::new(
-            Directory::new(
-                keys.clone(),
-                &config.apps_url,
-                http.clone(),
-                Duration::from_secs(config.installation_cache_seconds),
-            )
-            .map_err(|e| format!("nexus.auth: {e}"))?,
-        );
-        let memberships = config.membership_lookup_url.map(|url| {
-            Memberships::new(
-                keys.clone(),
-                url,
-                http.clone(),
-                Duration::from_secs(config.membership_cache_seconds),
-            )
-        });
         Ok(Auth {
             core_subgraphs: config.core_subgraphs,
             shared: Arc::new(Shared {
-                directory,
-                keys,
+                lookups,
                 exchange_url: config.api_key_exchange_url,
-                http,
                 api_keys: moka::future::Cache::builder()
                     .max_capacity(100_000)
                     .time_to_live(Duration::from_secs(config.api_key_cache_seconds))
@@ -176,14 +131,13 @@ impl Plugin for Auth {
                     .max_capacity(10_000)
                     .time_to_live(Duration::from_secs(config.verified_token_cache_seconds))
                     .build(),
-                memberships,
                 bad_api_keys: moka::future::Cache::builder()
                     .max_capacity(100_000)
                     .time_to_live(Duration::from_secs(60))
                     .build(),
             }),
             listen: listen.into(),
-            issuer: config.issuer,
+            issuer: config.lookups.issuer,
         })
     }
 
@@ -247,7 +201,7 @@ impl Plugin for Auth {
 
     fn web_endpoints(&self) -> MultiMap<ListenAddr, Endpoint> {
         let mut endpoints = MultiMap::new();
-        let keys = self.shared.keys.clone();
+        let keys = self.shared.lookups.keys.clone();
         endpoints.insert(
             self.listen.clone(),
             Endpoint::from_router_service(
@@ -385,7 +339,7 @@ async fn two_factor_missing(
     shared: &Shared,
     claims: &Claims,
 ) -> Result<(bool, Option<MembershipAnswer>), String> {
-    let (Some(memberships), Some(org)) = (&shared.memberships, &claims.org) else {
+    let (Some(memberships), Some(org)) = (&shared.lookups.memberships, &claims.org) else {
         return Ok((false, None));
     };
     if !matches!(claims.typ, TokenType::Access | TokenType::Delegated) || claims.two_factor() {
@@ -406,7 +360,7 @@ async fn verify(shared: &Shared, token: &str) -> Result<Claims, TokenError> {
             Err(TokenError::Expired)
         };
     }
-    let claims = shared.keys.verify(token, CORE_AUDIENCE)?;
+    let claims = shared.lookups.keys.verify(token, CORE_AUDIENCE)?;
     shared
         .verified
         .insert(token.to_owned(), claims.clone())
@@ -434,7 +388,8 @@ async fn installation_is_live(shared: &Shared, claims: &Claims) -> Result<(), St
         _ => claims.sub.as_str(),
     };
     let installation = shared
-        .directory
+        .lookups
+        .installations
         .by_id(id, grant)
         .await
         .map_err(|e| {
@@ -460,37 +415,33 @@ async fn installation_is_live(shared: &Shared, claims: &Claims) -> Result<(), St
 /// An API key's token from identity, verified, cached (success and refusal alike) for
 /// `api_key_cache_seconds`.
 async fn exchange(shared: &Shared, key: String) -> Result<(String, Claims), String> {
-    let http = shared.http.clone();
+    let http = shared.lookups.http.clone();
     let url = shared.exchange_url.clone();
-    let keys = shared.keys.clone();
+    let keys = shared.lookups.keys.clone();
     shared
         .api_keys
         .get_with(key.clone(), async move {
             let response = http
                 .post(&url)
-                .header("x-api-key", key)
+                .header(api_key::HEADER, key)
                 .send()
                 .await
                 .map_err(|e| format!("cannot check the API key now: {e}"))?;
-            let ok = response.status().is_success();
-            let body: serde_json::Value = response
-                .json()
-                .await
-                .map_err(|e| format!("cannot check the API key now: {e}"))?;
-            if ok {
-                let token = body["token"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| "the API key exchange answered no token".to_owned())?;
+            if response.status().is_success() {
+                let Exchanged { token, .. } = response
+                    .json()
+                    .await
+                    .map_err(|e| format!("cannot check the API key now: {e}"))?;
                 let claims = keys
                     .verify(&token, CORE_AUDIENCE)
                     .map_err(|e| format!("the API key exchange answered a bad token: {e}"))?;
                 Ok((token, claims))
             } else {
-                Err(body["error"]
-                    .as_str()
-                    .unwrap_or("the API key is invalid")
-                    .to_owned())
+                let Refused { error } = response
+                    .json()
+                    .await
+                    .map_err(|e| format!("cannot check the API key now: {e}"))?;
+                Err(error)
             }
         })
         .await

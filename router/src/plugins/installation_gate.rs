@@ -20,16 +20,15 @@ use apollo_router::register_plugin;
 use apollo_router::services::subgraph;
 use http::HeaderValue;
 use http::header::AUTHORIZATION;
-use nexus_protocol::token::{Claims, KeyStore, TokenType, new_claims};
+use nexus_protocol::token::{Claims, TokenType, new_claims};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tower::{BoxError, ServiceExt};
 use uuid::Uuid;
 
 use super::request_context::{self, Caller};
 use crate::app_client::AppClient;
-use crate::installations::Directory;
-use crate::memberships::Memberships;
+use crate::lookups::{Lookups, LookupsConfig};
 
 /// The default lifetime of a context token.
 pub const CONTEXT_TOKEN_TTL: Duration = Duration::from_secs(5 * 60);
@@ -38,35 +37,20 @@ fn default_context_token_ttl_seconds() -> u64 {
     CONTEXT_TOKEN_TTL.as_secs()
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GateConfig {
-    /// The signing-key file: context tokens are signed with it.
-    pub keys_file: String,
-    /// The `iss` of every token.
-    pub issuer: String,
+    /// The keys (context tokens are signed with them), the issuer and the lookups at the
+    /// services, shared with `nexus.auth`.
+    pub lookups: LookupsConfig,
     /// Subgraphs of the core; every other subgraph is an app behind the gate.
     pub core_subgraphs: Vec<String>,
-    /// The apps subgraph's URL: installations are looked up beside it.
-    pub apps_url: String,
     /// Let the router call apps on loopback and private addresses (development).
     #[serde(default)]
     pub allow_private_apps: bool,
     /// How long a context token lives.
     #[serde(default = "default_context_token_ttl_seconds")]
     pub context_token_ttl_seconds: u64,
-    /// How long an answer to "is the app installed there?" is trusted: installs and uninstalls
-    /// take effect within it.
-    #[serde(default = "crate::plugins::auth::defaults::installation_cache_seconds")]
-    pub installation_cache_seconds: u64,
-    /// identity's membership lookup: the role an app is told is the caller's role now, not the
-    /// one their token was issued with. Without it (tests of the plugin alone), the token's.
-    #[serde(default)]
-    pub membership_lookup_url: Option<String>,
-    /// How long identity's answer about a membership is trusted: a demotion or a removal
-    /// reaches apps within it.
-    #[serde(default = "crate::plugins::auth::defaults::membership_cache_seconds")]
-    pub membership_cache_seconds: u64,
 }
 
 pub struct InstallationGate {
@@ -81,32 +65,11 @@ impl Plugin for InstallationGate {
     async fn new(init: PluginInit<Self::Config>) -> Result<Self, BoxError> {
         let config = init.config;
         let fail = |e: String| format!("nexus.installation_gate: {e}");
-        let keys = KeyStore::open(std::path::Path::new(&config.keys_file), &config.issuer)
-            .map_err(|e| fail(format!("{e:#}")))?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()?;
-        let memberships = config.membership_lookup_url.map(|url| {
-            Memberships::new(
-                keys.clone(),
-                url,
-                http.clone(),
-                Duration::from_secs(config.membership_cache_seconds),
-            )
-        });
         Ok(InstallationGate {
             core_subgraphs: config.core_subgraphs,
             gate: Arc::new(Gate {
                 context_ttl: Duration::from_secs(config.context_token_ttl_seconds),
-                directory: Directory::new(
-                    keys.clone(),
-                    &config.apps_url,
-                    http,
-                    Duration::from_secs(config.installation_cache_seconds),
-                )
-                .map_err(fail)?,
-                memberships,
-                keys,
+                lookups: Lookups::shared(&config.lookups, &init.supergraph_sdl).map_err(fail)?,
                 client: AppClient::new(config.allow_private_apps)
                     .map_err(|e| fail(format!("{e:#}")))?,
             }),
@@ -142,10 +105,10 @@ impl Plugin for InstallationGate {
 register_plugin!("nexus", "installation_gate", InstallationGate);
 
 pub struct Gate {
-    keys: Arc<KeyStore>,
     context_ttl: Duration,
-    directory: Directory,
-    memberships: Option<Memberships>,
+    /// The key store, the installation directory and the membership view, shared with
+    /// `nexus.auth`.
+    lookups: Arc<Lookups>,
     client: AppClient,
 }
 
@@ -200,7 +163,12 @@ impl Gate {
                 format!("the app `{namespace}` needs a token acting in an organization"),
             );
         };
-        let installed = match self.directory.for_app(organization, namespace).await {
+        let installed = match self
+            .lookups
+            .installations
+            .for_app(organization, namespace)
+            .await
+        {
             Ok(Some(installed)) if installed.live => installed,
             Ok(_) => {
                 return refuse(
@@ -243,14 +211,14 @@ impl Gate {
         };
         let context = context_claims(
             self.context_ttl,
-            self.keys.issuer(),
+            self.lookups.keys.issuer(),
             namespace,
             claims,
             role,
             installed.id,
             &installed.scopes,
         );
-        let Ok(signed) = self.keys.sign(&context) else {
+        let Ok(signed) = self.lookups.keys.sign(&context) else {
             return refuse(
                 request,
                 "INTERNAL_SERVER_ERROR",
@@ -278,7 +246,7 @@ impl Gate {
     ) -> Result<Option<Option<String>>, String> {
         let acts_for_a_user = matches!(claims.typ, TokenType::Access | TokenType::Delegated);
         let (true, Some(memberships), Some(organization)) =
-            (acts_for_a_user, &self.memberships, &claims.org)
+            (acts_for_a_user, &self.lookups.memberships, &claims.org)
         else {
             return Ok(Some(claims.role.clone()));
         };

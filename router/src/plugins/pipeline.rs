@@ -15,12 +15,12 @@ use apollo_router::services::router;
 use http::StatusCode;
 use http::header::CONTENT_TYPE;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tower::{BoxError, ServiceBuilder, ServiceExt};
 
 use crate::pipeline::{self, Slot};
 
-#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineConfig {
     /// Set by `nexus`: the router whose public port serves this pipeline (none: nothing to do).

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use apollo_router::Context;
-use nexus_protocol::membership::MembershipAnswer;
+use nexus_protocol::internal::membership::MembershipAnswer;
 use nexus_protocol::token::Claims;
 
 /// The caller `nexus.auth` verified: the bearer token core subgraphs receive, and its claims.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use apollo_router::TestHarness;
 use apollo_router::services::{router, supergraph};
-use nexus_protocol::installation_view::{InstallationView, LOOKUP_PATH, LookupAnswer};
+use nexus_protocol::internal::installation::{InstallationView, LookupAnswer, PATH as LOOKUP_PATH};
 use nexus_protocol::token::{CORE_AUDIENCE, Claims, KeyStore, TokenType, new_claims};
 use nexus_registry::{SubgraphSdl, compose};
 use serde_json::{Value, json};
@@ -101,22 +101,23 @@ async fn world() -> World {
     });
     let supergraph = compose(&subgraphs).expect("composes");
     let core = ["identity", "apps", "licensing"];
+    let lookups = json!({
+        "keys_file": keys_file.display().to_string(),
+        "issuer": "http://nexus.test",
+        "apps_url": format!("http://{apps}/graphql"),
+    });
     let configuration = json!({
         "include_subgraph_errors": { "all": true },
         "plugins": {
             "nexus.auth": {
-                "keys_file": keys_file.display().to_string(),
-                "issuer": "http://nexus.test",
+                "lookups": lookups,
                 "api_key_exchange_url": "http://127.0.0.1:9/api-keys/exchange",
                 "listen": "127.0.0.1:0",
                 "core_subgraphs": core,
-                "apps_url": format!("http://{apps}/graphql"),
             },
             "nexus.installation_gate": {
-                "keys_file": keys_file.display().to_string(),
-                "issuer": "http://nexus.test",
+                "lookups": lookups,
                 "core_subgraphs": core,
-                "apps_url": format!("http://{apps}/graphql"),
                 "allow_private_apps": true,
             },
         },

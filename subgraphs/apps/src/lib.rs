@@ -3,8 +3,8 @@
 pub mod entity;
 pub mod events;
 pub mod graphql;
-pub mod installation_lookup;
 pub mod installations;
+pub mod internal;
 pub mod license_sync;
 pub mod listing;
 mod name;
@@ -147,11 +147,11 @@ pub fn http_router(
     )
     .merge(oauth::routes(oauth_server))
     .route(
-        nexus_kit::installation_view::LOOKUP_PATH,
-        axum::routing::get(installation_lookup::lookup).with_state(token_state),
+        nexus_kit::internal::installation::PATH,
+        axum::routing::get(internal::installation::lookup).with_state(token_state),
     )
     .route(
-        registry::feed::FEED_PATH,
+        nexus_kit::internal::supergraph::PATH,
         axum::routing::get(registry::feed::head).with_state(feed_state),
     )
 }

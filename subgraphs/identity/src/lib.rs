@@ -1,14 +1,13 @@
 //! The identity subgraph: users, organizations and their memberships, accounts and tokens.
 
-pub mod account_lookup;
 pub mod account_pages;
 pub mod accounts;
 pub mod entity;
 pub mod events;
 pub mod graphql;
+pub mod internal;
 pub mod invitations;
 pub mod mail;
-pub mod membership_lookup;
 pub mod memberships;
 mod name;
 pub mod organizations;
@@ -18,10 +17,6 @@ pub mod users;
 use std::sync::Arc;
 
 use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
-use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use sea_orm::DatabaseConnection;
 
 use accounts::AuthConfig;
@@ -32,9 +27,6 @@ use nexus_kit::token::KeyStore;
 use tenancy::{Tenancy, VisibleUsers};
 
 pub use name::NAME;
-
-/// Where the router exchanges an `X-Api-Key` for a short-lived token.
-pub const API_KEY_EXCHANGE_PATH: &str = "/api-keys/exchange";
 
 pub type IdentitySchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -71,10 +63,8 @@ pub fn http_router(
         ..AuthConfig::new(keys.clone(), limits, secrets)
     };
     let schema = schema(db.clone(), config.clone(), mailer);
-    let (db_for_lookup, keys_for_lookup) = (db.clone(), keys.clone());
-    let exchange_state = (db.clone(), config.clone());
     let pages = account_pages::routes(db.clone(), config.clone());
-    let accounts_state = (db.clone(), config);
+    let internal = internal::routes(db.clone(), keys.clone(), config);
     nexus_kit::server::http_router(
         NAME,
         schema,
@@ -109,45 +99,6 @@ pub fn http_router(
         // Identity checks memberships in its own tables.
         None,
     )
-    .route(
-        API_KEY_EXCHANGE_PATH,
-        post(exchange_api_key).with_state(exchange_state),
-    )
-    .route(
-        account_lookup::AUTHENTICATE_PATH,
-        post(account_lookup::authenticate).with_state(accounts_state.clone()),
-    )
-    .route(
-        account_lookup::ACCOUNT_PATH,
-        axum::routing::get(account_lookup::account).with_state(accounts_state),
-    )
+    .merge(internal)
     .merge(pages)
-    .route(
-        membership_lookup::PATH,
-        axum::routing::get(membership_lookup::lookup).with_state((db_for_lookup, keys_for_lookup)),
-    )
-}
-
-/// `POST /api-keys/exchange` with `X-Api-Key`: a short-lived token for that key, or 401.
-async fn exchange_api_key(
-    State((db, config)): State<(DatabaseConnection, AuthConfig)>,
-    headers: HeaderMap,
-) -> (StatusCode, Json<serde_json::Value>) {
-    let secret = headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    match accounts::api_keys::exchange(&db, &config, secret.trim()).await {
-        Ok(token) => (
-            StatusCode::OK,
-            Json(serde_json::json!({
-                "token": token,
-                "expires_in": accounts::api_keys::EXCHANGED_TOKEN_TTL.as_secs(),
-            })),
-        ),
-        Err(e) => (
-            StatusCode::UNAUTHORIZED,
-            Json(serde_json::json!({ "error": e.message })),
-        ),
-    }
 }

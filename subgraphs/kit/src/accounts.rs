@@ -1,58 +1,17 @@
-//! Accounts as other core services see them, asked of identity with a service token: the apps
-//! service's sign-in pages check a password (`POST AUTHENTICATE_PATH`, counted by identity's
-//! login limits for the browser's address) and read who someone is and where they belong
-//! (`GET ACCOUNT_PATH?user=…`) for consent pages, id_tokens and userinfo.
+//! Accounts as other core services see them: the client of identity's account contract
+//! (`nexus_protocol::internal::account`), for the apps service's sign-in and consent pages,
+//! id_tokens and userinfo, and the browser cookie that keeps a device known to an account.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use nexus_protocol::internal::account::{ACCOUNT_PATH, AUTHENTICATE_PATH, AccountQuery};
+use nexus_protocol::token::KeyStore;
 use uuid::Uuid;
 
 use crate::error::{Code, Error, Result};
-use crate::token::KeyStore;
 
-pub const AUTHENTICATE_PATH: &str = "/internal/authenticate";
-pub const ACCOUNT_PATH: &str = "/internal/account";
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Credentials {
-    pub email: String,
-    pub password: String,
-    /// The client's address, for the login limits.
-    pub address: String,
-    /// The second step of a sign-in with two-factor: the challenge a first answer carried, and
-    /// the code the person typed (`email` and `password` are then ignored).
-    #[serde(default)]
-    pub challenge: Option<String>,
-    #[serde(default)]
-    pub code: Option<String>,
-    /// The token of a device that signed in to the account before: it may still try when the
-    /// account's limit of failures from everywhere is spent.
-    #[serde(default)]
-    pub known_device: Option<String>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Account {
-    pub id: Uuid,
-    pub email: String,
-    pub name: String,
-    /// The person proved they receive mail at `email`.
-    pub email_verified: bool,
-    pub memberships: Vec<AccountMembership>,
-    /// This sign-in proved a second factor.
-    #[serde(default)]
-    pub two_factor: bool,
-    /// Goes up whenever every session of the account ends (password reset or change,
-    /// two-factor sign-in turned on): a browser session signed in at an older one is over.
-    #[serde(default)]
-    pub session_epoch: i64,
-    /// After a sign-in: the token that makes this device known to the account (kept in the
-    /// browser's `nexus_device` cookie).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub known_device: Option<String>,
-}
+pub use nexus_protocol::internal::account::{Account, AccountMembership, Credentials, Refusal};
 
 /// The cookie browsers keep their known-device token in (`__Host-` named over https).
 const KNOWN_DEVICE_COOKIE: &str = "nexus_device";
@@ -81,34 +40,6 @@ pub fn known_device_from_headers(headers: &axum::http::HeaderMap) -> Option<Stri
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| name.trim_start_matches("__Host-") == KNOWN_DEVICE_COOKIE)
         .map(|(_, value)| value.to_owned())
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct AccountMembership {
-    pub organization_id: Uuid,
-    pub organization_name: String,
-    pub organization_slug: String,
-    /// `owner`, `admin` or `member`.
-    pub role: String,
-    /// Acting there needs a sign-in with a second factor.
-    #[serde(default)]
-    pub two_factor_required: bool,
-}
-
-impl AccountMembership {
-    pub fn may_install(&self) -> bool {
-        matches!(self.role.as_str(), "owner" | "admin")
-    }
-}
-
-/// A refusal as identity says it: `{code, message}` (`UNAUTHENTICATED`, `RATE_LIMITED`, …).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Refusal {
-    pub code: String,
-    pub message: String,
-    /// With `SECOND_FACTOR_REQUIRED`: the challenge to send back with a code.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub challenge: Option<String>,
 }
 
 /// The client other services ask identity with.
@@ -184,7 +115,7 @@ impl Accounts {
         let response = self
             .http
             .get(format!("{}{ACCOUNT_PATH}", self.base))
-            .query(&[("user", user.to_string())])
+            .query(&AccountQuery { user })
             .bearer_auth(self.token()?)
             .send()
             .await

@@ -9,7 +9,7 @@ use axum::http::header::AUTHORIZATION;
 use uuid::Uuid;
 
 use crate::error::{Code, Error, Result};
-use crate::token::{CORE_AUDIENCE, Claims, KeyStore, TokenError, TokenType};
+use nexus_protocol::token::{CORE_AUDIENCE, Claims, KeyStore, TokenError, TokenType};
 
 #[derive(Clone, Debug)]
 pub struct Principal {

@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::error::{Code, Result};
-use crate::token::KeyStore;
+use nexus_protocol::internal::membership::{self, MembershipQuery};
+use nexus_protocol::token::KeyStore;
 
-pub use nexus_protocol::membership::{MEMBERSHIP_LOOKUP_PATH, MembershipAnswer};
+use crate::error::{Code, Result};
+
+pub use nexus_protocol::internal::membership::MembershipAnswer;
 
 pub struct Memberships {
     http: reqwest::Client,
@@ -40,7 +42,7 @@ impl Memberships {
                 .timeout(Duration::from_secs(5))
                 .build()
                 .unwrap_or_default(),
-            url: format!("{base}{MEMBERSHIP_LOOKUP_PATH}"),
+            url: format!("{base}{}", membership::PATH),
             keys,
             caller,
             cache: moka::future::Cache::builder()
@@ -72,10 +74,7 @@ impl Memberships {
         let response = self
             .http
             .get(&self.url)
-            .query(&[
-                ("user", user.to_string()),
-                ("organization", organization.to_string()),
-            ])
+            .query(&MembershipQuery { user, organization })
             .bearer_auth(token)
             .send()
             .await

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::error::{Code, Error, Result};
-use crate::token::KeyStore;
+use nexus_protocol::token::KeyStore;
 
 #[derive(Clone)]
 pub struct CoreClient {

@@ -23,6 +23,6 @@ pub mod secrets;
 pub mod server;
 
 pub use error::{Code, Error, Result};
-// Tokens, the installation lookup and the outbound client live in `nexus-protocol` (the router
+// Tokens, the contracts between services and the outbound client live in `nexus-protocol` (the router
 // shares them); subgraphs reach them through the kit as before.
-pub use nexus_protocol::{events, installation_view, outbound, token};
+pub use nexus_protocol::{events, internal, outbound, token};

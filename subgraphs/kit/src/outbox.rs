@@ -83,7 +83,7 @@ pub async fn emit<C: ConnectionTrait>(
     conn: &C,
     source: &'static str,
     event: Event,
-) -> crate::Result<()> {
+) -> crate::error::Result<()> {
     record(conn, source, event)
         .await
         .map(|_| ())

@@ -233,7 +233,7 @@ fn write_key_file(path: &Path, file: &KeyFile) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    crate::token::write_private_file(path, &serde_json::to_string_pretty(file)?)
+    nexus_protocol::token::write_private_file(path, &serde_json::to_string_pretty(file)?)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use crate::auth::{Caller, unauthenticated};
 use crate::authority::Memberships;
 use crate::idle::{IdleGate, track_idle};
-use crate::token::KeyStore;
+use nexus_protocol::token::KeyStore;
 
 /// What a subgraph may use to prepare one request.
 pub struct RequestScope<'a> {
@@ -116,7 +116,7 @@ async fn graphql<E: Executor>(
                         && !caller.principal().is_some_and(|p| p.claims.two_factor()) =>
                 {
                     let body = async_graphql::Response::from_errors(vec![
-                        crate::Code::TwoFactorRequired
+                        crate::error::Code::TwoFactorRequired
                             .error("the organization this token acts in requires two-factor sign-in: sign in again with a second factor")
                             .into_server_error(Default::default()),
                     ]);

@@ -1,5 +1,6 @@
-//! `GET /internal/installation`: what the router needs to know about an installation before it
-//! lets a call through — for the installation gate (`?namespace=…&organization=…`: is the app
+//! The apps service's side of the installation contract
+//! (`nexus_protocol::internal::installation`), `GET /internal/installation`: what the router
+//! needs to know about an installation before it lets a call through — for the installation gate (`?namespace=…&organization=…`: is the app
 //! installed there?) and for installation tokens (`?id=…`: is it still live, with which scopes?;
 //! `&grant=…` for an app's token acting for a user: is its OAuth grant still unrevoked?).
 //! Only Nexus's own services may ask (a service token): it is not part of the public graph.
@@ -11,28 +12,18 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sea_orm::{DatabaseConnection, EntityTrait};
-use serde::Deserialize;
 use uuid::Uuid;
 
 use nexus_kit::error::{Result, internal};
-use nexus_kit::installation_view::{InstallationView, LookupAnswer};
+use nexus_kit::internal::installation::{InstallationView, LookupAnswer, LookupQuery};
 use nexus_kit::token::KeyStore;
 
 use crate::entity::app::{self, AppStatus};
 use crate::entity::installation::{self, InstallationStatus};
 
-#[derive(Deserialize)]
-pub struct LookupParams {
-    id: Option<Uuid>,
-    /// With `id`: an OAuth grant whose tokens are asked about (revoked → not live).
-    grant: Option<Uuid>,
-    namespace: Option<String>,
-    organization: Option<Uuid>,
-}
-
 pub async fn lookup(
     State((db, keys)): State<(DatabaseConnection, Arc<KeyStore>)>,
-    Query(params): Query<LookupParams>,
+    Query(params): Query<LookupQuery>,
     headers: HeaderMap,
 ) -> Response {
     if let Some(refused) =

@@ -1,3 +1,4 @@
+//! The apps service's side of the registry's feed (`nexus_protocol::internal::supergraph`),
 //! `GET /supergraph`: the head supergraph version for routers in other processes
 //! (`nexus serve router`), which call it with a service token (the SDL names every app's
 //! internal URL, so nobody else reads it). Conditional and long-polling: a router sends the `ETag` it serves as
@@ -11,32 +12,21 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sea_orm::DatabaseConnection;
-use serde::Deserialize;
 use std::sync::Arc;
 
 use nexus_kit::auth::Caller;
+use nexus_kit::internal::supergraph::FeedQuery;
 use nexus_kit::token::KeyStore;
 use nexus_registry::Registry;
 
-pub const FEED_PATH: &str = "/supergraph";
-/// The longest a request may wait for a change.
-pub const MAX_WAIT: Duration = Duration::from_secs(60);
+use nexus_kit::internal::supergraph::{MAX_WAIT, VERSION_HEADER};
 /// Another replica of this service may publish: the database is looked at this often while a
 /// request waits (publishes in this process wake it at once).
 const RECHECK_EVERY: Duration = Duration::from_secs(1);
-/// The header naming the supergraph version served.
-pub const VERSION_HEADER: &str = "x-nexus-supergraph-version";
-
-#[derive(Deserialize)]
-pub struct FeedParams {
-    /// Seconds to wait for a head other than `If-None-Match` (0: answer at once).
-    #[serde(default)]
-    wait: u64,
-}
 
 pub async fn head(
     State((db, registry, keys)): State<(DatabaseConnection, Arc<Registry>, Arc<KeyStore>)>,
-    Query(params): Query<FeedParams>,
+    Query(params): Query<FeedQuery>,
     headers: HeaderMap,
 ) -> Response {
     match Caller::from_headers(&headers, &keys) {

@@ -1,7 +1,7 @@
-//! What the apps service's sign-in and consent pages ask of identity (`nexus_kit::accounts`):
-//! `POST /internal/authenticate` checks a password under the same login limits as `logIn`, and
-//! `GET /internal/account?user=…` says who someone is and where they belong. Only Nexus's own
-//! services may ask.
+//! identity's side of the account contract (`nexus_protocol::internal::account`), for the apps
+//! service's sign-in and consent pages: `POST /internal/authenticate` checks a password under the
+//! same login limits as `logIn`, and `GET /internal/account?user=…` says who someone is and where
+//! they belong. Only Nexus's own services may ask.
 
 use std::collections::HashMap;
 
@@ -10,19 +10,18 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use nexus_kit::Code;
-use nexus_kit::accounts::{Account, AccountMembership, Credentials, Refusal};
 use nexus_kit::audit::{Actor, Entry};
 use nexus_kit::error::{Result, internal};
+use nexus_kit::internal::account::{
+    Account, AccountMembership, AccountQuery, Credentials, Refusal,
+};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::accounts::session::Device;
 use crate::accounts::{AuthConfig, known_device, sign_in, sign_in_log};
 use crate::entity::membership::role_name;
 use crate::entity::{membership, organization, user};
-
-pub use nexus_kit::accounts::{ACCOUNT_PATH, AUTHENTICATE_PATH};
 
 fn refusal(error: nexus_kit::Error) -> Response {
     let code = Code::of(&error);
@@ -104,14 +103,9 @@ async fn record_signed_in(db: &DatabaseConnection, entry: Entry, user: Uuid, sec
     }
 }
 
-#[derive(Deserialize)]
-pub struct AccountParams {
-    user: Uuid,
-}
-
 pub async fn account(
     State((db, config)): State<(DatabaseConnection, AuthConfig)>,
-    Query(params): Query<AccountParams>,
+    Query(params): Query<AccountQuery>,
     headers: HeaderMap,
 ) -> Response {
     if let Some(refused) =

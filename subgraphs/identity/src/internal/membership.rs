@@ -1,7 +1,8 @@
-//! `GET /internal/membership?user=…&organization=…`: the user's role in the organization now
-//! (`{"role": "owner" | "admin" | "member" | null, "two_factor_required": bool}`), for the apps and licensing services, which
-//! check a token's `org`/`role` against it so that a demotion or removal takes effect within
-//! seconds rather than when the token expires. Only Nexus's own services may ask.
+//! identity's side of the membership contract (`nexus_protocol::internal::membership`):
+//! `GET /internal/membership?user=…&organization=…` answers the user's role in the organization
+//! now, for the router, the apps and licensing services, which check a token's `org`/`role`
+//! against it so that a demotion or removal takes effect within seconds rather than when the
+//! token expires. Only Nexus's own services may ask.
 
 use std::sync::Arc;
 
@@ -9,28 +10,17 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use sea_orm::{DatabaseConnection, EntityTrait};
-use serde::Deserialize;
-use uuid::Uuid;
-
-use nexus_kit::authority::{MEMBERSHIP_LOOKUP_PATH, MembershipAnswer};
+use nexus_kit::internal::membership::{MembershipAnswer, MembershipQuery};
 use nexus_kit::token::KeyStore;
+use sea_orm::{DatabaseConnection, EntityTrait};
 
 use crate::entity::membership::role_name;
 use crate::entity::organization;
 use crate::memberships::membership_of;
 
-pub const PATH: &str = MEMBERSHIP_LOOKUP_PATH;
-
-#[derive(Deserialize)]
-pub struct LookupParams {
-    user: Uuid,
-    organization: Uuid,
-}
-
 pub async fn lookup(
     State((db, keys)): State<(DatabaseConnection, Arc<KeyStore>)>,
-    Query(params): Query<LookupParams>,
+    Query(params): Query<MembershipQuery>,
     headers: HeaderMap,
 ) -> Response {
     if let Some(refused) =
