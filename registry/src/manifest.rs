@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 
 use schemars::JsonSchema;
+#[cfg(feature = "entity")]
+use sea_orm::entity::prelude::{DeriveActiveEnum, EnumIter, StringLen};
 use serde::{Deserialize, Serialize};
 
 /// Names the platform keeps: the core subgraphs', the core types' (an app's types and fields are
@@ -127,12 +129,23 @@ pub struct Author {
     pub url: Option<String>,
 }
 
+// One enum for the manifest, the `apps.pricing_model` column and the graph's `PricingModel`
+// (the `entity` feature, for the apps service): the lowercase names are what is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(
+    feature = "entity",
+    derive(EnumIter, DeriveActiveEnum, async_graphql::Enum),
+    sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PricingModel {
+    #[cfg_attr(feature = "entity", sea_orm(string_value = "free"))]
     Free,
+    #[cfg_attr(feature = "entity", sea_orm(string_value = "paid"))]
     Paid,
+    #[cfg_attr(feature = "entity", sea_orm(string_value = "subscription"))]
     Subscription,
+    #[cfg_attr(feature = "entity", sea_orm(string_value = "trial"))]
     Trial,
 }
 
@@ -149,6 +162,17 @@ pub struct Pricing {
     /// Trial apps: days of the automatic trial license.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial_days: Option<i32>,
+}
+
+impl Pricing {
+    pub fn free() -> Self {
+        Pricing {
+            model: PricingModel::Free,
+            price_cents: None,
+            currency: None,
+            trial_days: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -286,12 +310,8 @@ fn check_fields(manifest: &Manifest, problem: &mut impl FnMut(&str, &'static str
     if let Err(message) = check_namespace(&manifest.namespace) {
         problem("/namespace", "NAMESPACE", message);
     }
-    if manifest.name.trim().is_empty() || manifest.name.chars().count() > 200 {
-        problem(
-            "/name",
-            "NAME",
-            "the name must be 1 to 200 characters".into(),
-        );
+    if let Err(message) = check_name(&manifest.name) {
+        problem("/name", "NAME", message);
     }
     if semver::Version::parse(&manifest.version).is_err() {
         problem(
@@ -303,12 +323,8 @@ fn check_fields(manifest: &Manifest, problem: &mut impl FnMut(&str, &'static str
             ),
         );
     }
-    if manifest.category.trim().is_empty() || manifest.category.len() > 64 {
-        problem(
-            "/category",
-            "CATEGORY",
-            "the category must be 1 to 64 characters".into(),
-        );
+    if let Err(message) = check_category(&manifest.category) {
+        problem("/category", "CATEGORY", message);
     }
     if !manifest.author.email.contains('@') {
         problem(
@@ -466,7 +482,39 @@ pub fn check_namespace(namespace: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_pricing(pricing: &Pricing, problem: &mut impl FnMut(&str, &'static str, String)) {
+/// An app's listing fields set outside a manifest (`createApp`, the seed) follow the manifest's
+/// rules: its first problem, if any.
+pub fn check_listing(
+    namespace: &str,
+    name: &str,
+    category: &str,
+    pricing: &Pricing,
+) -> Result<(), String> {
+    check_namespace(namespace)?;
+    check_name(name)?;
+    check_category(category)?;
+    let mut first = None;
+    check_pricing(pricing, &mut |_: &str, _, message| {
+        first.get_or_insert(message);
+    });
+    first.map_or(Ok(()), Err)
+}
+
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() || name.chars().count() > 200 {
+        return Err("the name must be 1 to 200 characters".into());
+    }
+    Ok(())
+}
+
+pub fn check_category(category: &str) -> Result<(), String> {
+    if category.trim().is_empty() || category.len() > 64 {
+        return Err("the category must be 1 to 64 characters".into());
+    }
+    Ok(())
+}
+
+pub fn check_pricing(pricing: &Pricing, problem: &mut impl FnMut(&str, &'static str, String)) {
     let priced = matches!(
         pricing.model,
         PricingModel::Paid | PricingModel::Subscription

@@ -1,7 +1,8 @@
 //! An app's listing, the `apps` row: its namespace, name, description, category, pricing and
 //! status (draft, published, suspended). This module is its only writer: created directly (the
 //! seed) or by a developer's first submission, its fields taken from each approved manifest,
-//! suspended by an admin. Input is validated here.
+//! suspended by an admin. Its fields follow the manifest's rules (`nexus_registry::manifest`),
+//! whichever way they are set.
 
 use chrono::Utc;
 use nexus_kit::error::{Result, bad_input, internal, on_conflict};
@@ -12,57 +13,15 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::entity::app::{self, AppStatus, PricingModel};
+use crate::entity::app::{self, AppStatus};
 
 /// The manifest's namespace rule, as a GraphQL error.
 pub fn validate_namespace(namespace: &str) -> Result<()> {
     nexus_registry::manifest::check_namespace(namespace).map_err(bad_input)
 }
 
-pub struct Pricing {
-    pub model: PricingModel,
-    pub price_cents: Option<i64>,
-    pub currency: Option<String>,
-    pub trial_days: Option<i32>,
-}
-
-impl Pricing {
-    pub fn free() -> Self {
-        Pricing {
-            model: PricingModel::Free,
-            price_cents: None,
-            currency: None,
-            trial_days: None,
-        }
-    }
-
-    fn validate(&self) -> Result<()> {
-        let priced = matches!(self.model, PricingModel::Paid | PricingModel::Subscription);
-        match (priced, self.price_cents, &self.currency) {
-            (true, Some(p), Some(c))
-                if p > 0 && c.len() == 3 && c.chars().all(|c| c.is_ascii_uppercase()) => {}
-            (true, _, _) => {
-                return Err(bad_input(
-                    "paid and subscription pricing need a positive `priceCents` and a 3-letter uppercase `currency` (ISO 4217)",
-                ));
-            }
-            (false, None, None) => {}
-            (false, _, _) => {
-                return Err(bad_input(
-                    "only paid and subscription pricing take a price and currency",
-                ));
-            }
-        }
-        match (self.model, self.trial_days) {
-            (PricingModel::Trial, Some(d)) if (1..=365).contains(&d) => Ok(()),
-            (PricingModel::Trial, _) => Err(bad_input(
-                "trial pricing needs `trialDays` between 1 and 365",
-            )),
-            (_, None) => Ok(()),
-            (_, Some(_)) => Err(bad_input("only trial pricing takes `trialDays`")),
-        }
-    }
-}
+/// The manifest's pricing, validated by the manifest's rules wherever it is set.
+pub use nexus_registry::manifest::Pricing;
 
 pub struct NewApp {
     pub namespace: String,
@@ -75,16 +34,10 @@ pub struct NewApp {
 }
 
 pub async fn create_app(db: &DatabaseConnection, new: NewApp) -> Result<app::Model> {
-    validate_namespace(&new.namespace)?;
+    nexus_registry::manifest::check_listing(&new.namespace, &new.name, &new.category, &new.pricing)
+        .map_err(bad_input)?;
     let name = new.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(bad_input("app name must be 1 to 200 characters"));
-    }
     let category = new.category.trim().to_lowercase();
-    if category.is_empty() || category.len() > 64 {
-        return Err(bad_input("app category must be 1 to 64 characters"));
-    }
-    new.pricing.validate()?;
     let now = Utc::now();
     let namespace = new.namespace;
     app::ActiveModel {
@@ -122,17 +75,6 @@ pub async fn find_app_by_namespace(
         .map_err(internal)
 }
 
-/// What an approved manifest says of the listing, as the entity has it.
-fn pricing_model(model: nexus_registry::manifest::PricingModel) -> PricingModel {
-    use nexus_registry::manifest::PricingModel as M;
-    match model {
-        M::Free => PricingModel::Free,
-        M::Paid => PricingModel::Paid,
-        M::Subscription => PricingModel::Subscription,
-        M::Trial => PricingModel::Trial,
-    }
-}
-
 /// A developer's first submission under a namespace: the app, as a draft, listed as its manifest
 /// says.
 pub(crate) async fn create_draft(
@@ -149,7 +91,7 @@ pub(crate) async fn create_draft(
         category: Set(manifest.category.trim().to_lowercase()),
         developer_id: Set(developer),
         status: Set(AppStatus::Draft),
-        pricing_model: Set(pricing_model(manifest.pricing.model)),
+        pricing_model: Set(manifest.pricing.model),
         price_cents: Set(manifest.pricing.price_cents),
         currency: Set(manifest.pricing.currency.clone()),
         trial_days: Set(manifest.pricing.trial_days),
@@ -186,7 +128,7 @@ pub(crate) async fn publish(
         app.name = Set(manifest.name.clone());
         app.description = Set(manifest.description.clone());
         app.category = Set(manifest.category.trim().to_lowercase());
-        app.pricing_model = Set(pricing_model(manifest.pricing.model));
+        app.pricing_model = Set(manifest.pricing.model);
         app.price_cents = Set(manifest.pricing.price_cents);
         app.currency = Set(manifest.pricing.currency.clone());
         app.trial_days = Set(manifest.pricing.trial_days);
@@ -227,22 +169,26 @@ mod tests {
 
     #[test]
     fn pricing_rules() {
+        use crate::entity::app::PricingModel;
+        let valid = |pricing: &Pricing| {
+            nexus_registry::manifest::check_listing("crm", "CRM", "sales", pricing).is_ok()
+        };
         let paid = |price, currency: Option<&str>| Pricing {
             model: PricingModel::Paid,
             price_cents: price,
             currency: currency.map(str::to_owned),
             trial_days: None,
         };
-        assert!(paid(Some(900), Some("USD")).validate().is_ok());
-        assert!(paid(None, Some("USD")).validate().is_err());
-        assert!(paid(Some(900), Some("usd")).validate().is_err());
-        assert!(Pricing::free().validate().is_ok());
+        assert!(valid(&paid(Some(900), Some("USD"))));
+        assert!(!valid(&paid(None, Some("USD"))));
+        assert!(!valid(&paid(Some(900), Some("usd"))));
+        assert!(valid(&Pricing::free()));
         let trial = Pricing {
             model: PricingModel::Trial,
             price_cents: None,
             currency: None,
             trial_days: Some(14),
         };
-        assert!(trial.validate().is_ok());
+        assert!(valid(&trial));
     }
 }

@@ -15,18 +15,8 @@ pub enum AppStatus {
     Suspended,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, async_graphql::Enum)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
-pub enum PricingModel {
-    #[sea_orm(string_value = "free")]
-    Free,
-    #[sea_orm(string_value = "paid")]
-    Paid,
-    #[sea_orm(string_value = "subscription")]
-    Subscription,
-    #[sea_orm(string_value = "trial")]
-    Trial,
-}
+// The manifest's: one enum for the manifest, this column and the graph.
+pub use nexus_registry::manifest::PricingModel;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "apps")]
