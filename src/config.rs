@@ -398,6 +398,17 @@ impl Config {
     }
 
     fn check(&self) -> anyhow::Result<()> {
+        self.check_token_lifetimes()?;
+        self.check_nonzero()?;
+        self.check_upper_bounds()?;
+        self.check_service_urls()?;
+        self.trusted_proxies()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: router.trusted_proxies: {e}"))?;
+        self.check_redis_url()
+    }
+
+    /// Every token lifetime between 30 seconds and the longest a token may live.
+    fn check_token_lifetimes(&self) -> anyhow::Result<()> {
         let max = nexus_kit::token::MAX_TOKEN_LIFETIME.as_secs();
         for (name, ttl) in [
             ("tokens.access_ttl_seconds", self.tokens.access_ttl_seconds),
@@ -414,6 +425,11 @@ impl Config {
                 bail!("invalid configuration: {name} is {ttl}; use 30 to {max}");
             }
         }
+        Ok(())
+    }
+
+    /// Limits, intervals and timeouts that must not be 0.
+    fn check_nonzero(&self) -> anyhow::Result<()> {
         for (name, value) in [
             ("router.max_connections", self.router.max_connections as u64),
             (
@@ -461,6 +477,11 @@ impl Config {
                 bail!("invalid configuration: {name} must be at least 1");
             }
         }
+        Ok(())
+    }
+
+    /// Cache lifetimes and timeouts with an upper bound.
+    fn check_upper_bounds(&self) -> anyhow::Result<()> {
         for (name, value, max) in [
             ("caches.api_key_seconds", self.caches.api_key_seconds, 60),
             (
@@ -488,6 +509,11 @@ impl Config {
                 bail!("invalid configuration: {name} is {value}; use 0 to {max}");
             }
         }
+        Ok(())
+    }
+
+    /// The services' URLs parse.
+    fn check_service_urls(&self) -> anyhow::Result<()> {
         for (name, url) in [
             ("identity.url", &self.identity.url),
             ("apps.url", &self.apps.url),
@@ -496,8 +522,11 @@ impl Config {
             reqwest::Url::parse(url)
                 .with_context(|| format!("invalid configuration: {name} `{url}` is not a URL"))?;
         }
-        self.trusted_proxies()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: router.trusted_proxies: {e}"))?;
+        Ok(())
+    }
+
+    /// A Redis URL, when configured, has a Redis scheme.
+    fn check_redis_url(&self) -> anyhow::Result<()> {
         if let Some(url) = &self.redis_url {
             let scheme_ok = reqwest::Url::parse(url).is_ok_and(|u| {
                 ["redis", "rediss", "redis-cluster", "redis-sentinel"].contains(&u.scheme())

@@ -15,22 +15,43 @@ pub const DEMO_PASSWORD: &str = "nexus-demo-2026";
 
 /// Loads the demo data unless organization `acme` already exists.
 pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
-    let e = |err: async_graphql::Error| anyhow!("seeding demo data: {}", err.message);
     if nexus_identity::organizations::find_organization_by_slug(db, "acme")
         .await
-        .map_err(e)?
+        .map_err(seeding_error)?
         .is_some()
     {
         tracing::info!("demo data already present");
         return Ok(());
     }
-    use nexus_identity::memberships::add_membership;
-    use nexus_identity::organizations::create_organization;
+    let users = create_users(db).await?;
+    let (acme, globex) = create_organizations(db, &users).await?;
+    let (analytics, crm) = create_apps(db, users.dev).await?;
+    install_apps(db, &users, acme, globex, analytics.id, crm.id).await?;
+    issue_licenses(db, acme, globex, &analytics, &crm).await?;
+    tracing::info!("demo data loaded: organizations acme and globex, apps analytics and crm");
+    Ok(())
+}
+
+/// A seeding step's error, as `load` reports it.
+fn seeding_error(err: async_graphql::Error) -> anyhow::Error {
+    anyhow!("seeding demo data: {}", err.message)
+}
+
+/// The ids of the demo users who belong somewhere (the platform admin belongs nowhere).
+struct DemoUsers {
+    ada: uuid::Uuid,
+    grace: uuid::Uuid,
+    linus: uuid::Uuid,
+    dev: uuid::Uuid,
+}
+
+/// Creates the demo users, all with `DEMO_PASSWORD`, and makes `admin@nexus.test` platform admin.
+async fn create_users(db: &DatabaseConnection) -> anyhow::Result<DemoUsers> {
     use nexus_identity::users::create_user;
     // One hash for every demo user: hashing is deliberately slow.
     let hash = nexus_identity::accounts::password::hash(DEMO_PASSWORD.to_owned())
         .await
-        .map_err(e)?;
+        .map_err(seeding_error)?;
     // Demo users have proven their addresses (anyone else verifies by mail).
     let user = |email: &'static str, name: &'static str| {
         let hash = hash.clone();
@@ -40,41 +61,68 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
             Ok::<_, nexus_kit::Error>(created)
         }
     };
-    let ada = user("ada@acme.test", "Ada Lovelace").await.map_err(e)?;
-    let grace = user("grace@acme.test", "Grace Hopper").await.map_err(e)?;
+    let ada = user("ada@acme.test", "Ada Lovelace")
+        .await
+        .map_err(seeding_error)?;
+    let grace = user("grace@acme.test", "Grace Hopper")
+        .await
+        .map_err(seeding_error)?;
     let linus = user("linus@globex.test", "Linus Torvalds")
         .await
-        .map_err(e)?;
+        .map_err(seeding_error)?;
     let dev = user("dev@apps.test", "Margaret Hamilton")
         .await
-        .map_err(e)?;
+        .map_err(seeding_error)?;
     user("admin@nexus.test", "Platform Admin")
         .await
-        .map_err(e)?;
+        .map_err(seeding_error)?;
     nexus_identity::users::set_platform_admin(db, "admin@nexus.test", true, false)
         .await
-        .map_err(e)?;
+        .map_err(seeding_error)?;
+    Ok(DemoUsers {
+        ada: ada.id,
+        grace: grace.id,
+        linus: linus.id,
+        dev: dev.id,
+    })
+}
 
+/// Creates organizations acme and globex with their members; returns their ids.
+async fn create_organizations(
+    db: &DatabaseConnection,
+    users: &DemoUsers,
+) -> anyhow::Result<(uuid::Uuid, uuid::Uuid)> {
+    use nexus_identity::memberships::add_membership;
+    use nexus_identity::organizations::create_organization;
     let acme = create_organization(db, "Acme Corp", "acme")
         .await
-        .map_err(e)?;
+        .map_err(seeding_error)?;
     let globex = create_organization(db, "Globex", "globex")
         .await
-        .map_err(e)?;
-    add_membership(db, acme.id, ada.id, Role::Owner)
+        .map_err(seeding_error)?;
+    add_membership(db, acme.id, users.ada, Role::Owner)
         .await
-        .map_err(e)?;
-    add_membership(db, acme.id, grace.id, Role::Admin)
+        .map_err(seeding_error)?;
+    add_membership(db, acme.id, users.grace, Role::Admin)
         .await
-        .map_err(e)?;
-    add_membership(db, globex.id, linus.id, Role::Owner)
+        .map_err(seeding_error)?;
+    add_membership(db, globex.id, users.linus, Role::Owner)
         .await
-        .map_err(e)?;
-    add_membership(db, globex.id, grace.id, Role::Member)
+        .map_err(seeding_error)?;
+    add_membership(db, globex.id, users.grace, Role::Member)
         .await
-        .map_err(e)?;
+        .map_err(seeding_error)?;
+    Ok((acme.id, globex.id))
+}
 
-    use nexus_apps::installations::create_installation;
+/// Creates the published apps analytics (free) and crm (a subscription), by `developer`.
+async fn create_apps(
+    db: &DatabaseConnection,
+    developer: uuid::Uuid,
+) -> anyhow::Result<(
+    nexus_apps::entity::app::Model,
+    nexus_apps::entity::app::Model,
+)> {
     use nexus_apps::listing::create_app;
     let analytics = create_app(
         db,
@@ -83,13 +131,13 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
             name: "Analytics".into(),
             description: "Usage analytics for every member of your organization".into(),
             category: "insights".into(),
-            developer_id: dev.id,
+            developer_id: developer,
             status: AppStatus::Published,
             pricing: Pricing::free(),
         },
     )
     .await
-    .map_err(e)?;
+    .map_err(seeding_error)?;
     let crm = create_app(
         db,
         NewApp {
@@ -97,7 +145,7 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
             name: "CRM".into(),
             description: "Customers, deals and pipelines".into(),
             category: "sales".into(),
-            developer_id: dev.id,
+            developer_id: developer,
             status: AppStatus::Published,
             pricing: Pricing {
                 model: PricingModel::Subscription,
@@ -108,40 +156,57 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
         },
     )
     .await
-    .map_err(e)?;
+    .map_err(seeding_error)?;
+    Ok((analytics, crm))
+}
+
+/// Installs analytics in both organizations and crm in acme, each by one of its members.
+async fn install_apps(
+    db: &DatabaseConnection,
+    users: &DemoUsers,
+    acme: uuid::Uuid,
+    globex: uuid::Uuid,
+    analytics: uuid::Uuid,
+    crm: uuid::Uuid,
+) -> anyhow::Result<()> {
+    use nexus_apps::installations::create_installation;
     let scopes = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    create_installation(db, analytics.id, acme.id, ada.id, scopes(&["users:read"]))
+    create_installation(db, analytics, acme, users.ada, scopes(&["users:read"]))
         .await
-        .map_err(e)?;
+        .map_err(seeding_error)?;
     create_installation(
         db,
-        crm.id,
-        acme.id,
-        grace.id,
+        crm,
+        acme,
+        users.grace,
         scopes(&["users:read", "organizations:read"]),
     )
     .await
-    .map_err(e)?;
-    create_installation(
-        db,
-        analytics.id,
-        globex.id,
-        linus.id,
-        scopes(&["users:read"]),
-    )
-    .await
-    .map_err(e)?;
+    .map_err(seeding_error)?;
+    create_installation(db, analytics, globex, users.linus, scopes(&["users:read"]))
+        .await
+        .map_err(seeding_error)?;
+    Ok(())
+}
 
+/// Licenses each installation: analytics free, crm a subscription for a year.
+async fn issue_licenses(
+    db: &DatabaseConnection,
+    acme: uuid::Uuid,
+    globex: uuid::Uuid,
+    analytics: &nexus_apps::entity::app::Model,
+    crm: &nexus_apps::entity::app::Model,
+) -> anyhow::Result<()> {
     use nexus_licensing::service::create_license;
     for (app, organization, kind, expires_at) in [
-        (&analytics, acme.id, LicenseKind::Free, None),
+        (analytics, acme, LicenseKind::Free, None),
         (
-            &crm,
-            acme.id,
+            crm,
+            acme,
             LicenseKind::Subscription,
             Some(Utc::now() + Duration::days(365)),
         ),
-        (&analytics, globex.id, LicenseKind::Free, None),
+        (analytics, globex, LicenseKind::Free, None),
     ] {
         create_license(
             db,
@@ -158,9 +223,8 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
             },
         )
         .await
-        .map_err(e)?;
+        .map_err(seeding_error)?;
     }
-    tracing::info!("demo data loaded: organizations acme and globex, apps analytics and crm");
     Ok(())
 }
 

@@ -4,10 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::compose::{SubgraphSdl, compose};
+use crate::compose::{CompositionErrors, SubgraphSdl, compose};
 use crate::manifest::{self, Manifest};
 use crate::policy::{self, CoreSchema, Limits};
-use crate::sdl_fetch::{FetchPolicy, fetch};
+use crate::sdl_fetch::{FetchError, FetchPolicy, fetch};
 
 /// Stored as JSON with each rejected app version, so it reads back as it was written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,64 +52,19 @@ pub async fn check(
     context: &SubmissionContext<'_>,
 ) -> Result<Accepted, Rejected> {
     let manifest =
-        manifest::validate(document, context.scope_catalog).map_err(|problems| Rejected {
-            manifest: None,
-            sdl: None,
-            errors: problems
-                .into_iter()
-                .map(|p| SubmissionError {
-                    code: format!("MANIFEST_{}", p.code),
-                    message: p.message,
-                    path: Some(p.path),
-                    subgraph: None,
-                    type_name: None,
-                    field: None,
-                })
-                .collect(),
-        })?;
+        manifest::validate(document, context.scope_catalog).map_err(manifest_rejected)?;
     let namespace = manifest.namespace.clone();
     let rejected = |sdl: Option<String>, errors: Vec<SubmissionError>| Rejected {
         manifest: Some(manifest.clone()),
         sdl,
         errors,
     };
-    // Deliveries carry organizations' data and signatures: in the open only in development (a
-    // platform that calls private addresses, `nexus dev`).
-    if let Some(webhooks) = &manifest.webhooks
-        && !context.fetch.allow_private
-        && !webhooks.endpoint.starts_with("https://")
-    {
-        return Err(rejected(
-            None,
-            vec![SubmissionError {
-                code: "MANIFEST_URL".into(),
-                message: format!(
-                    "`{}`: a webhook endpoint must be an https URL on this platform",
-                    webhooks.endpoint
-                ),
-                path: Some("/webhooks/endpoint".into()),
-                subgraph: None,
-                type_name: None,
-                field: None,
-            }],
-        ));
+    if let Some(error) = webhook_endpoint_error(&manifest, context.fetch) {
+        return Err(rejected(None, vec![error]));
     }
-    let sdl = match fetch(&manifest.graphql.subgraph_url, context.fetch).await {
-        Ok(sdl) => sdl,
-        Err(e) => {
-            return Err(rejected(
-                None,
-                vec![SubmissionError {
-                    code: e.code.to_owned(),
-                    message: e.message,
-                    path: Some("/graphql/subgraph_url".into()),
-                    subgraph: Some(namespace),
-                    type_name: None,
-                    field: None,
-                }],
-            ));
-        }
-    };
+    let sdl = fetch(&manifest.graphql.subgraph_url, context.fetch)
+        .await
+        .map_err(|e| rejected(None, vec![fetch_error(e, &namespace)]))?;
     let core = CoreSchema::from_subgraphs(context.core).map_err(|e| {
         rejected(
             Some(sdl.clone()),
@@ -118,32 +73,9 @@ pub async fn check(
     })?;
     let violations = policy::check(&namespace, &sdl, &core, context.limits);
     if !violations.is_empty() {
-        let errors = violations
-            .into_iter()
-            .map(|v| SubmissionError {
-                code: v.code.to_owned(),
-                message: v.message,
-                path: None,
-                subgraph: Some(namespace.clone()),
-                type_name: v.type_name,
-                field: v.field,
-            })
-            .collect();
-        return Err(rejected(Some(sdl), errors));
+        return Err(rejected(Some(sdl), policy_errors(&namespace, violations)));
     }
-    let mut subgraphs: Vec<SubgraphSdl> = context.core.to_vec();
-    subgraphs.extend(
-        context
-            .published
-            .iter()
-            .filter(|s| s.name != namespace)
-            .cloned(),
-    );
-    subgraphs.push(SubgraphSdl {
-        name: namespace.clone(),
-        routing_url: manifest.graphql.subgraph_url.clone(),
-        sdl: sdl.clone(),
-    });
+    let subgraphs = candidate_subgraphs(context, &manifest, &sdl);
     // Composition takes long enough to stall the requests sharing a runtime worker with it.
     let composed = tokio::task::spawn_blocking(move || compose(&subgraphs))
         .await
@@ -165,25 +97,120 @@ pub async fn check(
                 supergraph,
             })
         }
-        Err(failure) => {
-            let errors = failure
-                .errors
-                .into_iter()
-                .map(|e| {
-                    let (type_name, field) = quoted_coordinate(&e.message);
-                    SubmissionError {
-                        code: e.code,
-                        message: e.message,
-                        path: None,
-                        subgraph: Some(namespace.clone()),
-                        type_name,
-                        field,
-                    }
-                })
-                .collect();
-            Err(rejected(Some(sdl), errors))
-        }
+        Err(failure) => Err(rejected(Some(sdl), composition_errors(&namespace, failure))),
     }
+}
+
+/// The rejection of a manifest that does not validate: one error per problem, with its path.
+fn manifest_rejected(problems: Vec<manifest::ManifestProblem>) -> Rejected {
+    Rejected {
+        manifest: None,
+        sdl: None,
+        errors: problems
+            .into_iter()
+            .map(|p| SubmissionError {
+                code: format!("MANIFEST_{}", p.code),
+                message: p.message,
+                path: Some(p.path),
+                subgraph: None,
+                type_name: None,
+                field: None,
+            })
+            .collect(),
+    }
+}
+
+/// The error for a webhook endpoint this platform will not deliver to, if the manifest has one.
+fn webhook_endpoint_error(manifest: &Manifest, fetch: &FetchPolicy) -> Option<SubmissionError> {
+    // Deliveries carry organizations' data and signatures: in the open only in development (a
+    // platform that calls private addresses, `nexus dev`).
+    if let Some(webhooks) = &manifest.webhooks
+        && !fetch.allow_private
+        && !webhooks.endpoint.starts_with("https://")
+    {
+        return Some(SubmissionError {
+            code: "MANIFEST_URL".into(),
+            message: format!(
+                "`{}`: a webhook endpoint must be an https URL on this platform",
+                webhooks.endpoint
+            ),
+            path: Some("/webhooks/endpoint".into()),
+            subgraph: None,
+            type_name: None,
+            field: None,
+        });
+    }
+    None
+}
+
+/// A failed SDL fetch as a submission error, pointing at the manifest's subgraph URL.
+fn fetch_error(e: FetchError, namespace: &str) -> SubmissionError {
+    SubmissionError {
+        code: e.code.to_owned(),
+        message: e.message,
+        path: Some("/graphql/subgraph_url".into()),
+        subgraph: Some(namespace.to_owned()),
+        type_name: None,
+        field: None,
+    }
+}
+
+/// Extension-policy violations as submission errors of the candidate's subgraph.
+fn policy_errors(namespace: &str, violations: Vec<policy::Violation>) -> Vec<SubmissionError> {
+    violations
+        .into_iter()
+        .map(|v| SubmissionError {
+            code: v.code.to_owned(),
+            message: v.message,
+            path: None,
+            subgraph: Some(namespace.to_owned()),
+            type_name: v.type_name,
+            field: v.field,
+        })
+        .collect()
+}
+
+/// What the candidate composes with: the core, the published apps but its own earlier version,
+/// and the candidate itself.
+fn candidate_subgraphs(
+    context: &SubmissionContext<'_>,
+    manifest: &Manifest,
+    sdl: &str,
+) -> Vec<SubgraphSdl> {
+    let namespace = &manifest.namespace;
+    let mut subgraphs: Vec<SubgraphSdl> = context.core.to_vec();
+    subgraphs.extend(
+        context
+            .published
+            .iter()
+            .filter(|s| &s.name != namespace)
+            .cloned(),
+    );
+    subgraphs.push(SubgraphSdl {
+        name: namespace.clone(),
+        routing_url: manifest.graphql.subgraph_url.clone(),
+        sdl: sdl.to_owned(),
+    });
+    subgraphs
+}
+
+/// Composition's errors as submission errors, each with the type and field its message quotes.
+fn composition_errors(namespace: &str, failure: CompositionErrors) -> Vec<SubmissionError> {
+    failure
+        .errors
+        .into_iter()
+        .map(|e| {
+            let (type_name, field) = quoted_coordinate(&e.message);
+            SubmissionError {
+                code: e.code,
+                message: e.message,
+                path: None,
+                subgraph: Some(namespace.to_owned()),
+                type_name,
+                field,
+            }
+        })
+        .collect()
 }
 
 /// Each webhook event's `query` (it shapes the event's `data`) must be one query operation valid

@@ -171,12 +171,55 @@ impl OAuthWorld {
 #[tokio::test]
 async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_refused() {
     let w = world().await;
-    let stack = &w.stack;
     let (verifier, challenge) = pkce();
     let scope = "openid email profile offline_access users:read";
-    let mut browser = Browser::new(stack);
+    let mut browser = Browser::new(&w.stack);
 
-    // Discovery says what exists.
+    discovery_says_what_exists(&w.stack).await;
+    a_broken_sign_in_link_is_a_page_never_a_redirect(&w, &mut browser, &challenge, scope).await;
+    every_other_bad_request_goes_back_to_the_app(&w, &mut browser, &challenge).await;
+    let signed_in =
+        only_a_real_login_on_a_locked_down_page_signs_in(&w, &mut browser, &challenge, scope).await;
+    let code =
+        consent_names_everything_and_only_an_approval_installs(&w, &mut browser, &signed_in).await;
+    let other =
+        a_code_without_its_verifier_or_for_another_app_gives_nothing(&w, &code, &verifier).await;
+    let tokens = the_right_verifier_gives_access_id_and_refresh_tokens(&w, &code, &verifier).await;
+    the_access_token_acts_for_alice_in_acme_within_the_grant_only(&w, &tokens.access).await;
+    userinfo_and_introspection_answer_the_tokens_own_app_only(&w, &other, &tokens.access).await;
+    a_code_redeemed_again_revokes_every_token_it_issued(&w, &code, &verifier, &tokens).await;
+    let refresh = signing_in_again_skips_the_remembered_consent(&w, &mut browser, scope).await;
+    a_refresh_token_rotates_and_reusing_one_revokes_the_grant(&w, &refresh).await;
+    an_expired_code_gives_nothing(&w, &mut browser, scope).await;
+    revoking_a_refresh_token_stops_its_access_token(&w, &mut browser, scope).await;
+    a_member_signs_in_with_only_what_the_organization_granted(&w).await;
+    let again = taking_an_authorization_back_asks_for_consent_again(&w, &mut browser, scope).await;
+    uninstalling_ends_the_sign_ins_made_through_the_installation(&w, &mut browser, again).await;
+    w.stack.stop().await;
+}
+
+/// Another published app, with its credentials (the server lives as long as the test).
+struct OtherApp {
+    _server: crate::common::FakeApp,
+    other_id: String,
+    other_secret: String,
+}
+
+/// What the first code redeemed for.
+struct FirstTokens {
+    access: String,
+    refresh: String,
+}
+
+/// Alice's consent page after she took the app's authorization back, and what came before.
+struct ConsentAgain {
+    asks_again: Answer,
+    verifier: String,
+    refresh_before: String,
+}
+
+/// Discovery says what exists: S256 only, the RFC 9207 `iss`, and every endpoint.
+async fn discovery_says_what_exists(stack: &TestStack) {
     let meta: Value = stack
         .client
         .get(format!(
@@ -204,17 +247,23 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
             "{endpoint}: {meta}"
         );
     }
+}
 
-    // An unknown client, or a redirect URI the app did not register (or none): a page, never a
-    // redirect.
+/// An unknown client, or an unregistered (or no) redirect URI: a page, never a redirect.
+async fn a_broken_sign_in_link_is_a_page_never_a_redirect(
+    w: &OAuthWorld,
+    browser: &mut Browser,
+    challenge: &str,
+    scope: &str,
+) {
     for path in [
-        authorize_path(&uuid::Uuid::new_v4().to_string(), &usual(&challenge, scope)),
+        authorize_path(&uuid::Uuid::new_v4().to_string(), &usual(challenge, scope)),
         authorize_path(
             &w.app_id,
             &[
                 ("response_type", "code"),
                 ("redirect_uri", "https://evil.test/cb"),
-                ("code_challenge", &challenge),
+                ("code_challenge", challenge),
                 ("code_challenge_method", "S256"),
             ],
         ),
@@ -222,7 +271,7 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
             &w.app_id,
             &[
                 ("response_type", "code"),
-                ("code_challenge", &challenge),
+                ("code_challenge", challenge),
                 ("code_challenge_method", "S256"),
             ],
         ),
@@ -231,7 +280,7 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
             &[
                 ("response_type", "code"),
                 ("redirect_uri", "http://127.0.0.1:5001/callback/../other"),
-                ("code_challenge", &challenge),
+                ("code_challenge", challenge),
                 ("code_challenge_method", "S256"),
             ],
         ),
@@ -250,15 +299,22 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
             answer.body
         );
     }
+}
 
-    // Everything else goes back to the app with an error, the state and the issuer (RFC 9207).
+/// Every other bad request goes back to the app with an error, the state and the issuer (RFC 9207).
+async fn every_other_bad_request_goes_back_to_the_app(
+    w: &OAuthWorld,
+    browser: &mut Browser,
+    challenge: &str,
+) {
+    let stack = &w.stack;
     for (params, error, says) in [
         (
             vec![
                 ("response_type", "code"),
                 ("redirect_uri", CALLBACK),
                 ("state", "st-1"),
-                ("code_challenge", challenge.as_str()),
+                ("code_challenge", challenge),
                 ("code_challenge_method", "plain"),
             ],
             "invalid_request",
@@ -269,7 +325,7 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
                 ("response_type", "code"),
                 ("redirect_uri", CALLBACK),
                 ("state", "st-1"),
-                ("code_challenge", challenge.as_str()),
+                ("code_challenge", challenge),
             ],
             "invalid_request",
             "PKCE is required",
@@ -280,7 +336,7 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
                 ("redirect_uri", CALLBACK),
                 ("state", "st-1"),
                 ("prompt", "none login"),
-                ("code_challenge", challenge.as_str()),
+                ("code_challenge", challenge),
                 ("code_challenge_method", "S256"),
             ],
             "invalid_request",
@@ -292,7 +348,7 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
                 ("redirect_uri", CALLBACK),
                 ("state", "st-1"),
                 ("prompt", "none"),
-                ("code_challenge", challenge.as_str()),
+                ("code_challenge", challenge),
                 ("code_challenge_method", "S256"),
             ],
             "login_required",
@@ -303,7 +359,7 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
                 ("response_type", "token"),
                 ("redirect_uri", CALLBACK),
                 ("state", "st-1"),
-                ("code_challenge", challenge.as_str()),
+                ("code_challenge", challenge),
                 ("code_challenge_method", "S256"),
             ],
             "unsupported_response_type",
@@ -315,7 +371,7 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
                 ("redirect_uri", CALLBACK),
                 ("state", "st-1"),
                 ("scope", "openid licenses:read"),
-                ("code_challenge", challenge.as_str()),
+                ("code_challenge", challenge),
                 ("code_challenge_method", "S256"),
             ],
             "invalid_scope",
@@ -347,9 +403,17 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
             Some(stack.stack.keys.issuer())
         );
     }
+}
 
+/// Signed out: a locked-down login page; a forged or wrong-password login signs nobody in.
+async fn only_a_real_login_on_a_locked_down_page_signs_in(
+    w: &OAuthWorld,
+    browser: &mut Browser,
+    challenge: &str,
+    scope: &str,
+) -> Answer {
     // Signed out: the login page, in a fresh session cookie; never framed, never cached.
-    let authorize = authorize_path(&w.app_id, &usual(&challenge, scope));
+    let authorize = authorize_path(&w.app_id, &usual(challenge, scope));
     let login = browser.get(&authorize).await;
     assert_eq!(login.status, StatusCode::OK, "{}", login.body);
     assert!(login.body.contains("Sign in to Nexus"), "{}", login.body);
@@ -404,9 +468,18 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
         signed_in.body
     );
     assert!(signed_in.location().path().ends_with("/oauth/authorize"));
+    signed_in
+}
 
+/// Consent says who asks for what, and only an approval with its CSRF token installs; the code.
+async fn consent_names_everything_and_only_an_approval_installs(
+    w: &OAuthWorld,
+    browser: &mut Browser,
+    signed_in: &Answer,
+) -> String {
+    let stack = &w.stack;
     // The consent page names the app, its developer, each scope in words, and the organization.
-    let consent = browser.follow(&signed_in).await;
+    let consent = browser.follow(signed_in).await;
     assert_eq!(consent.status, StatusCode::OK, "{}", consent.body);
     for words in [
         "Analytics",
@@ -485,21 +558,29 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
     assert_eq!(installed.as_array().map(Vec::len), Some(1), "{installed}");
     assert_eq!(installed[0]["grantedScopes"], json!(["users:read"]));
     assert_eq!(installed[0]["app"]["id"], w.app_id.as_str());
+    code
+}
 
-    // The code: without or with a wrong verifier, or by another app, it gives nothing.
+/// The code, without or with a wrong verifier, or by another app, gives nothing; that other app.
+async fn a_code_without_its_verifier_or_for_another_app_gives_nothing(
+    w: &OAuthWorld,
+    code: &str,
+    verifier: &str,
+) -> OtherApp {
+    let stack = &w.stack;
     refused(
         w.token(
             "/oauth/token",
             &[
                 ("grant_type", "authorization_code"),
-                ("code", &code),
+                ("code", code),
                 ("redirect_uri", CALLBACK),
             ],
         )
         .await,
         "invalid_request",
     );
-    refused(w.redeem(&code, &pkce().0).await, "invalid_grant");
+    refused(w.redeem(code, &pkce().0).await, "invalid_grant");
     let other = crate::common::FakeApp::start(
         crate::common::analytics_sdl()
             .replace("analytics", "reports")
@@ -519,9 +600,9 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
             "/oauth/token",
             &[
                 ("grant_type", "authorization_code"),
-                ("code", &code),
+                ("code", code),
                 ("redirect_uri", CALLBACK),
-                ("code_verifier", &verifier),
+                ("code_verifier", verifier),
             ],
         )
         .await;
@@ -530,9 +611,20 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
         (400, Some("invalid_grant")),
         "another app's code: {body}"
     );
+    OtherApp {
+        _server: other,
+        other_id,
+        other_secret,
+    }
+}
 
-    // The right verifier: an access token, an id_token and a refresh token.
-    let (status, tokens) = w.redeem(&code, &verifier).await;
+/// The right verifier: an access token, an id_token for Alice in Acme, and a refresh token.
+async fn the_right_verifier_gives_access_id_and_refresh_tokens(
+    w: &OAuthWorld,
+    code: &str,
+    verifier: &str,
+) -> FirstTokens {
+    let (status, tokens) = w.redeem(code, verifier).await;
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(
         tokens["scope"],
@@ -553,12 +645,18 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
     assert_eq!(id_token["email"], "alice@acme.test");
     assert_eq!(id_token["org"], w.acme.as_str());
     assert!(id_token["auth_time"].as_i64().is_some(), "{id_token}");
+    FirstTokens { access, refresh }
+}
 
-    // The access token acts for Alice in Acme within the grant: users:read yes, organizations:read
-    // no, and nothing of Alice's own powers (it is the app's token).
+/// The access token acts for Alice in Acme within the grant, with nothing of her own powers.
+async fn the_access_token_acts_for_alice_in_acme_within_the_grant_only(
+    w: &OAuthWorld,
+    access: &str,
+) {
+    let stack = &w.stack;
     let data = stack
         .gql_as(
-            &access,
+            access,
             "query($id: ID!) { user(id: $id) { email } }",
             json!({ "id": w.alice.user_id }),
         )
@@ -566,7 +664,7 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
     assert_eq!(data["data"]["user"]["email"], "alice@acme.test", "{data}");
     let body = stack
         .gql_as(
-            &access,
+            access,
             "mutation { createOrganization(input: { name: \"Stolen\", slug: \"stolen\" }) { id } }",
             json!({}),
         )
@@ -575,12 +673,25 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
         body["errors"][0]["extensions"]["code"], "FORBIDDEN",
         "{body}"
     );
+}
 
+/// userinfo describes Alice; introspection answers the token's own app only.
+async fn userinfo_and_introspection_answer_the_tokens_own_app_only(
+    w: &OAuthWorld,
+    other: &OtherApp,
+    access: &str,
+) {
+    let stack = &w.stack;
+    let OtherApp {
+        other_id,
+        other_secret,
+        ..
+    } = other;
     // userinfo
     let info: Value = stack
         .client
         .get(format!("{}/oauth/userinfo", stack.stack.keys.issuer()))
-        .bearer_auth(&access)
+        .bearer_auth(access)
         .send()
         .await
         .expect("userinfo")
@@ -591,36 +702,51 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
     assert_eq!(info["sub"], w.alice.user_id.as_str());
 
     // Introspection: the app's own token is active; another app asking learns nothing.
-    let (_, about) = w.token("/oauth/introspect", &[("token", &access)]).await;
+    let (_, about) = w.token("/oauth/introspect", &[("token", access)]).await;
     assert_eq!(about["active"], true, "{about}");
     assert_eq!(about["sub"], w.alice.user_id.as_str());
     let (_, foreign) = w
         .token_as(
-            &other_id,
-            &other_secret,
+            other_id,
+            other_secret,
             "/oauth/introspect",
-            &[("token", &access)],
+            &[("token", access)],
         )
         .await;
     assert_eq!(foreign, json!({ "active": false }));
+}
 
-    // The code again: refused, and every token issued from it is revoked.
-    refused(w.redeem(&code, &verifier).await, "invalid_grant");
+/// The code again: refused, and every token issued from it is revoked.
+async fn a_code_redeemed_again_revokes_every_token_it_issued(
+    w: &OAuthWorld,
+    code: &str,
+    verifier: &str,
+    tokens: &FirstTokens,
+) {
+    let stack = &w.stack;
+    let FirstTokens { access, refresh } = tokens;
+    refused(w.redeem(code, verifier).await, "invalid_grant");
     stack
-        .eventually(&access, "{ __typename }", Duration::from_secs(5), |b| {
+        .eventually(access, "{ __typename }", Duration::from_secs(5), |b| {
             b["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         })
         .await;
     refused(
         w.token(
             "/oauth/token",
-            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
         )
         .await,
         "invalid_grant",
     );
+}
 
-    // Signing in again: the consent is remembered, straight back to the app with a code.
+/// Signing in again: the consent is remembered, straight back to the app; its refresh token.
+async fn signing_in_again_skips_the_remembered_consent(
+    w: &OAuthWorld,
+    browser: &mut Browser,
+    scope: &str,
+) -> String {
     let (verifier, challenge) = pkce();
     let again = browser
         .get(&authorize_path(&w.app_id, &usual(&challenge, scope)))
@@ -629,16 +755,19 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
     let code = again.param("code").expect("a code without a consent page");
     let (status, tokens) = w.redeem(&code, &verifier).await;
     assert_eq!(status, 200, "{tokens}");
-    let refresh = tokens["refresh_token"]
+
+    tokens["refresh_token"]
         .as_str()
         .unwrap_or_default()
-        .to_owned();
+        .to_owned()
+}
 
-    // Refresh rotates; presenting the old one again revokes the whole grant.
+/// Refresh rotates; presenting the old one again revokes the whole grant.
+async fn a_refresh_token_rotates_and_reusing_one_revokes_the_grant(w: &OAuthWorld, refresh: &str) {
     let (status, rotated) = w
         .token(
             "/oauth/token",
-            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
         )
         .await;
     assert_eq!(status, 200, "{rotated}");
@@ -652,7 +781,7 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
             "/oauth/token",
             &[
                 ("grant_type", "refresh_token"),
-                ("refresh_token", &refresh),
+                ("refresh_token", refresh),
                 ("scope", "openid"),
             ],
         )
@@ -670,8 +799,11 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
         (400, Some("invalid_grant")),
         "the family is revoked: {body}"
     );
+}
 
-    // An expired code gives nothing.
+/// An expired code gives nothing.
+async fn an_expired_code_gives_nothing(w: &OAuthWorld, browser: &mut Browser, scope: &str) {
+    let stack = &w.stack;
     let (verifier, challenge) = pkce();
     let code = browser
         .get(&authorize_path(&w.app_id, &usual(&challenge, scope)))
@@ -692,8 +824,14 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
             .contains("expired"),
         "{body}"
     );
+}
 
-    // Revocation (RFC 7009): unknown tokens are fine; a revoked sign-in's tokens stop.
+/// Revocation (RFC 7009): unknown tokens are fine; a revoked sign-in's tokens stop.
+async fn revoking_a_refresh_token_stops_its_access_token(
+    w: &OAuthWorld,
+    browser: &mut Browser,
+    scope: &str,
+) {
     let (verifier, challenge) = pkce();
     let code = browser
         .get(&authorize_path(&w.app_id, &usual(&challenge, scope)))
@@ -728,7 +866,11 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
         json!({ "active": false }),
         "the access token went with it"
     );
+}
 
+/// A plain member gets only what the organization granted, and cannot install or pick another one.
+async fn a_member_signs_in_with_only_what_the_organization_granted(w: &OAuthWorld) {
+    let stack = &w.stack;
     // A plain member signs in with what the organization granted (no more, whatever they tick),
     // and cannot install into an organization of theirs that has not installed the app, nor pick
     // one they do not belong to.
@@ -813,8 +955,15 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
         Some(1),
         "nothing installed into Initech"
     );
+}
 
-    // Alice's authorized apps, and taking one back.
+/// Alice's authorized apps list the app, and taking it back makes the next sign-in ask again.
+async fn taking_an_authorization_back_asks_for_consent_again(
+    w: &OAuthWorld,
+    browser: &mut Browser,
+    scope: &str,
+) -> ConsentAgain {
+    let stack = &w.stack;
     let listed = stack
         .data_as(
             &w.alice.access,
@@ -861,7 +1010,25 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
         "{}",
         asks_again.body
     );
+    ConsentAgain {
+        asks_again,
+        verifier,
+        refresh_before,
+    }
+}
 
+/// Consenting again is a new authorization, and uninstalling ends the sign-ins made through it.
+async fn uninstalling_ends_the_sign_ins_made_through_the_installation(
+    w: &OAuthWorld,
+    browser: &mut Browser,
+    again: ConsentAgain,
+) {
+    let stack = &w.stack;
+    let ConsentAgain {
+        asks_again,
+        verifier,
+        refresh_before,
+    } = again;
     // Uninstalling ends the sign-ins made through the installation.
     let approved = browser
         .post(
@@ -913,7 +1080,6 @@ async fn an_app_installs_with_consent_and_signs_users_in_and_every_bad_path_is_r
         .await,
         "invalid_grant",
     );
-    w.stack.stop().await;
 }
 
 /// Asserts an OAuth error answer (HTTP 400 and `error`); returns the body.

@@ -340,96 +340,142 @@ impl Checker<'_> {
         self.nested_directives(definition, &name);
 
         if matches!(name.as_str(), "Query" | "Mutation" | "Subscription") {
-            self.directives(directives, ty, None);
-            for field in fields {
-                let federation_field =
-                    name == "Query" && matches!(field.name.as_str(), "_service" | "_entities");
-                if !federation_field && !has_field_prefix(&field.name, self.namespace) {
-                    self.not_namespaced_field(&name, &field.name);
-                }
-                self.field(field, &name, None);
-            }
+            self.root_type(&name, directives, fields, ty);
         } else if let Some(core_fields) = self.core.entities.get(&name).cloned() {
-            self.directives(directives, ty, Some(&["key", "extends"]));
-            if self.directives_named(directives, "key").next().is_none() {
-                self.violation(
-                    "ENTITY_WITHOUT_KEY",
-                    format!(
-                        "`{name}` is a core entity: reference it with a `@key(fields: \"id\")` stub"
-                    ),
-                    ty,
-                );
-            }
-            self.field_sets(directives, "key", &name, ty);
-            for field in fields {
-                if field.name == "id" && self.directives_named(directives, "key").next().is_some() {
-                    self.field(field, &name, Some(&["external", "shareable"]));
-                } else if core_fields.contains(field.name.as_str()) {
-                    self.field(field, &name, None);
-                    self.violation(
-                        "CORE_FIELD_REDEFINED",
-                        format!(
-                            "`{name}.{}` belongs to the core; an app may only add fields starting with `{}`",
-                            field.name, self.namespace
-                        ),
-                        At {
-                            ty: Some(&name),
-                            field: Some(&field.name),
-                        },
-                    );
-                } else {
-                    if !has_field_prefix(&field.name, self.namespace) {
-                        self.not_namespaced_field(&name, &field.name);
-                    }
-                    self.field(field, &name, None);
-                }
-            }
-        } else if let Some(is_scalar) = self.core.types.get(&name) {
-            // Sharing a core scalar (`DateTime`) is harmless; any other core type is not the app's.
-            if !(*is_scalar && matches!(definition, Definition::ScalarTypeDefinition(_))) {
-                self.violation(
-                    "CORE_TYPE_REDEFINED",
-                    format!(
-                        "`{name}` is a core type; name the app's own types `{}…`",
-                        self.type_prefix
-                    ),
-                    ty,
-                );
-            } else {
-                self.directives(directives, ty, Some(&["specifiedBy"]));
-            }
+            self.core_entity_stub(&name, directives, fields, &core_fields, ty);
+        } else if let Some(&is_scalar) = self.core.types.get(&name) {
+            self.core_type(definition, &name, is_scalar, directives, ty);
         } else {
             app_types.insert(name.clone());
-            if !has_type_prefix(&name, &self.type_prefix) {
+            self.app_type(&name, directives, fields, ty);
+        }
+    }
+
+    /// A root operation type: every field but federation's own must carry the namespace.
+    fn root_type(
+        &mut self,
+        name: &str,
+        directives: &DirectiveList,
+        fields: &[Node<FieldDefinition>],
+        ty: At<'_>,
+    ) {
+        self.directives(directives, ty, None);
+        for field in fields {
+            let federation_field =
+                name == "Query" && matches!(field.name.as_str(), "_service" | "_entities");
+            if !federation_field && !has_field_prefix(&field.name, self.namespace) {
+                self.not_namespaced_field(name, &field.name);
+            }
+            self.field(field, name, None);
+        }
+    }
+
+    /// An app's stub of a core entity: a `@key`, the `id`, and only namespaced fields of its own.
+    fn core_entity_stub(
+        &mut self,
+        name: &str,
+        directives: &DirectiveList,
+        fields: &[Node<FieldDefinition>],
+        core_fields: &BTreeSet<String>,
+        ty: At<'_>,
+    ) {
+        self.directives(directives, ty, Some(&["key", "extends"]));
+        if self.directives_named(directives, "key").next().is_none() {
+            self.violation(
+                "ENTITY_WITHOUT_KEY",
+                format!(
+                    "`{name}` is a core entity: reference it with a `@key(fields: \"id\")` stub"
+                ),
+                ty,
+            );
+        }
+        self.field_sets(directives, "key", name, ty);
+        for field in fields {
+            if field.name == "id" && self.directives_named(directives, "key").next().is_some() {
+                self.field(field, name, Some(&["external", "shareable"]));
+            } else if core_fields.contains(field.name.as_str()) {
+                self.field(field, name, None);
                 self.violation(
-                    "TYPE_NOT_NAMESPACED",
+                    "CORE_FIELD_REDEFINED",
                     format!(
-                        "`{name}` must start with `{}` followed by an uppercase letter (e.g. `{}{}`)",
-                        self.type_prefix,
-                        self.type_prefix,
-                        capitalize(name.trim_start_matches('_'))
+                        "`{name}.{}` belongs to the core; an app may only add fields starting with `{}`",
+                        field.name, self.namespace
                     ),
-                    ty,
+                    At {
+                        ty: Some(name),
+                        field: Some(&field.name),
+                    },
+                );
+            } else {
+                if !has_field_prefix(&field.name, self.namespace) {
+                    self.not_namespaced_field(name, &field.name);
+                }
+                self.field(field, name, None);
+            }
+        }
+    }
+
+    /// A core type that is not an entity: the app may only share a core scalar.
+    fn core_type(
+        &mut self,
+        definition: &Definition,
+        name: &str,
+        is_scalar: bool,
+        directives: &DirectiveList,
+        ty: At<'_>,
+    ) {
+        // Sharing a core scalar (`DateTime`) is harmless; any other core type is not the app's.
+        if !(is_scalar && matches!(definition, Definition::ScalarTypeDefinition(_))) {
+            self.violation(
+                "CORE_TYPE_REDEFINED",
+                format!(
+                    "`{name}` is a core type; name the app's own types `{}…`",
+                    self.type_prefix
+                ),
+                ty,
+            );
+        } else {
+            self.directives(directives, ty, Some(&["specifiedBy"]));
+        }
+    }
+
+    /// The app's own type: namespaced, and no field names reserved for GraphQL and federation.
+    fn app_type(
+        &mut self,
+        name: &str,
+        directives: &DirectiveList,
+        fields: &[Node<FieldDefinition>],
+        ty: At<'_>,
+    ) {
+        if !has_type_prefix(name, &self.type_prefix) {
+            self.violation(
+                "TYPE_NOT_NAMESPACED",
+                format!(
+                    "`{name}` must start with `{}` followed by an uppercase letter (e.g. `{}{}`)",
+                    self.type_prefix,
+                    self.type_prefix,
+                    capitalize(name.trim_start_matches('_'))
+                ),
+                ty,
+            );
+        }
+        self.directives(directives, ty, None);
+        self.field_sets(directives, "key", name, ty);
+        for field in fields {
+            if field.name.starts_with('_') {
+                self.violation(
+                    "RESERVED_NAME",
+                    format!(
+                        "`{name}.{}`: names starting with `_` belong to GraphQL and federation",
+                        field.name
+                    ),
+                    At {
+                        ty: Some(name),
+                        field: Some(&field.name),
+                    },
                 );
             }
-            self.directives(directives, ty, None);
-            self.field_sets(directives, "key", &name, ty);
-            for field in fields {
-                if field.name.starts_with('_') {
-                    self.violation(
-                        "RESERVED_NAME",
-                        format!(
-                            "`{name}.{}`: names starting with `_` belong to GraphQL and federation",
-                            field.name
-                        ),
-                        At {
-                            ty: Some(&name),
-                            field: Some(&field.name),
-                        },
-                    );
-                }
-                self.field(field, &name, None);
-            }
+            self.field(field, name, None);
         }
     }
 

@@ -113,46 +113,10 @@ fn license_required(app: &app::Model, code: &str) -> Error {
 /// One pass: every installation of a licensed app follows its license. Returns how many
 /// installations changed.
 pub async fn sync_once(db: &DatabaseConnection, licensing: &CoreClient) -> Result<usize> {
-    let licensed: Vec<Uuid> = app::Entity::find()
-        .filter(app::Column::PricingModel.ne(PricingModel::Free))
-        .all(db)
-        .await
-        .map_err(internal)?
-        .into_iter()
-        .map(|a| a.id)
-        .collect();
-    if licensed.is_empty() {
-        return Ok(0);
-    }
-    let installations = installation::Entity::find()
-        .filter(installation::Column::AppId.is_in(licensed))
-        .filter(
-            installation::Column::Status
-                .is_in([InstallationStatus::Active, InstallationStatus::Suspended]),
-        )
-        .all(db)
-        .await
-        .map_err(internal)?;
+    let installations = licensed_installations(db).await?;
     let mut changed = 0;
     for chunk in installations.chunks(BATCH) {
-        let pairs: Vec<(Uuid, Uuid)> = chunk
-            .iter()
-            .map(|i| (i.app_id, i.organization_id))
-            .collect();
-        let standings = standings(licensing, &pairs).await?;
-        let valid = |i: &installation::Model| {
-            standings
-                .iter()
-                .any(|s| s.app_id == i.app_id && s.organization_id == i.organization_id && s.valid)
-        };
-        let (mut suspend, mut resume) = (Vec::new(), Vec::new());
-        for i in chunk {
-            match (i.status, valid(i)) {
-                (InstallationStatus::Active, false) => suspend.push(i.id),
-                (InstallationStatus::Suspended, true) => resume.push(i.id),
-                _ => {}
-            }
-        }
+        let (suspend, resume) = to_change(licensing, chunk).await?;
         for (ids, from, to) in [
             (
                 suspend,
@@ -171,34 +135,101 @@ pub async fn sync_once(db: &DatabaseConnection, licensing: &CoreClient) -> Resul
             };
             // One at a time, each with its event, in one transaction.
             for id in ids {
-                let txn = db.begin().await.map_err(internal)?;
-                let result = installation::Entity::update_many()
-                    .col_expr(installation::Column::Status, Expr::value(to))
-                    .col_expr(installation::Column::UpdatedAt, Expr::value(Utc::now()))
-                    .filter(installation::Column::Id.eq(id))
-                    // Not one the organization uninstalled in the meantime.
-                    .filter(installation::Column::Status.eq(from))
-                    .exec(&txn)
-                    .await
-                    .map_err(internal)?;
-                if result.rows_affected == 1
-                    && let Some(updated) = installation::Entity::find_by_id(id)
-                        .one(&txn)
-                        .await
-                        .map_err(internal)?
-                {
-                    nexus_kit::outbox::emit(
-                        &txn,
-                        crate::name::NAME,
-                        crate::events::installation(event_type, &updated),
-                    )
-                    .await?;
+                if change_status(db, id, from, to, event_type).await? {
                     changed += 1;
                 }
-                txn.commit().await.map_err(internal)?;
             }
         }
     }
+    Ok(changed)
+}
+
+/// The active and suspended installations of apps that are not free.
+async fn licensed_installations(db: &DatabaseConnection) -> Result<Vec<installation::Model>> {
+    let licensed: Vec<Uuid> = app::Entity::find()
+        .filter(app::Column::PricingModel.ne(PricingModel::Free))
+        .all(db)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    if licensed.is_empty() {
+        return Ok(Vec::new());
+    }
+    installation::Entity::find()
+        .filter(installation::Column::AppId.is_in(licensed))
+        .filter(
+            installation::Column::Status
+                .is_in([InstallationStatus::Active, InstallationStatus::Suspended]),
+        )
+        .all(db)
+        .await
+        .map_err(internal)
+}
+
+/// Of `chunk`, the active installations whose license is no longer valid (to suspend) and the
+/// suspended ones whose license is valid again (to resume), as the licensing service says.
+async fn to_change(
+    licensing: &CoreClient,
+    chunk: &[installation::Model],
+) -> Result<(Vec<Uuid>, Vec<Uuid>)> {
+    let pairs: Vec<(Uuid, Uuid)> = chunk
+        .iter()
+        .map(|i| (i.app_id, i.organization_id))
+        .collect();
+    let standings = standings(licensing, &pairs).await?;
+    let valid = |i: &installation::Model| {
+        standings
+            .iter()
+            .any(|s| s.app_id == i.app_id && s.organization_id == i.organization_id && s.valid)
+    };
+    let (mut suspend, mut resume) = (Vec::new(), Vec::new());
+    for i in chunk {
+        match (i.status, valid(i)) {
+            (InstallationStatus::Active, false) => suspend.push(i.id),
+            (InstallationStatus::Suspended, true) => resume.push(i.id),
+            _ => {}
+        }
+    }
+    Ok((suspend, resume))
+}
+
+/// Moves one installation from `from` to `to` and announces it (`event_type`), in one
+/// transaction; whether it moved.
+async fn change_status(
+    db: &DatabaseConnection,
+    id: Uuid,
+    from: InstallationStatus,
+    to: InstallationStatus,
+    event_type: &'static str,
+) -> Result<bool> {
+    let mut changed = false;
+    let txn = db.begin().await.map_err(internal)?;
+    let result = installation::Entity::update_many()
+        .col_expr(installation::Column::Status, Expr::value(to))
+        .col_expr(installation::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(installation::Column::Id.eq(id))
+        // Not one the organization uninstalled in the meantime.
+        .filter(installation::Column::Status.eq(from))
+        .exec(&txn)
+        .await
+        .map_err(internal)?;
+    if result.rows_affected == 1
+        && let Some(updated) = installation::Entity::find_by_id(id)
+            .one(&txn)
+            .await
+            .map_err(internal)?
+    {
+        nexus_kit::outbox::emit(
+            &txn,
+            crate::name::NAME,
+            crate::events::installation(event_type, &updated),
+        )
+        .await?;
+        changed = true;
+    }
+    txn.commit().await.map_err(internal)?;
     Ok(changed)
 }
 

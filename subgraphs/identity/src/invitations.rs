@@ -3,13 +3,13 @@
 //! signed-in user whose **verified** email is that address — so registering someone else's
 //! address first gets an attacker nothing.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use nexus_kit::error::{Code, Result, internal, not_found};
 use nexus_kit::id::new_id;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -43,57 +43,14 @@ pub async fn invite(
     let actor_role = require_admin(db, organization_id, actor).await?;
     may_grant(actor_role, role)?;
     let email = normalize_email(email)?;
-    let already = match find_user_by_email(db, &email).await? {
-        Some(invited) => membership_of(db, organization_id, invited.id).await?,
-        None => None,
-    };
-    if already.is_some() {
-        return Err(Code::Conflict.error(format!("`{email}` is already a member")));
-    }
+    refuse_member(db, organization_id, &email).await?;
     let token = random_secret();
     let now = Utc::now();
     let txn = db.begin().await.map_err(internal)?;
     crate::users::lock_user(&txn, actor).await?;
     crate::memberships::lock_organization(&txn, organization_id).await?;
-    let since = now - crate::mail::LIMIT_WINDOW;
-    for (column, value, per_day, who) in [
-        (
-            invitation::Column::OrganizationId,
-            organization_id,
-            limits.invitations_per_organization,
-            "this organization",
-        ),
-        (
-            invitation::Column::InvitedBy,
-            actor,
-            limits.invitations_per_inviter,
-            "you",
-        ),
-    ] {
-        let sent: Vec<chrono::DateTime<Utc>> = invitation::Entity::find()
-            .select_only()
-            .column(invitation::Column::CreatedAt)
-            .filter(column.eq(value))
-            .filter(invitation::Column::CreatedAt.gt(since))
-            .into_tuple()
-            .all(&txn)
-            .await
-            .map_err(internal)?;
-        crate::mail::within_daily_limit(
-            &sent,
-            per_day,
-            &format!("{who} sent {per_day} invitations in the last day"),
-        )?;
-    }
-    invitation::Entity::update_many()
-        .col_expr(invitation::Column::RevokedAt, Expr::value(now))
-        .filter(invitation::Column::OrganizationId.eq(organization_id))
-        .filter(invitation::Column::Email.eq(email.clone()))
-        .filter(invitation::Column::AcceptedAt.is_null())
-        .filter(invitation::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await
-        .map_err(internal)?;
+    within_invitation_limits(&txn, limits, organization_id, actor, now).await?;
+    revoke_pending(&txn, organization_id, &email, now).await?;
     let created = invitation::ActiveModel {
         id: Set(new_id()),
         organization_id: Set(organization_id),
@@ -113,6 +70,79 @@ pub async fn invite(
     nexus_kit::audit::record(&txn, about(audit, &created)).await?;
     txn.commit().await.map_err(internal)?;
     Ok((created, token))
+}
+
+/// `CONFLICT` when `email` already belongs to a member of the organization.
+async fn refuse_member(db: &DatabaseConnection, organization_id: Uuid, email: &str) -> Result<()> {
+    let already = match find_user_by_email(db, email).await? {
+        Some(invited) => membership_of(db, organization_id, invited.id).await?,
+        None => None,
+    };
+    if already.is_some() {
+        return Err(Code::Conflict.error(format!("`{email}` is already a member")));
+    }
+    Ok(())
+}
+
+/// `RATE_LIMITED` once the organization or the inviter sent `limits`' invitations in the last
+/// day (counted in `txn`, under the inviter's and the organization's locks).
+async fn within_invitation_limits(
+    txn: &DatabaseTransaction,
+    limits: &crate::mail::MailLimits,
+    organization_id: Uuid,
+    actor: Uuid,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let since = now - crate::mail::LIMIT_WINDOW;
+    for (column, value, per_day, who) in [
+        (
+            invitation::Column::OrganizationId,
+            organization_id,
+            limits.invitations_per_organization,
+            "this organization",
+        ),
+        (
+            invitation::Column::InvitedBy,
+            actor,
+            limits.invitations_per_inviter,
+            "you",
+        ),
+    ] {
+        let sent: Vec<DateTime<Utc>> = invitation::Entity::find()
+            .select_only()
+            .column(invitation::Column::CreatedAt)
+            .filter(column.eq(value))
+            .filter(invitation::Column::CreatedAt.gt(since))
+            .into_tuple()
+            .all(txn)
+            .await
+            .map_err(internal)?;
+        crate::mail::within_daily_limit(
+            &sent,
+            per_day,
+            &format!("{who} sent {per_day} invitations in the last day"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Revokes, in `txn`, the organization's invitations of `email` still waiting for an answer.
+async fn revoke_pending(
+    txn: &DatabaseTransaction,
+    organization_id: Uuid,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    invitation::Entity::update_many()
+        .col_expr(invitation::Column::RevokedAt, Expr::value(now))
+        .filter(invitation::Column::OrganizationId.eq(organization_id))
+        .filter(invitation::Column::Email.eq(email))
+        .filter(invitation::Column::AcceptedAt.is_null())
+        .filter(invitation::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await
+        .map_err(internal)?;
+    Ok(())
 }
 
 /// Revokes a pending invitation (owners and admins of its organization).

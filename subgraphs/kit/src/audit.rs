@@ -28,7 +28,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::auth::Caller;
-use crate::token::{KeyStore, TokenType};
+use nexus_protocol::token::{KeyStore, TokenType};
 
 pub mod entity {
     use sea_orm::entity::prelude::*;
@@ -409,7 +409,7 @@ pub fn spawn_sealer(
 pub const SEAL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `append` for resolvers: a database error is the `INTERNAL` error (logged).
-pub async fn record<C: ConnectionTrait>(conn: &C, entry: Entry) -> crate::Result<()> {
+pub async fn record<C: ConnectionTrait>(conn: &C, entry: Entry) -> crate::error::Result<()> {
     append(conn, entry)
         .await
         .map(|_| ())
@@ -445,18 +445,10 @@ pub async fn verify<C: ConnectionTrait>(conn: &C, keys: &KeyStore) -> Result<Ver
             signed: None,
         });
     };
-    let mut previous_hash = GENESIS.to_owned();
-    let mut expected_seq = 1i64;
-    let mut checked = 0u64;
-    let broken = |seq: i64, why: String, checked: u64, head_hash: String| Verification {
-        checked,
-        head_hash,
-        first_broken: Some((seq, why)),
-        signed: None,
-    };
+    let mut walk = Walk::new();
     loop {
         let rows = entity::Entity::find()
-            .filter(entity::Column::Seq.gte(expected_seq))
+            .filter(entity::Column::Seq.gte(walk.expected_seq))
             .filter(entity::Column::Seq.lte(head.seq))
             .order_by_asc(entity::Column::Seq)
             .limit(BATCH)
@@ -464,68 +456,101 @@ pub async fn verify<C: ConnectionTrait>(conn: &C, keys: &KeyStore) -> Result<Ver
             .await?;
         let done = (rows.len() as u64) < BATCH;
         for row in rows {
-            checked += 1;
-            let seq = row.seq.unwrap_or_default();
-            if seq != expected_seq {
-                return Ok(broken(
-                    expected_seq,
-                    format!("entry {expected_seq} is missing (the next one is {seq})"),
-                    checked,
-                    previous_hash,
-                ));
+            if let Some((seq, why)) = walk.step(&row) {
+                return Ok(walk.broken(seq, why));
             }
-            if row.prev_hash.as_deref() != Some(previous_hash.as_str()) {
-                return Ok(broken(
-                    seq,
-                    "its link to the entry before does not match that entry (an entry before it was changed, removed or inserted)".into(),
-                    checked,
-                    previous_hash,
-                ));
-            }
-            let own = entry_hash(&row, seq, &previous_hash);
-            if row.hash.as_deref() != Some(own.as_str()) {
-                return Ok(broken(
-                    seq,
-                    "its content does not match its hash (the entry was changed)".into(),
-                    checked,
-                    previous_hash,
-                ));
-            }
-            previous_hash = own;
-            expected_seq += 1;
         }
         if done {
             break;
         }
     }
-    let last = expected_seq - 1;
-    match head {
-        head if head.seq == last && head.hash == previous_hash => {
-            match head_signature(&head, keys) {
-                Ok(signed) => Ok(Verification {
-                    checked,
-                    head_hash: previous_hash,
-                    first_broken: None,
-                    signed: Some(signed),
-                }),
-                Err(why) => Ok(broken(last.max(1), why, checked, previous_hash)),
-            }
+    Ok(walk.end_at(head, keys))
+}
+
+/// [`verify`]'s walk along the chain: the entries read so far, and what the next one must be.
+struct Walk {
+    previous_hash: String,
+    expected_seq: i64,
+    checked: u64,
+}
+
+impl Walk {
+    /// A walk from the first entry, linked to [`GENESIS`].
+    fn new() -> Walk {
+        Walk {
+            previous_hash: GENESIS.to_owned(),
+            expected_seq: 1,
+            checked: 0,
         }
-        head if head.seq > last => Ok(broken(
-            last + 1,
-            format!(
-                "the chain ends at entry {last} but {} were written (the newest were removed)",
-                head.seq
+    }
+
+    /// Reads the next entry: where and why it does not fit, if it does not.
+    fn step(&mut self, row: &entity::Model) -> Option<(i64, String)> {
+        self.checked += 1;
+        let expected_seq = self.expected_seq;
+        let seq = row.seq.unwrap_or_default();
+        if seq != expected_seq {
+            return Some((
+                expected_seq,
+                format!("entry {expected_seq} is missing (the next one is {seq})"),
+            ));
+        }
+        if row.prev_hash.as_deref() != Some(self.previous_hash.as_str()) {
+            return Some((
+                seq,
+                "its link to the entry before does not match that entry (an entry before it was changed, removed or inserted)".into(),
+            ));
+        }
+        let own = entry_hash(row, seq, &self.previous_hash);
+        if row.hash.as_deref() != Some(own.as_str()) {
+            return Some((
+                seq,
+                "its content does not match its hash (the entry was changed)".into(),
+            ));
+        }
+        self.previous_hash = own;
+        self.expected_seq += 1;
+        None
+    }
+
+    /// The verification of a chain broken at `seq`, for `why`.
+    fn broken(self, seq: i64, why: String) -> Verification {
+        Verification {
+            checked: self.checked,
+            head_hash: self.previous_hash,
+            first_broken: Some((seq, why)),
+            signed: None,
+        }
+    }
+
+    /// The verification of a walk that read every entry up to `head`: whether the head names
+    /// the last entry, and is signed by one of `keys`.
+    fn end_at(self, head: head::Model, keys: &KeyStore) -> Verification {
+        let last = self.expected_seq - 1;
+        match head {
+            head if head.seq == last && head.hash == self.previous_hash => {
+                match head_signature(&head, keys) {
+                    Ok(signed) => Verification {
+                        checked: self.checked,
+                        head_hash: self.previous_hash,
+                        first_broken: None,
+                        signed: Some(signed),
+                    },
+                    Err(why) => self.broken(last.max(1), why),
+                }
+            }
+            head if head.seq > last => self.broken(
+                last + 1,
+                format!(
+                    "the chain ends at entry {last} but {} were written (the newest were removed)",
+                    head.seq
+                ),
             ),
-            checked,
-            previous_hash,
-        )),
-        _ => Ok(broken(
-            last.max(1),
-            "the chain's head does not name the last entry".into(),
-            checked,
-            previous_hash,
-        )),
+            _ => self.broken(
+                last.max(1),
+                "the chain's head does not name the last entry".into(),
+            ),
+        }
     }
 }
 

@@ -11,8 +11,8 @@ use nexus_kit::error::{Result, bad_input, internal};
 use nexus_kit::id::new_id;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, Set, TransactionTrait,
 };
 
 use crate::entity::activation;
@@ -207,11 +207,7 @@ pub async fn activate(
     usable: impl Fn(&license::Model) -> bool,
 ) -> Result<Outcome> {
     check_fingerprint(fingerprint)?;
-    if name.as_ref().is_some_and(|n| n.len() > MAX_NAME) {
-        return Err(bad_input(format!(
-            "`name` must be at most {MAX_NAME} characters"
-        )));
-    }
+    check_name(name.as_deref())?;
     let license = match licensed(db, key, usable).await? {
         Ok(license) => license,
         Err(outcome) => return Ok(outcome),
@@ -230,20 +226,7 @@ pub async fn activate(
     let txn = db.begin().await.map_err(internal)?;
     // The slot first: on SQLite this statement takes the write lock, so nothing read before it
     // in the transaction can go stale.
-    let taken = license::Entity::update_many()
-        .col_expr(
-            license::Column::ActivationCount,
-            Expr::col(license::Column::ActivationCount).add(1),
-        )
-        .filter(license::Column::Id.eq(license.id))
-        .filter(
-            Expr::col(license::Column::ActivationCount)
-                .lt(Expr::col(license::Column::MaxActivations)),
-        )
-        .exec(&txn)
-        .await
-        .map_err(internal)?;
-    if taken.rows_affected == 0 {
+    if !take_slot(&txn, license.id).await? {
         txn.rollback().await.map_err(internal)?;
         return Ok(Outcome::new(
             ValidationCode::TooManyActivations,
@@ -254,18 +237,7 @@ pub async fn activate(
         )
         .of(&license));
     }
-    let now = Utc::now();
-    let inserted = activation::ActiveModel {
-        id: Set(new_id()),
-        license_id: Set(license.id),
-        fingerprint: Set(fingerprint.to_owned()),
-        name: Set(name),
-        created_at: Set(now),
-        last_seen_at: Set(now),
-    }
-    .insert(&txn)
-    .await;
-    match inserted {
+    match insert_activation(&txn, license.id, fingerprint, name).await {
         Ok(activation) => {
             txn.commit().await.map_err(internal)?;
             // With its new activation count.
@@ -290,6 +262,55 @@ pub async fn activate(
         }
         Err(e) => Err(internal(e)),
     }
+}
+
+/// Refuses an activation name longer than `MAX_NAME`.
+fn check_name(name: Option<&str>) -> Result<()> {
+    if name.is_some_and(|n| n.len() > MAX_NAME) {
+        return Err(bad_input(format!(
+            "`name` must be at most {MAX_NAME} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Takes one activation slot of the license in `txn`; `false` when all are in use.
+async fn take_slot(txn: &DatabaseTransaction, license_id: uuid::Uuid) -> Result<bool> {
+    let taken = license::Entity::update_many()
+        .col_expr(
+            license::Column::ActivationCount,
+            Expr::col(license::Column::ActivationCount).add(1),
+        )
+        .filter(license::Column::Id.eq(license_id))
+        .filter(
+            Expr::col(license::Column::ActivationCount)
+                .lt(Expr::col(license::Column::MaxActivations)),
+        )
+        .exec(txn)
+        .await
+        .map_err(internal)?;
+    Ok(taken.rows_affected != 0)
+}
+
+/// Inserts the activation row in `txn`; the database's error as is, for the caller to tell a
+/// duplicate fingerprint apart.
+async fn insert_activation(
+    txn: &DatabaseTransaction,
+    license_id: uuid::Uuid,
+    fingerprint: &str,
+    name: Option<String>,
+) -> std::result::Result<activation::Model, DbErr> {
+    let now = Utc::now();
+    activation::ActiveModel {
+        id: Set(new_id()),
+        license_id: Set(license_id),
+        fingerprint: Set(fingerprint.to_owned()),
+        name: Set(name),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+    }
+    .insert(txn)
+    .await
 }
 
 /// Frees `fingerprint`'s activation; the answer then says what state the license is in.

@@ -8,8 +8,8 @@ use nexus_kit::audit::Entry;
 use nexus_kit::error::{Code, Error, Result, bad_input, internal, not_found};
 use nexus_kit::id::new_id;
 use sea_orm::{
-    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, Set, TransactionTrait,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, QueryFilter, Set, TransactionTrait, UpdateMany,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -61,13 +61,39 @@ async fn insert_license(
     new: NewLicense,
     audit: Option<Entry>,
 ) -> Result<Issued> {
+    let now = Utc::now();
+    check_new_license(&new, now)?;
+    let key = keys::generate();
+    let txn = db.begin().await.map_err(internal)?;
+    let license = new_license_row(new, &key, now)
+        .insert(&txn)
+        .await
+        .map_err(|e| {
+            nexus_kit::error::on_conflict(e, || {
+                "this organization already had a trial of this app".to_owned()
+            })
+        })?;
+    nexus_kit::outbox::emit(
+        &txn,
+        crate::name::NAME,
+        events::license("license.issued", &license),
+    )
+    .await?;
+    if let Some(audit) = audit {
+        record_issued(&txn, audit, &license).await?;
+    }
+    txn.commit().await.map_err(internal)?;
+    Ok(Issued { license, key })
+}
+
+/// Refuses a license that could not be issued as asked: its limits, expiry and entitlements.
+fn check_new_license(new: &NewLicense, now: DateTime<Utc>) -> Result<()> {
     if !(1..=100_000).contains(&new.max_activations) {
         return Err(bad_input(format!(
             "`maxActivations` must be between 1 and 100000, got {}",
             new.max_activations
         )));
     }
-    let now = Utc::now();
     if new.expires_at.is_some_and(|at| at <= now) {
         return Err(bad_input("`expiresAt` must be in the future"));
     }
@@ -88,9 +114,12 @@ async fn insert_license(
             "`entitlements`: at most {MAX_ENTITLEMENTS}, each 1 to 100 characters"
         )));
     }
-    let key = keys::generate();
-    let txn = db.begin().await.map_err(internal)?;
-    let license = license::ActiveModel {
+    Ok(())
+}
+
+/// The row of a newly issued, active license with `key` (stored only as its hash and last 4).
+fn new_license_row(new: NewLicense, key: &str, now: DateTime<Utc>) -> license::ActiveModel {
+    license::ActiveModel {
         id: Set(new_id()),
         app_id: Set(new.app_id),
         organization_id: Set(new.organization_id),
@@ -100,8 +129,8 @@ async fn insert_license(
         expires_at: Set(new.expires_at),
         created_at: Set(now),
         updated_at: Set(now),
-        key_hash: Set(Some(keys::hash(&key))),
-        key_last4: Set(Some(keys::last4(&key))),
+        key_hash: Set(Some(keys::hash(key))),
+        key_last4: Set(Some(keys::last4(key))),
         entitlements: Set(Some(serde_json::json!(new.entitlements))),
         activation_count: Set(0),
         app_namespace: Set(new.app_namespace),
@@ -110,33 +139,24 @@ async fn insert_license(
         status_reason: Set(None),
         expiry_announced_for: Set(None),
     }
-    .insert(&txn)
-    .await
-    .map_err(|e| {
-        nexus_kit::error::on_conflict(e, || {
-            "this organization already had a trial of this app".to_owned()
-        })
-    })?;
-    nexus_kit::outbox::emit(
-        &txn,
-        crate::name::NAME,
-        events::license("license.issued", &license),
-    )
-    .await?;
-    if let Some(audit) = audit {
-        let entry = audit
-            .in_organization(license.organization_id)
-            .target("license", license.id)
-            .details(json!({
-                "app_id": license.app_id,
-                "kind": license.kind.to_value(),
-                "max_activations": license.max_activations,
-                "expires_at": license.expires_at,
-            }));
-        nexus_kit::audit::record(&txn, entry).await?;
-    }
-    txn.commit().await.map_err(internal)?;
-    Ok(Issued { license, key })
+}
+
+/// Completes and records `audit` (`license.issued`) in the issuing transaction.
+async fn record_issued(
+    txn: &DatabaseTransaction,
+    audit: Entry,
+    license: &license::Model,
+) -> Result<()> {
+    let entry = audit
+        .in_organization(license.organization_id)
+        .target("license", license.id)
+        .details(json!({
+            "app_id": license.app_id,
+            "kind": license.kind.to_value(),
+            "max_activations": license.max_activations,
+            "expires_at": license.expires_at,
+        }));
+    nexus_kit::audit::record(txn, entry).await
 }
 
 /// The organization's trial of the app, if it ever had one.
@@ -202,6 +222,42 @@ pub async fn change(
     audit: Entry,
 ) -> Result<license::Model> {
     let now = Utc::now();
+    let mut active = changed_row(&found, change, now)?;
+    active.status_reason = Set(reason.filter(|r| !r.trim().is_empty()));
+    active.updated_at = Set(now);
+    let update = update_if_unchanged(&found, change, active);
+    // Read back in the same transaction, under the row lock the update took: the answer is the
+    // license as this change left it, not as a change racing in right after made it.
+    let txn = db.begin().await.map_err(internal)?;
+    let applied = update.exec(&txn).await.map_err(internal)?;
+    let current = license::Entity::find_by_id(found.id)
+        .one(&txn)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no license `{}`", found.id)))?;
+    if applied.rows_affected == 0 {
+        return Err(Code::Conflict.error(format!(
+            "the license changed while this change was being made (it is now {:?}); look again and retry",
+            current.status
+        )));
+    }
+    nexus_kit::outbox::emit(
+        &txn,
+        crate::name::NAME,
+        events::license(change.action(), &current),
+    )
+    .await?;
+    record_change(&txn, audit, &found, &current).await?;
+    txn.commit().await.map_err(internal)?;
+    Ok(current)
+}
+
+/// The license's row as `change` leaves it (status and expiry), or why it cannot apply.
+fn changed_row(
+    found: &license::Model,
+    change: Change,
+    now: DateTime<Utc>,
+) -> Result<license::ActiveModel> {
     if found.status == LicenseStatus::Revoked {
         return Err(Code::Conflict.error("the license is revoked; issue a new one"));
     }
@@ -239,46 +295,42 @@ pub async fn change(
             }
         }
     }
-    active.status_reason = Set(reason.filter(|r| !r.trim().is_empty()));
-    active.updated_at = Set(now);
+    Ok(active)
+}
+
+/// The UPDATE that writes `active` over `found`, only if the license is still as read.
+fn update_if_unchanged(
+    found: &license::Model,
+    change: Change,
+    active: license::ActiveModel,
+) -> UpdateMany<license::Entity> {
     // Applied only if the license is still as read: of two changes racing, the second finds it
     // changed and fails, so a reinstatement can never undo a revocation that committed first.
     let unchanged_expiry = match found.expires_at {
         Some(at) => license::Column::ExpiresAt.eq(at),
         None => license::Column::ExpiresAt.is_null(),
     };
-    let mut update = license::Entity::update_many()
+    let update = license::Entity::update_many()
         .set(active)
         .filter(license::Column::Id.eq(found.id));
     // A revocation applies whatever happened meanwhile, unless another revocation came first.
-    update = if change == Change::Revoke {
+    if change == Change::Revoke {
         update.filter(license::Column::Status.ne(LicenseStatus::Revoked))
     } else {
         update
             .filter(license::Column::Status.eq(found.status))
             .filter(unchanged_expiry)
-    };
-    // Read back in the same transaction, under the row lock the update took: the answer is the
-    // license as this change left it, not as a change racing in right after made it.
-    let txn = db.begin().await.map_err(internal)?;
-    let applied = update.exec(&txn).await.map_err(internal)?;
-    let current = license::Entity::find_by_id(found.id)
-        .one(&txn)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| not_found(format!("no license `{}`", found.id)))?;
-    if applied.rows_affected == 0 {
-        return Err(Code::Conflict.error(format!(
-            "the license changed while this change was being made (it is now {:?}); look again and retry",
-            current.status
-        )));
     }
-    nexus_kit::outbox::emit(
-        &txn,
-        crate::name::NAME,
-        events::license(change.action(), &current),
-    )
-    .await?;
+}
+
+/// Completes and records `audit` (the change, from `found` to `current`) in the change's
+/// transaction.
+async fn record_change(
+    txn: &DatabaseTransaction,
+    audit: Entry,
+    found: &license::Model,
+    current: &license::Model,
+) -> Result<()> {
     let entry = audit
         .in_organization(current.organization_id)
         .target("license", current.id)
@@ -289,9 +341,7 @@ pub async fn change(
             "reason": current.status_reason,
             "expires_at": current.expires_at,
         }));
-    nexus_kit::audit::record(&txn, entry).await?;
-    txn.commit().await.map_err(internal)?;
-    Ok(current)
+    nexus_kit::audit::record(txn, entry).await
 }
 
 /// The license that governs an (app, organization) pair: the newest active one, else the newest.

@@ -10,8 +10,8 @@ use nexus_kit::error::{Result, internal};
 use nexus_kit::id::new_id;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -192,6 +192,44 @@ pub struct Redemption<'a> {
 
 /// Trades a code for a grant (RFC 6749 §4.1.3, RFC 7636 §4.6).
 pub async fn redeem_code(db: &DatabaseConnection, r: Redemption<'_>) -> Result<Issued, Refused> {
+    let (code, authorization) = presented_code(db, &r).await?;
+    if code.used_at.is_some() {
+        if let Some(grant) = code.grant_id {
+            revoke_grant(db, grant).await?;
+        }
+        tracing::warn!(app = %r.client, user = %authorization.user_id, "authorization code reused; its grant is revoked");
+        return Err(Refused::InvalidGrant(
+            "the authorization code was already used: every token issued from it is revoked",
+        ));
+    }
+    check_presentation(&r, &code, &authorization)?;
+    let installation = installation_active(db, authorization.installation_id).await?;
+    let txn = db.begin().await.map_err(db_error)?;
+    let now = Utc::now();
+    let txn = claim_code(db, txn, &code, now).await?;
+    let scopes = code.scopes();
+    let grant = new_grant(&txn, &authorization, &code, &scopes, now).await?;
+    let refresh_token = if scopes.iter().any(|s| s == "offline_access") {
+        Some(new_refresh_token(&txn, grant.id).await?)
+    } else {
+        None
+    };
+    txn.commit().await.map_err(db_error)?;
+    Ok(Issued {
+        authorization,
+        installation,
+        grant,
+        nonce: code.nonce,
+        refresh_token,
+    })
+}
+
+/// The code presented and its authorization, when both exist and the code was issued to this
+/// client.
+async fn presented_code(
+    db: &DatabaseConnection,
+    r: &Redemption<'_>,
+) -> Result<(oauth_code::Model, oauth_authorization::Model), Refused> {
     let unknown =
         Refused::InvalidGrant("the authorization code is unknown or was issued to another client");
     let Some(code) = oauth_code::Entity::find_by_id(sha256_hex(r.code))
@@ -207,15 +245,16 @@ pub async fn redeem_code(db: &DatabaseConnection, r: Redemption<'_>) -> Result<I
         .map_err(db_error)?
         .filter(|a| a.app_id == r.client)
         .ok_or(unknown)?;
-    if code.used_at.is_some() {
-        if let Some(grant) = code.grant_id {
-            revoke_grant(db, grant).await?;
-        }
-        tracing::warn!(app = %r.client, user = %authorization.user_id, "authorization code reused; its grant is revoked");
-        return Err(Refused::InvalidGrant(
-            "the authorization code was already used: every token issued from it is revoked",
-        ));
-    }
+    Ok((code, authorization))
+}
+
+/// An unused code is redeemed only in time, by the redirect URI and PKCE verifier it was issued
+/// for, while its authorization stands.
+fn check_presentation(
+    r: &Redemption<'_>,
+    code: &oauth_code::Model,
+    authorization: &oauth_authorization::Model,
+) -> Result<(), Refused> {
     if code.expires_at <= Utc::now() {
         return Err(Refused::InvalidGrant("the authorization code has expired"));
     }
@@ -237,9 +276,17 @@ pub async fn redeem_code(db: &DatabaseConnection, r: Redemption<'_>) -> Result<I
     if authorization.revoked_at.is_some() {
         return Err(Refused::InvalidGrant("the authorization was revoked"));
     }
-    let installation = installation_active(db, authorization.installation_id).await?;
-    let txn = db.begin().await.map_err(db_error)?;
-    let now = Utc::now();
+    Ok(())
+}
+
+/// Marks the code used in `txn` (single use: of two racing redemptions one wins); the loser's
+/// transaction is rolled back and it is refused as a reuse.
+async fn claim_code(
+    db: &DatabaseConnection,
+    txn: DatabaseTransaction,
+    code: &oauth_code::Model,
+    now: DateTime<Utc>,
+) -> Result<DatabaseTransaction, Refused> {
     let claimed = oauth_code::Entity::update_many()
         .col_expr(oauth_code::Column::UsedAt, Expr::value(now))
         .filter(oauth_code::Column::CodeHash.eq(code.code_hash.clone()))
@@ -263,7 +310,17 @@ pub async fn redeem_code(db: &DatabaseConnection, r: Redemption<'_>) -> Result<I
             "the authorization code was already used: every token issued from it is revoked",
         ));
     }
-    let scopes = code.scopes();
+    Ok(txn)
+}
+
+/// The grant the code leads to, recorded on the code (so a reuse can revoke it).
+async fn new_grant(
+    txn: &DatabaseTransaction,
+    authorization: &oauth_authorization::Model,
+    code: &oauth_code::Model,
+    scopes: &[String],
+    now: DateTime<Utc>,
+) -> Result<oauth_grant::Model, Refused> {
     let grant = oauth_grant::ActiveModel {
         id: Set(new_id()),
         authorization_id: Set(authorization.id),
@@ -274,28 +331,16 @@ pub async fn redeem_code(db: &DatabaseConnection, r: Redemption<'_>) -> Result<I
         created_at: Set(now),
         revoked_at: Set(None),
     }
-    .insert(&txn)
+    .insert(txn)
     .await
     .map_err(db_error)?;
     oauth_code::Entity::update_many()
         .col_expr(oauth_code::Column::GrantId, Expr::value(grant.id))
         .filter(oauth_code::Column::CodeHash.eq(code.code_hash.clone()))
-        .exec(&txn)
+        .exec(txn)
         .await
         .map_err(db_error)?;
-    let refresh_token = if scopes.iter().any(|s| s == "offline_access") {
-        Some(new_refresh_token(&txn, grant.id).await?)
-    } else {
-        None
-    };
-    txn.commit().await.map_err(db_error)?;
-    Ok(Issued {
-        authorization,
-        installation,
-        grant,
-        nonce: code.nonce,
-        refresh_token,
-    })
+    Ok(grant)
 }
 
 /// `BASE64URL(SHA-256(verifier)) == challenge` (RFC 7636 §4.6), for a verifier of the allowed

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use nexus_kit::secret_box::SecretBox;
 use nexus_kit::token::KeyStore;
 use nexus_protocol::outbound::{Outbound, OutboundError};
@@ -22,7 +22,7 @@ use reqwest::Method;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ActiveEnum, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QuerySelect, Statement,
+    EntityTrait, QueryFilter, QueryResult, QuerySelect, Statement,
 };
 use tokio::sync::Semaphore;
 use uuid::Uuid;
@@ -143,15 +143,41 @@ pub async fn claim(deliverer: &Deliverer, limit: u64) -> Result<Vec<delivery::Mo
         .filter(|(_, n)| **n >= per_endpoint)
         .map(|(app, _)| *app)
         .collect();
-    // Candidates: the oldest due deliveries, at most `per_endpoint` per app.
     let backend = deliverer.db.get_database_backend();
+    let candidates = candidates(backend, now, &saturated, per_endpoint, limit);
+    let rows = deliverer.db.query_all(candidates).await?;
+    let picked = within_room(rows, per_endpoint, &busy)?;
+    if picked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let due = lease_still_due(deliverer, picked, now, lease).await?;
+    deliverer.mark_busy(due.iter().map(|d| d.app_id));
+    let due = due
+        .into_iter()
+        .map(|mut claimed| {
+            claimed.leased_until = Some(lease);
+            claimed
+        })
+        .collect();
+    Ok(due)
+}
+
+/// The query for the candidates: the oldest due deliveries, at most `per_endpoint` per app, of
+/// apps not `saturated` and whose endpoint is enabled.
+fn candidates(
+    backend: DbBackend,
+    now: DateTime<Utc>,
+    saturated: &[Uuid],
+    per_endpoint: usize,
+    limit: u64,
+) -> Statement {
     let mut values: Vec<sea_orm::Value> = vec![
         delivery::Status::Pending.to_value().into(),
         now.into(),
         now.into(),
     ];
     let mut excluded = String::new();
-    for app in &saturated {
+    for app in saturated {
         values.push((*app).into());
         excluded.push_str(if excluded.is_empty() { "" } else { ", " });
         excluded.push_str(&format!("${}", values.len()));
@@ -179,13 +205,18 @@ pub async fn claim(deliverer: &Deliverer, limit: u64) -> Result<Vec<delivery::Mo
         // SQLite numbers `?NNN` the same way.
         _ => sql.replace('$', "?"),
     };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// The candidates this worker has room for: per app, `per_endpoint` less what it has in flight.
+fn within_room(
+    rows: Vec<QueryResult>,
+    per_endpoint: usize,
+    busy: &HashMap<Uuid, usize>,
+) -> Result<Vec<Uuid>, DbErr> {
     let mut room: HashMap<Uuid, usize> = HashMap::new();
     let mut picked = Vec::new();
-    for row in deliverer
-        .db
-        .query_all(Statement::from_sql_and_values(backend, sql, values))
-        .await?
-    {
+    for row in rows {
         let id: Uuid = row.try_get("", "id")?;
         let app: Uuid = row.try_get("", "app_id")?;
         let left = room
@@ -196,9 +227,17 @@ pub async fn claim(deliverer: &Deliverer, limit: u64) -> Result<Vec<delivery::Mo
             picked.push(id);
         }
     }
-    if picked.is_empty() {
-        return Ok(Vec::new());
-    }
+    Ok(picked)
+}
+
+/// Leases those of the `picked` deliveries still due and not taken by another worker; returns
+/// them as they were read.
+async fn lease_still_due(
+    deliverer: &Deliverer,
+    picked: Vec<Uuid>,
+    now: DateTime<Utc>,
+    lease: DateTime<Utc>,
+) -> Result<Vec<delivery::Model>, DbErr> {
     // Locked and checked again: another worker may have taken some since.
     let txn = nexus_kit::db::begin_writing(&deliverer.db).await?;
     let due = delivery::Entity::find()
@@ -220,14 +259,6 @@ pub async fn claim(deliverer: &Deliverer, limit: u64) -> Result<Vec<delivery::Mo
             .await?;
     }
     txn.commit().await?;
-    deliverer.mark_busy(due.iter().map(|d| d.app_id));
-    let due = due
-        .into_iter()
-        .map(|mut claimed| {
-            claimed.leased_until = Some(lease);
-            claimed
-        })
-        .collect();
     Ok(due)
 }
 

@@ -123,54 +123,16 @@ async fn run(
     }
 }
 
+/// Writes a group's attempts and what they mean for their deliveries and endpoints, in one
+/// transaction.
 async fn write(
     db: &DatabaseConnection,
     settings: &Settings,
     group: &[Finished],
 ) -> Result<(), DbErr> {
     let txn = db.begin().await?;
-    attempt::Entity::insert_many(group.iter().map(|f| attempt::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        delivery_id: Set(f.delivery.id),
-        attempted_at: Set(f.at),
-        status_code: Set(f.outcome.status.map(i32::from)),
-        latency_ms: Set(i32::try_from(f.outcome.latency.as_millis()).unwrap_or(i32::MAX)),
-        // PostgreSQL's text refuses NUL, which an answer may well contain.
-        response_excerpt: Set(f.outcome.excerpt.as_deref().map(without_nul)),
-        error: Set(f.outcome.error.as_deref().map(without_nul)),
-    }))
-    .exec(&txn)
-    .await?;
-    let delivered: Vec<Uuid> = group
-        .iter()
-        .filter(|f| f.outcome.succeeded())
-        .map(|f| f.delivery.id)
-        .collect();
-    if !delivered.is_empty() {
-        delivery::Entity::update_many()
-            .col_expr(
-                delivery::Column::Status,
-                Expr::value(delivery::Status::Delivered),
-            )
-            .col_expr(delivery::Column::DeliveredAt, Expr::value(Utc::now()))
-            .col_expr(
-                delivery::Column::NextAttemptAt,
-                Expr::value(None::<DateTime<Utc>>),
-            )
-            .col_expr(
-                delivery::Column::LeasedUntil,
-                Expr::value(None::<DateTime<Utc>>),
-            )
-            .col_expr(
-                delivery::Column::Attempts,
-                Expr::col(delivery::Column::Attempts).add(1),
-            )
-            .filter(delivery::Column::Id.is_in(delivered))
-            // Not one another worker delivered meanwhile (its lease had run out).
-            .filter(delivery::Column::Status.eq(delivery::Status::Pending))
-            .exec(&txn)
-            .await?;
-    }
+    insert_attempts(&txn, group).await?;
+    mark_delivered(&txn, group).await?;
     // Per app, in app order (so two workers lock endpoints in the same order): a success clears
     // `failing_since`; failures after the group's last success start it, unless it runs already.
     let mut per_app: BTreeMap<Uuid, Vec<&Finished>> = BTreeMap::new();
@@ -204,6 +166,58 @@ async fn write(
         }
     }
     txn.commit().await
+}
+
+/// The group's attempts, in one insert.
+async fn insert_attempts(txn: &DatabaseTransaction, group: &[Finished]) -> Result<(), DbErr> {
+    attempt::Entity::insert_many(group.iter().map(|f| attempt::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        delivery_id: Set(f.delivery.id),
+        attempted_at: Set(f.at),
+        status_code: Set(f.outcome.status.map(i32::from)),
+        latency_ms: Set(i32::try_from(f.outcome.latency.as_millis()).unwrap_or(i32::MAX)),
+        // PostgreSQL's text refuses NUL, which an answer may well contain.
+        response_excerpt: Set(f.outcome.excerpt.as_deref().map(without_nul)),
+        error: Set(f.outcome.error.as_deref().map(without_nul)),
+    }))
+    .exec(txn)
+    .await?;
+    Ok(())
+}
+
+/// The group's delivered deliveries, in one update.
+async fn mark_delivered(txn: &DatabaseTransaction, group: &[Finished]) -> Result<(), DbErr> {
+    let delivered: Vec<Uuid> = group
+        .iter()
+        .filter(|f| f.outcome.succeeded())
+        .map(|f| f.delivery.id)
+        .collect();
+    if !delivered.is_empty() {
+        delivery::Entity::update_many()
+            .col_expr(
+                delivery::Column::Status,
+                Expr::value(delivery::Status::Delivered),
+            )
+            .col_expr(delivery::Column::DeliveredAt, Expr::value(Utc::now()))
+            .col_expr(
+                delivery::Column::NextAttemptAt,
+                Expr::value(None::<DateTime<Utc>>),
+            )
+            .col_expr(
+                delivery::Column::LeasedUntil,
+                Expr::value(None::<DateTime<Utc>>),
+            )
+            .col_expr(
+                delivery::Column::Attempts,
+                Expr::col(delivery::Column::Attempts).add(1),
+            )
+            .filter(delivery::Column::Id.is_in(delivered))
+            // Not one another worker delivered meanwhile (its lease had run out).
+            .filter(delivery::Column::Status.eq(delivery::Status::Pending))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// A delivery whose attempt did not succeed: `failed` after 410 or when the schedule runs out,

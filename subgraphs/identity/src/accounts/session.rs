@@ -7,8 +7,8 @@ use nexus_kit::id::new_id;
 use nexus_kit::token::{TokenType, new_claims};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -73,39 +73,87 @@ pub async fn issue(
 ) -> Result<Session> {
     let family = family.unwrap_or_else(new_id);
     let (organization_id, role) = match organization {
-        Some(org) => {
-            let role = role_in(db, user.id, org).await?.ok_or_else(|| {
-                Code::Forbidden.error("you are not a member of that organization")
-            })?;
-            if !closed_to(db, vec![org], two_factor).await?.is_empty() {
-                let name = organization::Entity::find_by_id(org)
-                    .one(db)
-                    .await
-                    .map_err(internal)?
-                    .map_or_else(|| "that organization".to_owned(), |o| o.name);
-                return Err(two_factor_required(&name));
-            }
-            (Some(org), Some(role))
-        }
-        None => {
-            let memberships = membership::Entity::find()
-                .filter(membership::Column::UserId.eq(user.id))
-                .order_by_asc(membership::Column::Id)
-                .all(db)
-                .await
-                .map_err(internal)?;
-            let closed = closed_to(
-                db,
-                memberships.iter().map(|m| m.organization_id).collect(),
-                two_factor,
-            )
-            .await?;
-            memberships
-                .into_iter()
-                .find(|m| !closed.contains(&m.organization_id))
-                .map_or((None, None), |m| (Some(m.organization_id), Some(m.role)))
-        }
+        Some(org) => (
+            Some(org),
+            Some(role_in_requested(db, user.id, org, two_factor).await?),
+        ),
+        None => default_acting_in(db, user.id, two_factor).await?,
     };
+    let (access_token, expires_at) =
+        sign_access_token(config, &user, organization_id, role, family, two_factor)?;
+    let refresh_token = store_refresh_token(
+        db,
+        config,
+        user.id,
+        family,
+        organization_id,
+        device,
+        two_factor,
+    )
+    .await?;
+    Ok(Session {
+        access_token,
+        refresh_token,
+        expires_at,
+        user,
+        organization_id,
+    })
+}
+
+/// The user's role in the organization the session asked to act in, if it may act there.
+async fn role_in_requested(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    org: Uuid,
+    two_factor: bool,
+) -> Result<membership::Role> {
+    let role = role_in(db, user_id, org)
+        .await?
+        .ok_or_else(|| Code::Forbidden.error("you are not a member of that organization"))?;
+    if !closed_to(db, vec![org], two_factor).await?.is_empty() {
+        let name = organization::Entity::find_by_id(org)
+            .one(db)
+            .await
+            .map_err(internal)?
+            .map_or_else(|| "that organization".to_owned(), |o| o.name);
+        return Err(two_factor_required(&name));
+    }
+    Ok(role)
+}
+
+/// The user's oldest membership where this session may act (organization and role), if any.
+async fn default_acting_in(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    two_factor: bool,
+) -> Result<(Option<Uuid>, Option<membership::Role>)> {
+    let memberships = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(user_id))
+        .order_by_asc(membership::Column::Id)
+        .all(db)
+        .await
+        .map_err(internal)?;
+    let closed = closed_to(
+        db,
+        memberships.iter().map(|m| m.organization_id).collect(),
+        two_factor,
+    )
+    .await?;
+    Ok(memberships
+        .into_iter()
+        .find(|m| !closed.contains(&m.organization_id))
+        .map_or((None, None), |m| (Some(m.organization_id), Some(m.role))))
+}
+
+/// The session's signed access token, and when it expires.
+fn sign_access_token(
+    config: &AuthConfig,
+    user: &user::Model,
+    organization_id: Option<Uuid>,
+    role: Option<membership::Role>,
+    family: Uuid,
+    two_factor: bool,
+) -> Result<(String, DateTime<Utc>)> {
     let mut claims = new_claims(
         config.keys.issuer(),
         user.id.to_string(),
@@ -122,11 +170,24 @@ pub async fn issue(
         tracing::error!(error = %e, "cannot sign a token");
         Code::Internal.error("cannot sign a token; it has been logged")
     })?;
+    Ok((access_token, expires_at))
+}
+
+/// A new refresh token of `family`, stored (hashed) with the device it is issued to.
+async fn store_refresh_token(
+    db: &impl ConnectionTrait,
+    config: &AuthConfig,
+    user_id: Uuid,
+    family: Uuid,
+    organization_id: Option<Uuid>,
+    device: &Device,
+    two_factor: bool,
+) -> Result<String> {
     let refresh_token = random_secret();
     let now = Utc::now();
     refresh_token::ActiveModel {
         id: Set(new_id()),
-        user_id: Set(user.id),
+        user_id: Set(user_id),
         family_id: Set(family),
         organization_id: Set(organization_id),
         token_hash: Set(sha256_hex(&refresh_token)),
@@ -141,13 +202,7 @@ pub async fn issue(
     .insert(db)
     .await
     .map_err(internal)?;
-    Ok(Session {
-        access_token,
-        refresh_token,
-        expires_at,
-        user,
-        organization_id,
-    })
+    Ok(refresh_token)
 }
 
 /// Trades a refresh token for a new session; the old token dies. Reuse revokes the family, and
@@ -173,28 +228,9 @@ pub async fn refresh(
     // The user's row first: a password change, reset or session revocation running now finishes
     // before this refresh, or waits for it — never misses the token it issues.
     crate::users::lock_user(&txn, stored.user_id).await?;
-    // Only one caller can flip `used_at`; a second presentation of the same token finds it set.
-    let claimed = refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
-        .filter(refresh_token::Column::Id.eq(stored.id))
-        .filter(refresh_token::Column::UsedAt.is_null())
-        .filter(refresh_token::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await
-        .map_err(internal)?;
-    if claimed.rows_affected != 1 {
+    if !claim(&txn, &stored, now).await? {
         txn.rollback().await.map_err(internal)?;
-        let txn = db.begin().await.map_err(internal)?;
-        revoke_family(&txn, stored.family_id).await?;
-        let entry = reuse
-            .target("session", stored.family_id)
-            .details(serde_json::json!({
-                "user_id": stored.user_id,
-                "reason": "a refresh token was used twice",
-            }));
-        nexus_kit::audit::record(&txn, entry).await?;
-        txn.commit().await.map_err(internal)?;
-        tracing::warn!(user = %stored.user_id, family = %stored.family_id, "refresh token reused; family revoked");
+        revoke_reused(db, &stored, reuse).await?;
         return Err(Code::Unauthenticated.error(
             "this refresh token was already used: every session of that login has been revoked, log in again",
         ));
@@ -204,19 +240,7 @@ pub async fn refresh(
         .await
         .map_err(internal)?
         .ok_or_else(invalid_refresh)?;
-    // The organization may have dropped the user, or begun to require a second factor this
-    // session lacks: fall back to their default.
-    let organization = match stored.organization_id {
-        Some(org)
-            if role_in(&txn, user.id, org).await?.is_some()
-                && closed_to(&txn, vec![org], stored.two_factor)
-                    .await?
-                    .is_empty() =>
-        {
-            Some(org)
-        }
-        _ => None,
-    };
+    let organization = still_acting_in(&txn, &stored, user.id).await?;
     let device = Device {
         user_agent: stored.user_agent.clone(),
         address: stored.address.clone(),
@@ -233,6 +257,65 @@ pub async fn refresh(
     .await?;
     txn.commit().await.map_err(internal)?;
     Ok(session)
+}
+
+/// Marks `stored` used in `txn`; `false` when it already was (or was revoked).
+async fn claim(
+    txn: &DatabaseTransaction,
+    stored: &refresh_token::Model,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    // Only one caller can flip `used_at`; a second presentation of the same token finds it set.
+    let claimed = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+        .filter(refresh_token::Column::Id.eq(stored.id))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await
+        .map_err(internal)?;
+    Ok(claimed.rows_affected == 1)
+}
+
+/// Revokes the family of a refresh token presented twice, and records it as `reuse` says.
+async fn revoke_reused(
+    db: &DatabaseConnection,
+    stored: &refresh_token::Model,
+    reuse: nexus_kit::audit::Entry,
+) -> Result<()> {
+    let txn = db.begin().await.map_err(internal)?;
+    revoke_family(&txn, stored.family_id).await?;
+    let entry = reuse
+        .target("session", stored.family_id)
+        .details(serde_json::json!({
+            "user_id": stored.user_id,
+            "reason": "a refresh token was used twice",
+        }));
+    nexus_kit::audit::record(&txn, entry).await?;
+    txn.commit().await.map_err(internal)?;
+    tracing::warn!(user = %stored.user_id, family = %stored.family_id, "refresh token reused; family revoked");
+    Ok(())
+}
+
+/// The organization the refreshed session keeps acting in, or `None` for the user's default.
+async fn still_acting_in(
+    txn: &DatabaseTransaction,
+    stored: &refresh_token::Model,
+    user_id: Uuid,
+) -> Result<Option<Uuid>> {
+    // The organization may have dropped the user, or begun to require a second factor this
+    // session lacks: fall back to their default.
+    Ok(match stored.organization_id {
+        Some(org)
+            if role_in(txn, user_id, org).await?.is_some()
+                && closed_to(txn, vec![org], stored.two_factor)
+                    .await?
+                    .is_empty() =>
+        {
+            Some(org)
+        }
+        _ => None,
+    })
 }
 
 pub async fn revoke_family(db: &impl ConnectionTrait, family_id: Uuid) -> Result<()> {

@@ -116,16 +116,9 @@ pub(super) async fn decide(
     problem: Option<&str>,
 ) -> Response {
     let issuer = server.keys.issuer();
-    let account = match server.accounts.account(user).await {
-        // The account's sessions ended since this browser signed in (a password reset or
-        // change): sign in again.
-        Ok(Some(account)) if account.session_epoch != sign_in.epoch => {
-            return login_page(server, request, None, StatusCode::OK, "", None, None);
-        }
-        Ok(Some(account)) => account,
-        // The account is gone: sign in again.
-        Ok(None) => return login_page(server, request, None, StatusCode::OK, "", None, None),
-        Err(e) => return internal_page("cannot read the account", e.message),
+    let account = match signed_in_account(server, request, user, sign_in).await {
+        Ok(account) => account,
+        Err(answer) => return answer,
     };
     let candidates = match candidates(server, &account, request.client.app.id, sign_in).await {
         Ok(c) => c,
@@ -136,40 +129,23 @@ pub(super) async fn decide(
     // https origin may skip a consent it already has.
     let impersonable = request.client.public && !request.redirect_uri.starts_with("https://");
     if !request.prompt.consent && !impersonable && problem.is_none() {
-        for candidate in &candidates {
-            let Some(installation) = &candidate.installation else {
-                continue;
-            };
-            let remembered = match grants::remembered(
-                &server.db,
-                user,
-                request.client.app.id,
-                candidate.organization,
-            )
-            .await
-            {
-                Ok(r) => r,
-                Err(e) => return internal_page("cannot read consents", e.message),
-            };
-            let granted = installation.scopes();
-            let covered = remembered.is_some_and(|r| {
-                r.installation_id == installation.id
-                    && request.scopes.iter().all(|s| r.scopes().contains(s))
-            }) && request.installation_scopes().all(|s| granted.contains(s));
-            if covered {
+        match standing_consent(server, request, user, &candidates).await {
+            Ok(Some((organization, installation))) => {
                 // (A standing consent that covers the request records nothing: no address.)
                 return issue_code(
                     server,
                     request,
                     user,
-                    candidate.organization,
-                    installation.id,
+                    organization,
+                    installation,
                     &request.scopes,
                     sign_in,
                     None,
                 )
                 .await;
             }
+            Ok(None) => {}
+            Err(answer) => return answer,
         }
     }
     if request.prompt.none {
@@ -182,15 +158,109 @@ pub(super) async fn decide(
     let Some(session) = session else {
         return login_page(server, request, None, StatusCode::OK, "", None, None);
     };
-    let developer = match server
+    let developer = match developer_name(server, request).await {
+        Ok(developer) => developer,
+        Err(answer) => return answer,
+    };
+    let scopes = scope_lines(request, &candidates);
+    let organizations = organization_choices(&candidates);
+    pages::consent(
+        if problem.is_some() {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::OK
+        },
+        ConsentPage {
+            app_name: &request.client.app.name,
+            developer: &developer,
+            user_email: &account.email,
+            csrf: &session.csrf,
+            request: &request.query,
+            scopes: &scopes,
+            organizations: &organizations,
+            problem,
+        },
+    )
+}
+
+/// The signed-in user's account, while this browser's sign-in still counts; otherwise the login
+/// page (or the error page) to answer with.
+async fn signed_in_account(
+    server: &OAuthServer,
+    request: &AuthorizationRequest,
+    user: Uuid,
+    sign_in: SignIn,
+) -> Result<Account, Response> {
+    match server.accounts.account(user).await {
+        Ok(Some(account)) if account.session_epoch == sign_in.epoch => Ok(account),
+        // The account is gone, or its sessions ended since this browser signed in (a password
+        // reset or change): sign in again.
+        Ok(_) => Err(login_page(
+            server,
+            request,
+            None,
+            StatusCode::OK,
+            "",
+            None,
+            None,
+        )),
+        Err(e) => Err(internal_page("cannot read the account", e.message)),
+    }
+}
+
+/// The first organization (and its installation) where the user's standing consent covers the
+/// request and the installation still grants what it asks for, if any.
+async fn standing_consent(
+    server: &OAuthServer,
+    request: &AuthorizationRequest,
+    user: Uuid,
+    candidates: &[Candidate],
+) -> Result<Option<(Uuid, Uuid)>, Response> {
+    for candidate in candidates {
+        let Some(installation) = &candidate.installation else {
+            continue;
+        };
+        let remembered = match grants::remembered(
+            &server.db,
+            user,
+            request.client.app.id,
+            candidate.organization,
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => return Err(internal_page("cannot read consents", e.message)),
+        };
+        let granted = installation.scopes();
+        let covered = remembered.is_some_and(|r| {
+            r.installation_id == installation.id
+                && request.scopes.iter().all(|s| r.scopes().contains(s))
+        }) && request.installation_scopes().all(|s| granted.contains(s));
+        if covered {
+            return Ok(Some((candidate.organization, installation.id)));
+        }
+    }
+    Ok(None)
+}
+
+/// Who the consent page says made the app.
+async fn developer_name(
+    server: &OAuthServer,
+    request: &AuthorizationRequest,
+) -> Result<String, Response> {
+    match server
         .accounts
         .account(request.client.app.developer_id)
         .await
     {
-        Ok(Some(developer)) => developer.name,
-        Ok(None) => "an unknown developer".to_owned(),
-        Err(e) => return internal_page("cannot read the developer", e.message),
-    };
+        Ok(Some(developer)) => Ok(developer.name),
+        Ok(None) => Ok("an unknown developer".to_owned()),
+        Err(e) => Err(internal_page("cannot read the developer", e.message)),
+    }
+}
+
+/// The consent page's lines: the user's scopes asked for, then the installation's.
+fn scope_lines(request: &AuthorizationRequest, candidates: &[Candidate]) -> Vec<ScopeLine> {
     // "Already granted" is said only when there is one organization it could be about.
     let granted: BTreeSet<String> = candidates
         .first()
@@ -228,7 +298,12 @@ pub(super) async fn decide(
             granted: granted.contains(s),
         }
     }));
-    let organizations: Vec<OrganizationChoice> = candidates
+    scopes
+}
+
+/// The organizations the consent page offers, each with what approving there does.
+fn organization_choices(candidates: &[Candidate]) -> Vec<OrganizationChoice> {
+    candidates
         .iter()
         .map(|c| OrganizationChoice {
             id: c.organization.to_string(),
@@ -240,24 +315,7 @@ pub(super) async fn decide(
             }
             .to_owned(),
         })
-        .collect();
-    pages::consent(
-        if problem.is_some() {
-            StatusCode::FORBIDDEN
-        } else {
-            StatusCode::OK
-        },
-        ConsentPage {
-            app_name: &request.client.app.name,
-            developer: &developer,
-            user_email: &account.email,
-            csrf: &session.csrf,
-            request: &request.query,
-            scopes: &scopes,
-            organizations: &organizations,
-            problem,
-        },
-    )
+        .collect()
 }
 
 /// `address`: the browser's, when it is known here (for the audit log).

@@ -8,15 +8,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use nexus_kit::Code;
-use nexus_kit::accounts::Credentials;
+use nexus_kit::accounts::{Account, AccountMembership, Credentials};
 use nexus_kit::audit::{Actor, Entry};
 use nexus_protocol::oauth::{AUTHORIZE_PATH, is_user_scope};
 use uuid::Uuid;
 
 use super::answers::{internal_page, see_other};
 use super::decision::{decide, issue_code, login_page};
-use super::request::parse;
-use crate::oauth::browser::BrowserSession;
+use super::request::{AuthorizationRequest, parse};
+use crate::entity::installation;
+use crate::oauth::browser::{BrowserSession, SignIn};
 use crate::oauth::pages::{self};
 use crate::oauth::server::OAuthServer;
 
@@ -67,6 +68,16 @@ pub(super) fn csrf_refused() -> Response {
     )
 }
 
+/// The request the form posts back, judged again; the answer to send when it is not one.
+async fn posted_request(
+    server: &OAuthServer,
+    form: &Form,
+) -> Result<AuthorizationRequest, Response> {
+    parse(server, form.get("request").unwrap_or_default())
+        .await
+        .map_err(|answer| *answer)
+}
+
 /// `POST /oauth/login`: the login form.
 pub async fn log_in(
     State(server): State<OAuthServer>,
@@ -76,47 +87,14 @@ pub async fn log_in(
     let Some((form, session)) = from_this_browser(&server, &headers, &body) else {
         return csrf_refused();
     };
-    let request = match parse(&server, form.get("request").unwrap_or_default()).await {
+    let request = match posted_request(&server, &form).await {
         Ok(request) => request,
-        Err(answer) => return *answer,
+        Err(answer) => return answer,
     };
     let email = form.get("email").unwrap_or_default();
-    let credentials = Credentials {
-        email: email.to_owned(),
-        password: form.get("password").unwrap_or_default().to_owned(),
-        // identity's login limits count the browser's address.
-        address: nexus_kit::server::client_address(&headers, &server.keys),
-        challenge: form.get("challenge").map(str::to_owned),
-        code: form.get("code").map(str::to_owned),
-        known_device: nexus_kit::accounts::known_device_from_headers(&headers),
-    };
+    let credentials = credentials(&server, &headers, &form);
     match server.accounts.authenticate(&credentials).await {
-        Ok(account) => {
-            let signed_in = BrowserSession::signed_in(
-                &server.keys,
-                account.id,
-                account.two_factor,
-                account.session_epoch,
-            );
-            let mut response = see_other(&format!("{AUTHORIZE_PATH}?{}", request.query));
-            match signed_in.set_cookie(&server.keys) {
-                Ok(cookie) => {
-                    response.headers_mut().insert(header::SET_COOKIE, cookie);
-                    // This browser is now known to the account (identity's login limits).
-                    let secure = server.keys.issuer().starts_with("https://");
-                    if let Some(device) = account.known_device.as_deref().and_then(|token| {
-                        HeaderValue::from_str(&nexus_kit::accounts::known_device_cookie(
-                            token, secure,
-                        ))
-                        .ok()
-                    }) {
-                        response.headers_mut().append(header::SET_COOKIE, device);
-                    }
-                    response
-                }
-                Err(e) => internal_page("cannot sign a browser session", e),
-            }
-        }
+        Ok(account) => signed_in(&server, &request, &account),
         Err(e) if Code::of(&e) == Code::SecondFactorRequired => {
             let challenge = nexus_kit::error::extension(&e, "challenge").unwrap_or_default();
             login_page(
@@ -153,6 +131,44 @@ pub async fn log_in(
     }
 }
 
+/// What the login form asks identity to check.
+fn credentials(server: &OAuthServer, headers: &HeaderMap, form: &Form) -> Credentials {
+    Credentials {
+        email: form.get("email").unwrap_or_default().to_owned(),
+        password: form.get("password").unwrap_or_default().to_owned(),
+        // identity's login limits count the browser's address.
+        address: nexus_kit::server::client_address(headers, &server.keys),
+        challenge: form.get("challenge").map(str::to_owned),
+        code: form.get("code").map(str::to_owned),
+        known_device: nexus_kit::accounts::known_device_from_headers(headers),
+    }
+}
+
+/// Signed in: back to the request with the new session's cookie (and the device's).
+fn signed_in(server: &OAuthServer, request: &AuthorizationRequest, account: &Account) -> Response {
+    let signed_in = BrowserSession::signed_in(
+        &server.keys,
+        account.id,
+        account.two_factor,
+        account.session_epoch,
+    );
+    let mut response = see_other(&format!("{AUTHORIZE_PATH}?{}", request.query));
+    match signed_in.set_cookie(&server.keys) {
+        Ok(cookie) => {
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+            // This browser is now known to the account (identity's login limits).
+            let secure = server.keys.issuer().starts_with("https://");
+            if let Some(device) = account.known_device.as_deref().and_then(|token| {
+                HeaderValue::from_str(&nexus_kit::accounts::known_device_cookie(token, secure)).ok()
+            }) {
+                response.headers_mut().append(header::SET_COOKIE, device);
+            }
+            response
+        }
+        Err(e) => internal_page("cannot sign a browser session", e),
+    }
+}
+
 /// `POST /oauth/consent`: Approve or Deny.
 pub async fn consent(
     State(server): State<OAuthServer>,
@@ -165,34 +181,28 @@ pub async fn consent(
     let (Some(user), Some(sign_in)) = (session.user(), session.sign_in()) else {
         return csrf_refused();
     };
-    let request = match parse(&server, form.get("request").unwrap_or_default()).await {
+    let request = match posted_request(&server, &form).await {
         Ok(request) => request,
-        Err(answer) => return *answer,
+        Err(answer) => return answer,
     };
     let issuer = server.keys.issuer();
     if form.get("decision") != Some("approve") {
         return request.error(issuer, "access_denied", "the user denied the request");
     }
-    let refuse = |message: &str| {
-        let message = message.to_owned();
-        let (server, request, session) = (&server, &request, &session);
-        async move {
-            decide(
-                server,
-                request,
-                Some(session),
-                user,
-                sign_in,
-                Some(&message),
-            )
-            .await
-        }
+    let approval = Approval {
+        server: &server,
+        request: &request,
+        session: &session,
+        user,
+        sign_in,
     };
     let Some(organization) = form
         .get("organization")
         .and_then(|o| Uuid::parse_str(o).ok())
     else {
-        return refuse("Choose the organization to authorize the app for.").await;
+        return approval
+            .refuse("Choose the organization to authorize the app for.")
+            .await;
     };
     let account = match server.accounts.account(user).await {
         Ok(Some(account)) if account.session_epoch == sign_in.epoch => account,
@@ -200,31 +210,11 @@ pub async fn consent(
         Ok(_) => return csrf_refused(),
         Err(e) => return internal_page("cannot read the account", e.message),
     };
-    let Some(membership) = account
-        .memberships
-        .iter()
-        .find(|m| m.organization_id == organization)
-    else {
-        return refuse("You are not a member of that organization.").await;
+    let membership = match membership_allowing(&account, organization, sign_in) {
+        Ok(membership) => membership,
+        Err(problem) => return approval.refuse(problem).await,
     };
-    if membership.two_factor_required && !sign_in.two_factor {
-        return refuse(
-            "That organization requires two-factor sign-in: turn it on for your account, then sign in again.",
-        )
-        .await;
-    }
-    // The installation's scopes: the required ones, and the optional ones asked for and kept.
-    let asked: BTreeSet<&String> = request.installation_scopes().collect();
-    let kept: BTreeSet<String> = form.scopes.iter().cloned().collect();
-    let mut approved: BTreeSet<String> = request.client.required_scopes.clone();
-    approved.extend(
-        request
-            .client
-            .optional_scopes
-            .iter()
-            .filter(|s| asked.contains(s) && kept.contains(*s))
-            .cloned(),
-    );
+    let mut approved = approved_scopes(&request, &form);
     let existing = match crate::installations::for_app(
         &server.db,
         request.client.app.id,
@@ -236,64 +226,14 @@ pub async fn consent(
         Err(e) => return internal_page("cannot read installations", e.message),
     };
     let address = Some(nexus_kit::server::client_address(&headers, &server.keys));
-    let audit = |action| Entry::new(action, Actor::user(user), address.clone());
-    let installation = match existing {
-        None if !membership.may_install() => {
-            return refuse(&format!(
-                "Only an owner or admin of {} can install {}.",
-                membership.organization_name, request.client.app.name
-            ))
-            .await;
-        }
-        None => {
-            match crate::installations::install(
-                &server.db,
-                &server.licensing,
-                request.client.app.id,
-                organization,
-                user,
-                Some(approved.iter().cloned().collect()),
-                audit("installation.created"),
-            )
-            .await
-            {
-                Ok(installed) => installed,
-                Err(e) => return refuse(&e.message).await,
-            }
-        }
-        Some(installed) => {
-            let granted: BTreeSet<String> = installed.scopes().into_iter().collect();
-            if approved.is_subset(&granted) {
-                installed
-            } else if !membership.may_install() {
-                // A member signs in with what the organization granted; only an owner or admin
-                // could grant more (the token's `scope` tells the app what it got).
-                approved.retain(|s| granted.contains(s));
-                installed
-            } else {
-                let wider: Vec<String> = granted.union(&approved).cloned().collect();
-                match crate::installations::update_scopes(
-                    &server.db,
-                    installed.id,
-                    organization,
-                    wider,
-                    audit("installation.scopes_changed"),
-                )
-                .await
-                {
-                    Ok(updated) => updated,
-                    Err(e) => return refuse(&e.message).await,
-                }
-            }
-        }
+    let installation = match approval
+        .installation(organization, membership, existing, &mut approved, &address)
+        .await
+    {
+        Ok(installation) => installation,
+        Err(problem) => return approval.refuse(&problem).await,
     };
-    let granted = installation.scopes();
-    let scopes: Vec<String> = request
-        .scopes
-        .iter()
-        .filter(|s| is_user_scope(s) || (granted.contains(s) && approved.contains(*s)))
-        .cloned()
-        .collect();
+    let scopes = code_scopes(&request, &installation, &approved);
     issue_code(
         &server,
         &request,
@@ -305,4 +245,148 @@ pub async fn consent(
         address,
     )
     .await
+}
+
+/// A signed-in browser approving a request on the consent page: what a refusal shows again and
+/// an installation records.
+struct Approval<'a> {
+    server: &'a OAuthServer,
+    request: &'a AuthorizationRequest,
+    session: &'a BrowserSession,
+    user: Uuid,
+    sign_in: SignIn,
+}
+
+impl Approval<'_> {
+    /// The consent page again, saying what kept the approval from going through.
+    async fn refuse(&self, message: &str) -> Response {
+        decide(
+            self.server,
+            self.request,
+            Some(self.session),
+            self.user,
+            self.sign_in,
+            Some(message),
+        )
+        .await
+    }
+
+    /// The installation the code acts through: a new one (only an owner or admin installs), or
+    /// the existing one as the approval leaves it; otherwise what the consent page says.
+    async fn installation(
+        &self,
+        organization: Uuid,
+        membership: &AccountMembership,
+        existing: Option<installation::Model>,
+        approved: &mut BTreeSet<String>,
+        address: &Option<String>,
+    ) -> Result<installation::Model, String> {
+        let (server, app) = (self.server, &self.request.client.app);
+        let audit = |action| Entry::new(action, Actor::user(self.user), address.clone());
+        let installation = match existing {
+            None if !membership.may_install() => {
+                return Err(format!(
+                    "Only an owner or admin of {} can install {}.",
+                    membership.organization_name, app.name
+                ));
+            }
+            None => {
+                crate::installations::install(
+                    &server.db,
+                    &server.licensing,
+                    app.id,
+                    organization,
+                    self.user,
+                    Some(approved.iter().cloned().collect()),
+                    audit("installation.created"),
+                )
+                .await
+            }
+            Some(installed) => {
+                let may_widen = membership.may_install();
+                let audit = || audit("installation.scopes_changed");
+                keep_or_widen(server, organization, installed, may_widen, approved, audit).await
+            }
+        };
+        installation.map_err(|e| e.message)
+    }
+}
+
+/// The user's membership of the organization, when it lets this sign-in authorize the app
+/// there; otherwise what the consent page says.
+fn membership_allowing(
+    account: &Account,
+    organization: Uuid,
+    sign_in: SignIn,
+) -> Result<&AccountMembership, &'static str> {
+    let Some(membership) = account
+        .memberships
+        .iter()
+        .find(|m| m.organization_id == organization)
+    else {
+        return Err("You are not a member of that organization.");
+    };
+    if membership.two_factor_required && !sign_in.two_factor {
+        return Err(
+            "That organization requires two-factor sign-in: turn it on for your account, then sign in again.",
+        );
+    }
+    Ok(membership)
+}
+
+/// The installation's scopes: the required ones, and the optional ones asked for and kept.
+fn approved_scopes(request: &AuthorizationRequest, form: &Form) -> BTreeSet<String> {
+    let asked: BTreeSet<&String> = request.installation_scopes().collect();
+    let kept: BTreeSet<String> = form.scopes.iter().cloned().collect();
+    let mut approved: BTreeSet<String> = request.client.required_scopes.clone();
+    approved.extend(
+        request
+            .client
+            .optional_scopes
+            .iter()
+            .filter(|s| asked.contains(s) && kept.contains(*s))
+            .cloned(),
+    );
+    approved
+}
+
+/// The existing installation as the approval leaves it: as it is when it grants everything
+/// approved, else widened by an owner or admin, or the approval narrowed for a member.
+async fn keep_or_widen(
+    server: &OAuthServer,
+    organization: Uuid,
+    installed: installation::Model,
+    may_widen: bool,
+    approved: &mut BTreeSet<String>,
+    audit: impl FnOnce() -> Entry,
+) -> nexus_kit::Result<installation::Model> {
+    let granted: BTreeSet<String> = installed.scopes().into_iter().collect();
+    if approved.is_subset(&granted) {
+        Ok(installed)
+    } else if !may_widen {
+        // A member signs in with what the organization granted; only an owner or admin
+        // could grant more (the token's `scope` tells the app what it got).
+        approved.retain(|s| granted.contains(s));
+        Ok(installed)
+    } else {
+        let wider: Vec<String> = granted.union(approved).cloned().collect();
+        crate::installations::update_scopes(&server.db, installed.id, organization, wider, audit())
+            .await
+    }
+}
+
+/// The scopes the code carries: the user's asked for, and the installation's both granted and
+/// approved.
+fn code_scopes(
+    request: &AuthorizationRequest,
+    installation: &installation::Model,
+    approved: &BTreeSet<String>,
+) -> Vec<String> {
+    let granted = installation.scopes();
+    request
+        .scopes
+        .iter()
+        .filter(|s| is_user_scope(s) || (granted.contains(s) && approved.contains(*s)))
+        .cloned()
+        .collect()
 }

@@ -66,6 +66,61 @@ pub async fn parse(
     server: &OAuthServer,
     query: &str,
 ) -> Result<AuthorizationRequest, Box<Response>> {
+    let (params, repeated) = query_params(query);
+    let (client, redirect_uri) = client_and_redirect_uri(server, &params, &repeated).await?;
+    let issuer = server.keys.issuer().to_owned();
+    let state = params.get("state").cloned();
+    let refuse = |error: &str, description: &str| {
+        Err(Box::new(redirect_to(
+            &redirect_uri,
+            &issuer,
+            state.as_deref(),
+            &[("error", error), ("error_description", description)],
+        )))
+    };
+    if let Some(name) = repeated.first() {
+        return refuse(
+            "invalid_request",
+            &format!("`{name}` is given more than once"),
+        );
+    }
+    if let Err((error, description)) = response_type_code(&params) {
+        return refuse(error, description);
+    }
+    let code_challenge = match pkce_challenge(&params) {
+        Ok(code_challenge) => code_challenge,
+        Err(description) => return refuse("invalid_request", description),
+    };
+    let nonce = params.get("nonce").cloned();
+    if nonce.as_ref().is_some_and(|n| n.len() > 512)
+        || state.as_ref().is_some_and(|s| s.len() > 2048)
+    {
+        return refuse("invalid_request", "nonce or state is too long");
+    }
+    let Some(prompt) = requested_prompt(&params) else {
+        return refuse(
+            "invalid_request",
+            "prompt is a list of login and consent, or none alone",
+        );
+    };
+    let scopes = match requested_scopes(&params, &client) {
+        Ok(scopes) => scopes,
+        Err(description) => return refuse("invalid_scope", &description),
+    };
+    Ok(AuthorizationRequest {
+        client,
+        redirect_uri,
+        state,
+        scopes,
+        code_challenge,
+        nonce,
+        prompt,
+        query: query.to_owned(),
+    })
+}
+
+/// The query's parameters (an empty value counts as absent), and the names given more than once.
+fn query_params(query: &str) -> (BTreeMap<String, String>, BTreeSet<String>) {
     let mut params: BTreeMap<String, String> = BTreeMap::new();
     let mut repeated: BTreeSet<String> = BTreeSet::new();
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
@@ -79,6 +134,16 @@ pub async fn parse(
             repeated.insert(name.into_owned());
         }
     }
+    (params, repeated)
+}
+
+/// The published app the request names and the redirect URI it registered; until both are
+/// known nothing may be sent back, so what is wrong here is said on a page.
+async fn client_and_redirect_uri(
+    server: &OAuthServer,
+    params: &BTreeMap<String, String>,
+    repeated: &BTreeSet<String>,
+) -> Result<(Client, String), Box<Response>> {
     let bad_client = |message: &str| {
         Err(Box::new(pages::error(
             StatusCode::BAD_REQUEST,
@@ -105,63 +170,43 @@ pub async fn parse(
             "The redirect_uri is not one the app registered in its manifest, so Nexus will not send you there.",
         );
     }
-    let issuer = server.keys.issuer().to_owned();
-    let state = params.get("state").cloned();
-    let refuse = |error: &str, description: &str| {
-        Err(Box::new(redirect_to(
-            &redirect_uri,
-            &issuer,
-            state.as_deref(),
-            &[("error", error), ("error_description", description)],
-        )))
-    };
-    if let Some(name) = repeated.first() {
-        return refuse(
-            "invalid_request",
-            &format!("`{name}` is given more than once"),
-        );
-    }
+    Ok((client, redirect_uri))
+}
+
+/// Only the authorization code flow is served; otherwise the `error` and its description.
+fn response_type_code(
+    params: &BTreeMap<String, String>,
+) -> Result<(), (&'static str, &'static str)> {
     match params.get("response_type").map(String::as_str) {
-        Some("code") => {}
-        None => return refuse("invalid_request", "response_type is missing"),
-        Some(_) => {
-            return refuse(
-                "unsupported_response_type",
-                "only response_type=code is supported",
-            );
-        }
+        Some("code") => Ok(()),
+        None => Err(("invalid_request", "response_type is missing")),
+        Some(_) => Err((
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        )),
     }
+}
+
+/// The S256 PKCE challenge every request must carry; otherwise why it is an `invalid_request`.
+fn pkce_challenge(params: &BTreeMap<String, String>) -> Result<String, &'static str> {
     match params.get("code_challenge_method").map(String::as_str) {
         Some("S256") => {}
         None => {
-            return refuse(
-                "invalid_request",
-                "PKCE is required: send code_challenge with code_challenge_method=S256",
-            );
+            return Err("PKCE is required: send code_challenge with code_challenge_method=S256");
         }
         Some(_) => {
-            return refuse(
-                "invalid_request",
-                "code_challenge_method must be S256 (plain is not accepted)",
-            );
+            return Err("code_challenge_method must be S256 (plain is not accepted)");
         }
     }
-    let Some(code_challenge) = params
+    params
         .get("code_challenge")
         .filter(|c| valid_pkce_string(c) && c.len() == 43)
         .cloned()
-    else {
-        return refuse(
-            "invalid_request",
-            "code_challenge must be BASE64URL(SHA-256(code_verifier)): 43 characters",
-        );
-    };
-    let nonce = params.get("nonce").cloned();
-    if nonce.as_ref().is_some_and(|n| n.len() > 512)
-        || state.as_ref().is_some_and(|s| s.len() > 2048)
-    {
-        return refuse("invalid_request", "nonce or state is too long");
-    }
+        .ok_or("code_challenge must be BASE64URL(SHA-256(code_verifier)): 43 characters")
+}
+
+/// What `prompt` asks for; `None` when it is not a valid combination.
+fn requested_prompt(params: &BTreeMap<String, String>) -> Option<Prompt> {
     // A space-separated list (OpenID Connect Core §3.1.2.1); `none` stands alone.
     let prompts: BTreeSet<&str> = params
         .get("prompt")
@@ -172,16 +217,21 @@ pub async fn parse(
         .any(|p| !matches!(*p, "none" | "login" | "consent"))
         || (prompts.contains("none") && prompts.len() > 1)
     {
-        return refuse(
-            "invalid_request",
-            "prompt is a list of login and consent, or none alone",
-        );
+        return None;
     }
-    let prompt = Prompt {
+    Some(Prompt {
         none: prompts.contains("none"),
         login: prompts.contains("login"),
         consent: prompts.contains("consent"),
-    };
+    })
+}
+
+/// The scopes asked for (the manifest's required ones when `scope` is absent), sorted and
+/// once each; otherwise the `invalid_scope` description naming those the manifest lacks.
+fn requested_scopes(
+    params: &BTreeMap<String, String>,
+    client: &Client,
+) -> Result<Vec<String>, String> {
     let mut scopes: Vec<String> = match params.get("scope") {
         Some(scope) => scope
             .split(' ')
@@ -198,22 +248,10 @@ pub async fn parse(
         .map(String::as_str)
         .collect();
     if !undeclared.is_empty() {
-        return refuse(
-            "invalid_scope",
-            &format!(
-                "the app's manifest does not declare {}",
-                undeclared.join(", ")
-            ),
-        );
+        return Err(format!(
+            "the app's manifest does not declare {}",
+            undeclared.join(", ")
+        ));
     }
-    Ok(AuthorizationRequest {
-        client,
-        redirect_uri,
-        state,
-        scopes,
-        code_challenge,
-        nonce,
-        prompt,
-        query: query.to_owned(),
-    })
+    Ok(scopes)
 }
