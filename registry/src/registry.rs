@@ -3,7 +3,10 @@
 
 use tokio::sync::watch;
 
-use crate::compose::SubgraphSdl;
+use std::sync::Arc;
+
+use crate::compose::{CompositionErrors, SubgraphSdl};
+use crate::composer::Composer;
 use crate::policy::Limits;
 use crate::sdl_fetch::FetchPolicy;
 use crate::submission::SubmissionContext;
@@ -24,6 +27,8 @@ pub struct Registry {
     pub fetch: FetchPolicy,
     pub limits: Limits,
     pub scope_catalog: Vec<&'static str>,
+    /// Composes the core with apps, remembering what each app's composition proved.
+    pub composer: Arc<Composer>,
     head: watch::Sender<Option<String>>,
     /// Set when the process shuts down: long-polling routers are answered at once.
     closing: watch::Sender<bool>,
@@ -45,6 +50,7 @@ impl Registry {
             fetch,
             limits: Limits::default(),
             scope_catalog,
+            composer: Arc::new(Composer::new()),
             head: watch::channel(None).0,
             closing: watch::channel(false).0,
             health: Default::default(),
@@ -59,7 +65,13 @@ impl Registry {
             scope_catalog: &self.scope_catalog,
             fetch: &self.fetch,
             limits: &self.limits,
+            composer: &self.composer,
         }
+    }
+
+    /// The supergraph of the core and `apps` (see `Composer`).
+    pub fn compose(&self, apps: &[SubgraphSdl]) -> Result<String, CompositionErrors> {
+        self.composer.compose(&self.core, apps)
     }
 
     /// Makes `supergraph` the head: the router follows it.

@@ -4,7 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::compose::{CompositionErrors, SubgraphSdl, compose};
+use std::sync::Arc;
+
+use crate::compose::{CompositionErrors, SubgraphSdl};
+use crate::composer::Composer;
 use crate::manifest::{self, Manifest};
 use crate::policy::{self, CoreSchema, Limits};
 use crate::sdl_fetch::{FetchError, FetchPolicy, fetch};
@@ -45,6 +48,7 @@ pub struct SubmissionContext<'a> {
     pub scope_catalog: &'a [&'a str],
     pub fetch: &'a FetchPolicy,
     pub limits: &'a Limits,
+    pub composer: &'a Arc<Composer>,
 }
 
 pub async fn check(
@@ -75,9 +79,10 @@ pub async fn check(
     if !violations.is_empty() {
         return Err(rejected(Some(sdl), policy_errors(&namespace, violations)));
     }
-    let subgraphs = candidate_subgraphs(context, &manifest, &sdl);
+    let apps = candidate_apps(context, &manifest, &sdl);
+    let (composer, core) = (context.composer.clone(), context.core.to_vec());
     // Composition takes long enough to stall the requests sharing a runtime worker with it.
-    let composed = tokio::task::spawn_blocking(move || compose(&subgraphs))
+    let composed = tokio::task::spawn_blocking(move || composer.compose(&core, &apps))
         .await
         .map_err(|e| {
             rejected(
@@ -170,15 +175,15 @@ fn policy_errors(namespace: &str, violations: Vec<policy::Violation>) -> Vec<Sub
         .collect()
 }
 
-/// What the candidate composes with: the core, the published apps but its own earlier version,
-/// and the candidate itself.
-fn candidate_subgraphs(
+/// The apps the candidate composes with the core: the published apps but its own earlier
+/// version, and the candidate itself.
+fn candidate_apps(
     context: &SubmissionContext<'_>,
     manifest: &Manifest,
     sdl: &str,
 ) -> Vec<SubgraphSdl> {
     let namespace = &manifest.namespace;
-    let mut subgraphs: Vec<SubgraphSdl> = context.core.to_vec();
+    let mut subgraphs: Vec<SubgraphSdl> = Vec::new();
     subgraphs.extend(
         context
             .published

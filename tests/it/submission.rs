@@ -81,6 +81,7 @@ async fn submit(url: &str) -> Result<String, Rejected> {
         scope_catalog: &["users:read", "organizations:read"],
         fetch: &policy,
         limits: &Limits::default(),
+        composer: &Default::default(),
     };
     check(&manifest(url), &context)
         .await
@@ -198,6 +199,7 @@ async fn a_bad_manifest_lists_every_problem_with_its_path() {
         scope_catalog: &["users:read"],
         fetch: &FetchPolicy::allow_loopback(),
         limits: &Limits::default(),
+        composer: &Default::default(),
     };
     let rejected = check(&document, &context).await.expect_err("rejected");
     let paths: Vec<(&str, Option<&str>)> = rejected
@@ -231,6 +233,7 @@ async fn outside_development_webhooks_need_https_and_refusals_never_name_the_add
         scope_catalog: &["users:read", "organizations:read"],
         fetch: &policy,
         limits: &Limits::default(),
+        composer: &Default::default(),
     };
     let app = serving_sdl("type Query { analyticsTop: Int }").await;
     let mut document = manifest(&format!("http://localhost:{}/graphql", app.port()));

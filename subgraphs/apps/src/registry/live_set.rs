@@ -6,7 +6,7 @@ use chrono::Utc;
 use nexus_kit::audit::{Actor, Entry};
 use nexus_kit::error::{Code, Result, internal};
 use nexus_kit::id::new_id;
-use nexus_registry::{Registry, SubgraphSdl, compose};
+use nexus_registry::{Registry, SubgraphSdl};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
     QueryOrder, Set,
@@ -94,9 +94,8 @@ pub(crate) fn compose_with(
     registry: &Registry,
     apps: &[(Option<Uuid>, SubgraphSdl)],
 ) -> Result<(String, Vec<ComposedSubgraph>)> {
-    let mut subgraphs = registry.core.clone();
-    subgraphs.extend(apps.iter().map(|(_, s)| s.clone()));
-    let sdl = compose(&subgraphs).map_err(|e| {
+    let subgraphs: Vec<SubgraphSdl> = apps.iter().map(|(_, s)| s.clone()).collect();
+    let sdl = registry.compose(&subgraphs).map_err(|e| {
         Code::Conflict.error(format!(
             "the supergraph does not compose, so nothing was published: {e}"
         ))

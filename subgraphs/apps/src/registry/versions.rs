@@ -9,7 +9,7 @@ use nexus_kit::audit::{self, Entry};
 use nexus_kit::error::{Code, Result, internal};
 use nexus_kit::id::new_id;
 use nexus_registry::submission::{self, SubmissionError};
-use nexus_registry::{Registry, SubgraphSdl, compose};
+use nexus_registry::{Registry, SubgraphSdl};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, Set, TransactionTrait};
 use serde_json::json;
 use std::sync::Arc;
@@ -61,7 +61,7 @@ pub async fn startup_supergraph(
         Ok((sdl, _)) => Ok(sdl),
         Err(e) => {
             tracing::error!(error = %e.message, "the live apps no longer compose with the core; serving the core alone");
-            Ok(compose(&registry.core)?)
+            Ok(registry.compose(&[])?)
         }
     }
 }
