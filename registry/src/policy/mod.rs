@@ -5,6 +5,7 @@
 
 pub mod links;
 pub mod selection;
+mod size;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -71,6 +72,11 @@ pub struct Limits {
     pub max_sdl_bytes: usize,
     pub max_types: usize,
     pub max_fields_per_type: usize,
+    /// Fields, input fields and enum values of every type together.
+    pub max_fields_in_all: usize,
+    pub max_arguments_per_field: usize,
+    /// Lists within lists (`[[Int]]` is 2).
+    pub max_list_depth: usize,
 }
 
 impl Default for Limits {
@@ -79,6 +85,9 @@ impl Default for Limits {
             max_sdl_bytes: 256 * 1024,
             max_types: 200,
             max_fields_per_type: 100,
+            max_fields_in_all: 2_000,
+            max_arguments_per_field: 20,
+            max_list_depth: 3,
         }
     }
 }
@@ -591,6 +600,7 @@ pub fn check(namespace: &str, sdl: &str, core: &CoreSchema, limits: &Limits) -> 
             _ => checker.definition(definition, limits, &mut app_types),
         }
     }
+    size::check(&mut checker, &document, limits);
     if app_types.len() > limits.max_types {
         checker.violation(
             "TOO_MANY_TYPES",
@@ -829,6 +839,72 @@ mod tests {
             codes(&violations),
             [("TOO_MANY_FIELDS", Some("Query"), None)]
         );
+    }
+
+    #[test]
+    fn what_one_app_may_cost_is_bounded() {
+        let arguments: String = (0..21).map(|i| format!("a{i}: Int ")).collect();
+        let violations = check_app(&format!(
+            "type Query {{ analyticsWide({arguments}): Int analyticsDeep: [[[[Int]]]] }}
+             input AnalyticsFilter {{ grid: [[[[String!]!]]] }}"
+        ));
+        assert_eq!(
+            codes(&violations),
+            [
+                ("TOO_MANY_ARGUMENTS", Some("Query"), Some("analyticsWide")),
+                ("TYPE_TOO_DEEP", Some("Query"), Some("analyticsDeep")),
+                ("TYPE_TOO_DEEP", Some("AnalyticsFilter"), Some("grid")),
+            ]
+        );
+        assert_eq!(
+            violations[0].message,
+            "`Query.analyticsWide` has 21 arguments; the limit is 20"
+        );
+        // Many types, each within its own limit, beyond the limit of fields in all.
+        let types: String = (0..25)
+            .map(|t| {
+                let fields: String = (0..90).map(|f| format!("f{f}: Int ")).collect();
+                format!(
+                    "type AnalyticsT{t} {{ {fields} }}
+"
+                )
+            })
+            .collect();
+        let violations = check_app(&types);
+        assert_eq!(codes(&violations), [("TOO_MANY_FIELDS_IN_ALL", None, None)]);
+        assert_eq!(
+            violations[0].message,
+            "the app defines 2250 fields, input fields and enum values in all; the limit is 2000"
+        );
+        // Three levels of lists are fine.
+        assert!(check_app("type Query { analyticsGrid: [[[Int]]] }").is_empty());
+    }
+
+    #[test]
+    fn generated_sample_apps_follow_the_policy() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema");
+        let real: Vec<SubgraphSdl> = ["identity", "apps", "licensing"]
+            .iter()
+            .map(|name| SubgraphSdl {
+                name: (*name).into(),
+                routing_url: String::new(),
+                sdl: std::fs::read_to_string(format!("{root}/{name}.graphql")).expect("core SDL"),
+            })
+            .collect();
+        let core = CoreSchema::from_subgraphs(&real).expect("the core parses");
+        for seed in [1, 2, 3] {
+            for plain in [true, false] {
+                for app in crate::sample_apps::apps(12, seed, plain) {
+                    let violations = check(&app.name, &app.sdl, &core, &Limits::default());
+                    assert!(
+                        violations.is_empty(),
+                        "{}: {violations:?}\n{}",
+                        app.name,
+                        app.sdl
+                    );
+                }
+            }
+        }
     }
 
     #[test]
