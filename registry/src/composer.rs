@@ -81,20 +81,28 @@ impl Composer {
         for prepared in cache.apps.values_mut() {
             prepared.used = false;
         }
+        let keys: Vec<u64> = apps
+            .iter()
+            .map(|a| key_of(std::slice::from_ref(a)))
+            .collect();
+        let new: Vec<(u64, &SubgraphSdl)> = keys
+            .iter()
+            .zip(apps)
+            .filter(|(key, _)| !cache.apps.contains_key(key))
+            .map(|(key, app)| (*key, app))
+            .collect();
+        for (key, subgraph) in prepare_all(&cache.core_expanded, &cache.core, &new)? {
+            cache.apps.insert(
+                key,
+                Prepared {
+                    subgraph,
+                    used: false,
+                },
+            );
+        }
         let mut subgraphs = cache.core.clone();
-        for app in apps {
-            let key = key_of(std::slice::from_ref(app));
-            if !cache.apps.contains_key(&key) {
-                let subgraph = prepare(&cache.core_expanded, &cache.core, app)?;
-                cache.apps.insert(
-                    key,
-                    Prepared {
-                        subgraph,
-                        used: false,
-                    },
-                );
-            }
-            if let Some(prepared) = cache.apps.get_mut(&key) {
+        for key in &keys {
+            if let Some(prepared) = cache.apps.get_mut(key) {
                 prepared.used = true;
                 subgraphs.push(prepared.subgraph.clone());
             }
@@ -114,6 +122,52 @@ fn key_of(subgraphs: &[SubgraphSdl]) -> u64 {
         (&s.name, &s.routing_url, &s.sdl).hash(&mut hasher);
     }
     hasher.finish()
+}
+
+/// Apps ready to merge, by key.
+type PreparedApps = Vec<(u64, Subgraph<Validated>)>;
+
+/// `apps` prepared (see `prepare`) on every core the machine has: a cold start with many apps
+/// checks them side by side. The first app that does not compose with the core is the error.
+fn prepare_all(
+    core_expanded: &[Subgraph<Expanded>],
+    core: &[Subgraph<Validated>],
+    apps: &[(u64, &SubgraphSdl)],
+) -> Result<PreparedApps, CompositionErrors> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(apps.len().max(1));
+    if workers <= 1 {
+        return apps
+            .iter()
+            .map(|(key, app)| Ok((*key, prepare(core_expanded, core, app)?)))
+            .collect();
+    }
+    let chunk = apps.len().div_ceil(workers);
+    let results: Vec<Result<PreparedApps, CompositionErrors>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = apps
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(key, app)| Ok((*key, prepare(core_expanded, core, app)?)))
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(internal("composition panicked")))
+            })
+            .collect()
+    });
+    let mut prepared = Vec::with_capacity(apps.len());
+    for part in results {
+        prepared.extend(part?);
+    }
+    Ok(prepared)
 }
 
 /// `app` parsed, expanded and upgraded beside the core (a federation 1 app is upgraded knowing
