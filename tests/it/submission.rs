@@ -155,6 +155,49 @@ async fn policy_violations_are_all_listed() {
 }
 
 #[tokio::test]
+async fn an_app_that_would_cost_everyone_is_refused_at_submission() {
+    let arguments: String = (0..21).map(|i| format!("a{i}: Int ")).collect();
+    let wide = serving_sdl(&format!(
+        "type Query {{ analyticsWide({arguments}): Int analyticsGrid: [[[[Int]]]] }}"
+    ))
+    .await;
+    let rejected = submit(&url(wide)).await.expect_err("rejected");
+    let s = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        errors(&rejected),
+        [
+            (
+                "TOO_MANY_ARGUMENTS".to_owned(),
+                s("Query"),
+                s("analyticsWide")
+            ),
+            ("TYPE_TOO_DEEP".to_owned(), s("Query"), s("analyticsGrid")),
+        ]
+    );
+    assert_eq!(rejected.errors[0].subgraph.as_deref(), Some("analytics"));
+    // Every type within its own limit, too many fields in all.
+    let types: String = (0..25)
+        .map(|t| {
+            let fields: String = (0..90).map(|f| format!("f{f}: Int ")).collect();
+            format!("type AnalyticsT{t} {{ {fields} }}\n")
+        })
+        .collect();
+    let many = serving_sdl(&format!(
+        "type Query {{ analyticsT: AnalyticsT0 }}\n{types}"
+    ))
+    .await;
+    let rejected = submit(&url(many)).await.expect_err("rejected");
+    assert_eq!(
+        errors(&rejected),
+        [("TOO_MANY_FIELDS_IN_ALL".to_owned(), None, None)]
+    );
+    assert_eq!(
+        rejected.errors[0].message,
+        "the app defines 2251 fields, input fields and enum values in all; the limit is 2000"
+    );
+}
+
+#[tokio::test]
 async fn unreachable_slow_oversize_and_non_subgraph_servers_are_rejected() {
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
