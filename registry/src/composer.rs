@@ -28,13 +28,6 @@ use apollo_federation::subgraph::typestate::{Expanded, Subgraph, Validated};
 
 use crate::compose::{CompositionErrorItem, CompositionErrors, SubgraphSdl};
 
-/// An app's subgraph ready to merge, and that it composes with the core.
-struct Prepared {
-    subgraph: Subgraph<Validated>,
-    /// Used by the last composition (kept), or not (dropped when the cache is trimmed).
-    used: bool,
-}
-
 #[derive(Default)]
 struct Cache {
     /// The core these were prepared against.
@@ -42,7 +35,8 @@ struct Cache {
     /// The core expanded (what an app is upgraded beside) and validated (what is merged).
     core_expanded: Vec<Subgraph<Expanded>>,
     core: Vec<Subgraph<Validated>>,
-    apps: HashMap<u64, Prepared>,
+    /// Each app that composes with the core, ready to merge, by `key_of` it.
+    apps: HashMap<u64, Subgraph<Validated>>,
 }
 
 /// Remembers what composing the same core and apps again would only repeat.
@@ -78,9 +72,6 @@ impl Composer {
             cache.apps.clear();
             cache.core_key = Some(core_key);
         }
-        for prepared in cache.apps.values_mut() {
-            prepared.used = false;
-        }
         let keys: Vec<u64> = apps
             .iter()
             .map(|a| key_of(std::slice::from_ref(a)))
@@ -91,24 +82,14 @@ impl Composer {
             .filter(|(key, _)| !cache.apps.contains_key(key))
             .map(|(key, app)| (*key, app))
             .collect();
-        for (key, subgraph) in prepare_all(&cache.core_expanded, &cache.core, &new)? {
-            cache.apps.insert(
-                key,
-                Prepared {
-                    subgraph,
-                    used: false,
-                },
-            );
-        }
+        let prepared = prepare_all(&cache.core_expanded, &cache.core, &new)?;
+        cache.apps.extend(prepared);
         let mut subgraphs = cache.core.clone();
-        for key in &keys {
-            if let Some(prepared) = cache.apps.get_mut(key) {
-                prepared.used = true;
-                subgraphs.push(prepared.subgraph.clone());
-            }
-        }
+        subgraphs.extend(keys.iter().filter_map(|key| cache.apps.get(key).cloned()));
+        // Candidates under review and replaced versions are kept, up to a spare few.
         if cache.apps.len() > apps.len() + SPARE {
-            cache.apps.retain(|_, prepared| prepared.used);
+            let live: std::collections::HashSet<&u64> = keys.iter().collect();
+            cache.apps.retain(|key, _| live.contains(key));
         }
         drop(cache);
         merged(subgraphs)
