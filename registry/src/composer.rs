@@ -2,23 +2,25 @@
 //!
 //! apollo-federation composes in stages: each subgraph is parsed and expanded, the subgraphs are
 //! merged into a supergraph, and the merged supergraph's satisfiability is checked (every query
-//! the supergraph's API allows can be planned across the subgraphs). Merging is the cheap stage;
-//! the satisfiability check of the whole walks every path through every subgraph and grows much
-//! faster than the number of apps (see `bench/RESULTS.md`). Nexus's extension policy makes it
-//! separable: an app adds only its own namespaced types and fields, reaches the core only through
-//! its entities' `id` keys, and never references another app. So every path through the whole
-//! supergraph is a path through the core and one app, and the whole is satisfiable when each
-//! app is satisfiable with the core alone.
+//! the supergraph's API allows can be planned across the subgraphs). The satisfiability check of
+//! the whole walks every path through every subgraph and grows much faster than the number of
+//! apps, and so does the merger past a few hundred (see `bench/RESULTS.md`). Nexus's extension
+//! policy makes it separable: an app adds only its own namespaced types and fields, reaches the
+//! core only through its entities' `id` keys, and never references another app. So every path
+//! through the whole supergraph is a path through the core and one app, and the whole is
+//! satisfiable when each app is satisfiable with the core alone.
 //!
-//! `Composer` therefore remembers, per core and per app (by their SDLs' hashes), the app's
-//! expanded subgraph and that it composed with the core; a composition merges every subgraph
-//! (the same merger, so the same supergraph as `compose::compose`, byte for byte) and checks only
-//! the apps it has not seen. A test composes randomized sets both ways and compares.
+//! `Composer` therefore composes each app with the core alone, once (by the hash of the core's
+//! SDLs and the app's), and keeps what that adds to the core's supergraph (`app_plane::
+//! Contribution`); a composition assembles the core's supergraph and the contributions into the
+//! supergraph Nexus serves (one app plane: see `app_plane`). Tests compare it with the general
+//! composition of the same subgraphs (`compose::compose`): same API schema, same errors.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 
+use apollo_compiler::Schema;
 use apollo_federation::composition::{
     self, CompositionOptions, merge_subgraphs, pre_merge_validations,
     upgrade_subgraphs_if_necessary, validate_satisfiability,
@@ -26,17 +28,20 @@ use apollo_federation::composition::{
 use apollo_federation::error::CompositionError;
 use apollo_federation::subgraph::typestate::{Expanded, Subgraph, Validated};
 
+use crate::app_plane::{self, Contribution};
 use crate::compose::{CompositionErrorItem, CompositionErrors, SubgraphSdl};
 
 #[derive(Default)]
 struct Cache {
     /// The core these were prepared against.
     core_key: Option<u64>,
-    /// The core expanded (what an app is upgraded beside) and validated (what is merged).
+    /// The core expanded (what an app is upgraded beside) and validated (what an app is merged
+    /// with), and the core's own supergraph.
     core_expanded: Vec<Subgraph<Expanded>>,
     core: Vec<Subgraph<Validated>>,
-    /// Each app that composes with the core, ready to merge, by `key_of` it.
-    apps: HashMap<u64, Subgraph<Validated>>,
+    core_supergraph: Option<Schema>,
+    /// What each app that composes with the core adds to it, by `key_of` it.
+    apps: HashMap<u64, Contribution>,
 }
 
 /// Remembers what composing the same core and apps again would only repeat.
@@ -53,8 +58,8 @@ impl Composer {
         Composer::default()
     }
 
-    /// The supergraph of `core` and `apps`: what `compose::compose` of them all gives, with the
-    /// satisfiability of each app checked against the core only, once.
+    /// The supergraph Nexus serves for `core` and `apps`: the core and one app plane, meaning what
+    /// `compose::compose` of them all means, each app composed with the core only, once.
     pub fn compose(
         &self,
         core: &[SubgraphSdl],
@@ -67,6 +72,7 @@ impl Composer {
         let core_key = key_of(core);
         if cache.core_key != Some(core_key) {
             let (expanded, validated) = prepare_core(core)?;
+            cache.core_supergraph = Some(merged(validated.clone())?);
             cache.core_expanded = expanded;
             cache.core = validated;
             cache.apps.clear();
@@ -82,17 +88,21 @@ impl Composer {
             .filter(|(key, _)| !cache.apps.contains_key(key))
             .map(|(key, app)| (*key, app))
             .collect();
-        let prepared = prepare_all(&cache.core_expanded, &cache.core, &new)?;
+        let Some(core_supergraph) = cache.core_supergraph.clone() else {
+            return Err(internal("the core's supergraph is missing"));
+        };
+        let prepared = prepare_all(&cache.core_expanded, &cache.core, &core_supergraph, &new)?;
         cache.apps.extend(prepared);
-        let mut subgraphs = cache.core.clone();
-        subgraphs.extend(keys.iter().filter_map(|key| cache.apps.get(key).cloned()));
+        let mut contributions: Vec<&Contribution> =
+            keys.iter().filter_map(|key| cache.apps.get(key)).collect();
+        contributions.sort_by(|a, b| a.app.cmp(&b.app));
+        let served = app_plane::assemble(&core_supergraph, &contributions).map_err(internal)?;
         // Candidates under review and replaced versions are kept, up to a spare few.
         if cache.apps.len() > apps.len() + SPARE {
             let live: std::collections::HashSet<&u64> = keys.iter().collect();
             cache.apps.retain(|key, _| live.contains(key));
         }
-        drop(cache);
-        merged(subgraphs)
+        Ok(served)
     }
 }
 
@@ -105,14 +115,15 @@ fn key_of(subgraphs: &[SubgraphSdl]) -> u64 {
     hasher.finish()
 }
 
-/// Apps ready to merge, by key.
-type PreparedApps = Vec<(u64, Subgraph<Validated>)>;
+/// Apps' contributions, by key.
+type PreparedApps = Vec<(u64, Contribution)>;
 
 /// `apps` prepared (see `prepare`) on every core the machine has: a cold start with many apps
 /// checks them side by side. The first app that does not compose with the core is the error.
 fn prepare_all(
     core_expanded: &[Subgraph<Expanded>],
     core: &[Subgraph<Validated>],
+    core_supergraph: &Schema,
     apps: &[(u64, &SubgraphSdl)],
 ) -> Result<PreparedApps, CompositionErrors> {
     let workers = std::thread::available_parallelism()
@@ -121,7 +132,7 @@ fn prepare_all(
     if workers <= 1 {
         return apps
             .iter()
-            .map(|(key, app)| Ok((*key, prepare(core_expanded, core, app)?)))
+            .map(|(key, app)| Ok((*key, prepare(core_expanded, core, core_supergraph, app)?)))
             .collect();
     }
     let chunk = apps.len().div_ceil(workers);
@@ -131,7 +142,9 @@ fn prepare_all(
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|(key, app)| Ok((*key, prepare(core_expanded, core, app)?)))
+                        .map(|(key, app)| {
+                            Ok((*key, prepare(core_expanded, core, core_supergraph, app)?))
+                        })
                         .collect()
                 })
             })
@@ -151,13 +164,15 @@ fn prepare_all(
     Ok(prepared)
 }
 
-/// `app` parsed, expanded and upgraded beside the core (a federation 1 app is upgraded knowing
-/// the core, as composition does), after proving that the core and the app compose.
+/// What `app` adds to the core's supergraph, after proving that the core and the app compose
+/// (the app parsed, expanded and upgraded beside the core: a federation 1 app is upgraded
+/// knowing the core, as composition does).
 fn prepare(
     core_expanded: &[Subgraph<Expanded>],
     core: &[Subgraph<Validated>],
+    core_supergraph: &Schema,
     app: &SubgraphSdl,
-) -> Result<Subgraph<Validated>, CompositionErrors> {
+) -> Result<Contribution, CompositionErrors> {
     let parsed =
         Subgraph::parse(&app.name, &app.routing_url, &app.sdl).map_err(|e| CompositionErrors {
             errors: vec![CompositionErrorItem {
@@ -174,11 +189,12 @@ fn prepare(
         return Err(internal("upgrading the app gave no subgraph"));
     };
     let mut with_core = core.to_vec();
-    with_core.push(subgraph.clone());
+    with_core.push(subgraph);
     pre_merge_validations(&with_core).map_err(failed)?;
     let supergraph = merge_subgraphs(with_core, &CompositionOptions::default()).map_err(failed)?;
+    let with_app: Schema = supergraph.schema().schema().clone().into_inner();
     validate_satisfiability(supergraph, &CompositionOptions::default()).map_err(failed)?;
-    Ok(subgraph)
+    Contribution::of(core_supergraph, &with_app, &app.name, &app.routing_url).map_err(internal)
 }
 
 /// The core's subgraphs expanded, and validated.
@@ -199,12 +215,11 @@ fn prepare_core(core: &[SubgraphSdl]) -> Result<PreparedCore, CompositionErrors>
     Ok((expanded, validated))
 }
 
-/// Every subgraph merged into one supergraph, as composition merges them (sorted by name).
-fn merged(mut subgraphs: Vec<Subgraph<Validated>>) -> Result<String, CompositionErrors> {
-    subgraphs.sort_by(|a, b| a.name.cmp(&b.name));
+/// The core's subgraphs merged into its supergraph, as composition merges them.
+fn merged(subgraphs: Vec<Subgraph<Validated>>) -> Result<Schema, CompositionErrors> {
     pre_merge_validations(&subgraphs).map_err(failed)?;
     let supergraph = merge_subgraphs(subgraphs, &CompositionOptions::default()).map_err(failed)?;
-    Ok(supergraph.schema().schema().to_string())
+    Ok(supergraph.schema().schema().clone().into_inner())
 }
 
 fn failed(failure: composition::CompositionFailure) -> CompositionErrors {
@@ -234,6 +249,10 @@ mod tests {
     use super::*;
     use crate::compose::compose;
     use crate::sample_apps;
+    use apollo_compiler::ExecutableDocument;
+    use apollo_compiler::schema::ExtendedType;
+    use apollo_federation::Supergraph;
+    use apollo_federation::query_plan::query_planner::{QueryPlanOptions, QueryPlanner};
 
     fn core() -> Vec<SubgraphSdl> {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema");
@@ -253,19 +272,90 @@ mod tests {
         compose(&all)
     }
 
+    /// What a supergraph means to its callers: its API schema, types and fields in name order.
+    fn meaning(sdl: &str) -> String {
+        let supergraph = Supergraph::new(sdl).expect("a valid supergraph");
+        let api = supergraph
+            .to_api_schema(Default::default())
+            .expect("an API schema");
+        let mut schema = api.schema().clone().into_inner();
+        schema.types.sort_keys();
+        for ty in schema.types.values_mut() {
+            match ty {
+                ExtendedType::Object(t) => t.make_mut().fields.sort_keys(),
+                ExtendedType::Interface(t) => t.make_mut().fields.sort_keys(),
+                ExtendedType::InputObject(t) => t.make_mut().fields.sort_keys(),
+                ExtendedType::Enum(t) => t.make_mut().values.sort_keys(),
+                ExtendedType::Union(t) => t.make_mut().members.sort_by(|a, b| a.name.cmp(&b.name)),
+                ExtendedType::Scalar(_) => {}
+            }
+        }
+        schema.to_string()
+    }
+
+    /// The fetches the router's planner makes for `query` over `sdl`, by subgraph.
+    fn fetches(sdl: &str, query: &str) -> Vec<String> {
+        let supergraph = Supergraph::new(sdl).expect("a valid supergraph");
+        let planner = QueryPlanner::new(&supergraph, Default::default()).expect("a planner");
+        let document = ExecutableDocument::parse_and_validate(
+            planner.api_schema().schema(),
+            query,
+            "q.graphql",
+        )
+        .expect("a valid query");
+        let plan = planner
+            .build_query_plan(&document, None, QueryPlanOptions::default())
+            .expect("a plan");
+        let text = plan.to_string();
+        let mut services: Vec<String> = text
+            .match_indices("Fetch(service: \"")
+            .map(|(at, m)| {
+                let rest = &text[at + m.len()..];
+                rest[..rest.find('"').unwrap_or(0)].to_owned()
+            })
+            .collect();
+        services.sort();
+        services
+    }
+
     #[test]
-    fn randomized_sets_compose_to_the_same_supergraph_both_ways() {
+    fn randomized_sets_mean_what_the_full_composition_means() {
         let core = core();
         let composer = Composer::new();
         for seed in [1, 2, 3] {
             let apps = sample_apps::apps(12, seed, false);
             let expected = full(&core, &apps).expect("the generated apps compose");
-            assert_eq!(
-                composer.compose(&core, &apps).expect("composes"),
-                expected,
-                "seed {seed}"
-            );
+            let served = composer.compose(&core, &apps).expect("composes");
+            assert_eq!(meaning(&served), meaning(&expected), "seed {seed}");
+            let routes = app_plane::routes(&Schema::parse(&served, "s").expect("parses"));
+            assert_eq!(routes.len(), apps.len());
+            assert!(routes.contains(&(apps[3].name.clone(), apps[3].routing_url.clone())));
         }
+    }
+
+    #[test]
+    fn the_router_plans_the_plane_as_one_service_and_the_core_as_before() {
+        let core = core();
+        let apps = sample_apps::apps(4, 7, true);
+        let served = Composer::new().compose(&core, &apps).expect("composes");
+        let general = full(&core, &apps).expect("composes");
+        let query = "{ me { email app0Profile { visits } app2Items { title owner { email app1Profile { score } } } } }";
+        assert_eq!(
+            fetches(&general, query),
+            ["app0", "app1", "app2", "identity", "identity"],
+            "the general composition: one fetch per app"
+        );
+        // One fetch to the plane for all three apps' fields, app1's on the owner app2 names
+        // included (the plane splits it and asks app1 for that owner), then the owner's email.
+        assert_eq!(
+            fetches(&served, query),
+            ["identity", "identity", "nexus_apps"]
+        );
+        // The core alone is planned as it always was.
+        assert_eq!(
+            fetches(&served, "{ me { email emailVerified } }"),
+            ["identity"]
+        );
     }
 
     #[test]
@@ -273,20 +363,27 @@ mod tests {
         let core = core();
         let composer = Composer::new();
         let mut apps = sample_apps::apps(6, 11, false);
-        assert_eq!(composer.compose(&core, &apps).ok(), full(&core, &apps).ok());
+        assert_eq!(
+            meaning(&composer.compose(&core, &apps).expect("composes")),
+            meaning(&full(&core, &apps).expect("composes"))
+        );
         // A new app; another's new version; one gone (a suspension): no trace of the old.
         apps.push(sample_apps::app(6, 11, true));
         apps[2] = sample_apps::app(2, 99, false);
         let gone = apps.remove(4);
-        let merged = composer.compose(&core, &apps).expect("composes");
-        assert_eq!(merged, full(&core, &apps).expect("composes"));
+        let served = composer.compose(&core, &apps).expect("composes");
+        assert_eq!(
+            meaning(&served),
+            meaning(&full(&core, &apps).expect("composes"))
+        );
         assert!(
-            !merged.contains(&format!("\"{}\"", gone.name)),
+            !served.contains(&format!("\"{}\"", gone.name)),
             "{} left a trace",
             gone.name
         );
-        assert!(!merged.contains("App4Thing"), "app4's types left a trace");
-        // No apps: the core alone.
+        assert!(!served.contains("App4"), "app4's types left a trace");
+        assert!(!served.contains("app4"), "app4's fields left a trace");
+        // No apps: the core alone, exactly as the general composition gives it.
         assert_eq!(composer.compose(&core, &[]).ok(), full(&core, &[]).ok());
     }
 
@@ -313,6 +410,9 @@ mod tests {
         assert_eq!(codes(&incremental), codes(&reference));
         // Without it, the others still compose, from the cache.
         apps.pop();
-        assert_eq!(composer.compose(&core, &apps).ok(), full(&core, &apps).ok());
+        assert_eq!(
+            composer.compose(&core, &apps).map(|s| meaning(&s)).ok(),
+            full(&core, &apps).map(|s| meaning(&s)).ok()
+        );
     }
 }
