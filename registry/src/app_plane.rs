@@ -40,6 +40,10 @@ pub struct Contribution {
     /// Each type of the core-and-app supergraph that is new or differs from the core's, with the
     /// app's graph renamed to the plane's.
     types: Vec<ExtendedType>,
+    /// What the app owns, for the plane to route by: its own types, and its fields on the core's
+    /// types (`User.crmScore`, `Query.crmTop`).
+    owned_types: Vec<String>,
+    owned_fields: Vec<String>,
     /// Spec links and directive definitions the app brings (`@tag`, say) that the core has not.
     links: Vec<Component<Directive>>,
     directives: Vec<Node<ast::DirectiveDefinition>>,
@@ -51,9 +55,18 @@ impl Contribution {
         let graph = graph_named(with_app, app)
             .ok_or_else(|| format!("the supergraph has no graph named `{app}`"))?;
         let mut types = Vec::new();
+        let (mut owned_types, mut owned_fields) = (Vec::new(), Vec::new());
         for (name, ty) in &with_app.types {
             if is_join_machinery(name) || ty.is_built_in() {
                 continue;
+            }
+            match core.types.get(name) {
+                None => owned_types.push(name.to_string()),
+                Some(core_type) => owned_fields.extend(
+                    field_names(ty)
+                        .filter(|f| !field_names(core_type).any(|c| c == *f))
+                        .map(|f| format!("{name}.{f}")),
+                ),
             }
             let mut ty = ty.clone();
             relabel_type(&mut ty, &graph);
@@ -84,6 +97,8 @@ impl Contribution {
             app: app.to_owned(),
             url: url.to_owned(),
             types,
+            owned_types,
+            owned_fields,
             links,
             directives,
         })
@@ -128,22 +143,77 @@ pub fn assemble(core: &Schema, contributions: &[&Contribution]) -> Result<String
     Ok(schema.to_string())
 }
 
-/// The routes of a served supergraph: (app, url), in the order they were assembled.
-pub fn routes(schema: &Schema) -> Vec<(String, String)> {
+/// What a supergraph means to its callers: its API schema, with types, fields and values in name
+/// order (the plane and the general composition order them differently). The tests and the
+/// benchmark compare the supergraph Nexus serves with the general composition by it.
+pub fn meaning(sdl: &str) -> Result<String, String> {
+    let supergraph = apollo_federation::Supergraph::new(sdl).map_err(|e| e.to_string())?;
+    let api = supergraph
+        .to_api_schema(Default::default())
+        .map_err(|e| e.to_string())?;
+    let mut schema = api.schema().clone().into_inner();
+    schema.types.sort_keys();
+    for ty in schema.types.values_mut() {
+        match ty {
+            ExtendedType::Object(t) => t.make_mut().fields.sort_keys(),
+            ExtendedType::Interface(t) => t.make_mut().fields.sort_keys(),
+            ExtendedType::InputObject(t) => t.make_mut().fields.sort_keys(),
+            ExtendedType::Enum(t) => t.make_mut().values.sort_keys(),
+            ExtendedType::Union(t) => t.make_mut().members.sort_by(|a, b| a.name.cmp(&b.name)),
+            ExtendedType::Scalar(_) => {}
+        }
+    }
+    Ok(schema.to_string())
+}
+
+/// One app's entry in a served supergraph's routing table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub app: String,
+    pub url: String,
+    /// Its own types, and its fields on the core's types as `Type.field`.
+    pub types: Vec<String>,
+    pub fields: Vec<String>,
+}
+
+/// The routing table of a served supergraph, in the order it was assembled (empty for a
+/// supergraph without apps, or one composed the general way).
+pub fn routes(schema: &Schema) -> Vec<Route> {
     schema
         .schema_definition
         .directives
         .iter()
         .filter(|d| d.name == ROUTE_DIRECTIVE)
         .filter_map(|d| {
-            let arg = |n: &str| {
+            let text = |n: &str| {
                 d.specified_argument_by_name(n)
                     .and_then(|v| v.as_str())
                     .map(str::to_owned)
             };
-            Some((arg("name")?, arg("url")?))
+            let list = |n: &str| match d.specified_argument_by_name(n).map(|v| &**v) {
+                Some(Value::List(items)) => items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            Some(Route {
+                app: text("name")?,
+                url: text("url")?,
+                types: list("types"),
+                fields: list("fields"),
+            })
         })
         .collect()
+}
+
+fn field_names(ty: &ExtendedType) -> Box<dyn Iterator<Item = &Name> + '_> {
+    match ty {
+        ExtendedType::Object(t) => Box::new(t.fields.keys()),
+        ExtendedType::Interface(t) => Box::new(t.fields.keys()),
+        ExtendedType::InputObject(t) => Box::new(t.fields.keys()),
+        _ => Box::new(std::iter::empty()),
+    }
 }
 
 fn is_join_machinery(name: &str) -> bool {
@@ -196,31 +266,46 @@ fn add_routing_table(schema: &mut Schema, contributions: &[&Contribution]) {
         name: Name::new_unchecked("link"),
         arguments: vec![argument("url", Value::String(ROUTING_SPEC.into()))],
     }));
+    let strings = |list: &[String]| {
+        Value::List(
+            list.iter()
+                .map(|s| Node::new(Value::String(s.clone())))
+                .collect(),
+        )
+    };
     for c in contributions {
         definition.directives.0.push(Component::new(Directive {
             name: Name::new_unchecked(ROUTE_DIRECTIVE),
             arguments: vec![
                 argument("name", Value::String(c.app.clone())),
                 argument("url", Value::String(c.url.clone())),
+                argument("types", strings(&c.owned_types)),
+                argument("fields", strings(&c.owned_fields)),
             ],
         }));
     }
-    let string = || Node::new(ast::Type::NonNullNamed(Name::new_unchecked("String")));
-    let input = |name: &str| {
+    let string = || ast::Type::NonNullNamed(Name::new_unchecked("String"));
+    let input = |name: &str, ty: ast::Type| {
         Node::new(ast::InputValueDefinition {
             description: None,
             name: Name::new_unchecked(name),
-            ty: string(),
+            ty: Node::new(ty),
             default_value: None,
             directives: ast::DirectiveList::default(),
         })
     };
+    let list = || string().list().non_null();
     schema.directive_definitions.insert(
         Name::new_unchecked(ROUTE_DIRECTIVE),
         Node::new(ast::DirectiveDefinition {
             description: None,
             name: Name::new_unchecked(ROUTE_DIRECTIVE),
-            arguments: vec![input("name"), input("url")],
+            arguments: vec![
+                input("name", string()),
+                input("url", string()),
+                input("types", list()),
+                input("fields", list()),
+            ],
             repeatable: true,
             locations: vec![ast::DirectiveLocation::Schema],
         }),
@@ -481,7 +566,7 @@ fn join_elements(
         )
     };
     for directive in add {
-        if !merged.iter().any(|d| *d == directive) {
+        if !merged.contains(&directive) {
             merged.push(directive);
         }
     }

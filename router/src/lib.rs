@@ -2,6 +2,7 @@
 //! supergraph SDLs through a stream so a new supergraph is a hot reload.
 
 pub mod app_client;
+pub mod app_plane;
 pub mod front_door;
 pub mod installations;
 pub mod lookups;
@@ -12,6 +13,8 @@ pub mod plugins;
 pub mod registry_follower;
 pub mod supergraph_guard;
 pub mod supergraph_source;
+#[cfg(test)]
+mod test_harness;
 
 pub use supergraph_source::SupergraphSource;
 

@@ -6,8 +6,10 @@
 
 use apollo_compiler::Node;
 use apollo_compiler::ast::{Definition, DirectiveList, Document, FieldDefinition};
+use nexus_registry::app_plane;
 
-/// Specs a composed Nexus supergraph may link (`https://specs.apollo.dev/<name>/v…`).
+/// Specs a composed Nexus supergraph may link (`https://specs.apollo.dev/<name>/v…`), besides
+/// Nexus's own routing table for the app plane (`nexus_registry::app_plane`).
 pub const ALLOWED_SPECS: &[&str] = &["link", "join", "tag", "inaccessible"];
 
 /// Directives a composed Nexus supergraph may apply.
@@ -24,6 +26,7 @@ pub const ALLOWED_DIRECTIVES: &[&str] = &[
     "deprecated",
     "specifiedBy",
     "oneOf",
+    app_plane::ROUTE_DIRECTIVE,
 ];
 
 /// `Ok` when the router may load `sdl`; else the first reason it may not.
@@ -51,7 +54,7 @@ pub fn check(sdl: &str) -> Result<(), String> {
                         .strip_prefix("https://specs.apollo.dev/")
                         .and_then(|rest| rest.split('/').next())
                         .unwrap_or_default();
-                    if !ALLOWED_SPECS.contains(&spec) {
+                    if !ALLOWED_SPECS.contains(&spec) && url != app_plane::ROUTING_SPEC {
                         return Err(format!(
                             "the supergraph links `{url}`, which Nexus never composes"
                         ));

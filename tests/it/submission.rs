@@ -114,9 +114,14 @@ async fn a_compliant_app_composes_with_the_core() {
         supergraph.contains("analyticsProfile: AnalyticsProfile"),
         "{supergraph}"
     );
+    // Served from the app plane, and routed there to the app by name.
     assert!(
-        supergraph.contains("ANALYTICS"),
-        "the app is a graph of the supergraph"
+        supergraph.contains("NEXUS_APPS @join__graph(name: \"nexus_apps\""),
+        "{supergraph}"
+    );
+    assert!(
+        supergraph.contains("@routing__app(name: \"analytics\""),
+        "the app is in the plane's routing table: {supergraph}"
     );
 }
 

@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use super::request_context::{self, Caller};
 use crate::app_client::AppClient;
+use crate::app_plane::{self, map::PlaneMap};
 use crate::lookups::{Lookups, LookupsConfig};
 
 /// The default lifetime of a context token.
@@ -56,6 +57,8 @@ pub struct GateConfig {
 pub struct InstallationGate {
     core_subgraphs: Vec<String>,
     gate: Arc<Gate>,
+    /// The app plane of the supergraph this pipeline serves, if it has one.
+    plane: Option<Arc<PlaneMap>>,
 }
 
 #[async_trait::async_trait]
@@ -65,7 +68,11 @@ impl Plugin for InstallationGate {
     async fn new(init: PluginInit<Self::Config>) -> Result<Self, BoxError> {
         let config = init.config;
         let fail = |e: String| format!("nexus.installation_gate: {e}");
+        let plane = PlaneMap::read(&init.supergraph_sdl)
+            .map_err(fail)?
+            .map(Arc::new);
         Ok(InstallationGate {
+            plane,
             core_subgraphs: config.core_subgraphs,
             gate: Arc::new(Gate {
                 context_ttl: Duration::from_secs(config.context_token_ttl_seconds),
@@ -80,22 +87,27 @@ impl Plugin for InstallationGate {
         if self.core_subgraphs.iter().any(|core| core == name) {
             return service;
         }
-        // An app: the router's own HTTP client (`service`) is never used for it.
+        // An app, or the plane of all apps: the router's own HTTP client (`service`) is never
+        // used for them.
         let gate = self.gate.clone();
+        if let (Some(plane), true) = (&self.plane, name == app_plane::PLANE_SUBGRAPH) {
+            let plane = plane.clone();
+            return tower::service_fn(move |request: subgraph::Request| {
+                let (gate, plane) = (gate.clone(), plane.clone());
+                async move {
+                    let caller = request_context::caller(&request.context);
+                    Ok(app_plane::serve(&gate, &plane, caller, request).await)
+                }
+            })
+            .boxed();
+        }
         let namespace: Arc<str> = Arc::from(name);
         tower::service_fn(move |request: subgraph::Request| {
             let gate = gate.clone();
             let namespace = namespace.clone();
             async move {
                 let caller = request_context::caller(&request.context);
-                Ok(
-                    match gate.check(&namespace, caller.as_ref(), request).await {
-                        ControlFlow::Break(refused) => refused,
-                        ControlFlow::Continue(request) => {
-                            gate.client.call(&namespace, request).await
-                        }
-                    },
-                )
+                Ok(gate.call(&namespace, caller.as_ref(), request).await)
             }
         })
         .boxed()
@@ -115,6 +127,19 @@ pub struct Gate {
 type Verdict = ControlFlow<subgraph::Response, subgraph::Request>;
 
 impl Gate {
+    /// The app `namespace`'s answer to `request`, or the gate's refusal.
+    pub async fn call(
+        &self,
+        namespace: &str,
+        caller: Option<&Caller>,
+        request: subgraph::Request,
+    ) -> subgraph::Response {
+        match self.check(namespace, caller, request).await {
+            ControlFlow::Break(refused) => refused,
+            ControlFlow::Continue(request) => self.client.call(namespace, request).await,
+        }
+    }
+
     /// Lets the request through with a context token, or answers it with an error.
     pub async fn check(
         &self,

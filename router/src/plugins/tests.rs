@@ -2,15 +2,15 @@
 //! supergraph composed with an app in it. The apps service's installation lookup and the app are
 //! small HTTP servers on loopback, so the gate's real lookups and calls are exercised.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use apollo_router::TestHarness;
 use apollo_router::services::{router, supergraph};
 use nexus_protocol::internal::installation::{InstallationView, LookupAnswer, PATH as LOOKUP_PATH};
 use nexus_protocol::token::{CORE_AUDIENCE, Claims, KeyStore, TokenType, new_claims};
 use nexus_registry::{SubgraphSdl, compose};
+
+use crate::test_harness::{self, core_subgraphs, serve};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -31,15 +31,6 @@ struct World {
     _dir: tempfile::TempDir,
     service: router::BoxCloneService,
     app_calls: Arc<Mutex<Vec<String>>>,
-}
-
-async fn serve(router: axum::Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    addr
 }
 
 async fn world() -> World {
@@ -85,51 +76,14 @@ async fn world() -> World {
         }),
     );
     let app = serve(app).await;
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema");
-    let mut subgraphs: Vec<SubgraphSdl> = ["identity", "apps", "licensing"]
-        .iter()
-        .map(|name| SubgraphSdl {
-            name: (*name).into(),
-            routing_url: format!("http://127.0.0.1:9/{name}"),
-            sdl: std::fs::read_to_string(format!("{root}/{name}.graphql")).expect("core SDL"),
-        })
-        .collect();
+    let mut subgraphs = core_subgraphs(None);
     subgraphs.push(SubgraphSdl {
         name: "analytics".into(),
         routing_url: format!("http://{app}/graphql"),
         sdl: APP_SDL.into(),
     });
     let supergraph = compose(&subgraphs).expect("composes");
-    let core = ["identity", "apps", "licensing"];
-    let lookups = json!({
-        "keys_file": keys_file.display().to_string(),
-        "issuer": "http://nexus.test",
-        "apps_url": format!("http://{apps}/graphql"),
-    });
-    let configuration = json!({
-        "include_subgraph_errors": { "all": true },
-        "plugins": {
-            "nexus.auth": {
-                "lookups": lookups,
-                "api_key_exchange_url": "http://127.0.0.1:9/api-keys/exchange",
-                "listen": "127.0.0.1:0",
-                "core_subgraphs": core,
-            },
-            "nexus.installation_gate": {
-                "lookups": lookups,
-                "core_subgraphs": core,
-                "allow_private_apps": true,
-            },
-        },
-    });
-    let service = TestHarness::builder()
-        .configuration_json(configuration)
-        .expect("configuration")
-        .schema(Box::leak(supergraph.into_boxed_str()))
-        .with_subgraph_network_requests()
-        .build_router()
-        .await
-        .expect("router");
+    let service = test_harness::router(supergraph, &keys_file, apps).await;
     World {
         keys,
         _dir: dir,
