@@ -27,6 +27,7 @@ mod races;
 mod rate_limits;
 mod retention;
 mod schema_drift;
+mod sdk;
 mod secrets_at_rest;
 mod serve_router;
 mod submission;

@@ -69,7 +69,7 @@ async fn world_with(oauth: Value) -> OAuthWorld {
     manifest["scopes"]["optional"] = json!(["organizations:read"]);
     manifest["oauth"] = oauth;
     let (app_id, _) = stack.publish_app(&developer, &admin, &manifest).await;
-    let secret = rotate_secret(&stack, &developer, &app_id).await;
+    let secret = stack.rotate_client_secret(&developer, &app_id).await;
     let (alice, acme) = stack.owner_of("alice@acme.test", "Acme", "acme").await;
     OAuthWorld {
         stack,
@@ -81,20 +81,6 @@ async fn world_with(oauth: Value) -> OAuthWorld {
         acme,
         app,
     }
-}
-
-async fn rotate_secret(stack: &TestStack, developer: &Session, app_id: &str) -> String {
-    let data = stack
-        .data_as(
-            &developer.access,
-            "mutation($app: ID!) { rotateAppClientSecret(appId: $app) }",
-            json!({ "app": app_id }),
-        )
-        .await;
-    data["rotateAppClientSecret"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 impl OAuthWorld {
@@ -592,7 +578,7 @@ async fn a_code_without_its_verifier_or_for_another_app_gives_nothing(
     let (other_id, _) = stack
         .publish_app(&w.developer, &w.admin, &other_manifest)
         .await;
-    let other_secret = rotate_secret(stack, &w.developer, &other_id).await;
+    let other_secret = stack.rotate_client_secret(&w.developer, &other_id).await;
     let (status, body) = w
         .token_as(
             &other_id,
@@ -1277,7 +1263,7 @@ async fn an_app_trades_a_context_token_for_a_users_access_token() {
             &manifest("reports", &other.url(), &[]),
         )
         .await;
-    let other_secret = rotate_secret(stack, &w.developer, &other_id).await;
+    let other_secret = stack.rotate_client_secret(&w.developer, &other_id).await;
     refused(
         w.exchange(&other_id, &other_secret, &context, None).await,
         "invalid_grant",

@@ -124,6 +124,21 @@ impl TestStack {
             .to_owned()
     }
 
+    /// A new client secret of `app_id`, rotated by its `developer`.
+    pub async fn rotate_client_secret(&self, developer: &Session, app_id: &str) -> String {
+        let data = self
+            .data_as(
+                &developer.access,
+                "mutation($app: ID!) { rotateAppClientSecret(appId: $app) }",
+                json!({ "app": app_id }),
+            )
+            .await;
+        data["rotateAppClientSecret"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// Rotates `app_id`'s client secret as `developer` and asks `/oauth/token` for a token of
     /// `installation` with it; returns (HTTP status, JSON body), whatever the answer.
     pub async fn request_installation_token(
@@ -132,14 +147,7 @@ impl TestStack {
         app_id: &str,
         installation: &str,
     ) -> (u16, Value) {
-        let data = self
-            .data_as(
-                &developer.access,
-                "mutation($app: ID!) { rotateAppClientSecret(appId: $app) }",
-                json!({ "app": app_id }),
-            )
-            .await;
-        let secret = data["rotateAppClientSecret"].as_str().unwrap_or_default();
+        let secret = self.rotate_client_secret(developer, app_id).await;
         let response = self
             .client
             .post(self.stack.graphql_url().replace("/graphql", "/oauth/token"))
