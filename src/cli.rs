@@ -95,7 +95,7 @@ pub enum Command {
         #[command(subcommand)]
         action: SecretsAction,
     },
-    /// App developers: `nexus app submit manifest.json`.
+    /// App developers: `nexus app new my-crm`, `nexus app submit manifest.json`.
     App {
         #[command(subcommand)]
         action: AppAction,
@@ -157,6 +157,16 @@ pub enum SecretsAction {
 
 #[derive(Subcommand, Debug)]
 pub enum AppAction {
+    /// Write a ready app project: `nexus app new my-crm --lang rust`.
+    New {
+        /// The app's name, which gives its namespace (`my-crm` → `mycrm`) and its directory.
+        name: String,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: crate::app_kit::new::Lang,
+        /// Where to create the project's directory.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Submit an app version: prints IN_REVIEW, or every problem and exits non-zero.
     Submit {
         manifest: PathBuf,

@@ -67,6 +67,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             action: SecretsAction::Reencrypt,
         } => reencrypt_secrets(&cli.config()?).await,
         Command::App {
+            action: AppAction::New { name, lang, dir },
+        } => {
+            let project = crate::app_kit::new::create(name, *lang, dir)?;
+            println!(
+                "Created {} ({lang:?}). Next:\n  cd {}\n  nexus app dev",
+                project.display(),
+                project.display()
+            );
+            Ok(())
+        }
+        Command::App {
             action:
                 AppAction::Submit {
                     manifest,

@@ -5,6 +5,7 @@
 mod common;
 
 mod accounts;
+mod app_kit;
 mod app_versions;
 mod audit;
 mod audit_apps;
