@@ -47,6 +47,52 @@ pub struct Contribution {
     /// Spec links and directive definitions the app brings (`@tag`, say) that the core has not.
     links: Vec<Component<Directive>>,
     directives: Vec<Node<ast::DirectiveDefinition>>,
+    /// The join spec of the core-and-app supergraph when it is newer than the core's (an app on
+    /// a newer federation version): the served supergraph speaks the newest any app needs.
+    join: Option<Join>,
+}
+
+#[derive(Clone, Debug)]
+struct Join {
+    version: (u32, u32),
+    link: Component<Directive>,
+    directives: Vec<Node<ast::DirectiveDefinition>>,
+    types: Vec<ExtendedType>,
+}
+
+const JOIN_SPEC: &str = "https://specs.apollo.dev/join/";
+
+/// The schema's join link and its version.
+fn join_link(schema: &Schema) -> Option<(&Component<Directive>, (u32, u32))> {
+    schema.schema_definition.directives.iter().find_map(|d| {
+        let url = d.specified_argument_by_name("url")?.as_str()?;
+        let version = url.strip_prefix(JOIN_SPEC)?.strip_prefix('v')?;
+        let (major, minor) = version.split_once('.')?;
+        Some((d, (major.parse().ok()?, minor.parse().ok()?)))
+    })
+}
+
+fn join_of(core: &Schema, with_app: &Schema) -> Option<Join> {
+    let (link, version) = join_link(with_app)?;
+    if join_link(core).is_some_and(|(_, core_version)| core_version >= version) {
+        return None;
+    }
+    Some(Join {
+        version,
+        link: link.clone(),
+        directives: with_app
+            .directive_definitions
+            .iter()
+            .filter(|(name, _)| name.starts_with("join__"))
+            .map(|(_, d)| d.clone())
+            .collect(),
+        types: with_app
+            .types
+            .iter()
+            .filter(|(name, _)| name.starts_with("join__") && name.as_str() != "join__Graph")
+            .map(|(_, t)| t.clone())
+            .collect(),
+    })
 }
 
 impl Contribution {
@@ -74,22 +120,29 @@ impl Contribution {
                 types.push(ty);
             }
         }
+        let join = join_of(core, with_app);
+        let is_join_link = |d: &Component<Directive>| {
+            d.specified_argument_by_name("url")
+                .and_then(|v| v.as_str())
+                .is_some_and(|url| url.starts_with(JOIN_SPEC))
+        };
+        let in_core = |d: &Component<Directive>| {
+            core.schema_definition
+                .directives
+                .iter()
+                .any(|c| c.node == d.node)
+        };
         let links = with_app
             .schema_definition
             .directives
             .iter()
-            .filter(|d| {
-                !core
-                    .schema_definition
-                    .directives
-                    .iter()
-                    .any(|c| c.node == d.node)
-            })
+            .filter(|d| !is_join_link(d) && !in_core(d))
             .cloned()
             .collect();
         let directives = with_app
             .directive_definitions
             .iter()
+            .filter(|(name, _)| !name.starts_with("join__"))
             .filter(|(name, _)| !core.directive_definitions.contains_key(*name))
             .map(|(_, d)| d.clone())
             .collect();
@@ -101,6 +154,7 @@ impl Contribution {
             owned_fields,
             links,
             directives,
+            join,
         })
     }
 }
@@ -112,6 +166,13 @@ pub fn assemble(core: &Schema, contributions: &[&Contribution]) -> Result<String
         return Ok(core.to_string());
     }
     let mut schema = core.clone();
+    let newest_join = contributions
+        .iter()
+        .filter_map(|c| c.join.as_ref())
+        .max_by_key(|j| j.version);
+    if let Some(join) = newest_join {
+        use_join(&mut schema, join);
+    }
     add_plane_graph(&mut schema)?;
     add_routing_table(&mut schema, contributions);
     for contribution in contributions {
@@ -174,6 +235,28 @@ pub struct Route {
     /// Its own types, and its fields on the core's types as `Type.field`.
     pub types: Vec<String>,
     pub fields: Vec<String>,
+}
+
+/// `schema` speaking `join`'s version of the join spec (a newer one means what the older did).
+fn use_join(schema: &mut Schema, join: &Join) {
+    let definition = schema.schema_definition.make_mut();
+    for directive in definition.directives.0.iter_mut() {
+        let is_join = directive
+            .specified_argument_by_name("url")
+            .and_then(|v| v.as_str())
+            .is_some_and(|url| url.starts_with(JOIN_SPEC));
+        if is_join {
+            *directive = join.link.clone();
+        }
+    }
+    for d in &join.directives {
+        schema
+            .directive_definitions
+            .insert(d.name.clone(), d.clone());
+    }
+    for t in &join.types {
+        schema.types.insert(t.name().clone(), t.clone());
+    }
 }
 
 /// The routing table of a served supergraph, in the order it was assembled (empty for a

@@ -382,6 +382,33 @@ mod tests {
     }
 
     #[test]
+    fn an_app_on_a_newer_federation_brings_its_join_spec_to_the_plane() {
+        let core = core();
+        let mut apps = sample_apps::apps(2, 3, true);
+        apps.push(SubgraphSdl {
+            name: "newer".into(),
+            routing_url: "http://127.0.0.1:9/newer".into(),
+            sdl: r#"schema @link(url: "https://specs.apollo.dev/federation/v2.11", import: ["@key"]) { query: Query }
+                    type Query { newerHello: String! }
+                    type User @key(fields: "id") { id: ID! newerNote: String }"#
+                .into(),
+        });
+        let served = Composer::new().compose(&core, &apps).expect("composes");
+        assert_eq!(
+            meaning(&served),
+            meaning(&full(&core, &apps).expect("composes"))
+        );
+        assert!(!served.contains("join/v0.3"), "one join spec, the newest");
+        assert_eq!(
+            fetches(
+                &served,
+                "{ newerHello me { app0Profile { visits } newerNote } }"
+            ),
+            ["identity", "nexus_apps", "nexus_apps"]
+        );
+    }
+
+    #[test]
     fn an_app_that_does_not_compose_with_the_core_is_refused_both_ways() {
         let core = core();
         let composer = Composer::new();

@@ -70,6 +70,40 @@ const RUST: &[File] = &[
     ),
 ];
 
+const PYTHON: &[File] = &[
+    ("app.py", include_str!("templates/python/app.py")),
+    (
+        "tests/test_app.py",
+        include_str!("templates/python/tests/test_app.py"),
+    ),
+    (
+        "requirements.txt",
+        include_str!("templates/python/requirements.txt"),
+    ),
+    (
+        "nexus.dev.toml",
+        include_str!("templates/python/nexus.dev.toml"),
+    ),
+    ("README.md", include_str!("templates/python/README.md.tmpl")),
+    (".gitignore", include_str!("templates/python/gitignore")),
+    (
+        "nexus_app/__init__.py",
+        include_str!("../../sdk/python/nexus_app/__init__.py"),
+    ),
+    (
+        "nexus_app/context.py",
+        include_str!("../../sdk/python/nexus_app/context.py"),
+    ),
+    (
+        "nexus_app/webhook.py",
+        include_str!("../../sdk/python/nexus_app/webhook.py"),
+    ),
+    (
+        "nexus_app/installation.py",
+        include_str!("../../sdk/python/nexus_app/installation.py"),
+    ),
+];
+
 /// The project `name` in a new directory of that name under `parent`; its path.
 pub fn create(name: &str, lang: Lang, parent: &Path) -> anyhow::Result<PathBuf> {
     let namespace = namespace_of(name)?;
@@ -84,7 +118,8 @@ pub fn create(name: &str, lang: Lang, parent: &Path) -> anyhow::Result<PathBuf> 
         .iter()
         .chain(match lang {
             Lang::Rust => RUST,
-            Lang::Node | Lang::Python => bail!("the {lang:?} template comes next; use --lang rust"),
+            Lang::Python => PYTHON,
+            Lang::Node => bail!("the Node template comes next; use --lang rust or python"),
         })
         .collect();
     let fill = Placeholders::new(name, &namespace);

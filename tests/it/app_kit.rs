@@ -3,12 +3,14 @@
 //! fields served through the router to a signed-in user, every call's context token verified by
 //! the SDK it carries.
 
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use nexus::app_kit::new::{Lang, create};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
 
 use crate::common::{TestStack, free_port};
 
@@ -16,15 +18,9 @@ fn cargo() -> std::process::Command {
     std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-#[tokio::test]
-async fn a_new_rust_app_passes_its_own_tests_and_goes_live() {
-    let parent = tempfile::tempdir().expect("temp dir");
-    let project = create("my-crm", Lang::Rust, parent.path()).expect("created");
-    let again = create("my-crm", Lang::Rust, parent.path()).expect_err("the directory exists");
-    assert!(again.to_string().contains("already exists"), "{again}");
-
-    // The manifest passes the registry's manifest checks as written.
-    let mut manifest: Value = serde_json::from_str(
+/// The project's manifest, after checking it passes the registry's manifest checks as written.
+fn checked_manifest(project: &Path, namespace: &str) -> Value {
+    let manifest: Value = serde_json::from_str(
         &std::fs::read_to_string(project.join("manifest.json")).expect("manifest"),
     )
     .expect("JSON");
@@ -34,35 +30,33 @@ async fn a_new_rust_app_passes_its_own_tests_and_goes_live() {
         .collect();
     let checked = nexus_registry::manifest::validate(&manifest, &catalog);
     assert!(checked.is_ok(), "{:?}", checked.err());
-    assert_eq!(manifest["namespace"], "mycrm");
+    assert_eq!(manifest["namespace"], namespace);
+    manifest
+}
 
-    // Its own tests, offline (the build shares this build's target directory).
-    let tests = cargo()
-        .args(["test", "--offline", "--quiet"])
-        .current_dir(&project)
-        .output()
-        .expect("cargo runs");
+fn passes(command: &mut std::process::Command) {
+    let output = command.output().expect("the command runs");
     assert!(
-        tests.status.success(),
-        "the project's tests failed:\n{}\n{}",
-        String::from_utf8_lossy(&tests.stdout),
-        String::from_utf8_lossy(&tests.stderr)
+        output.status.success(),
+        "{command:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
+}
 
-    // Started as it is, on a free port, against a real platform.
-    let stack = TestStack::start().await;
-    let platform = stack.stack.graphql_url().replace("/graphql", "");
+/// Starts the project with `program args` on a free port against `platform`; waits until it
+/// says it listens. Returns the process and its base URL.
+async fn start(project: &Path, program: &str, args: &[&str], platform: &str) -> (Child, String) {
     let port = free_port();
-    let mut app =
-        tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["run", "--offline", "--quiet"])
-            .current_dir(&project)
-            .env("PORT", port.to_string())
-            .env("NEXUS_URL", &platform)
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the app starts");
+    let mut app = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(project)
+        .env("PORT", port.to_string())
+        .env("NEXUS_URL", platform)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the app starts");
     let mut lines = BufReader::new(app.stdout.take().expect("stdout")).lines();
     tokio::time::timeout(Duration::from_secs(300), async {
         while let Ok(Some(line)) = lines.next_line().await {
@@ -75,31 +69,44 @@ async fn a_new_rust_app_passes_its_own_tests_and_goes_live() {
     .await
     .expect("the app listens");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let url = format!("http://127.0.0.1:{port}");
+    (app, format!("http://127.0.0.1:{port}"))
+}
+
+/// Publishes the app of `manifest` served at `url`, installs it for a new organization and
+/// checks its fields answer through the router, and that it refuses calls not from the router.
+async fn goes_live(stack: &TestStack, mut manifest: Value, url: &str, title: &str) {
+    let ns = manifest["namespace"]
+        .as_str()
+        .expect("namespace")
+        .to_owned();
     manifest["graphql"]["subgraph_url"] = json!(format!("{url}/graphql"));
     manifest["webhooks"]["endpoint"] = json!(format!("{url}/webhooks"));
-
-    let developer = stack.sign_up("dev@mycrm.test", "Dev").await;
-    let admin = stack.platform_admin("admin@nexus.test").await;
+    let developer = stack.sign_up(&format!("dev@{ns}.test"), "Dev").await;
+    let admin = stack
+        .platform_admin(&format!("admin-{ns}@nexus.test"))
+        .await;
     let (app_id, _) = stack.publish_app(&developer, &admin, &manifest).await;
-    let (ada, acme) = stack.owner_of("ada@acme.test", "Acme", "acme").await;
+    let (ada, acme) = stack
+        .owner_of(&format!("ada@{ns}.test"), "Acme", &format!("acme-{ns}"))
+        .await;
     stack.install(&ada, &app_id).await;
     let query = format!(
-        "{{ mycrmHello organization(id: \"{acme}\") {{ id mycrmSettings {{ viewerRole grantedScopes }} }} }}"
+        "{{ {ns}Hello organization(id: \"{acme}\") {{ id {ns}Settings {{ viewerRole grantedScopes }} }} }}"
     );
+    let hello = format!("{ns}Hello");
     let body = stack
         .eventually(&ada.access, &query, Duration::from_secs(20), |b| {
-            b["data"]["mycrmHello"].is_string()
+            b["data"][&hello].is_string()
         })
         .await;
     assert_eq!(
-        body["data"]["mycrmHello"],
-        format!("Hello from My Crm, {}", ada.user_id),
+        body["data"][&hello],
+        format!("Hello from {title}, {}", ada.user_id),
         "{body}"
     );
     assert_eq!(body["data"]["organization"]["id"], acme.as_str(), "{body}");
     assert_eq!(
-        body["data"]["organization"]["mycrmSettings"],
+        body["data"]["organization"][format!("{ns}Settings")],
         json!({ "viewerRole": "owner", "grantedScopes": ["users:read"] }),
         "{body}"
     );
@@ -107,20 +114,21 @@ async fn a_new_rust_app_passes_its_own_tests_and_goes_live() {
     let data = stack
         .data_as(
             &ada.access,
-            "mutation($u: ID!) { mycrmSetNote(userId: $u, text: \"met at the fair\") }",
+            &format!("mutation($u: ID!) {{ {ns}SetNote(userId: $u, text: \"met at the fair\") }}"),
             json!({ "u": ada.user_id }),
         )
         .await;
-    assert_eq!(data["mycrmSetNote"], "met at the fair", "{data}");
+    assert_eq!(data[format!("{ns}SetNote")], "met at the fair", "{data}");
     let data = stack
-        .data_as(&ada.access, "{ me { mycrmNote } }", json!({}))
+        .data_as(&ada.access, &format!("{{ me {{ {ns}Note }} }}"), json!({}))
         .await;
-    assert_eq!(data["me"]["mycrmNote"], "met at the fair", "{data}");
-    // The app refuses what did not come through the router.
+    assert_eq!(data["me"][format!("{ns}Note")], "met at the fair", "{data}");
+    // The app refuses what did not come through the router: a user's own token is no context
+    // token.
     let direct = reqwest::Client::new()
         .post(format!("{url}/graphql"))
         .bearer_auth(&ada.access)
-        .json(&json!({ "query": "{ mycrmHello }" }))
+        .json(&json!({ "query": format!("{{ {ns}Hello }}") }))
         .send()
         .await
         .expect("the app answers");
@@ -129,6 +137,54 @@ async fn a_new_rust_app_passes_its_own_tests_and_goes_live() {
         direct.text().await.unwrap_or_default(),
         "context token refused: wrong_type"
     );
+}
+
+#[tokio::test]
+async fn a_new_rust_app_passes_its_own_tests_and_goes_live() {
+    let parent = tempfile::tempdir().expect("temp dir");
+    let project = create("my-crm", Lang::Rust, parent.path()).expect("created");
+    let again = create("my-crm", Lang::Rust, parent.path()).expect_err("the directory exists");
+    assert!(again.to_string().contains("already exists"), "{again}");
+    let manifest = checked_manifest(&project, "mycrm");
+    // Its own tests, offline (the build shares this build's target directory).
+    passes(
+        cargo()
+            .args(["test", "--offline", "--quiet"])
+            .current_dir(&project),
+    );
+    let stack = TestStack::start().await;
+    let platform = stack.stack.graphql_url().replace("/graphql", "");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let (mut app, url) = start(
+        &project,
+        &cargo,
+        &["run", "--offline", "--quiet"],
+        &platform,
+    )
+    .await;
+    goes_live(&stack, manifest, &url, "My Crm").await;
+    app.kill().await.ok();
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_python_app_passes_its_own_tests_and_goes_live() {
+    if !std::env::var("NEXUS_TEST_STRAWBERRY").is_ok_and(|v| v == "1") {
+        eprintln!("skipped: strawberry-graphql[asgi], uvicorn and httpx are not installed");
+        return;
+    }
+    let parent = tempfile::tempdir().expect("temp dir");
+    let project = create("py-crm", Lang::Python, parent.path()).expect("created");
+    let manifest = checked_manifest(&project, "pycrm");
+    passes(
+        std::process::Command::new("python3")
+            .args(["-W", "ignore", "-m", "unittest", "discover", "-s", "tests"])
+            .current_dir(&project),
+    );
+    let stack = TestStack::start().await;
+    let platform = stack.stack.graphql_url().replace("/graphql", "");
+    let (mut app, url) = start(&project, "python3", &["-W", "ignore", "app.py"], &platform).await;
+    goes_live(&stack, manifest, &url, "Py Crm").await;
     app.kill().await.ok();
     stack.stop().await;
 }
