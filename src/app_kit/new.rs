@@ -104,6 +104,37 @@ const PYTHON: &[File] = &[
     ),
 ];
 
+const NODE: &[File] = &[
+    ("app.js", include_str!("templates/node/app.js")),
+    ("server.js", include_str!("templates/node/server.js")),
+    (
+        "test/app.test.js",
+        include_str!("templates/node/test/app.test.js"),
+    ),
+    (
+        "package.json",
+        include_str!("templates/node/package.json.tmpl"),
+    ),
+    (
+        "nexus.dev.toml",
+        include_str!("templates/node/nexus.dev.toml"),
+    ),
+    ("README.md", include_str!("templates/node/README.md.tmpl")),
+    (".gitignore", include_str!("templates/node/gitignore")),
+    (
+        "nexus-app/package.json",
+        include_str!("../../sdk/node/package.json"),
+    ),
+    (
+        "nexus-app/index.js",
+        include_str!("../../sdk/node/index.js"),
+    ),
+    (
+        "nexus-app/index.d.ts",
+        include_str!("../../sdk/node/index.d.ts"),
+    ),
+];
+
 /// The project `name` in a new directory of that name under `parent`; its path.
 pub fn create(name: &str, lang: Lang, parent: &Path) -> anyhow::Result<PathBuf> {
     let namespace = namespace_of(name)?;
@@ -119,7 +150,7 @@ pub fn create(name: &str, lang: Lang, parent: &Path) -> anyhow::Result<PathBuf> 
         .chain(match lang {
             Lang::Rust => RUST,
             Lang::Python => PYTHON,
-            Lang::Node => bail!("the Node template comes next; use --lang rust or python"),
+            Lang::Node => NODE,
         })
         .collect();
     let fill = Placeholders::new(name, &namespace);

@@ -188,3 +188,30 @@ async fn a_new_python_app_passes_its_own_tests_and_goes_live() {
     app.kill().await.ok();
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_new_node_app_passes_its_own_tests_and_goes_live() {
+    if !std::env::var("NEXUS_TEST_NODE").is_ok_and(|v| v == "1") {
+        eprintln!("skipped: Node.js and npm are not installed");
+        return;
+    }
+    let parent = tempfile::tempdir().expect("temp dir");
+    let project = create("node-crm", Lang::Node, parent.path()).expect("created");
+    let manifest = checked_manifest(&project, "nodecrm");
+    passes(
+        std::process::Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&project),
+    );
+    passes(
+        std::process::Command::new("npm")
+            .args(["test"])
+            .current_dir(&project),
+    );
+    let stack = TestStack::start().await;
+    let platform = stack.stack.graphql_url().replace("/graphql", "");
+    let (mut app, url) = start(&project, "node", &["server.js"], &platform).await;
+    goes_live(&stack, manifest, &url, "Node Crm").await;
+    app.kill().await.ok();
+    stack.stop().await;
+}
