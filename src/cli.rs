@@ -167,6 +167,16 @@ pub enum AppAction {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// In an app's directory: the whole platform on loopback, the app approved under the review's
+    /// own checks, installed and served; its files watched (or `r` + Enter) and reloaded.
+    Dev {
+        /// The app's directory (its manifest.json and nexus.dev.toml).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The graph's address (port 0: every service takes a free port).
+        #[arg(long, default_value = "127.0.0.1:4000")]
+        listen: SocketAddr,
+    },
     /// Submit an app version: prints IN_REVIEW, or every problem and exits non-zero.
     Submit {
         manifest: PathBuf,

@@ -78,6 +78,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::App {
+            action: AppAction::Dev { dir, listen },
+        } => crate::app_kit::dev::run(dir, *listen).await,
+        Command::App {
             action:
                 AppAction::Submit {
                     manifest,

@@ -1,4 +1,6 @@
 //! The app developer's kit: `nexus app new` writes a ready app project from the templates
-//! embedded in this binary (Rust, Node.js, Python), each with a copy of the Nexus SDK.
+//! embedded in this binary (Rust, Node.js, Python), each with a copy of the Nexus SDK;
+//! `nexus app dev` runs the whole platform around it on loopback.
 
+pub mod dev;
 pub mod new;

@@ -215,3 +215,170 @@ async fn a_new_node_app_passes_its_own_tests_and_goes_live() {
     app.kill().await.ok();
     stack.stop().await;
 }
+
+/// `nexus app dev` in `project`: its output lines as they come.
+struct Dev {
+    _process: Child,
+
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    graph: String,
+    token: String,
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        self.interrupt();
+    }
+}
+
+impl Dev {
+    async fn start(project: &Path) -> Dev {
+        let mut process = tokio::process::Command::new(env!("CARGO_BIN_EXE_nexus"))
+            .args(["app", "dev", "--listen", "127.0.0.1:0"])
+            .current_dir(project)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("nexus app dev starts");
+        let mut out = BufReader::new(process.stdout.take().expect("stdout")).lines();
+        let (send, lines) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = out.next_line().await {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut dev = Dev {
+            _process: process,
+            lines,
+            graph: String::new(),
+            token: String::new(),
+        };
+        let printed = dev.until("ready:").await;
+        for line in &printed {
+            if let Some(graph) = line.trim().strip_prefix("graph:") {
+                dev.graph = graph.trim().to_owned();
+            }
+            if let Some(token) = line.trim().strip_prefix("token:") {
+                dev.token = token.trim().to_owned();
+            }
+        }
+        assert!(!dev.token.is_empty(), "{printed:?}");
+        dev
+    }
+
+    /// The lines printed up to the first that starts with `prefix` (included); a `ready:` or
+    /// `refused:` line other than the one waited for fails the test at once.
+    async fn until(&mut self, prefix: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        let found = tokio::time::timeout(Duration::from_secs(600), async {
+            while let Some(line) = self.lines.recv().await {
+                let done = line.starts_with(prefix);
+                let verdict = line.starts_with("ready:") || line.starts_with("refused:");
+                seen.push(line);
+                if done || verdict {
+                    return done;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(found, Ok(true), "no `{prefix}` line; printed: {seen:?}");
+        seen
+    }
+
+    /// Stops `nexus app dev` as Ctrl-C does, so that it stops the app's server too.
+    fn interrupt(&self) {
+        let Some(pid) = self._process.id() else {
+            return;
+        };
+        let _ = std::process::Command::new("kill")
+            .args(["-s", "INT", "--", &pid.to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    async fn query(&self, query: &str) -> Value {
+        reqwest::Client::new()
+            .post(&self.graph)
+            .bearer_auth(&self.token)
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .expect("the graph answers")
+            .json()
+            .await
+            .expect("JSON")
+    }
+}
+
+#[tokio::test]
+async fn nexus_app_dev_serves_a_new_app_and_reloads_its_edits() {
+    if !std::env::var("NEXUS_TEST_STRAWBERRY").is_ok_and(|v| v == "1") {
+        eprintln!("skipped: strawberry-graphql[asgi], uvicorn and httpx are not installed");
+        return;
+    }
+    let parent = tempfile::tempdir().expect("temp dir");
+    let project = create("dev-crm", Lang::Python, parent.path()).expect("created");
+    let mut dev = Dev::start(&project).await;
+    let body = dev.query("{ devcrmHello me { id devcrmNote } }").await;
+    assert!(
+        body["data"]["devcrmHello"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("Hello from Dev Crm, ")),
+        "{body}"
+    );
+
+    // A burst of edits, each adding a field: the last one is served, and nothing between failed.
+    let app_py = project.join("app.py");
+    let original = std::fs::read_to_string(&app_py).expect("app.py");
+    let with_field = |name: &str, value: &str| {
+        original.replace(
+            "@strawberry.type\nclass Mutation:",
+            &format!(
+                "    @strawberry.field(name=\"{name}\")\n    def extra(self) -> str:\n        return \"{value}\"\n\n\n@strawberry.type\nclass Mutation:"
+            ),
+        )
+    };
+    assert_ne!(
+        with_field("x", "y"),
+        original,
+        "the template changed: fix this test's edit"
+    );
+    for i in 0..20 {
+        std::fs::write(&app_py, with_field("devcrmPing", &format!("pong {i}"))).expect("edit");
+    }
+    let printed = dev.until("ready:").await;
+    assert!(
+        !printed.iter().any(|l| l.starts_with("refused:")),
+        "{printed:?}"
+    );
+    let body = dev.query("{ devcrmPing }").await;
+    assert_eq!(body["data"]["devcrmPing"], "pong 19", "{body} {printed:?}");
+
+    // A field outside the namespace: refused with the rule's code, the last good one serves.
+    std::fs::write(&app_py, with_field("ping", "outside")).expect("edit");
+    let printed = dev.until("refused:").await;
+    let more = dev.until("  FIELD_NOT_NAMESPACED").await;
+    assert!(
+        more.iter().any(|l| l.contains("Query.ping")),
+        "{printed:?} {more:?}"
+    );
+    // The graph keeps the last good supergraph (the app's own server runs what was saved).
+    let body = dev.query("{ devcrmHello }").await;
+    assert!(body["data"]["devcrmHello"].is_string(), "{body}");
+    let body = dev
+        .query("{ __type(name: \"Query\") { fields { name } } }")
+        .await;
+    let fields = body["data"]["__type"]["fields"].to_string();
+    assert!(fields.contains("\"devcrmPing\""), "{fields}");
+    assert!(!fields.contains("\"ping\""), "{fields}");
+}
