@@ -300,7 +300,7 @@ fn field_names(ty: &ExtendedType) -> Box<dyn Iterator<Item = &Name> + '_> {
 }
 
 fn is_join_machinery(name: &str) -> bool {
-    name == "join__Graph" || name.starts_with("join__") || name.starts_with("link__")
+    name.starts_with("join__") || name.starts_with("link__")
 }
 
 /// The `join__Graph` value whose `@join__graph(name:)` is `subgraph`.
@@ -499,7 +499,7 @@ fn merge_type(existing: &mut ExtendedType, incoming: &ExtendedType) -> Result<()
             union_directives(&mut e.directives.0, &i.directives.0);
             e.implements_interfaces
                 .extend(i.implements_interfaces.iter().cloned());
-            merge_fields(&mut e.fields, &i.fields, &before, &theirs);
+            merge_elements(&mut e.fields, &i.fields, "join__field", &before, &theirs);
         }
         (ExtendedType::Interface(e), ExtendedType::Interface(i)) => {
             let (before, theirs) = (graphs_of(&e.directives), graphs_of(&i.directives));
@@ -507,51 +507,25 @@ fn merge_type(existing: &mut ExtendedType, incoming: &ExtendedType) -> Result<()
             union_directives(&mut e.directives.0, &i.directives.0);
             e.implements_interfaces
                 .extend(i.implements_interfaces.iter().cloned());
-            merge_fields(&mut e.fields, &i.fields, &before, &theirs);
+            merge_elements(&mut e.fields, &i.fields, "join__field", &before, &theirs);
         }
         (ExtendedType::InputObject(e), ExtendedType::InputObject(i)) => {
             let (before, theirs) = (graphs_of(&e.directives), graphs_of(&i.directives));
             let e = e.make_mut();
             union_directives(&mut e.directives.0, &i.directives.0);
-            for (name, field) in &i.fields {
-                match e.fields.get_mut(name) {
-                    None => {
-                        e.fields.insert(name.clone(), field.clone());
-                    }
-                    Some(mine) => {
-                        let merged = join_elements(
-                            &mine.directives.0,
-                            &field.directives.0,
-                            "join__field",
-                            &before,
-                            &theirs,
-                        );
-                        mine.make_mut().directives.0 = merged;
-                    }
-                }
-            }
+            merge_elements(&mut e.fields, &i.fields, "join__field", &before, &theirs);
         }
         (ExtendedType::Enum(e), ExtendedType::Enum(i)) => {
             let (before, theirs) = (graphs_of(&e.directives), graphs_of(&i.directives));
             let e = e.make_mut();
             union_directives(&mut e.directives.0, &i.directives.0);
-            for (name, value) in &i.values {
-                match e.values.get_mut(name) {
-                    None => {
-                        e.values.insert(name.clone(), value.clone());
-                    }
-                    Some(mine) => {
-                        let merged = join_elements(
-                            &mine.directives.0,
-                            &value.directives.0,
-                            "join__enumValue",
-                            &before,
-                            &theirs,
-                        );
-                        mine.make_mut().directives.0 = merged;
-                    }
-                }
-            }
+            merge_elements(
+                &mut e.values,
+                &i.values,
+                "join__enumValue",
+                &before,
+                &theirs,
+            );
         }
         (ExtendedType::Union(e), ExtendedType::Union(i)) => {
             let e = e.make_mut();
@@ -591,26 +565,52 @@ fn union_directives(mine: &mut Vec<Component<Directive>>, theirs: &[Component<Di
     }
 }
 
-fn merge_fields(
-    mine: &mut apollo_compiler::collections::IndexMap<Name, Component<ast::FieldDefinition>>,
-    theirs: &apollo_compiler::collections::IndexMap<Name, Component<ast::FieldDefinition>>,
+/// An element of a type that carries `join` directives of its own: a field, an input field, an
+/// enum value.
+trait Element: Clone {
+    fn directives(&self) -> &ast::DirectiveList;
+    fn directives_mut(&mut self) -> &mut ast::DirectiveList;
+}
+
+macro_rules! element {
+    ($t:ty) => {
+        impl Element for $t {
+            fn directives(&self) -> &ast::DirectiveList {
+                &self.directives
+            }
+            fn directives_mut(&mut self) -> &mut ast::DirectiveList {
+                &mut self.directives
+            }
+        }
+    };
+}
+element!(ast::FieldDefinition);
+element!(ast::InputValueDefinition);
+element!(EnumValueDefinition);
+
+/// `theirs` merged into `mine`: new elements added, the `join` directives (`join`) of elements
+/// both have joined.
+fn merge_elements<T: Element>(
+    mine: &mut apollo_compiler::collections::IndexMap<Name, Component<T>>,
+    theirs: &apollo_compiler::collections::IndexMap<Name, Component<T>>,
+    join: &str,
     before: &BTreeSet<Name>,
     their_graphs: &BTreeSet<Name>,
 ) {
-    for (name, field) in theirs {
+    for (name, element) in theirs {
         match mine.get_mut(name) {
             None => {
-                mine.insert(name.clone(), field.clone());
+                mine.insert(name.clone(), element.clone());
             }
             Some(existing) => {
                 let merged = join_elements(
-                    &existing.directives.0,
-                    &field.directives.0,
-                    "join__field",
+                    &existing.directives().0,
+                    &element.directives().0,
+                    join,
                     before,
                     their_graphs,
                 );
-                existing.make_mut().directives.0 = merged;
+                existing.make_mut().directives_mut().0 = merged;
             }
         }
     }

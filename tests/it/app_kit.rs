@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
-use crate::common::{TestStack, free_port};
+use crate::common::{TestStack, free_port, passes};
 
 fn cargo() -> std::process::Command {
     std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -32,16 +32,6 @@ fn checked_manifest(project: &Path, namespace: &str) -> Value {
     assert!(checked.is_ok(), "{:?}", checked.err());
     assert_eq!(manifest["namespace"], namespace);
     manifest
-}
-
-fn passes(command: &mut std::process::Command) {
-    let output = command.output().expect("the command runs");
-    assert!(
-        output.status.success(),
-        "{command:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// Starts the project with `program args` on a free port against `platform`; waits until it

@@ -10,19 +10,9 @@ use std::time::Duration;
 use nexus_app::{ContextVerifier, Graph, InstallationTokens};
 use serde_json::json;
 
-use crate::common::{FakeApp, TestStack, manifest};
+use crate::common::{FakeApp, TestStack, manifest, passes};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn passes(command: &mut Command) {
-    let output = command.output().expect("the command runs");
-    assert!(
-        output.status.success(),
-        "{command:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 #[test]
 fn the_python_and_node_sdks_give_the_vectors_verdicts() {

@@ -87,15 +87,10 @@ pub fn merge_objects(mine: &mut Map<ByteString, Value>, theirs: Map<ByteString, 
     }
 }
 
-/// The objects at `path` (response keys, through lists) below `value`, with their full paths
-/// from `base`.
-pub fn objects_at(
-    value: &Value,
-    path: &[String],
-    base: &[JsonPathElement],
-) -> Vec<Vec<JsonPathElement>> {
+/// The objects at `path` (response keys, through lists) below `value`, with their paths from it.
+pub fn objects_at(value: &Value, path: &[String]) -> Vec<Vec<JsonPathElement>> {
     let mut found = Vec::new();
-    walk(value, path, base.to_vec(), &mut found);
+    walk(value, path, Vec::new(), &mut found);
     found
 }
 
@@ -193,19 +188,5 @@ pub fn relocate(mut error: graphql::Error, places: &[Vec<JsonPathElement>]) -> g
         place.extend(path.iter().skip(2).cloned());
         error.path = Some(JsonPath(place));
     }
-    error
-}
-
-/// `error` with its path under `base` (for answers to a part of the router's root fetch, the
-/// paths are already where they belong; for a deferred part, they start at the entity).
-pub fn under(base: &[JsonPathElement], mut error: graphql::Error) -> graphql::Error {
-    if base.is_empty() {
-        return error;
-    }
-    let mut path = base.to_vec();
-    if let Some(JsonPath(own)) = &error.path {
-        path.extend(own.iter().cloned());
-    }
-    error.path = Some(JsonPath(path));
     error
 }

@@ -373,7 +373,7 @@ impl Fetch<'_> {
                 let mut representations = Vec::new();
                 let mut places = Vec::new();
                 for (k, value) in values.iter_mut().enumerate() {
-                    for place in objects_at(value, &group.path, &[]) {
+                    for place in objects_at(value, &group.path) {
                         let found =
                             object_mut(value, &place).and_then(|o| representation(o, &group.ty));
                         if let Some(r) = found {

@@ -53,3 +53,14 @@ pub async fn serve(config: &std::path::Path, service: &str, ready: &str) -> (Chi
     .expect("the service starts within 2 minutes");
     (child, rest)
 }
+
+/// Runs `command` and fails the test, showing its output, unless it succeeds.
+pub fn passes(command: &mut std::process::Command) {
+    let output = command.output().expect("the command runs");
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
