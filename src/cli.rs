@@ -176,6 +176,18 @@ pub enum AppAction {
         /// The graph's address (port 0: every service takes a free port).
         #[arg(long, default_value = "127.0.0.1:4000")]
         listen: SocketAddr,
+        /// Use the `nexus dev` running at this URL (`http://127.0.0.1:4000`) instead of starting
+        /// one; refused, with nothing changed, unless it is a development platform.
+        #[arg(long, conflicts_with = "listen")]
+        platform: Option<String>,
+    },
+    /// Webhooks of the app `nexus app dev` serves from this directory.
+    Webhook {
+        #[command(subcommand)]
+        action: WebhookAction,
+        /// The app's directory.
+        #[arg(long, default_value = ".", global = true)]
+        dir: PathBuf,
     },
     /// Submit an app version: prints IN_REVIEW, or every problem and exits non-zero.
     Submit {
@@ -191,6 +203,13 @@ pub enum AppAction {
         #[arg(long, env = "NEXUS_TOKEN")]
         token: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WebhookAction {
+    /// Send the app EVENT (any of the catalogue: `app.installed`, `member.added`, …) for its
+    /// development installation, signed and retried as in production, and show its answer.
+    Trigger { event: String },
 }
 
 #[derive(Subcommand, Debug)]

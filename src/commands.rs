@@ -11,7 +11,7 @@ use nexus_router::SupergraphSource;
 
 use crate::cli::{
     AdminAction, AppAction, AuditAction, Cli, Command, ConfigAction, KeysAction, SecretsAction,
-    Service,
+    Service, WebhookAction,
 };
 use crate::config::Config;
 use std::sync::Arc;
@@ -78,8 +78,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::App {
-            action: AppAction::Dev { dir, listen },
-        } => crate::app_kit::dev::run(dir, *listen).await,
+            action:
+                AppAction::Dev {
+                    dir,
+                    listen,
+                    platform,
+                },
+        } => {
+            let target = match platform {
+                Some(url) => crate::app_kit::dev::Target::Attached(url.clone()),
+                None => crate::app_kit::dev::Target::InProcess(*listen),
+            };
+            crate::app_kit::dev::run(dir, target).await
+        }
+        Command::App {
+            action:
+                AppAction::Webhook {
+                    action: WebhookAction::Trigger { event },
+                    dir,
+                },
+        } => {
+            if !crate::app_kit::webhook::trigger(dir, event).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::App {
             action:
                 AppAction::Submit {
@@ -238,6 +261,7 @@ async fn dev(config: &Config, with_seed: bool) -> anyhow::Result<()> {
     let mut config = config.clone();
     // `nexus dev` runs apps on this machine.
     config.allow_private_apps = true;
+    config.development = true;
     let stack = Stack::start(config).await?;
     if with_seed {
         seed::load(&stack.db).await?;

@@ -36,6 +36,11 @@ pub struct Config {
     /// Accept and call app subgraphs on loopback and private addresses (development only; `nexus
     /// dev` always does).
     pub allow_private_apps: bool,
+    /// A development platform (`nexus dev`, `nexus app dev`): an app's own developer may approve
+    /// its versions (`approveOwnAppVersion`) and send it any event (`triggerWebhook`). Set by
+    /// those commands only, never from a file.
+    #[serde(skip)]
+    pub development: bool,
     /// `redis://HOST:PORT/DB`: rate limits shared by every replica. Default: each process counts
     /// on its own (fine for one process, e.g. `nexus dev`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -256,6 +261,7 @@ impl Default for Config {
             secrets_file: None,
             issuer: None,
             allow_private_apps: false,
+            development: false,
             redis_url: None,
             redis_on_error: Default::default(),
             redis_key_prefix: "nexus".to_owned(),

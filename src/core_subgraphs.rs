@@ -32,6 +32,8 @@ pub struct Services {
     pub mailer: nexus_identity::mail::Mailer,
     /// The key for secrets at rest (authenticator seeds, webhook signing secrets).
     pub secrets: Arc<SecretBox>,
+    /// A development platform (`Config::development`).
+    pub development: bool,
 }
 
 impl Services {
@@ -57,6 +59,7 @@ impl Services {
             rate_limits: config.rate_limits()?,
             membership_ttl: config.freshness().memberships,
             mailer: config.mailer()?,
+            development: config.development,
         })
     }
 }
@@ -113,6 +116,7 @@ pub const CORE_SUBGRAPHS: [CoreSubgraph; 3] = [
                     identity_url: s.identity_url.clone(),
                     membership_ttl: s.membership_ttl,
                     secrets: s.secrets.clone(),
+                    development: s.development,
                 },
             )
         },

@@ -15,4 +15,5 @@ pub mod outbound;
 pub mod rate_limit;
 pub mod scopes;
 pub mod token;
+pub mod token_check;
 pub mod webhook_signature;

@@ -1,7 +1,8 @@
 //! The app developer's kit: `nexus app new` writes a project whose own tests pass, whose manifest
-//! passes review's checks, and which — started as it is — goes live on a real platform: its
-//! fields served through the router to a signed-in user, every call's context token verified by
-//! the SDK it carries.
+//! passes review's checks, and which `nexus app dev` takes live as it is: its fields served
+//! through the router to the development user, every call's context token and every webhook
+//! (one of them sent with `nexus app webhook trigger`) verified by the SDK it carries; edits
+//! served without a restart, a refused edit reported with its rule and where it is written.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -12,14 +13,14 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
-use crate::common::{TestStack, free_port, passes};
+use crate::common::passes;
 
 fn cargo() -> std::process::Command {
     std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
 /// The project's manifest, after checking it passes the registry's manifest checks as written.
-fn checked_manifest(project: &Path, namespace: &str) -> Value {
+fn checked_manifest_of(project: &Path) -> Value {
     let manifest: Value = serde_json::from_str(
         &std::fs::read_to_string(project.join("manifest.json")).expect("manifest"),
     )
@@ -30,94 +31,73 @@ fn checked_manifest(project: &Path, namespace: &str) -> Value {
         .collect();
     let checked = nexus_registry::manifest::validate(&manifest, &catalog);
     assert!(checked.is_ok(), "{:?}", checked.err());
+    manifest
+}
+
+fn checked_manifest(project: &Path, namespace: &str) -> Value {
+    let manifest = checked_manifest_of(project);
     assert_eq!(manifest["namespace"], namespace);
     manifest
 }
 
-/// Starts the project with `program args` on a free port against `platform`; waits until it
-/// says it listens. Returns the process and its base URL.
-async fn start(project: &Path, program: &str, args: &[&str], platform: &str) -> (Child, String) {
-    let port = free_port();
-    let mut app = tokio::process::Command::new(program)
-        .args(args)
-        .current_dir(project)
-        .env("PORT", port.to_string())
-        .env("NEXUS_URL", platform)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the app starts");
-    let mut lines = BufReader::new(app.stdout.take().expect("stdout")).lines();
-    tokio::time::timeout(Duration::from_secs(300), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("listening on") {
-                return;
-            }
-        }
-        panic!("the app exited before listening");
-    })
-    .await
-    .expect("the app listens");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (app, format!("http://127.0.0.1:{port}"))
-}
-
-/// Publishes the app of `manifest` served at `url`, installs it for a new organization and
-/// checks its fields answer through the router, and that it refuses calls not from the router.
-async fn goes_live(stack: &TestStack, mut manifest: Value, url: &str, title: &str) {
+/// Serves `project` with `nexus app dev` and checks, as the development user, that its fields
+/// answer through the router, that it refuses calls not from the router, and that an event
+/// triggered with `nexus app webhook trigger` reaches it verified by its SDK.
+async fn lives_under_dev(project: &Path, title: &str) -> Dev {
+    let manifest = checked_manifest_of(project);
     let ns = manifest["namespace"]
         .as_str()
         .expect("namespace")
         .to_owned();
-    manifest["graphql"]["subgraph_url"] = json!(format!("{url}/graphql"));
-    manifest["webhooks"]["endpoint"] = json!(format!("{url}/webhooks"));
-    let developer = stack.sign_up(&format!("dev@{ns}.test"), "Dev").await;
-    let admin = stack
-        .platform_admin(&format!("admin-{ns}@nexus.test"))
+    let app_url = manifest["graphql"]["subgraph_url"]
+        .as_str()
+        .expect("subgraph_url")
+        .trim_end_matches("/graphql")
+        .to_owned();
+    let mut dev = Dev::start(project).await;
+    let body = dev
+        .query(&format!(
+            "{{ {ns}Hello me {{ id }} organization(slug: \"{ns}-dev\") {{ id {ns}Settings {{ viewerRole grantedScopes }} }} }}"
+        ))
         .await;
-    let (app_id, _) = stack.publish_app(&developer, &admin, &manifest).await;
-    let (ada, acme) = stack
-        .owner_of(&format!("ada@{ns}.test"), "Acme", &format!("acme-{ns}"))
-        .await;
-    stack.install(&ada, &app_id).await;
-    let query = format!(
-        "{{ {ns}Hello organization(id: \"{acme}\") {{ id {ns}Settings {{ viewerRole grantedScopes }} }} }}"
-    );
-    let hello = format!("{ns}Hello");
-    let body = stack
-        .eventually(&ada.access, &query, Duration::from_secs(20), |b| {
-            b["data"][&hello].is_string()
-        })
-        .await;
+    let me = body["data"]["me"]["id"].as_str().unwrap_or_default();
     assert_eq!(
-        body["data"][&hello],
-        format!("Hello from {title}, {}", ada.user_id),
+        body["data"][format!("{ns}Hello")],
+        format!("Hello from {title}, {me}"),
         "{body}"
     );
-    assert_eq!(body["data"]["organization"]["id"], acme.as_str(), "{body}");
-    assert_eq!(
-        body["data"]["organization"][format!("{ns}Settings")],
-        json!({ "viewerRole": "owner", "grantedScopes": ["users:read"] }),
-        "{body}"
-    );
+    let settings = &body["data"]["organization"][format!("{ns}Settings")];
+    assert_eq!(settings["viewerRole"], "owner", "{body}");
+    let mut granted: Vec<&str> = settings["grantedScopes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str())
+        .collect();
+    granted.sort();
+    assert_eq!(granted, ["organizations:read", "users:read"], "{body}");
     // A note written through the graph is read back on the user.
-    let data = stack
-        .data_as(
-            &ada.access,
-            &format!("mutation($u: ID!) {{ {ns}SetNote(userId: $u, text: \"met at the fair\") }}"),
-            json!({ "u": ada.user_id }),
-        )
+    let body = dev
+        .query(&format!(
+            "mutation {{ {ns}SetNote(userId: \"{me}\", text: \"met at the fair\") }}"
+        ))
         .await;
-    assert_eq!(data[format!("{ns}SetNote")], "met at the fair", "{data}");
-    let data = stack
-        .data_as(&ada.access, &format!("{{ me {{ {ns}Note }} }}"), json!({}))
-        .await;
-    assert_eq!(data["me"][format!("{ns}Note")], "met at the fair", "{data}");
+    assert_eq!(
+        body["data"][format!("{ns}SetNote")],
+        "met at the fair",
+        "{body}"
+    );
+    let body = dev.query(&format!("{{ me {{ {ns}Note }} }}")).await;
+    assert_eq!(
+        body["data"]["me"][format!("{ns}Note")],
+        "met at the fair",
+        "{body}"
+    );
     // The app refuses what did not come through the router: a user's own token is no context
     // token.
     let direct = reqwest::Client::new()
-        .post(format!("{url}/graphql"))
-        .bearer_auth(&ada.access)
+        .post(format!("{app_url}/graphql"))
+        .bearer_auth(&dev.token)
         .json(&json!({ "query": format!("{{ {ns}Hello }}") }))
         .send()
         .await
@@ -127,67 +107,70 @@ async fn goes_live(stack: &TestStack, mut manifest: Value, url: &str, title: &st
         direct.text().await.unwrap_or_default(),
         "context token refused: wrong_type"
     );
+    // The installation's own event arrived and was printed; a triggered one is verified by the
+    // app (its SDK, the platform's Ed25519 key) and answered 2xx.
+    dev.saw("webhook app.installed").await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_nexus"))
+        .args(["app", "webhook", "trigger", "installation.scopes_updated"])
+        .current_dir(project)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("nexus app webhook runs");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        printed.contains("sent installation.scopes_updated (msg_"),
+        "{printed}"
+    );
+    assert!(printed.contains("→ 204"), "{printed}");
+    let received: Value = reqwest::get(format!("{app_url}/webhooks"))
+        .await
+        .expect("the app answers")
+        .json()
+        .await
+        .expect("JSON");
+    let types: Vec<&str> = received
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert!(types.contains(&"installation.scopes_updated"), "{received}");
+    assert!(types.contains(&"app.installed"), "{received}");
+    dev.saw("webhook installation.scopes_updated").await;
+    dev
 }
 
 #[tokio::test]
-async fn a_new_rust_app_passes_its_own_tests_and_goes_live() {
+async fn a_new_rust_app_passes_its_own_tests_and_goes_live_under_nexus_app_dev() {
     let parent = tempfile::tempdir().expect("temp dir");
     let project = create("my-crm", Lang::Rust, parent.path()).expect("created");
     let again = create("my-crm", Lang::Rust, parent.path()).expect_err("the directory exists");
     assert!(again.to_string().contains("already exists"), "{again}");
-    let manifest = checked_manifest(&project, "mycrm");
+    checked_manifest(&project, "mycrm");
     // Its own tests, offline (the build shares this build's target directory).
     passes(
         cargo()
             .args(["test", "--offline", "--quiet"])
             .current_dir(&project),
     );
-    let stack = TestStack::start().await;
-    let platform = stack.stack.graphql_url().replace("/graphql", "");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let (mut app, url) = start(
-        &project,
-        &cargo,
-        &["run", "--offline", "--quiet"],
-        &platform,
-    )
-    .await;
-    goes_live(&stack, manifest, &url, "My Crm").await;
-    app.kill().await.ok();
-    stack.stop().await;
+    lives_under_dev(&project, "My Crm").await;
 }
 
 #[tokio::test]
-async fn a_new_python_app_passes_its_own_tests_and_goes_live() {
-    if !std::env::var("NEXUS_TEST_STRAWBERRY").is_ok_and(|v| v == "1") {
-        eprintln!("skipped: strawberry-graphql[asgi], uvicorn and httpx are not installed");
-        return;
-    }
-    let parent = tempfile::tempdir().expect("temp dir");
-    let project = create("py-crm", Lang::Python, parent.path()).expect("created");
-    let manifest = checked_manifest(&project, "pycrm");
-    passes(
-        std::process::Command::new("python3")
-            .args(["-W", "ignore", "-m", "unittest", "discover", "-s", "tests"])
-            .current_dir(&project),
-    );
-    let stack = TestStack::start().await;
-    let platform = stack.stack.graphql_url().replace("/graphql", "");
-    let (mut app, url) = start(&project, "python3", &["-W", "ignore", "app.py"], &platform).await;
-    goes_live(&stack, manifest, &url, "Py Crm").await;
-    app.kill().await.ok();
-    stack.stop().await;
-}
-
-#[tokio::test]
-async fn a_new_node_app_passes_its_own_tests_and_goes_live() {
+async fn a_new_node_app_passes_its_own_tests_and_goes_live_under_nexus_app_dev() {
     if !std::env::var("NEXUS_TEST_NODE").is_ok_and(|v| v == "1") {
         eprintln!("skipped: Node.js and npm are not installed");
         return;
     }
     let parent = tempfile::tempdir().expect("temp dir");
     let project = create("node-crm", Lang::Node, parent.path()).expect("created");
-    let manifest = checked_manifest(&project, "nodecrm");
+    checked_manifest(&project, "nodecrm");
     passes(
         std::process::Command::new("npm")
             .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
@@ -198,12 +181,7 @@ async fn a_new_node_app_passes_its_own_tests_and_goes_live() {
             .args(["test"])
             .current_dir(&project),
     );
-    let stack = TestStack::start().await;
-    let platform = stack.stack.graphql_url().replace("/graphql", "");
-    let (mut app, url) = start(&project, "node", &["server.js"], &platform).await;
-    goes_live(&stack, manifest, &url, "Node Crm").await;
-    app.kill().await.ok();
-    stack.stop().await;
+    lives_under_dev(&project, "Node Crm").await;
 }
 
 /// `nexus app dev` in `project`: its output lines as they come.
@@ -211,6 +189,8 @@ struct Dev {
     _process: Child,
 
     lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    /// Every line read so far.
+    printed: Vec<String>,
     graph: String,
     token: String,
 }
@@ -244,6 +224,7 @@ impl Dev {
         let mut dev = Dev {
             _process: process,
             lines,
+            printed: Vec::new(),
             graph: String::new(),
             token: String::new(),
         };
@@ -268,6 +249,7 @@ impl Dev {
             while let Some(line) = self.lines.recv().await {
                 let done = line.starts_with(prefix);
                 let verdict = line.starts_with("ready:") || line.starts_with("refused:");
+                self.printed.push(line.clone());
                 seen.push(line);
                 if done || verdict {
                     return done;
@@ -278,6 +260,14 @@ impl Dev {
         .await;
         assert_eq!(found, Ok(true), "no `{prefix}` line; printed: {seen:?}");
         seen
+    }
+
+    /// Waits for a line starting with `prefix`, unless one was printed already (deliveries are
+    /// printed as they happen, between other lines).
+    async fn saw(&mut self, prefix: &str) {
+        if !self.printed.iter().any(|l| l.starts_with(prefix)) {
+            self.until(prefix).await;
+        }
     }
 
     /// Stops `nexus app dev` as Ctrl-C does, so that it stops the app's server too.
@@ -311,21 +301,20 @@ impl Dev {
 }
 
 #[tokio::test]
-async fn nexus_app_dev_serves_a_new_app_and_reloads_its_edits() {
+async fn a_new_python_app_passes_its_own_tests_goes_live_and_reloads_its_edits() {
     if !std::env::var("NEXUS_TEST_STRAWBERRY").is_ok_and(|v| v == "1") {
         eprintln!("skipped: strawberry-graphql[asgi], uvicorn and httpx are not installed");
         return;
     }
     let parent = tempfile::tempdir().expect("temp dir");
     let project = create("dev-crm", Lang::Python, parent.path()).expect("created");
-    let mut dev = Dev::start(&project).await;
-    let body = dev.query("{ devcrmHello me { id devcrmNote } }").await;
-    assert!(
-        body["data"]["devcrmHello"]
-            .as_str()
-            .is_some_and(|h| h.starts_with("Hello from Dev Crm, ")),
-        "{body}"
+    checked_manifest(&project, "devcrm");
+    passes(
+        std::process::Command::new("python3")
+            .args(["-W", "ignore", "-m", "unittest", "discover", "-s", "tests"])
+            .current_dir(&project),
     );
+    let mut dev = lives_under_dev(&project, "Dev Crm").await;
 
     // A burst of edits, each adding a field: the last one is served, and nothing between failed.
     let app_py = project.join("app.py");
@@ -358,9 +347,16 @@ async fn nexus_app_dev_serves_a_new_app_and_reloads_its_edits() {
     std::fs::write(&app_py, with_field("ping", "outside")).expect("edit");
     let printed = dev.until("refused:").await;
     let more = dev.until("  FIELD_NOT_NAMESPACED").await;
+    // With where the field is written.
+    let line = 1 + std::fs::read_to_string(&app_py)
+        .expect("app.py")
+        .lines()
+        .position(|l| l.contains("name=\"ping\""))
+        .expect("the edit");
+    let expected = format!("Query.ping (app.py:{line}): ");
     assert!(
-        more.iter().any(|l| l.contains("Query.ping")),
-        "{printed:?} {more:?}"
+        more.iter().any(|l| l.contains(&expected)),
+        "{expected} in {printed:?} {more:?}"
     );
     // The graph keeps the last good supergraph (the app's own server runs what was saved).
     let body = dev.query("{ devcrmHello }").await;

@@ -13,6 +13,7 @@ mod auth;
 mod caches;
 mod cli;
 mod deployment;
+mod development;
 mod end_to_end;
 mod example_app;
 mod extension_policy;

@@ -1,5 +1,6 @@
 //! The apps subgraph: apps in the store and their installations into organizations.
 
+pub mod development;
 pub mod entity;
 pub mod events;
 pub mod graphql;
@@ -35,6 +36,7 @@ pub fn schema(
     registry: Arc<Registry>,
     licensing: CoreClient,
     secrets: Arc<nexus_kit::secret_box::SecretBox>,
+    development: Development,
 ) -> AppsSchema {
     nexus_kit::limits::bounded(Schema::build(
         RootQuery::default(),
@@ -50,6 +52,7 @@ pub fn schema(
     .data(registry)
     .data(licensing)
     .data(secrets)
+    .data(development)
     .finish()
 }
 
@@ -97,7 +100,13 @@ pub struct HttpSettings {
     pub membership_ttl: std::time::Duration,
     /// The key for secrets at rest (webhook signing secrets).
     pub secrets: Arc<nexus_kit::secret_box::SecretBox>,
+    /// A development platform: developers approve their own versions and trigger any event.
+    pub development: bool,
 }
+
+/// Whether this platform is a development one (`nexus dev`), in the schema's data.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Development(pub bool);
 
 pub fn http_router(
     db: DatabaseConnection,
@@ -113,6 +122,7 @@ pub fn http_router(
         registry,
         licensing.clone(),
         settings.secrets.clone(),
+        Development(settings.development),
     );
     let authority = Arc::new(nexus_kit::authority::Memberships::new(
         NAME,

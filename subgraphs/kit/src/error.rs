@@ -22,6 +22,8 @@ pub enum Code {
     SecondFactorRequired,
     /// The organization the token acts in requires two-factor sign-in, and this session was not.
     TwoFactorRequired,
+    /// Only a development platform (`nexus dev`) does this.
+    DevelopmentOnly,
     Internal,
 }
 
@@ -37,6 +39,7 @@ impl Code {
             Code::RateLimited => "RATE_LIMITED",
             Code::SecondFactorRequired => "SECOND_FACTOR_REQUIRED",
             Code::TwoFactorRequired => "TWO_FACTOR_REQUIRED",
+            Code::DevelopmentOnly => "DEVELOPMENT_ONLY",
             Code::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -53,6 +56,7 @@ impl Code {
             Code::RateLimited,
             Code::SecondFactorRequired,
             Code::TwoFactorRequired,
+            Code::DevelopmentOnly,
         ]
         .into_iter()
         .find(|c| c.as_str() == name)

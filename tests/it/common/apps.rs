@@ -16,6 +16,13 @@ impl TestStack {
         admin: &Session,
         manifest: &Value,
     ) -> (String, String) {
+        let (app_id, version_id) = self.submit_app(developer, manifest).await;
+        self.approve_version(admin, &version_id).await;
+        (app_id, version_id)
+    }
+
+    /// Submits `manifest` as `developer`: (app id, version id), in review.
+    pub async fn submit_app(&self, developer: &Session, manifest: &Value) -> (String, String) {
         let data = self
             .data_as(
                 &developer.access,
@@ -27,6 +34,11 @@ impl TestStack {
         assert_eq!(version["status"], "IN_REVIEW", "{data}");
         let version_id = version["id"].as_str().unwrap_or_default().to_owned();
         let app_id = version["app"]["id"].as_str().unwrap_or_default().to_owned();
+        (app_id, version_id)
+    }
+
+    /// Approves a version in review as the platform admin `admin`.
+    pub async fn approve_version(&self, admin: &Session, version_id: &str) {
         let data = self
             .data_as(
                 &admin.access,
@@ -38,7 +50,6 @@ impl TestStack {
             data["approveAppVersion"]["appVersion"]["status"], "APPROVED",
             "{data}"
         );
-        (app_id, version_id)
     }
 
     /// The analytics app (`analytics_sdl`, free, requiring `users:read`) served by a new FakeApp,

@@ -1,6 +1,7 @@
 //! Apps' part of the supergraph, and the stubs of identity's entities it points at.
 
 mod authorizations;
+mod development;
 mod mutation;
 mod query;
 mod types;
@@ -16,7 +17,12 @@ pub use versions::{SupergraphVersion, VersionMutation, VersionQuery};
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct RootQuery(Query, VersionQuery, authorizations::AuthorizationQuery);
+pub struct RootQuery(
+    Query,
+    VersionQuery,
+    authorizations::AuthorizationQuery,
+    development::DevelopmentQuery,
+);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
@@ -25,5 +31,6 @@ pub struct RootMutation(
     VersionMutation,
     webhooks::WebhookMutation,
     authorizations::AuthorizationMutation,
+    development::DevelopmentMutation,
 );
 pub use types::{App, Installation, OrganizationInstallations, UserRef};

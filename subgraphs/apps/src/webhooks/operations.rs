@@ -179,12 +179,22 @@ pub async fn send_test(
     db: &DatabaseConnection,
     app: Uuid,
 ) -> Result<Option<delivery::Model>, DbErr> {
-    let txn = db.begin().await?;
     let event = outbox::Event::new(
         "webhook.test",
         json!({ "app_id": app, "message": "a test event, sent on request" }),
     )
     .for_app(app);
+    send_to_app(db, event, app).await
+}
+
+/// Records `event` and fans it out to `app` alone, under the rules every event goes through (the
+/// app's subscription, the installation's scopes); returns the delivery, if the app may hear it.
+pub async fn send_to_app(
+    db: &DatabaseConnection,
+    event: outbox::Event,
+    app: Uuid,
+) -> Result<Option<delivery::Model>, DbErr> {
+    let txn = db.begin().await?;
     let id = outbox::record(&txn, crate::name::NAME, event).await?;
     let recorded = outbox_event::Entity::find_by_id(id).all(&txn).await?;
     fanout::create_deliveries(&txn, &recorded, Some(app)).await?;
