@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
-use crate::common::passes;
+use crate::common::{TestStack, passes};
 
 fn cargo() -> std::process::Command {
     std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -203,8 +203,13 @@ impl Drop for Dev {
 
 impl Dev {
     async fn start(project: &Path) -> Dev {
+        Dev::start_with(project, &["--listen", "127.0.0.1:0"]).await
+    }
+
+    async fn start_with(project: &Path, args: &[&str]) -> Dev {
         let mut process = tokio::process::Command::new(env!("CARGO_BIN_EXE_nexus"))
-            .args(["app", "dev", "--listen", "127.0.0.1:0"])
+            .args(["app", "dev"])
+            .args(args)
             .current_dir(project)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
@@ -367,4 +372,44 @@ async fn a_new_python_app_passes_its_own_tests_goes_live_and_reloads_its_edits()
     let fields = body["data"]["__type"]["fields"].to_string();
     assert!(fields.contains("\"devcrmPing\""), "{fields}");
     assert!(!fields.contains("\"ping\""), "{fields}");
+}
+
+#[tokio::test]
+async fn nexus_app_dev_attaches_to_a_running_development_platform() {
+    if !std::env::var("NEXUS_TEST_STRAWBERRY").is_ok_and(|v| v == "1") {
+        eprintln!("skipped: strawberry-graphql[asgi], uvicorn and httpx are not installed");
+        return;
+    }
+    let stack = TestStack::start_configured(|config, _| config.development = true).await;
+    let parent = tempfile::tempdir().expect("temp dir");
+    let project = create("att-crm", Lang::Python, parent.path()).expect("created");
+    let platform = stack.stack.graphql_url().replace("/graphql", "");
+    let dev = Dev::start_with(&project, &["--platform", &format!("{platform}/")]).await;
+    assert_eq!(dev.graph, stack.stack.graphql_url());
+    let body = dev.query("{ attcrmHello }").await;
+    assert!(body["data"]["attcrmHello"].is_string(), "{body}");
+    // Served by that platform, to its own users too: the development organization installed it.
+    let session: Value = serde_json::from_str(
+        &std::fs::read_to_string(project.join(".nexus/session.json")).expect("session"),
+    )
+    .expect("JSON");
+    assert_eq!(session["graph"], stack.stack.graphql_url().as_str());
+    let data = stack
+        .data_as(
+            &dev.token,
+            "{ organization(slug: \"attcrm-dev\") { installations(first: 5) { nodes { app { namespace } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["organization"]["installations"]["nodes"],
+        json!([{ "app": { "namespace": "attcrm" } }]),
+        "{data}"
+    );
+    drop(dev);
+    assert!(
+        !project.join(".nexus/session.json").exists(),
+        "stopping forgets the session"
+    );
+    stack.stop().await;
 }
