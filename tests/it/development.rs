@@ -124,6 +124,7 @@ async fn a_developer_approves_their_own_app_and_triggers_any_event_on_a_developm
     // What the app would not hear is not sent; only the developer triggers; only real events.
     for (who, event, code) in [
         (&developer, "organization.updated", "CONFLICT"),
+        (&developer, "user.created", "CONFLICT"),
         (&developer, "user.sessions_ended", "BAD_USER_INPUT"),
         (&developer, "made.up", "BAD_USER_INPUT"),
         (&ada, "app.installed", "FORBIDDEN"),

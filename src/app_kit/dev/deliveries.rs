@@ -13,9 +13,12 @@ const EVERY: Duration = Duration::from_millis(500);
 
 const DELIVERIES: &str = "query($id: ID!) { app(id: $id) { webhookDeliveries(first: 20) { nodes { id webhookId eventType status createdAt attempts { statusCode latencyMs error responseExcerpt } } } } }";
 
-/// Prints every attempt to deliver to `app_id` from now on, until aborted.
-pub fn follow(platform: Arc<Platform>, app_id: String) -> tokio::task::JoinHandle<()> {
-    let since = chrono::Utc::now() - chrono::Duration::seconds(5);
+/// Prints every attempt to deliver to `app_id` of a delivery made `since`, until aborted.
+pub fn follow(
+    platform: Arc<Platform>,
+    app_id: String,
+    since: chrono::DateTime<chrono::Utc>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut printed: HashMap<String, usize> = HashMap::new();
         loop {

@@ -108,6 +108,8 @@ pub fn app_in(dir: &Path) -> anyhow::Result<(String, PathBuf)> {
 
 pub async fn run(dir: &Path, target: Target) -> anyhow::Result<()> {
     let app_dir = AppDir::read(dir)?;
+    // Deliveries from this run on are printed (the database under `.nexus/` keeps older ones).
+    let started = chrono::Utc::now();
     let namespace = app_dir.namespace.clone();
     let state = app_dir.state();
     std::fs::create_dir_all(&state)?;
@@ -158,11 +160,8 @@ pub async fn run(dir: &Path, target: Target) -> anyhow::Result<()> {
         .collect();
     let mut rounds = Rounds::default();
     let mut live: Option<Session> = None;
-    let mut following = None;
     if let Some(app_id) = rounds.publish(&platform, &app_dir, &watched).await? {
-        let session = go_live(&platform, &app_dir, &state, &app_id).await?;
-        following = Some(deliveries::follow(platform.clone(), app_id));
-        live = Some(session);
+        live = Some(go_live(&platform, &app_dir, &state, &app_id).await?);
     }
     let token = platform.token().await?;
     println!("Nexus app dev: {namespace}");
@@ -178,8 +177,14 @@ pub async fn run(dir: &Path, target: Target) -> anyhow::Result<()> {
         "           curl -s {graph} -H 'content-type: application/json' -H \"authorization: Bearer $TOKEN\" -d '{{\"query\":\"{{ {field} }}\"}}'"
     );
     println!("  events:  nexus app webhook trigger app.installed   (any event of the catalogue)");
-    if live.is_some() {
+    let mut following = None;
+    if let Some(session) = &live {
         println!("ready: {namespace} served");
+        following = Some(deliveries::follow(
+            platform.clone(),
+            session.app_id.clone(),
+            started,
+        ));
     }
 
     let mut seen = watch::snapshot(&watched);
@@ -220,7 +225,7 @@ pub async fn run(dir: &Path, target: Target) -> anyhow::Result<()> {
         if let Some(app_id) = rounds.publish(&platform, &app_dir, &watched).await? {
             if live.is_none() {
                 live = Some(go_live(&platform, &app_dir, &state, &app_id).await?);
-                following = Some(deliveries::follow(platform.clone(), app_id));
+                following = Some(deliveries::follow(platform.clone(), app_id, started));
             }
             served(&platform, &app_dir.subgraph_url, &namespace).await;
             println!("ready: {namespace} served");

@@ -110,6 +110,37 @@ pub fn sample_event(
     Ok(event)
 }
 
+/// Why the app does not hear `event_type` from `installation` (the fan-out planned no
+/// delivery), in words the developer can act on.
+pub fn why_not_heard(
+    event_type: &str,
+    installation: &installation::Model,
+    live_version: Option<&app_version::Model>,
+    endpoint_disabled: bool,
+) -> String {
+    let subscribed = live_version
+        .and_then(|v| crate::webhooks::subscriptions::Subscriptions::from_manifest(&v.manifest));
+    match (subscribed, nexus_protocol::events::find(event_type)) {
+        (None, _) => "the app's live version names no webhook endpoint".into(),
+        _ if endpoint_disabled => {
+            "the app's webhook endpoint is disabled: enable it (enableWebhookEndpoint)".into()
+        }
+        (Some(s), _) if !s.wants(event_type) => format!(
+            "the app's live version does not subscribe to `{event_type}`: add it to webhooks.events in manifest.json"
+        ),
+        (_, Some(kind)) => match kind.audience {
+            Audience::Granted(scope) if !installation.scopes().iter().any(|s| s == scope) => {
+                format!("the installation is not granted `{scope}`, which `{event_type}` needs")
+            }
+            _ if event_type == "user.created" => {
+                "no app hears `user.created` yet: a sign-up belongs to no organization".into()
+            }
+            _ => format!("the app would not hear `{event_type}` from this installation"),
+        },
+        (_, None) => format!("`{event_type}` is not an event of the catalogue"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,14 +104,23 @@ impl DevelopmentMutation {
         let event =
             crate::development::sample_event(&event_type, &installation, live.as_ref(), user)
                 .map_err(|why| Code::BadUserInput.error(why))?;
-        let model = crate::webhooks::operations::send_to_app(db, event, installation.app_id)
+        let sent = crate::webhooks::operations::send_to_app(db, event, installation.app_id)
             .await
-            .map_err(internal)?
-            .ok_or_else(|| {
-                Code::Conflict.error(format!(
-                    "the app would not hear `{event_type}`: its live version does not subscribe to it (webhooks.events), its endpoint is disabled, or the installation lacks the scope it needs"
-                ))
-            })?;
+            .map_err(internal)?;
+        let Some(model) = sent else {
+            let endpoint =
+                crate::webhooks::entity::endpoint::Entity::find_by_id(installation.app_id)
+                    .one(db)
+                    .await
+                    .map_err(internal)?;
+            let disabled = endpoint.is_some_and(|e| e.disabled_at.is_some());
+            return Err(Code::Conflict.error(crate::development::why_not_heard(
+                &event_type,
+                &installation,
+                live.as_ref(),
+                disabled,
+            )));
+        };
         Ok(WebhookDelivery {
             model,
             attempts: Vec::new(),

@@ -207,6 +207,10 @@ pub async fn send_to_app(
         .filter(delivery::Column::EventId.eq(id))
         .one(&txn)
         .await?;
-    txn.commit().await?;
+    // An event nobody hears is not kept.
+    match created {
+        Some(_) => txn.commit().await?,
+        None => txn.rollback().await?,
+    }
     Ok(created)
 }
