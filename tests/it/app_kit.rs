@@ -181,7 +181,35 @@ async fn a_new_node_app_passes_its_own_tests_and_goes_live_under_nexus_app_dev()
             .args(["test"])
             .current_dir(&project),
     );
-    lives_under_dev(&project, "Node Crm").await;
+    let mut dev = lives_under_dev(&project, "Node Crm").await;
+    // Its SDL is written in app.js: an edit is served, a refused one is found there.
+    let app_js = project.join("app.js");
+    let original = std::fs::read_to_string(&app_js).expect("app.js");
+    let anchor = "    nodecrmHello: String!\n";
+    assert!(
+        original.contains(anchor),
+        "the template changed: fix this test"
+    );
+    let with_field =
+        |field: &str| original.replace(anchor, &format!("{anchor}    {field}: String\n"));
+    std::fs::write(&app_js, with_field("nodecrmPing")).expect("edit");
+    dev.until("ready:").await;
+    let body = dev
+        .query("{ __type(name: \"Query\") { fields { name } } }")
+        .await;
+    assert!(body.to_string().contains("\"nodecrmPing\""), "{body}");
+    std::fs::write(&app_js, with_field("ping")).expect("edit");
+    dev.until("refused:").await;
+    let more = dev.until("  FIELD_NOT_NAMESPACED").await;
+    let line = 1 + with_field("ping")
+        .lines()
+        .position(|l| l == "    ping: String")
+        .expect("the edit");
+    let expected = format!("Query.ping (app.js:{line}): ");
+    assert!(
+        more.iter().any(|l| l.contains(&expected)),
+        "{expected} in {more:?}"
+    );
 }
 
 /// `nexus app dev` in `project`: its output lines as they come.
