@@ -3,6 +3,7 @@
 //!
 //! Every request goes to loopback; each scenario is bounded by a request count and a time limit.
 
+mod apps;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -66,6 +67,8 @@ enum Suite {
     Webhooks,
     Outbox,
     Audit,
+    /// An app's fields through the app plane, against the app asked directly.
+    Apps,
 }
 
 const IDENTITY_ONLY: &str = "{ organizations(first: 50) { edges { node { name members(first: 10) { edges { node { role user { email } } } } } } } }";
@@ -520,6 +523,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Suite::Outbox => outbox_scenarios(&stack, admin.id, args.concurrency).await?,
         Suite::Audit => audit_scenarios(&stack, admin.id, args.concurrency).await?,
+        Suite::Apps => apps::scenarios(&stack, &token).await?,
         Suite::Webhooks => unreachable!("run above"),
     };
     let mut tallies: Vec<Tally> = scenarios.iter().map(|_| Tally::default()).collect();
