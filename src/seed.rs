@@ -152,6 +152,7 @@ async fn create_apps(
                 price_cents: Some(1200),
                 currency: Some("USD".into()),
                 trial_days: None,
+                summary: None,
             },
         },
     )

@@ -21,6 +21,7 @@ mod m20261204_000015_session_epochs;
 mod m20261204_000016_mail_limits;
 mod m20261204_000017_webhook_replays;
 mod m20261207_000018_audit_signatures;
+mod m20261208_000019_store_listings;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000016_mail_limits::Migration),
             Box::new(m20261204_000017_webhook_replays::Migration),
             Box::new(m20261207_000018_audit_signatures::Migration),
+            Box::new(m20261208_000019_store_listings::Migration),
         ]
     }
 }

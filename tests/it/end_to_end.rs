@@ -165,7 +165,7 @@ async fn duplicates_are_conflicts_naming_the_value() {
     let body = stack
         .gql_as(
             &acme.admin.access,
-            "mutation { createApp(input: {namespace: \"analytics\", name: \"Copy\", category: \"x\"}) { id } }",
+            "mutation { createApp(input: {namespace: \"analytics\", name: \"Copy\", category: \"insights\"}) { id } }",
             json!({}),
         )
         .await;

@@ -32,6 +32,7 @@ mod schema_drift;
 mod sdk;
 mod secrets_at_rest;
 mod serve_router;
+mod store;
 mod submission;
 mod tenancy;
 mod two_factor;

@@ -8,6 +8,7 @@ pub mod installations;
 pub mod internal;
 pub mod license_sync;
 pub mod listing;
+pub mod markdown;
 mod name;
 pub mod oauth;
 pub mod registry;

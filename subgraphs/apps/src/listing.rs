@@ -1,19 +1,150 @@
 //! An app's listing, the `apps` row: its namespace, name, description, category, pricing and
-//! status (draft, published, suspended). This module is its only writer: created directly (the
-//! seed) or by a developer's first submission, its fields taken from each approved manifest,
-//! suspended by an admin. Its fields follow the manifest's rules (`nexus_registry::manifest`),
-//! whichever way they are set.
+//! status (draft, published, suspended), how the store shows it (`listing`: tagline, icon,
+//! screenshots, tags, URLs, pricing summary) and the categories it is filed under
+//! (`app_categories`). This module is its only writer: created directly (the seed) or by a
+//! developer's first submission, its fields taken from each approved manifest, suspended by an
+//! admin. Its fields follow the manifest's rules (`nexus_registry::manifest`), whichever way they
+//! are set; its categories are from the platform's list (`store_categories`).
 
 use chrono::Utc;
 use nexus_kit::error::{Result, bad_input, internal, on_conflict};
 use nexus_kit::id::new_id;
+use nexus_registry::manifest::Manifest;
+use nexus_registry::submission::SubmissionError;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, Set,
 };
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::entity::app::{self, AppStatus};
+use crate::entity::{app_category, store_category};
+
+/// How the store shows an app (`apps.listing`), as its approved manifest says.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreListing {
+    pub tagline: Option<String>,
+    pub icon: Option<String>,
+    pub screenshots: Vec<String>,
+    pub tags: Vec<String>,
+    /// The categories it is filed under, main one first (as `app_categories` has them).
+    pub categories: Vec<String>,
+    pub website: Option<String>,
+    pub docs: Option<String>,
+    pub support: Option<String>,
+    pub privacy: Option<String>,
+    pub terms: Option<String>,
+    pub pricing_summary: Option<String>,
+}
+
+impl StoreListing {
+    pub fn of(manifest: &Manifest) -> StoreListing {
+        let listing = &manifest.listing;
+        StoreListing {
+            tagline: listing.tagline.as_ref().map(|t| t.trim().to_owned()),
+            icon: listing.icon.clone(),
+            screenshots: listing.screenshots.clone(),
+            tags: listing.tags.clone(),
+            categories: nexus_registry::manifest::listing::categories(manifest),
+            website: manifest.urls.app.clone(),
+            docs: manifest.urls.docs.clone(),
+            support: manifest.urls.support.clone(),
+            privacy: manifest.urls.privacy.clone(),
+            terms: manifest.urls.terms.clone(),
+            pricing_summary: manifest.pricing.summary.clone(),
+        }
+    }
+
+    /// The app's listing as stored (an app created without a manifest has none yet).
+    pub fn stored(app: &app::Model) -> StoreListing {
+        let mut listing: StoreListing = app
+            .listing
+            .clone()
+            .and_then(|l| serde_json::from_value(l).ok())
+            .unwrap_or_default();
+        if listing.categories.is_empty() {
+            listing.categories = vec![app.category.clone()];
+        }
+        listing
+    }
+
+    fn to_json(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self).ok()
+    }
+}
+
+/// The manifest's categories that are not on the platform's list, each as a problem at its
+/// JSON path.
+pub async fn unknown_categories(
+    db: &DatabaseConnection,
+    manifest: &Manifest,
+) -> Result<Vec<SubmissionError>> {
+    let known = category_slugs(db).await?;
+    let named = std::iter::once(("/category".to_owned(), &manifest.category)).chain(
+        manifest
+            .listing
+            .categories
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (format!("/listing/categories/{i}"), c)),
+    );
+    Ok(named
+        .filter(|(_, c)| !known.contains(&c.trim().to_lowercase()))
+        .map(|(path, category)| SubmissionError {
+            code: "MANIFEST_CATEGORY".into(),
+            message: format!(
+                "`{category}` is not a store category; the platform's are {}",
+                known.join(", ")
+            ),
+            path: Some(path),
+            subgraph: None,
+            type_name: None,
+            field: None,
+        })
+        .collect())
+}
+
+/// The platform's store categories, by slug.
+pub async fn store_categories(db: &impl ConnectionTrait) -> Result<Vec<store_category::Model>> {
+    store_category::Entity::find()
+        .order_by_asc(store_category::Column::Slug)
+        .all(db)
+        .await
+        .map_err(internal)
+}
+
+/// The platform's category slugs, in order.
+pub async fn category_slugs(db: &impl ConnectionTrait) -> Result<Vec<String>> {
+    Ok(store_categories(db)
+        .await?
+        .into_iter()
+        .map(|c| c.slug)
+        .collect())
+}
+
+/// Files `app_id` under `categories` (the first is its main one), replacing what it had.
+async fn file_under(db: &impl ConnectionTrait, app_id: Uuid, categories: &[String]) -> Result<()> {
+    app_category::Entity::delete_many()
+        .filter(app_category::Column::AppId.eq(app_id))
+        .exec(db)
+        .await
+        .map_err(internal)?;
+    let rows = categories
+        .iter()
+        .enumerate()
+        .map(|(i, category)| app_category::ActiveModel {
+            app_id: Set(app_id),
+            category: Set(category.clone()),
+            position: Set(i32::try_from(i).unwrap_or(i32::MAX)),
+        });
+    app_category::Entity::insert_many(rows)
+        .on_empty_do_nothing()
+        .exec(db)
+        .await
+        .map_err(internal)?;
+    Ok(())
+}
 
 /// The manifest's namespace rule, as a GraphQL error.
 pub fn validate_namespace(namespace: &str) -> Result<()> {
@@ -38,9 +169,16 @@ pub async fn create_app(db: &DatabaseConnection, new: NewApp) -> Result<app::Mod
         .map_err(bad_input)?;
     let name = new.name.trim();
     let category = new.category.trim().to_lowercase();
+    let known = category_slugs(db).await?;
+    if !known.contains(&category) {
+        return Err(bad_input(format!(
+            "`{category}` is not a store category; the platform's are {}",
+            known.join(", ")
+        )));
+    }
     let now = Utc::now();
     let namespace = new.namespace;
-    app::ActiveModel {
+    let created = app::ActiveModel {
         id: Set(new_id()),
         namespace: Set(namespace.clone()),
         name: Set(name.to_owned()),
@@ -52,6 +190,7 @@ pub async fn create_app(db: &DatabaseConnection, new: NewApp) -> Result<app::Mod
         price_cents: Set(new.pricing.price_cents),
         currency: Set(new.pricing.currency),
         trial_days: Set(new.pricing.trial_days),
+        listing: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -61,7 +200,9 @@ pub async fn create_app(db: &DatabaseConnection, new: NewApp) -> Result<app::Mod
         on_conflict(e, || {
             format!("an app with namespace `{namespace}` already exists")
         })
-    })
+    })?;
+    file_under(db, created.id, std::slice::from_ref(&created.category)).await?;
+    Ok(created)
 }
 
 pub async fn find_app_by_namespace(
@@ -83,7 +224,7 @@ pub(crate) async fn create_draft(
     developer: Uuid,
 ) -> Result<app::Model> {
     let now = Utc::now();
-    app::ActiveModel {
+    let created = app::ActiveModel {
         id: Set(new_id()),
         namespace: Set(manifest.namespace.clone()),
         name: Set(manifest.name.clone()),
@@ -95,6 +236,7 @@ pub(crate) async fn create_draft(
         price_cents: Set(manifest.pricing.price_cents),
         currency: Set(manifest.pricing.currency.clone()),
         trial_days: Set(manifest.pricing.trial_days),
+        listing: Set(StoreListing::of(manifest).to_json()),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -107,7 +249,14 @@ pub(crate) async fn create_draft(
                 manifest.namespace
             )
         })
-    })
+    })?;
+    file_under(
+        db,
+        created.id,
+        &nexus_registry::manifest::listing::categories(manifest),
+    )
+    .await?;
+    Ok(created)
 }
 
 /// An approved manifest is the listing from now on, and the app is published (again, after a
@@ -132,8 +281,15 @@ pub(crate) async fn publish(
         app.price_cents = Set(manifest.pricing.price_cents);
         app.currency = Set(manifest.pricing.currency.clone());
         app.trial_days = Set(manifest.pricing.trial_days);
+        app.listing = Set(StoreListing::of(manifest).to_json());
         app.updated_at = Set(now);
         app.update(txn).await.map_err(internal)?;
+        file_under(
+            txn,
+            app_id,
+            &nexus_registry::manifest::listing::categories(manifest),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -178,6 +334,7 @@ mod tests {
             price_cents: price,
             currency: currency.map(str::to_owned),
             trial_days: None,
+            summary: None,
         };
         assert!(valid(&paid(Some(900), Some("USD"))));
         assert!(!valid(&paid(None, Some("USD"))));
@@ -188,6 +345,7 @@ mod tests {
             price_cents: None,
             currency: None,
             trial_days: Some(14),
+            summary: None,
         };
         assert!(valid(&trial));
     }

@@ -34,6 +34,8 @@ pub struct Model {
     pub price_cents: Option<i64>,
     pub currency: Option<String>,
     pub trial_days: Option<i32>,
+    /// How the store shows the app, from its approved manifest (`crate::listing::StoreListing`).
+    pub listing: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

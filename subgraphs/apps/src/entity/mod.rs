@@ -1,6 +1,7 @@
 //! sea-orm entities of the tables apps owns.
 
 pub mod app;
+pub mod app_category;
 pub mod app_credential;
 pub mod app_version;
 pub mod installation;
@@ -8,4 +9,5 @@ pub mod oauth_authorization;
 pub mod oauth_code;
 pub mod oauth_grant;
 pub mod oauth_refresh_token;
+pub mod store_category;
 pub mod supergraph_version;

@@ -4,6 +4,7 @@ mod authorizations;
 mod development;
 mod mutation;
 mod query;
+mod store;
 mod types;
 mod versions;
 mod webhooks;
@@ -22,6 +23,7 @@ pub struct RootQuery(
     VersionQuery,
     authorizations::AuthorizationQuery,
     development::DevelopmentQuery,
+    store::StoreQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -32,5 +34,6 @@ pub struct RootMutation(
     webhooks::WebhookMutation,
     authorizations::AuthorizationMutation,
     development::DevelopmentMutation,
+    store::StoreMutation,
 );
 pub use types::{App, Installation, OrganizationInstallations, UserRef};

@@ -59,6 +59,7 @@ impl Mutation {
             price_cents: p.price_cents,
             currency: p.currency,
             trial_days: p.trial_days,
+            summary: None,
         });
         let new = NewApp {
             namespace: input.namespace,

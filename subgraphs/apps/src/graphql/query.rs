@@ -63,7 +63,16 @@ impl Query {
         let filter = filter.unwrap_or_default();
         let mut condition = Condition::all();
         if let Some(category) = filter.category {
-            condition = condition.add(app::Column::Category.eq(category.trim().to_lowercase()));
+            // Any of the categories it is filed under.
+            let filed = sea_orm::sea_query::Query::select()
+                .column(crate::entity::app_category::Column::AppId)
+                .from(crate::entity::app_category::Entity)
+                .and_where(
+                    Expr::col(crate::entity::app_category::Column::Category)
+                        .eq(category.trim().to_lowercase()),
+                )
+                .to_owned();
+            condition = condition.add(app::Column::Id.in_subquery(filed));
         }
         if let Some(status) = filter.status {
             condition = condition.add(app::Column::Status.eq(status));

@@ -53,9 +53,27 @@ pub struct AppPricing {
     /// ISO 4217 code.
     pub currency: Option<String>,
     pub trial_days: Option<i32>,
+    /// One line the store shows beside the model.
+    pub summary: Option<String>,
+}
+
+/// Where to learn more about an app, as its developer lists them.
+#[derive(SimpleObject)]
+pub struct AppLinks {
+    pub website: Option<String>,
+    pub docs: Option<String>,
+    pub support: Option<String>,
+    pub privacy: Option<String>,
+    pub terms: Option<String>,
 }
 
 pub struct App(pub app::Model);
+
+impl App {
+    fn listing(&self) -> crate::listing::StoreListing {
+        crate::listing::StoreListing::stored(&self.0)
+    }
+}
 
 #[Object]
 impl App {
@@ -72,12 +90,55 @@ impl App {
         &self.0.name
     }
 
+    /// What the app does, in Markdown, as its developer wrote it.
     async fn description(&self) -> &str {
         &self.0.description
     }
 
+    /// The description rendered for a page: HTML from the Markdown, with raw HTML shown as text
+    /// and everything but plain formatting, links and images removed.
+    async fn description_html(&self) -> String {
+        crate::markdown::to_safe_html(&self.0.description)
+    }
+
+    /// One line under the name in the store.
+    async fn tagline(&self) -> Option<String> {
+        self.listing().tagline
+    }
+
+    /// An https URL of the app's icon.
+    async fn icon(&self) -> Option<String> {
+        self.listing().icon
+    }
+
+    /// https URLs of images of the app at work, in order.
+    async fn screenshots(&self) -> Vec<String> {
+        self.listing().screenshots
+    }
+
+    async fn tags(&self) -> Vec<String> {
+        self.listing().tags
+    }
+
+    /// The app's main category (the first of `categories`).
     async fn category(&self) -> &str {
         &self.0.category
+    }
+
+    /// The store categories the app is filed under, its main one first.
+    async fn categories(&self) -> Vec<String> {
+        self.listing().categories
+    }
+
+    async fn links(&self) -> AppLinks {
+        let listing = self.listing();
+        AppLinks {
+            website: listing.website,
+            docs: listing.docs,
+            support: listing.support,
+            privacy: listing.privacy,
+            terms: listing.terms,
+        }
     }
 
     async fn status(&self) -> AppStatus {
@@ -90,6 +151,7 @@ impl App {
             price_cents: self.0.price_cents,
             currency: self.0.currency.clone(),
             trial_days: self.0.trial_days,
+            summary: self.listing().pricing_summary,
         }
     }
 

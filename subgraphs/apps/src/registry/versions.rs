@@ -87,6 +87,15 @@ pub async fn submit(
             }
         },
     };
+    // The platform's list of categories is the database's: checked here, with the other
+    // manifest problems (nothing is filed).
+    let unknown = crate::listing::unknown_categories(db, &manifest).await?;
+    if !unknown.is_empty() {
+        return Ok(Submitted {
+            version: None,
+            errors: unknown.into_iter().chain(errors).collect(),
+        });
+    }
     let existing = crate::listing::find_app_by_namespace(db, &manifest.namespace).await?;
     let app = match existing {
         Some(app) if app.developer_id != developer => {

@@ -1,6 +1,8 @@
 //! An app's `manifest.json`: the model, its JSON Schema (committed at
 //! `schema/manifest.schema.json`) and validation that reports every problem with its JSON path.
 
+pub mod listing;
+
 use std::collections::BTreeSet;
 
 use schemars::JsonSchema;
@@ -57,13 +59,19 @@ pub struct Manifest {
     pub name: String,
     /// Semantic version of this app version, e.g. `1.2.0`.
     pub version: String,
+    /// What the app does, in Markdown (at most 20,000 characters): shown in the store rendered
+    /// and sanitized, never as raw HTML.
     #[serde(default)]
     pub description: String,
+    /// The app's main category, from the platform's list (`storeCategories`).
     pub category: String,
     pub author: Author,
     pub pricing: Pricing,
     #[serde(default)]
     pub urls: Urls,
+    /// How the store shows the app; takes effect when the version is approved.
+    #[serde(default, skip_serializing_if = "listing::Listing::is_empty")]
+    pub listing: listing::Listing,
     pub graphql: GraphqlConfig,
     #[serde(default)]
     pub scopes: Scopes,
@@ -162,6 +170,9 @@ pub struct Pricing {
     /// Trial apps: days of the automatic trial license.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial_days: Option<i32>,
+    /// One line the store shows beside the model, e.g. "Free up to 5 users, then $4 a user".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
 }
 
 impl Pricing {
@@ -171,6 +182,7 @@ impl Pricing {
             price_cents: None,
             currency: None,
             trial_days: None,
+            summary: None,
         }
     }
 }
@@ -186,6 +198,9 @@ pub struct Urls {
     pub support: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privacy: Option<String>,
+    /// The app's terms of service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terms: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -293,6 +308,7 @@ pub fn validate(
 
     check_fields(&manifest, &mut problem);
     check_pricing(&manifest.pricing, &mut problem);
+    listing::check(&manifest, &mut problem);
     check_urls(&manifest, &mut problem);
     check_scopes(&manifest, scope_catalog, &mut problem);
     check_webhooks(&manifest, &mut problem);
@@ -343,6 +359,7 @@ fn check_urls(manifest: &Manifest, problem: &mut impl FnMut(&str, &'static str, 
         ("/urls/docs", manifest.urls.docs.as_deref()),
         ("/urls/support", manifest.urls.support.as_deref()),
         ("/urls/privacy", manifest.urls.privacy.as_deref()),
+        ("/urls/terms", manifest.urls.terms.as_deref()),
         (
             "/graphql/subgraph_url",
             Some(manifest.graphql.subgraph_url.as_str()),
