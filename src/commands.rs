@@ -414,7 +414,7 @@ async fn spawn_background_work(
             config.retention(),
         ));
         // The registry's feed needs a head: the first start records the core-only version.
-        nexus_apps::registry::versions::startup_supergraph(db, registry).await?;
+        nexus_apps::startup(db, registry).await?;
         jobs.extend(nexus_apps::spawn_jobs(
             db.clone(),
             registry.clone(),

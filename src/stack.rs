@@ -127,7 +127,7 @@ impl Stack {
             registry.clone(),
         )?;
         let subgraphs = serve_subgraphs(listeners, &services)?;
-        registry.publish(nexus_apps::registry::versions::startup_supergraph(&db, &registry).await?);
+        registry.publish(nexus_apps::startup(&db, &registry).await?);
         let mut jobs = nexus_apps::spawn_jobs(
             db.clone(),
             registry.clone(),

@@ -1,7 +1,9 @@
 //! Owner: apps. The store's listings: what an approved manifest says of how the app is shown
 //! (`apps.listing`: tagline, icon, screenshots, tags, URLs, pricing summary), the categories it
 //! is filed under (`app_categories`, filtered and counted by the store) and the platform's list of
-//! categories (`store_categories`, kept by platform admins; seeded with a first list).
+//! categories (`store_categories`, kept by platform admins; seeded with a first list); what its
+//! live version can touch (`apps.access`, and `app_access` — one row per core type it extends and
+//! per scope it asks for — for the store's filters).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -15,6 +17,15 @@ enum Apps {
     Id,
     Category,
     Listing,
+    Access,
+}
+
+#[derive(DeriveIden)]
+enum AppAccess {
+    Table,
+    AppId,
+    Kind,
+    Value,
 }
 
 #[derive(DeriveIden)]
@@ -59,6 +70,47 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(Apps::Table)
                     .add_column(json_null(Apps::Listing))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Apps::Table)
+                    .add_column(json_null(Apps::Access))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(AppAccess::Table)
+                    .col(uuid(AppAccess::AppId))
+                    .col(string_len(AppAccess::Kind, 16))
+                    .col(string_len(AppAccess::Value, 128))
+                    .primary_key(
+                        Index::create()
+                            .col(AppAccess::AppId)
+                            .col(AppAccess::Kind)
+                            .col(AppAccess::Value),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(AppAccess::Table, AppAccess::AppId)
+                            .to(Apps::Table, Apps::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("app_access_by_fact")
+                    .table(AppAccess::Table)
+                    .col(AppAccess::Kind)
+                    .col(AppAccess::Value)
+                    .col(AppAccess::AppId)
                     .to_owned(),
             )
             .await?;
@@ -139,6 +191,17 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(AppAccess::Table).to_owned())
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Apps::Table)
+                    .drop_column(Apps::Access)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .drop_table(Table::drop().table(AppCategories::Table).to_owned())
             .await?;

@@ -1,6 +1,7 @@
 //! The registry: which subgraphs make the supergraph, and composing them with `apollo-federation`
 //! (the same code the embedded router plans with, so what composes here loads there).
 
+pub mod access;
 pub mod app_plane;
 pub mod compose;
 pub mod composer;

@@ -263,3 +263,128 @@ async fn platform_admins_keep_the_list_of_categories() {
     assert_eq!(data["app"]["categories"], json!(["insights", "astrology"]));
     stack.stop().await;
 }
+
+const ACCESS: &str = "{ extends { type fields } requiredScopes optionalScopes webhookEvents signsUsersIn redirectHosts }";
+const CHANGES: &str = "{ firstVersion addedFields removedFields addedScopes removedScopes newlyRequiredScopes addedWebhookEvents removedWebhookEvents startsSigningUsersIn stopsSigningUsersIn addedRedirectHosts removedRedirectHosts }";
+
+#[tokio::test]
+async fn what_an_app_can_touch_is_computed_from_it_and_each_version_says_what_it_adds() {
+    let stack = TestStack::start().await;
+    let developer = stack.sign_up("dev@analytics.test", "Dev").await;
+    let admin = stack.platform_admin("admin@nexus.test").await;
+    let (ada, _) = stack.owner_of("ada@acme.test", "Acme", "acme").await;
+    let app = FakeApp::analytics().await;
+    let mut first = manifest("analytics", &app.url(), &["users:read"]);
+    first["webhooks"] =
+        json!({ "endpoint": "https://hooks.analytics.example/n", "events": ["app.installed"] });
+    let (app_id, first_version) = stack.publish_app(&developer, &admin, &first).await;
+    let query =
+        format!("query($id: ID!) {{ app(id: $id) {{ access {ACCESS} accessChanges {CHANGES} }} }}");
+    let data = stack
+        .data_as(&ada.access, &query, json!({ "id": app_id }))
+        .await;
+    assert_eq!(
+        data["app"]["access"],
+        json!({
+            "extends": [{ "type": "User", "fields": ["analyticsProfile"] }],
+            "requiredScopes": ["users:read"], "optionalScopes": [],
+            "webhookEvents": ["app.installed"], "signsUsersIn": false, "redirectHosts": []
+        }),
+        "{data}"
+    );
+    assert_eq!(data["app"]["accessChanges"]["firstVersion"], true, "{data}");
+    assert_eq!(
+        data["app"]["accessChanges"]["addedFields"],
+        json!(["User.analyticsProfile"])
+    );
+
+    // Version 2 adds a field on Organization, a required scope and "Sign in with Nexus".
+    let wider = FakeApp::start(format!(
+        "{}\ntype Organization @key(fields: \"id\") {{ id: ID! analyticsSeats: Int }}",
+        analytics_sdl()
+    ))
+    .await;
+    let mut second = manifest(
+        "analytics",
+        &wider.url(),
+        &["users:read", "organizations:read"],
+    );
+    second["version"] = json!("1.1.0");
+    second["webhooks"] = first["webhooks"].clone();
+    second["oauth"] = json!({ "redirect_uris": ["https://app.analytics.example/callback"] });
+    let (_, second_version) = stack.submit_app(&developer, &second).await;
+    let data = stack
+        .data_as(
+            &admin.access,
+            &format!("query($id: ID!) {{ app(id: $id) {{ versions(first: 5) {{ edges {{ node {{ id status accessChanges {CHANGES} }} }} }} }} }}"),
+            json!({ "id": app_id }),
+        )
+        .await;
+    let versions = data["app"]["versions"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let review = versions
+        .iter()
+        .find(|v| v["node"]["id"] == second_version.as_str())
+        .expect("the version in review");
+    assert_eq!(
+        review["node"]["accessChanges"],
+        json!({
+            "firstVersion": false,
+            "addedFields": ["Organization.analyticsSeats"], "removedFields": [],
+            "addedScopes": ["organizations:read"], "removedScopes": [],
+            "newlyRequiredScopes": ["organizations:read"],
+            "addedWebhookEvents": [], "removedWebhookEvents": [],
+            "startsSigningUsersIn": true, "stopsSigningUsersIn": false,
+            "addedRedirectHosts": ["app.analytics.example"], "removedRedirectHosts": []
+        }),
+        "{data}"
+    );
+    assert!(
+        versions
+            .iter()
+            .any(|v| v["node"]["id"] == first_version.as_str())
+    );
+
+    // The store filters by what the live version touches: the new one only once approved.
+    let count = |filter: &'static str| {
+        let stack = &stack;
+        let token = ada.access.clone();
+        async move {
+            let data = stack
+                .data_as(
+                    &token,
+                    &format!("{{ apps(filter: {filter}) {{ edges {{ node {{ namespace }} }} }} }}"),
+                    json!({}),
+                )
+                .await;
+            data["apps"]["edges"]
+                .as_array()
+                .map(Vec::len)
+                .unwrap_or_default()
+        }
+    };
+    assert_eq!(count("{extends: \"User\"}").await, 1);
+    assert_eq!(count("{extends: \"Organization\"}").await, 0);
+    assert_eq!(count("{scope: \"users:read\"}").await, 1);
+    assert_eq!(count("{scope: \"organizations:read\"}").await, 0);
+    stack.approve_version(&admin, &second_version).await;
+    assert_eq!(count("{extends: \"Organization\"}").await, 1);
+    assert_eq!(count("{scope: \"organizations:read\"}").await, 1);
+    assert_eq!(
+        count("{extends: \"Organization\", scope: \"users:read\", category: \"insights\"}").await,
+        1
+    );
+    assert_eq!(count("{extends: \"License\"}").await, 0);
+    let data = stack
+        .data_as(&ada.access, &query, json!({ "id": app_id }))
+        .await;
+    assert_eq!(data["app"]["access"]["signsUsersIn"], true, "{data}");
+    assert_eq!(
+        data["app"]["accessChanges"]["addedFields"],
+        json!(["Organization.analyticsSeats"]),
+        "{data}"
+    );
+    stack.stop().await;
+}

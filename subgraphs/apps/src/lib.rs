@@ -57,6 +57,17 @@ pub fn schema(
     .finish()
 }
 
+/// What the apps service does once at start, before serving: the supergraph to serve (see
+/// `registry::versions::startup_supergraph`), and what live apps can touch recorded where it
+/// never was (apps approved before Nexus recorded it).
+pub async fn startup(db: &DatabaseConnection, registry: &Registry) -> anyhow::Result<String> {
+    let supergraph = registry::versions::startup_supergraph(db, registry).await?;
+    listing::backfill_access(db)
+        .await
+        .map_err(|e| anyhow::anyhow!("recording what live apps can touch: {}", e.message))?;
+    Ok(supergraph)
+}
+
 /// The apps service's periodic work: health checks of live apps every `health_interval`, and
 /// installations of paid apps following their licenses every `license_sync_interval`.
 pub fn spawn_jobs(

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::entity::app::{self, AppStatus};
-use crate::entity::{app_category, store_category};
+use crate::entity::{app_access, app_category, store_category};
+use nexus_registry::access::Access;
 
 /// How the store shows an app (`apps.listing`), as its approved manifest says.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,6 +124,95 @@ pub async fn category_slugs(db: &impl ConnectionTrait) -> Result<Vec<String>> {
         .collect())
 }
 
+/// Records what the app's live version can touch: on the row, and as facts the store filters by.
+async fn record_access(db: &impl ConnectionTrait, app_id: Uuid, access: &Access) -> Result<()> {
+    app::Entity::update_many()
+        .col_expr(
+            app::Column::Access,
+            sea_orm::sea_query::Expr::value(serde_json::to_value(access).ok()),
+        )
+        .filter(app::Column::Id.eq(app_id))
+        .exec(db)
+        .await
+        .map_err(internal)?;
+    app_access::Entity::delete_many()
+        .filter(app_access::Column::AppId.eq(app_id))
+        .exec(db)
+        .await
+        .map_err(internal)?;
+    let facts = access
+        .extends
+        .keys()
+        .map(|t| (app_access::EXTENDS, t.clone()))
+        .chain(access.scopes().into_iter().map(|s| (app_access::SCOPE, s)))
+        .map(|(kind, value)| app_access::ActiveModel {
+            app_id: Set(app_id),
+            kind: Set(kind.to_owned()),
+            value: Set(value),
+        });
+    app_access::Entity::insert_many(facts)
+        .on_empty_do_nothing()
+        .exec(db)
+        .await
+        .map_err(internal)?;
+    Ok(())
+}
+
+/// What an app's live version can touch, as stored; none before its first approval.
+pub fn stored_access(app: &app::Model) -> Option<Access> {
+    serde_json::from_value(app.access.clone()?).ok()
+}
+
+/// What a version can touch: from its manifest and the SDL it was checked with.
+pub fn version_access(version: &crate::entity::app_version::Model) -> Option<Access> {
+    let manifest: Manifest = serde_json::from_value(version.manifest.clone()).ok()?;
+    Some(Access::of(&manifest, version.sdl.as_deref()?))
+}
+
+/// The approved version `version` follows (the one live before it), if any.
+pub async fn previous_approved(
+    db: &impl ConnectionTrait,
+    version: &crate::entity::app_version::Model,
+) -> Result<Option<crate::entity::app_version::Model>> {
+    use crate::entity::app_version::{self, AppVersionStatus};
+    app_version::Entity::find()
+        .filter(app_version::Column::AppId.eq(version.app_id))
+        .filter(app_version::Column::Id.ne(version.id))
+        .filter(
+            app_version::Column::Status
+                .is_in([AppVersionStatus::Approved, AppVersionStatus::Superseded]),
+        )
+        .filter(app_version::Column::CreatedAt.lte(version.created_at))
+        .order_by_desc(app_version::Column::CreatedAt)
+        .one(db)
+        .await
+        .map_err(internal)
+}
+
+/// Apps live since before access was recorded get theirs from their live version (at start).
+pub async fn backfill_access(db: &DatabaseConnection) -> Result<usize> {
+    use crate::entity::app_version::{self, AppVersionStatus};
+    let missing = app::Entity::find()
+        .filter(app::Column::Access.is_null())
+        .all(db)
+        .await
+        .map_err(internal)?;
+    let mut filled = 0;
+    for app in missing {
+        let live = app_version::Entity::find()
+            .filter(app_version::Column::AppId.eq(app.id))
+            .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
+            .one(db)
+            .await
+            .map_err(internal)?;
+        if let Some(access) = live.as_ref().and_then(version_access) {
+            record_access(db, app.id, &access).await?;
+            filled += 1;
+        }
+    }
+    Ok(filled)
+}
+
 /// Files `app_id` under `categories` (the first is its main one), replacing what it had.
 async fn file_under(db: &impl ConnectionTrait, app_id: Uuid, categories: &[String]) -> Result<()> {
     app_category::Entity::delete_many()
@@ -191,6 +281,7 @@ pub async fn create_app(db: &DatabaseConnection, new: NewApp) -> Result<app::Mod
         currency: Set(new.pricing.currency),
         trial_days: Set(new.pricing.trial_days),
         listing: Set(None),
+        access: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -237,6 +328,7 @@ pub(crate) async fn create_draft(
         currency: Set(manifest.pricing.currency.clone()),
         trial_days: Set(manifest.pricing.trial_days),
         listing: Set(StoreListing::of(manifest).to_json()),
+        access: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -259,12 +351,13 @@ pub(crate) async fn create_draft(
     Ok(created)
 }
 
-/// An approved manifest is the listing from now on, and the app is published (again, after a
-/// suspension).
+/// An approved manifest is the listing from now on, what its version (serving `sdl`) can touch is
+/// the app's, and the app is published (again, after a suspension).
 pub(crate) async fn publish(
     txn: &DatabaseTransaction,
     app_id: Uuid,
     manifest: &nexus_registry::manifest::Manifest,
+    sdl: &str,
     now: chrono::DateTime<Utc>,
 ) -> Result<()> {
     if let Some(app) = app::Entity::find_by_id(app_id)
@@ -290,6 +383,7 @@ pub(crate) async fn publish(
             &nexus_registry::manifest::listing::categories(manifest),
         )
         .await?;
+        record_access(txn, app_id, &Access::of(manifest, sdl)).await?;
     }
     Ok(())
 }

@@ -36,6 +36,8 @@ pub struct Model {
     pub trial_days: Option<i32>,
     /// How the store shows the app, from its approved manifest (`crate::listing::StoreListing`).
     pub listing: Option<Json>,
+    /// What its live version can touch (`nexus_registry::access::Access`); none before one.
+    pub access: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

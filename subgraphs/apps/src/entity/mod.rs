@@ -1,6 +1,7 @@
 //! sea-orm entities of the tables apps owns.
 
 pub mod app;
+pub mod app_access;
 pub mod app_category;
 pub mod app_credential;
 pub mod app_version;

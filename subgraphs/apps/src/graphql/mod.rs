@@ -1,5 +1,6 @@
 //! Apps' part of the supergraph, and the stubs of identity's entities it points at.
 
+mod access;
 mod authorizations;
 mod development;
 mod mutation;

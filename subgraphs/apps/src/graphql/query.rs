@@ -18,7 +18,12 @@ use nexus_kit::auth::caller;
 
 #[derive(InputObject, Default)]
 pub struct AppFilter {
+    /// Any of the categories an app is filed under.
     pub category: Option<String>,
+    /// Apps whose live version adds fields to this core type (`Organization`).
+    pub extends: Option<String>,
+    /// Apps whose live version asks for this scope, required or optional (`users:read`).
+    pub scope: Option<String>,
     /// Case-insensitive match on name, namespace or description.
     pub search: Option<String>,
     pub status: Option<AppStatus>,
@@ -73,6 +78,19 @@ impl Query {
                 )
                 .to_owned();
             condition = condition.add(app::Column::Id.in_subquery(filed));
+        }
+        for (kind, value) in [
+            (crate::entity::app_access::EXTENDS, filter.extends),
+            (crate::entity::app_access::SCOPE, filter.scope),
+        ] {
+            let Some(value) = value else { continue };
+            let having = sea_orm::sea_query::Query::select()
+                .column(crate::entity::app_access::Column::AppId)
+                .from(crate::entity::app_access::Entity)
+                .and_where(Expr::col(crate::entity::app_access::Column::Kind).eq(kind))
+                .and_where(Expr::col(crate::entity::app_access::Column::Value).eq(value.trim()))
+                .to_owned();
+            condition = condition.add(app::Column::Id.in_subquery(having));
         }
         if let Some(status) = filter.status {
             condition = condition.add(app::Column::Status.eq(status));

@@ -130,6 +130,31 @@ impl App {
         self.listing().categories
     }
 
+    /// What the app can touch, computed from its live version (its subgraph as the extension
+    /// policy let it through, its manifest); null before its first approval.
+    async fn access(&self) -> Option<super::access::AppAccess> {
+        self.access_now()
+    }
+
+    /// What its live version touches that the approved version before it did not.
+    async fn access_changes(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<super::access::AppAccessChanges>> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let db = ctx.data_unchecked::<sea_orm::DatabaseConnection>();
+        let live = app_version::Entity::find()
+            .filter(app_version::Column::AppId.eq(self.0.id))
+            .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
+            .one(db)
+            .await
+            .map_err(internal)?;
+        match live {
+            Some(version) => super::access::changes_of(ctx, &version).await,
+            None => Ok(None),
+        }
+    }
+
     async fn links(&self) -> AppLinks {
         let listing = self.listing();
         AppLinks {
@@ -398,5 +423,19 @@ impl AppVersion {
 
     async fn app(&self, ctx: &Context<'_>) -> Result<Option<App>> {
         Ok(load::<app::Entity>(ctx, self.0.app_id).await?.map(App))
+    }
+
+    /// What this version can touch; null when its subgraph never answered.
+    async fn access(&self) -> Option<super::access::AppAccess> {
+        self.access_of()
+    }
+
+    /// What it touches that the approved version before it did not, and what it drops: what a
+    /// reviewer looks at first.
+    async fn access_changes(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<super::access::AppAccessChanges>> {
+        super::access::changes_of(ctx, &self.0).await
     }
 }

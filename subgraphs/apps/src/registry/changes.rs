@@ -86,7 +86,7 @@ async fn approve_in(
         SubgraphSdl {
             name: manifest.namespace.clone(),
             routing_url: version.subgraph_url.clone(),
-            sdl,
+            sdl: sdl.clone(),
         },
     ));
     app_version::Entity::update_many()
@@ -111,7 +111,7 @@ async fn approve_in(
         crate::events::version("app_version.approved", &approved),
     )
     .await?;
-    crate::listing::publish(txn, version.app_id, &manifest, now).await?;
+    crate::listing::publish(txn, version.app_id, &manifest, &sdl, now).await?;
     let audit = audit.target("app", approved.app_id).details(json!({
         "app_version_id": approved.id,
         "namespace": manifest.namespace,
