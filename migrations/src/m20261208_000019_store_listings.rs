@@ -3,7 +3,8 @@
 //! is filed under (`app_categories`, filtered and counted by the store) and the platform's list of
 //! categories (`store_categories`, kept by platform admins; seeded with a first list); what its
 //! live version can touch (`apps.access`, and `app_access` — one row per core type it extends and
-//! per scope it asks for — for the store's filters).
+//! per scope it asks for — for the store's filters); the apps platform admins feature
+//! (`featured_apps`, in order).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -34,6 +35,15 @@ enum AppCategories {
     AppId,
     Category,
     Position,
+}
+
+#[derive(DeriveIden)]
+enum FeaturedApps {
+    Table,
+    AppId,
+    Position,
+    FeaturedBy,
+    FeaturedAt,
 }
 
 #[derive(DeriveIden)]
@@ -169,6 +179,23 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(FeaturedApps::Table)
+                    .col(uuid(FeaturedApps::AppId).primary_key())
+                    .col(integer(FeaturedApps::Position))
+                    .col(uuid(FeaturedApps::FeaturedBy))
+                    .col(timestamp_with_time_zone(FeaturedApps::FeaturedAt))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(FeaturedApps::Table, FeaturedApps::AppId)
+                            .to(Apps::Table, Apps::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
         // Every app is filed under the category it has.
         let backfill = Query::insert()
             .into_table(AppCategories::Table)
@@ -191,6 +218,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(FeaturedApps::Table).to_owned())
+            .await?;
         manager
             .drop_table(Table::drop().table(AppAccess::Table).to_owned())
             .await?;

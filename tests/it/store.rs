@@ -388,3 +388,119 @@ async fn what_an_app_can_touch_is_computed_from_it_and_each_version_says_what_it
     );
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn platform_admins_feature_published_apps_in_order() {
+    let stack = TestStack::start().await;
+    let developer = stack.sign_up("dev@analytics.test", "Dev").await;
+    let admin = stack.platform_admin("admin@nexus.test").await;
+    let db = &stack.stack.db;
+    let apps = nexus::seed::published_apps(db, &["alpha", "beta", "gamma"])
+        .await
+        .expect("apps");
+    let ids: Vec<String> = apps.iter().map(|id| id.to_string()).collect();
+    let set = "mutation($ids: [ID!]!) { setFeaturedApps(appIds: $ids) { namespace } }";
+    let body = stack
+        .gql_as(&developer.access, set, json!({ "ids": [ids[0]] }))
+        .await;
+    assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+    // A draft is not featured; nor an app twice, nor 25.
+    let app = FakeApp::analytics().await;
+    let (draft, _) = stack
+        .submit_app(
+            &developer,
+            &manifest("analytics", &app.url(), &["users:read"]),
+        )
+        .await;
+    for bad in [
+        json!([ids[0], draft]),
+        json!([ids[0], ids[0]]),
+        json!(vec![ids[0].clone(); 25]),
+    ] {
+        let body = stack
+            .gql_as(&admin.access, set, json!({ "ids": bad }))
+            .await;
+        assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    }
+    let data = stack
+        .data_as(&admin.access, set, json!({ "ids": [ids[2], ids[0]] }))
+        .await;
+    assert_eq!(
+        data["setFeaturedApps"],
+        json!([{ "namespace": "gamma" }, { "namespace": "alpha" }])
+    );
+    let body = stack.gql("{ featuredApps { namespace } }", json!({})).await;
+    assert_eq!(
+        body["data"]["featuredApps"],
+        json!([{ "namespace": "gamma" }, { "namespace": "alpha" }]),
+        "{body}"
+    );
+    stack.stop().await;
+}
+
+const STORE_PAGE: &str = "{ apps(first: 100) { edges { node { name tagline icon tags categories descriptionHtml \
+    pricing { model summary } links { support } access { extends { type fields } requiredScopes } \
+    developer { id } } } } }";
+
+/// A page of the store costs the same statements for 5 apps as for 60.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_page_costs_the_same_for_few_and_many_apps() {
+    let stack = TestStack::start().await;
+    let admin = stack.platform_admin("admin@nexus.test").await;
+    let db = &stack.stack.db;
+    let names: Vec<String> = (0..60).map(|i| format!("app{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    nexus::seed::published_apps(db, &refs[..5])
+        .await
+        .expect("apps");
+    let cost = |expected: usize| {
+        let stack = &stack;
+        let token = admin.access.clone();
+        async move {
+            let before = stack.stack.statements.get();
+            let data = stack.data_as(&token, STORE_PAGE, json!({})).await;
+            let after = stack.stack.statements.get();
+            assert_eq!(
+                data["apps"]["edges"].as_array().map(Vec::len),
+                Some(expected),
+                "{data}"
+            );
+            after - before
+        }
+    };
+    let with_5 = cost(5).await;
+    for chunk in refs[5..].chunks(5) {
+        nexus_apps_for(db, chunk).await;
+    }
+    let with_60 = cost(60).await;
+    assert_eq!(
+        with_5, with_60,
+        "the statements grew with the apps on the page"
+    );
+    stack.stop().await;
+}
+
+/// More apps by the seed's developer.
+async fn nexus_apps_for(db: &sea_orm::DatabaseConnection, namespaces: &[&str]) {
+    use nexus_apps::listing::{NewApp, Pricing, create_app};
+    let developer = nexus_identity::users::find_user_by_email(db, "dev@apps.test")
+        .await
+        .expect("found")
+        .expect("the seed's developer");
+    for namespace in namespaces {
+        create_app(
+            db,
+            NewApp {
+                namespace: (*namespace).into(),
+                name: (*namespace).into(),
+                description: "An app".into(),
+                category: "tools".into(),
+                developer_id: developer.id,
+                status: nexus_apps::entity::app::AppStatus::Published,
+                pricing: Pricing::free(),
+            },
+        )
+        .await
+        .expect("created");
+    }
+}

@@ -5,6 +5,7 @@ pub mod app_access;
 pub mod app_category;
 pub mod app_credential;
 pub mod app_version;
+pub mod featured_app;
 pub mod installation;
 pub mod oauth_authorization;
 pub mod oauth_code;
