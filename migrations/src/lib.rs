@@ -22,6 +22,7 @@ mod m20261204_000016_mail_limits;
 mod m20261204_000017_webhook_replays;
 mod m20261207_000018_audit_signatures;
 mod m20261208_000019_store_listings;
+mod m20261208_000020_store_search;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000017_webhook_replays::Migration),
             Box::new(m20261207_000018_audit_signatures::Migration),
             Box::new(m20261208_000019_store_listings::Migration),
+            Box::new(m20261208_000020_store_search::Migration),
         ]
     }
 }

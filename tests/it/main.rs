@@ -33,6 +33,7 @@ mod sdk;
 mod secrets_at_rest;
 mod serve_router;
 mod store;
+mod store_search;
 mod submission;
 mod tenancy;
 mod two_factor;

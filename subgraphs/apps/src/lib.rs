@@ -12,6 +12,7 @@ pub mod markdown;
 mod name;
 pub mod oauth;
 pub mod registry;
+pub mod search;
 
 pub mod webhooks;
 
@@ -54,6 +55,7 @@ pub fn schema(
     .data(licensing)
     .data(secrets)
     .data(development)
+    .data(search::vocabulary::Vocabulary::default())
     .finish()
 }
 

@@ -293,6 +293,7 @@ pub async fn create_app(db: &DatabaseConnection, new: NewApp) -> Result<app::Mod
         })
     })?;
     file_under(db, created.id, std::slice::from_ref(&created.category)).await?;
+    crate::search::index(db, &created).await.map_err(internal)?;
     Ok(created)
 }
 
@@ -348,6 +349,7 @@ pub(crate) async fn create_draft(
         &nexus_registry::manifest::listing::categories(manifest),
     )
     .await?;
+    crate::search::index(db, &created).await.map_err(internal)?;
     Ok(created)
 }
 
@@ -376,7 +378,8 @@ pub(crate) async fn publish(
         app.trial_days = Set(manifest.pricing.trial_days);
         app.listing = Set(StoreListing::of(manifest).to_json());
         app.updated_at = Set(now);
-        app.update(txn).await.map_err(internal)?;
+        let app = app.update(txn).await.map_err(internal)?;
+        crate::search::index(txn, &app).await.map_err(internal)?;
         file_under(
             txn,
             app_id,

@@ -26,6 +26,18 @@ pub fn to_safe_html(markdown: &str) -> String {
         .to_string()
 }
 
+/// The words of `markdown` without its markup (what search indexes).
+pub fn to_plain_text(markdown: &str) -> String {
+    let mut text = String::with_capacity(markdown.len());
+    for event in Parser::new(markdown) {
+        if let Event::Text(t) | Event::Code(t) | Event::Html(t) | Event::InlineHtml(t) = event {
+            text.push_str(&t);
+            text.push(' ');
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::to_safe_html;

@@ -4,6 +4,7 @@ pub mod app;
 pub mod app_access;
 pub mod app_category;
 pub mod app_credential;
+pub mod app_search;
 pub mod app_version;
 pub mod featured_app;
 pub mod installation;
