@@ -4,6 +4,7 @@
 //! Every request goes to loopback; each scenario is bounded by a request count and a time limit.
 
 mod apps;
+mod store;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -56,6 +57,9 @@ struct Args {
     /// Apps (each its own endpoint) the `webhooks` suite's events are spread over.
     #[arg(long, default_value_t = 8)]
     apps: usize,
+    /// Apps in the `store` suite's store.
+    #[arg(long, default_value_t = 10_000)]
+    store_apps: usize,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +73,8 @@ enum Suite {
     Audit,
     /// An app's fields through the app plane, against the app asked directly.
     Apps,
+    /// Searching a store of `--store-apps` apps against its plain listing.
+    Store,
 }
 
 const IDENTITY_ONLY: &str = "{ organizations(first: 50) { edges { node { name members(first: 10) { edges { node { role user { email } } } } } } } }";
@@ -524,6 +530,7 @@ async fn main() -> anyhow::Result<()> {
         Suite::Outbox => outbox_scenarios(&stack, admin.id, args.concurrency).await?,
         Suite::Audit => audit_scenarios(&stack, admin.id, args.concurrency).await?,
         Suite::Apps => apps::scenarios(&stack, &token).await?,
+        Suite::Store => store::scenarios(&stack, &token, args.store_apps).await?,
         Suite::Webhooks => unreachable!("run above"),
     };
     let mut tallies: Vec<Tally> = scenarios.iter().map(|_| Tally::default()).collect();
@@ -571,6 +578,7 @@ async fn main() -> anyhow::Result<()> {
     let versus = match args.suite {
         Suite::Port => "throughput vs pipeline",
         Suite::Limits | Suite::Outbox | Suite::Audit => "throughput vs without",
+        Suite::Store => "throughput vs plain listing",
         _ => "throughput vs direct",
     };
     println!(
