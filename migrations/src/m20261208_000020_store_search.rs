@@ -70,6 +70,16 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // The vocabulary's generation: the newest document (`search::vocabulary`).
+        manager
+            .create_index(
+                Index::create()
+                    .name("app_search_by_update")
+                    .table(AppSearch::Table)
+                    .col(AppSearch::UpdatedAt)
+                    .to_owned(),
+            )
+            .await?;
         let backend = manager.get_database_backend();
         let native = match backend {
             DbBackend::Postgres => POSTGRES,

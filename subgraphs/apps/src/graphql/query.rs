@@ -102,6 +102,7 @@ impl Query {
             status: filter.status,
             sort: sort.unwrap_or(search::Sort::Relevance),
             viewer,
+            matched: Default::default(),
         };
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let vocabulary = ctx.data_unchecked::<search::vocabulary::Vocabulary>();
@@ -117,6 +118,7 @@ impl Query {
             page.has_next,
             AppConnectionFields {
                 request: std::sync::Arc::new(request),
+                total: page.total,
             },
         );
         connection
@@ -174,6 +176,8 @@ fn visible_app(ctx: &Context<'_>, app: Option<app::Model>) -> Option<App> {
 /// What `apps` says beside its page: how many apps match, and how they divide.
 pub struct AppConnectionFields {
     request: std::sync::Arc<search::Request>,
+    /// Counted with the page already, when it was ranked.
+    total: Option<i64>,
 }
 
 /// A facet's value and how many matching apps have it.
@@ -195,6 +199,9 @@ pub struct AppFacets {
 impl AppConnectionFields {
     /// How many apps match, on every page.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        if let Some(total) = self.total {
+            return Ok(total);
+        }
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let vocabulary = ctx.data_unchecked::<search::vocabulary::Vocabulary>();
         self.request.total(db, vocabulary).await.map_err(internal)

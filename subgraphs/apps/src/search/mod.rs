@@ -63,7 +63,7 @@ pub enum Viewer {
     PlatformAdmin,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Request {
     pub query: Option<String>,
     pub category: Option<String>,
@@ -73,6 +73,8 @@ pub struct Request {
     pub status: Option<AppStatus>,
     pub sort: Sort,
     pub viewer: Viewer,
+    /// The text's full-text query, worked out once per request (page, count and facets share it).
+    pub matched: tokio::sync::OnceCell<Option<Matching>>,
 }
 
 /// A page of hits, in order, and whether more follow.
@@ -80,11 +82,19 @@ pub struct Page {
     pub ids: Vec<Uuid>,
     pub offset: u64,
     pub has_next: bool,
+    /// How many match, when ranking counted them anyway.
+    pub total: Option<i64>,
 }
 
 #[derive(Debug, FromQueryResult)]
 struct Hit {
     id: Uuid,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct RankedHit {
+    id: Uuid,
+    total: i64,
 }
 
 #[derive(Clone, Debug, FromQueryResult)]
@@ -138,13 +148,25 @@ impl Sql {
 
 /// What the text of a request matches: the database's full-text query, and the query as a
 /// name (for the exact match).
-struct Matching {
+#[derive(Clone, Debug)]
+pub struct Matching {
     fulltext: String,
     exact_name: String,
 }
 
 impl Request {
     async fn matching(
+        &self,
+        db: &impl ConnectionTrait,
+        vocabulary: &vocabulary::Vocabulary,
+    ) -> Result<Option<Matching>, DbErr> {
+        self.matched
+            .get_or_try_init(|| self.work_out_matching(db, vocabulary))
+            .await
+            .cloned()
+    }
+
+    async fn work_out_matching(
         &self,
         db: &impl ConnectionTrait,
         vocabulary: &vocabulary::Vocabulary,
@@ -259,9 +281,11 @@ impl Request {
         let matching = self.matching(db, vocabulary).await?;
         let backend = db.get_database_backend();
         let mut sql = Sql::new(backend);
-        sql.push("SELECT a.id AS id");
         let ranked = self.sort == Sort::Relevance && matching.is_some();
         if ranked {
+            // Ranking reads every match anyway: counting them there costs nothing more (outside
+            // the ranking query: FTS5's bm25 is not allowed beside a window function).
+            sql.push("SELECT id, COUNT(*) OVER () AS total FROM (SELECT a.id AS id");
             let m = matching
                 .as_ref()
                 .map(|m| m.exact_name.clone())
@@ -275,10 +299,12 @@ impl Request {
                 }
                 _ => sql.push(", -bm25(app_search_fts, 10.0, 5.0, 3.0, 1.0) AS score"),
             };
+        } else {
+            sql.push("SELECT a.id AS id");
         }
         self.matching_apps(&mut sql, matching.as_ref());
         match (ranked, self.sort) {
-            (true, _) => sql.push(" ORDER BY exact DESC, score DESC, a.id ASC"),
+            (true, _) => sql.push(") ranked ORDER BY exact DESC, score DESC, id ASC"),
             (false, Sort::Newest) => sql.push(" ORDER BY a.created_at DESC, a.id DESC"),
             // Ids are UUIDv7: the order the apps were created in.
             (false, Sort::Relevance) => sql.push(" ORDER BY a.id ASC"),
@@ -287,18 +313,25 @@ impl Request {
             .bind(i64::try_from(first + 1).unwrap_or(i64::MAX))
             .push(" OFFSET ")
             .bind(i64::try_from(offset).unwrap_or(i64::MAX));
-        let mut ids: Vec<Uuid> = Hit::find_by_statement(sql.statement())
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|h| h.id)
-            .collect();
+        let (mut ids, total): (Vec<Uuid>, Option<i64>) = if ranked {
+            let hits = RankedHit::find_by_statement(sql.statement())
+                .all(db)
+                .await?;
+            let total = hits.first().map_or(0, |h| h.total);
+            (hits.into_iter().map(|h| h.id).collect(), Some(total))
+        } else {
+            let hits = Hit::find_by_statement(sql.statement()).all(db).await?;
+            (hits.into_iter().map(|h| h.id).collect(), None)
+        };
         let has_next = ids.len() as u64 > first;
         ids.truncate(first as usize);
+        // Past the last hit the window counted nothing: count then.
+        let total = total.filter(|_| !ids.is_empty() || offset == 0);
         Ok(Page {
             ids,
             offset,
             has_next,
+            total,
         })
     }
 

@@ -1,8 +1,8 @@
-//! Typo tolerance, the same on every database: a query word the store's vocabulary (the words of
-//! every app's name, tags and tagline) does not know is also looked up as the known words one
-//! edit away (a letter added, dropped, changed, or two swapped). The vocabulary is read from
-//! `app_search` and kept while the index does not change (checked on each search with one
-//! cheap statement, so every replica sees a new listing at once).
+//! Typo tolerance, the same on every database: a query word the store's vocabulary (every word
+//! of every document) does not know is also looked up as the known words one edit away (a letter
+//! added, dropped, changed, or two swapped). The vocabulary is read from `app_search` and kept
+//! while the index does not change (checked on each search with one cheap statement, so every
+//! replica sees a new listing at once).
 
 use std::collections::BTreeSet;
 use std::sync::RwLock;
@@ -27,9 +27,11 @@ struct Held {
     words: BTreeSet<String>,
 }
 
+/// The newest document's time (indexed: one look, however large the store). A document deleted
+/// with its app leaves its words until the next change: a correction to a word nothing matches
+/// costs nothing.
 #[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
 struct Generation {
-    documents: i64,
     newest: Option<DateTime<Utc>>,
 }
 
@@ -72,20 +74,13 @@ impl Vocabulary {
         let generation = app_search::Entity::find()
             .select_only()
             .column_as(
-                sea_orm::sea_query::Expr::col(app_search::Column::AppId).count(),
-                "documents",
-            )
-            .column_as(
                 sea_orm::sea_query::Expr::col(app_search::Column::UpdatedAt).max(),
                 "newest",
             )
             .into_model::<Generation>()
             .one(db)
             .await?
-            .unwrap_or(Generation {
-                documents: 0,
-                newest: None,
-            });
+            .unwrap_or(Generation { newest: None });
         let current = self
             .held
             .read()
@@ -97,7 +92,12 @@ impl Vocabulary {
         }
         let mut words = BTreeSet::new();
         for document in app_search::Entity::find().all(db).await? {
-            for text in [&document.name, &document.tags, &document.tagline] {
+            for text in [
+                &document.name,
+                &document.tags,
+                &document.tagline,
+                &document.body,
+            ] {
                 words.extend(super::words(text));
             }
         }
