@@ -268,12 +268,13 @@ pub async fn create_app(db: &DatabaseConnection, new: NewApp) -> Result<app::Mod
     }
     let now = Utc::now();
     let namespace = new.namespace;
+    let category_of_new = category.clone();
     let created = app::ActiveModel {
         id: Set(new_id()),
         namespace: Set(namespace.clone()),
         name: Set(name.to_owned()),
         description: Set(new.description),
-        category: Set(category),
+        category: Set(category.clone()),
         developer_id: Set(new.developer_id),
         status: Set(new.status),
         pricing_model: Set(new.pricing.model),
@@ -284,16 +285,28 @@ pub async fn create_app(db: &DatabaseConnection, new: NewApp) -> Result<app::Mod
         access: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
-    }
-    .insert(db)
-    .await
-    .map_err(|e| {
+    };
+    insert(db, created, &[category_of_new], &namespace).await
+}
+
+/// Inserts an app with its categories and its search document, all or nothing.
+async fn insert(
+    db: &DatabaseConnection,
+    app: app::ActiveModel,
+    categories: &[String],
+    namespace: &str,
+) -> Result<app::Model> {
+    let txn = nexus_kit::db::begin_writing(db).await.map_err(internal)?;
+    let created = app.insert(&txn).await.map_err(|e| {
         on_conflict(e, || {
             format!("an app with namespace `{namespace}` already exists")
         })
     })?;
-    file_under(db, created.id, std::slice::from_ref(&created.category)).await?;
-    crate::search::index(db, &created).await.map_err(internal)?;
+    file_under(&txn, created.id, categories).await?;
+    crate::search::index(&txn, &created)
+        .await
+        .map_err(internal)?;
+    txn.commit().await.map_err(internal)?;
     Ok(created)
 }
 
@@ -332,25 +345,14 @@ pub(crate) async fn create_draft(
         access: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
-    }
-    .insert(db)
-    .await
-    .map_err(|e| {
-        nexus_kit::error::on_conflict(e, || {
-            format!(
-                "an app with namespace `{}` already exists",
-                manifest.namespace
-            )
-        })
-    })?;
-    file_under(
+    };
+    insert(
         db,
-        created.id,
+        created,
         &nexus_registry::manifest::listing::categories(manifest),
+        &manifest.namespace,
     )
-    .await?;
-    crate::search::index(db, &created).await.map_err(internal)?;
-    Ok(created)
+    .await
 }
 
 /// An approved manifest is the listing from now on, what its version (serving `sdl`) can touch is
