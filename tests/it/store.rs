@@ -386,6 +386,34 @@ async fn what_an_app_can_touch_is_computed_from_it_and_each_version_says_what_it
         json!(["Organization.analyticsSeats"]),
         "{data}"
     );
+
+    // An app approved before access was recorded gets it from its live version at start.
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let db = &stack.stack.db;
+    let id: uuid::Uuid = app_id.parse().expect("a uuid");
+    nexus_apps::entity::app::Entity::update_many()
+        .col_expr(
+            nexus_apps::entity::app::Column::Access,
+            sea_orm::sea_query::Expr::value(Option::<serde_json::Value>::None),
+        )
+        .filter(nexus_apps::entity::app::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .expect("forgotten");
+    nexus_apps::entity::app_access::Entity::delete_many()
+        .exec(db)
+        .await
+        .expect("forgotten");
+    assert_eq!(count("{extends: \"Organization\"}").await, 0);
+    let filled = nexus_apps::listing::backfill_access(db)
+        .await
+        .expect("backfilled");
+    assert_eq!(filled, 1);
+    let again = stack
+        .data_as(&ada.access, &query, json!({ "id": app_id }))
+        .await;
+    assert_eq!(again["app"]["access"], data["app"]["access"]);
+    assert_eq!(count("{extends: \"Organization\"}").await, 1);
     stack.stop().await;
 }
 

@@ -192,21 +192,23 @@ pub async fn previous_approved(
 /// Apps live since before access was recorded get theirs from their live version (at start).
 pub async fn backfill_access(db: &DatabaseConnection) -> Result<usize> {
     use crate::entity::app_version::{self, AppVersionStatus};
-    let missing = app::Entity::find()
-        .filter(app::Column::Access.is_null())
+    // One statement, however many apps were never approved: the live versions of apps with no
+    // access recorded.
+    let unrecorded = sea_orm::sea_query::Query::select()
+        .column(app::Column::Id)
+        .from(app::Entity)
+        .and_where(sea_orm::sea_query::Expr::col(app::Column::Access).is_null())
+        .to_owned();
+    let live = app_version::Entity::find()
+        .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
+        .filter(app_version::Column::AppId.in_subquery(unrecorded))
         .all(db)
         .await
         .map_err(internal)?;
     let mut filled = 0;
-    for app in missing {
-        let live = app_version::Entity::find()
-            .filter(app_version::Column::AppId.eq(app.id))
-            .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
-            .one(db)
-            .await
-            .map_err(internal)?;
-        if let Some(access) = live.as_ref().and_then(version_access) {
-            record_access(db, app.id, &access).await?;
+    for version in &live {
+        if let Some(access) = version_access(version) {
+            record_access(db, version.app_id, &access).await?;
             filled += 1;
         }
     }

@@ -27,7 +27,7 @@ impl AppAuthorization {
     async fn app(&self, ctx: &Context<'_>) -> Result<App> {
         load::<app::Entity>(ctx, self.0.app_id)
             .await?
-            .map(App)
+            .map(App::new)
             .ok_or_else(|| internal(sea_orm::DbErr::RecordNotFound("authorized app".into())))
     }
 

@@ -70,7 +70,7 @@ impl Mutation {
             status: input.status,
             pricing,
         };
-        listing::create_app(db, new).await.map(App)
+        listing::create_app(db, new).await.map(App::new)
     }
 
     /// Installs an app in the organization your token acts in (owners and admins), granting

@@ -126,7 +126,7 @@ impl Query {
             .extend(apps.into_iter().enumerate().map(|(i, a)| {
                 async_graphql::connection::Edge::new(
                     search_cursor::encode(page.offset + i as u64),
-                    App(a),
+                    App::new(a),
                 )
             }));
         Ok(connection)
@@ -170,7 +170,7 @@ impl Query {
 }
 
 fn visible_app(ctx: &Context<'_>, app: Option<app::Model>) -> Option<App> {
-    app.filter(|a| app_visible(ctx, a)).map(App)
+    app.filter(|a| app_visible(ctx, a)).map(App::new)
 }
 
 /// What `apps` says beside its page: how many apps match, and how they divide.

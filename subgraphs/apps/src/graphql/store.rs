@@ -34,7 +34,12 @@ async fn featured(db: &impl sea_orm::ConnectionTrait) -> Result<Vec<App>> {
         .map_err(internal)?;
     Ok(order
         .iter()
-        .filter_map(|f| apps.iter().find(|a| a.id == f.app_id).cloned().map(App))
+        .filter_map(|f| {
+            apps.iter()
+                .find(|a| a.id == f.app_id)
+                .cloned()
+                .map(App::new)
+        })
         .collect())
 }
 

@@ -67,11 +67,20 @@ pub struct AppLinks {
     pub terms: Option<String>,
 }
 
-pub struct App(pub app::Model);
+/// An app in the graph; its stored listing is read once, whichever of its fields are asked.
+pub struct App(
+    pub app::Model,
+    std::sync::OnceLock<crate::listing::StoreListing>,
+);
 
 impl App {
-    fn listing(&self) -> crate::listing::StoreListing {
-        crate::listing::StoreListing::stored(&self.0)
+    pub fn new(model: app::Model) -> Self {
+        App(model, std::sync::OnceLock::new())
+    }
+
+    fn listing(&self) -> &crate::listing::StoreListing {
+        self.1
+            .get_or_init(|| crate::listing::StoreListing::stored(&self.0))
     }
 }
 
@@ -103,21 +112,21 @@ impl App {
 
     /// One line under the name in the store.
     async fn tagline(&self) -> Option<String> {
-        self.listing().tagline
+        self.listing().tagline.clone()
     }
 
     /// An https URL of the app's icon.
     async fn icon(&self) -> Option<String> {
-        self.listing().icon
+        self.listing().icon.clone()
     }
 
     /// https URLs of images of the app at work, in order.
     async fn screenshots(&self) -> Vec<String> {
-        self.listing().screenshots
+        self.listing().screenshots.clone()
     }
 
     async fn tags(&self) -> Vec<String> {
-        self.listing().tags
+        self.listing().tags.clone()
     }
 
     /// The app's main category (the first of `categories`).
@@ -127,7 +136,7 @@ impl App {
 
     /// The store categories the app is filed under, its main one first.
     async fn categories(&self) -> Vec<String> {
-        self.listing().categories
+        self.listing().categories.clone()
     }
 
     /// What the app can touch, computed from its live version (its subgraph as the extension
@@ -158,11 +167,11 @@ impl App {
     async fn links(&self) -> AppLinks {
         let listing = self.listing();
         AppLinks {
-            website: listing.website,
-            docs: listing.docs,
-            support: listing.support,
-            privacy: listing.privacy,
-            terms: listing.terms,
+            website: listing.website.clone(),
+            docs: listing.docs.clone(),
+            support: listing.support.clone(),
+            privacy: listing.privacy.clone(),
+            terms: listing.terms.clone(),
         }
     }
 
@@ -176,7 +185,7 @@ impl App {
             price_cents: self.0.price_cents,
             currency: self.0.currency.clone(),
             trial_days: self.0.trial_days,
-            summary: self.listing().pricing_summary,
+            summary: self.listing().pricing_summary.clone(),
         }
     }
 
@@ -270,7 +279,7 @@ impl Installation {
     async fn app(&self, ctx: &Context<'_>) -> Result<App> {
         load::<app::Entity>(ctx, self.0.app_id)
             .await?
-            .map(App)
+            .map(App::new)
             .ok_or_else(|| internal(sea_orm::DbErr::RecordNotFound("installation app".into())))
     }
 
@@ -422,7 +431,7 @@ impl AppVersion {
     }
 
     async fn app(&self, ctx: &Context<'_>) -> Result<Option<App>> {
-        Ok(load::<app::Entity>(ctx, self.0.app_id).await?.map(App))
+        Ok(load::<app::Entity>(ctx, self.0.app_id).await?.map(App::new))
     }
 
     /// What this version can touch; null when its subgraph never answered.

@@ -188,7 +188,7 @@ impl VersionMutation {
         let audit = Entry::by(ctx, "app.suspended");
         let (app, _) =
             versions::suspend(publisher(ctx), admin, parse_id(&app_id, "app")?, audit).await?;
-        Ok(App(app))
+        Ok(App::new(app))
     }
 
     /// Publishes an older supergraph version's apps again as the new head (platform admins).
