@@ -16,7 +16,6 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::entity::app::{self, AppStatus};
-use crate::entity::app_version::{self, AppVersionStatus};
 use crate::entity::installation::{self, InstallationStatus};
 
 /// The scopes the app's live (approved) version declares.
@@ -24,12 +23,8 @@ async fn declared_scopes(
     db: &DatabaseConnection,
     app_id: Uuid,
 ) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
-    let live = app_version::Entity::find()
-        .filter(app_version::Column::AppId.eq(app_id))
-        .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
-        .one(db)
-        .await
-        .map_err(internal)?
+    let live = crate::registry::versions::live_version(db, app_id)
+        .await?
         .ok_or_else(|| Code::Conflict.error("this app has no approved version to install yet"))?;
     let list = |key: &str| -> BTreeSet<String> {
         live.manifest["scopes"][key]

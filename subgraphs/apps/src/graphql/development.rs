@@ -9,13 +9,13 @@ use nexus_kit::auth::caller;
 use nexus_kit::error::{Code, internal, not_found};
 use nexus_kit::id::parse_id;
 use nexus_kit::loader::load;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{DatabaseConnection, EntityTrait};
 
 use super::types::AppVersion;
 use super::versions::{ApproveAppVersionPayload, SupergraphVersion};
 use super::webhooks::{WebhookDelivery, require_manager};
 use crate::Development;
-use crate::entity::app_version::{self, AppVersionStatus};
+use crate::entity::app_version;
 use crate::entity::{app, installation};
 use crate::registry::publisher::Publisher;
 use crate::registry::versions;
@@ -94,13 +94,7 @@ impl DevelopmentMutation {
             .map_err(internal)?
             .ok_or_else(|| not_found(format!("no installation `{id}`")))?;
         require_manager(ctx, installation.app_id).await?;
-        let live = app_version::Entity::find()
-            .filter(app_version::Column::AppId.eq(installation.app_id))
-            .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
-            .order_by_desc(app_version::Column::CreatedAt)
-            .one(db)
-            .await
-            .map_err(internal)?;
+        let live = crate::registry::versions::live_version(db, installation.app_id).await?;
         let event =
             crate::development::sample_event(&event_type, &installation, live.as_ref(), user)
                 .map_err(|why| Code::BadUserInput.error(why))?;

@@ -25,7 +25,8 @@ pub struct AppFilter {
     pub extends: Option<String>,
     /// Apps whose live version asks for this scope, required or optional (`users:read`).
     pub scope: Option<String>,
-    /// Case-insensitive match on name, namespace or description.
+    /// The `query` argument's search (words of the name, tags, tagline and description; it no
+    /// longer matches inside a word or the namespace).
     pub search: Option<String>,
     pub status: Option<AppStatus>,
 }

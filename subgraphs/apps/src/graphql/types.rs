@@ -150,15 +150,8 @@ impl App {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Option<super::access::AppAccessChanges>> {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         let db = ctx.data_unchecked::<sea_orm::DatabaseConnection>();
-        let live = app_version::Entity::find()
-            .filter(app_version::Column::AppId.eq(self.0.id))
-            .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
-            .one(db)
-            .await
-            .map_err(internal)?;
-        match live {
+        match crate::registry::versions::live_version(db, self.0.id).await? {
             Some(version) => super::access::changes_of(ctx, &version).await,
             None => Ok(None),
         }

@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use crate::entity::app::{self, AppStatus};
 use crate::entity::app_credential;
-use crate::entity::app_version::{self, AppVersionStatus};
 use nexus_kit::secrets::sha256_hex;
 
 /// A new client secret for the app (the old one stops working); returned once. `audit`
@@ -107,13 +106,7 @@ impl Client {
         else {
             return Ok(None);
         };
-        let Some(live) = app_version::Entity::find()
-            .filter(app_version::Column::AppId.eq(app_id))
-            .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
-            .one(db)
-            .await
-            .map_err(internal)?
-        else {
+        let Some(live) = crate::registry::versions::live_version(db, app_id).await? else {
             return Ok(None);
         };
         let strings = |value: &serde_json::Value| -> Vec<String> {

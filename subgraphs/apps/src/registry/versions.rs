@@ -29,6 +29,20 @@ pub struct Submitted {
     pub errors: Vec<SubmissionError>,
 }
 
+/// The app's live version: its one approved version, if it has one.
+pub async fn live_version(
+    db: &impl sea_orm::ConnectionTrait,
+    app_id: Uuid,
+) -> Result<Option<app_version::Model>> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    app_version::Entity::find()
+        .filter(app_version::Column::AppId.eq(app_id))
+        .filter(app_version::Column::Status.eq(AppVersionStatus::Approved))
+        .one(db)
+        .await
+        .map_err(internal)
+}
+
 /// The supergraph to serve at start: the core as it runs now plus the head's apps (or the core
 /// alone if that no longer composes, which is logged). The first start records the core-only
 /// supergraph as the first version, so there is always a version to roll back to.
